@@ -1,0 +1,83 @@
+"""Lazy registries: names map to ``"module:attribute"`` strings imported on first use.
+
+So ``mire-eval --help`` and ``mire-eval ls`` list every task and retriever without
+importing torch or transformers (the lm-evaluation-harness pattern).
+
+>>> r = Registry("thing")
+>>> r.register("json-dumps", "json:dumps", "serialise")
+>>> r.names(), r.get("json-dumps")({"a": 1})
+(['json-dumps'], '{"a": 1}')
+>>> r.get("yaml")
+Traceback (most recent call last):
+...
+harness.errors.MireEvalError: unknown thing 'yaml'; known: json-dumps
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from harness.errors import MireEvalError
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    target: str
+    summary: str
+
+
+class Registry:
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._entries: dict[str, Entry] = {}
+        self._loaded: dict[str, object] = {}
+
+    def register(self, name: str, target: str, summary: str = "") -> None:
+        if name in self._entries:
+            raise ValueError(f"{self.kind} {name!r} registered twice")
+        self._entries[name] = Entry(name, target, summary)
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def entries(self) -> list[Entry]:
+        return [self._entries[n] for n in self.names()]
+
+    def entry(self, name: str) -> Entry:
+        if name not in self._entries:
+            raise MireEvalError(f"unknown {self.kind} {name!r}; known: {', '.join(self.names())}")
+        return self._entries[name]
+
+    def get(self, name: str):
+        entry = self.entry(name)
+        if name not in self._loaded:
+            module, _, attr = entry.target.partition(":")
+            self._loaded[name] = getattr(importlib.import_module(module), attr)
+        return self._loaded[name]
+
+
+TASKS = Registry("task")
+RETRIEVERS = Registry("retriever")
+
+# Built-in entries. A task target is a ``tasks.base.TaskSpec``; a retriever target is a
+# factory ``build(checkpoint: str | None, device: str, **options) -> Retriever``.
+for _name, _target, _summary in [
+    ("sample", "tasks.sample:TASK", "tiny multimodal sample shipped with mire-eval (demo)"),
+    ("okvqa", "tasks.okvqa:TASK", "OK-VQA, Google-Search corpus (RA-VQA/FLMR release), answer match"),
+    ("okvqa-wiki11m", "tasks.okvqa_wiki11m:TASK", "OK-VQA over Wikipedia-11M passages, answer match"),
+    ("infoseek", "tasks.infoseek:TASK", "InfoSeek from M2KR (PreFLMR), answer substring match"),
+    ("evqa", "tasks.evqa:TASK", "Encyclopedic-VQA from M2KR (PreFLMR), answer substring match"),
+    ("remuq", "tasks.remuq:TASK", "ReMuQ (WebQA images), gold passage id"),
+    ("diagnostic", "tasks.diagnostic:TASK", "synthetic objects: which modality does each query need?"),
+]:
+    TASKS.register(_name, _target, _summary)
+
+for _name, _target, _summary in [
+    ("bm25", "retrievers.bm25:build", "BM25 over the question text (bm25s), text only"),
+    ("colbertv2", "retrievers.colbert:build", "ColBERTv2 late interaction over the question text"),
+    ("mire", "retrievers.mire:build", "MIRe: ColBERTv2 + frozen CLIP, query-guided pooling, fusion-free"),
+    ("jfe", "retrievers.jfe:build", "one-tower MLLM (Qwen2-VL), image and question fused, last token"),
+]:
+    RETRIEVERS.register(_name, _target, _summary)

@@ -1,0 +1,1 @@
+"""Retrievers: one file per family. Each module exposes ``build(checkpoint, device, **options)``."""

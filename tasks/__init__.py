@@ -1,0 +1,5 @@
+"""Benchmarks: one small declarative file per task (a ``TaskSpec``), shared behaviour in base.py."""
+
+from tasks.base import LoadOptions, TaskSpec, load_task, task_slug
+
+__all__ = ["LoadOptions", "TaskSpec", "load_task", "task_slug"]

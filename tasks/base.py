@@ -1,0 +1,99 @@
+"""What every task shares: its declaration, load options, and image checks.
+
+A task module declares one ``TASK = TaskSpec(...)`` (metadata plus a ``load`` function) and
+is registered by name in :mod:`harness.registry`. ``local:PATH`` names any directory in the
+local format (see :mod:`tasks.local`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.cache import cache_home
+from harness.errors import MireEvalError
+from harness.types import FileImage, Query, TaskData
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How to find and read a task. Every field is recorded in meta.json."""
+
+    split: str = "test"
+    data_dir: Path | None = None  # a local copy in the release's own layout
+    image_dir: Path | None = None  # where images live, when apart from the data
+    skip_missing_images: bool = False  # drop (and count) queries whose image is missing/corrupt
+    relevance: str | None = None  # override the task's default relevance
+    cache_dir: Path = field(default_factory=cache_home)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A benchmark, declared: metadata plus the function that loads one split."""
+
+    name: str
+    description: str
+    source: str
+    relevance: str
+    main_metric: str
+    paper_metric: str
+    splits: tuple[str, ...]
+    load: Callable[[LoadOptions], TaskData]
+    fetch: Callable[[LoadOptions], Path] | None = None
+
+
+def load_task(name: str, options: LoadOptions | None = None) -> TaskData:
+    """Load a registered task or ``local:PATH``."""
+    from harness.registry import TASKS
+
+    options = options or LoadOptions()
+    if name.startswith("local:"):
+        from tasks.local import load_local
+
+        return load_local(Path(name[len("local:"):]), options)
+    spec: TaskSpec = TASKS.get(name)
+    if options.split not in spec.splits:
+        raise MireEvalError(f"task {name!r} has no split {options.split!r}; known: {', '.join(spec.splits)}")
+    return spec.load(options)
+
+
+def task_slug(name: str) -> str:
+    """A directory-safe task name: ``local:/data/my_task`` -> ``local-my_task``.
+
+    >>> task_slug("local:/data/my_task/"), task_slug("infoseek")
+    ('local-my_task', 'infoseek')
+    """
+    if name.startswith("local:"):
+        return "local-" + Path(name[len("local:"):].rstrip("/")).name
+    return name
+
+
+def check_images(queries: Sequence[Query], skip: bool) -> tuple[list[Query], list[str]]:
+    """Verify every file image exists and decodes its header.
+
+    Returns (kept queries, ids of skipped queries). Without ``skip`` the first bad image
+    raises a one-line error naming the file.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    kept, skipped = [], []
+    for q in queries:
+        problem = None
+        if isinstance(q.image, FileImage):
+            try:
+                with Image.open(q.image.path) as img:
+                    img.verify()
+            except FileNotFoundError:
+                problem = "file not found"
+            except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+                problem = f"cannot decode ({exc})"
+        if problem is None:
+            kept.append(q)
+        elif skip:
+            skipped.append(q.id)
+        else:
+            raise MireEvalError(
+                f"{q.image.path}: image of query {q.id!r}: {problem} (pass --skip-missing-images to skip such queries)"
+            )
+    return kept, skipped
