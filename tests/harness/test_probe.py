@@ -1,0 +1,156 @@
+"""The probe on controlled inputs: indices, the swap view, exact attribution."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from harness.probe import (
+    ProbeSettings,
+    derangement,
+    maxsim_contributions,
+    run_probe,
+    swap_images,
+)
+from harness.types import BytesImage, Corpus, Query, TaskData
+from retrievers.base import EncoderRetriever
+
+COLOURS = {"red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255)}
+
+
+def _png(rgb) -> BytesImage:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), rgb).save(buf, format="PNG")
+    return BytesImage(buf.getvalue(), origin=str(rgb))
+
+
+class ColourWordEncoder:
+    """A tiny late-interaction encoder whose tokens mean something.
+
+    Dimension i stands for word i of a fixed vocabulary. A passage is its known words; a
+    query is two visual tokens (the word for the image's dominant colour, then a generic
+    "picture" token) followed by its known words. So a query scores a passage by the words
+    they share, the image contributing the colour word.
+    """
+
+    name = "colour-words"
+    similarity = "maxsim"
+    modalities = frozenset({"text", "image"})
+    visual_query_tokens = 2
+    vocab = ["red", "green", "blue", "picture", "alpha", "beta", "gamma", "thing"]
+
+    def _words(self, text):
+        vecs = [torch.nn.functional.one_hot(torch.tensor(self.vocab.index(w)), len(self.vocab)).float()
+                for w in text.lower().replace("?", "").split() if w in self.vocab]
+        return vecs
+
+    def encode_queries(self, queries, view):
+        out = []
+        for q in queries:
+            rows = []
+            if view != "text" and q.image is not None:
+                pixel = q.image.load().getpixel((0, 0))
+                colour = max(COLOURS, key=lambda c: -sum(abs(a - b) for a, b in zip(COLOURS[c], pixel)))
+                rows += self._words(colour) + [0.5 * self._words("picture")[0]]
+            if view != "image":
+                rows += self._words(q.text)
+            out.append(torch.stack(rows) if rows else torch.zeros(1, len(self.vocab)))
+        return out
+
+    def encode_passages(self, passages):
+        return [torch.stack(self._words(p.contents) or [torch.zeros(len(self.vocab))]) for p in passages]
+
+    def describe(self):
+        return {"name": self.name}
+
+
+def _task() -> TaskData:
+    corpus = Corpus.from_records([
+        {"_id": f"{c}-{w}", "title": "", "text": f"{c} {w} thing"}
+        for c in COLOURS for w in ("alpha", "beta")
+    ])
+    queries, qrels = [], {}
+    for i, (c, w) in enumerate((c, w) for c in COLOURS for w in ("alpha", "beta")):
+        queries.append(Query(f"q{i}", f"{w} thing?", _png(COLOURS[c])))
+        qrels[f"q{i}"] = {f"{c}-{w}": 1}
+    types = {q.id: "both-needed" for q in queries}
+    return TaskData("toy", "test", queries, corpus, qrels=qrels, meta={"query_types": types})
+
+
+def test_derangement_is_fixed_by_seed_and_moves_everything():
+    assert derangement(50, 3) == derangement(50, 3) != derangement(50, 4)
+    assert all(i != j for i, j in enumerate(derangement(50, 3)))
+
+
+def test_swap_moves_every_image_and_keeps_imageless_queries():
+    qs = [Query("a", "x", _png((1, 1, 1))), Query("b", "y"), Query("c", "z", _png((2, 2, 2)))]
+    swapped = swap_images(qs, 0)
+    assert swapped[1].image is None
+    assert swapped[0].image == qs[2].image and swapped[2].image == qs[0].image
+    assert [q.text for q in swapped] == ["x", "y", "z"]
+
+
+def test_maxsim_parts_sum_to_the_searched_score(tmp_path):
+    data = _task()
+    retriever = EncoderRetriever(ColourWordEncoder())
+    out = run_probe(ProbeSettings(task="toy", retriever="colour-words", k=6, output=str(tmp_path)),
+                    data=data, retriever=retriever, qrels=data.qrels)
+    directory = tmp_path / "toy" / "colour-words" / "zero-shot" / "probe"
+    record = json.loads((directory / "probe.json").read_text())
+    assert record["attribution"]["split"].startswith("maxsim per query token, visual rows")
+
+    import csv
+
+    rows = list(csv.DictReader(open(directory / "probe_per_query.csv")))
+    assert len(rows) == 6
+    runs = {v: _read_trec(directory / f"run_{v}.trec") for v in ("full", "text", "image", "swap")}
+    for row in rows:
+        for view in ("full", "text", "image", "swap"):
+            score = float(row[f"{view}_score"])
+            text, image = float(row[f"{view}_text_part"]), float(row[f"{view}_image_part"])
+            assert text + image == pytest.approx(score, abs=1e-5)
+            # the gold passage's attributed score is the score the search gave it
+            assert runs[view][row["query_id"]][row["gold_id"]] == pytest.approx(score, abs=1e-5)
+        # text view: no visual token, image view: no text token
+        assert float(row["text_image_part"]) == 0.0 and float(row["image_text_part"]) == 0.0
+        assert float(row["full_image_part"]) == pytest.approx(1.0)  # the matching colour word
+        assert float(row["full_text_part"]) == pytest.approx(2.0)  # "alpha"/"beta" and "thing"
+
+    # Both modalities are needed. Ties go to the larger passage id (trec_eval), so the text
+    # view ("alpha thing") always ranks red-* first: 2 of 6; the image view ranks *-beta first: 3 of 6.
+    views = record["views"]
+    assert views["full"]["metrics"]["hit_rate@1"] == 1.0
+    assert views["text"]["metrics"]["hit_rate@1"] == pytest.approx(1 / 3)
+    assert views["image"]["metrics"]["hit_rate@1"] == pytest.approx(1 / 2)
+    assert views["swap"]["metrics"]["hit_rate@1"] < 1.0
+    idx = record["indices"]["hit_rate@1"]
+    assert idx["image_dependence"] == pytest.approx(2 / 3)
+    assert idx["text_dependence"] == pytest.approx(1 / 2)
+    assert idx["text_dominance"] == pytest.approx(idx["text_dependence"] - idx["image_dependence"])
+    assert record["by_type"]["both-needed"]["n_queries"] == 6
+    assert record["compare"]["stat_test"] == "student"
+    assert 0.0 <= record["compare"]["vs_full"]["text"]["hit_rate@1"]["p_value"] <= 1.0
+    assert out["directory"] == str(directory)
+
+
+def test_maxsim_contributions_match_the_shared_search_kernel():
+    from harness.search import maxsim_scores
+
+    g = torch.Generator().manual_seed(0)
+    q, d = torch.randn(7, 4, generator=g), torch.randn(5, 4, generator=g)
+    kernel = maxsim_scores(q[None], torch.ones(1, 7, dtype=torch.bool), d[None], torch.ones(1, 5, dtype=torch.bool))
+    assert maxsim_contributions(q, d).sum() == pytest.approx(float(kernel[0, 0]), abs=1e-5)
+
+
+def _read_trec(path):
+    run = {}
+    for line in open(path):
+        qid, _, pid, _, score, _ = line.split()
+        run.setdefault(qid, {})[pid] = float(score)
+    return run
