@@ -495,7 +495,47 @@ def run_probe(settings: ProbeSettings, data=None, retriever=None, qrels: Qrels |
     directory = probe_dir(settings.output, task_slug(settings.task), settings.retriever, settings.setting,
                           settings.checkpoint)
     write_probe(directory, settings, summary, rows, runs, extra)
+    write_pooling_attention(directory, retriever, data.queries, types)
     return {"directory": str(directory), **summary, **extra}
+
+
+def attention_queries(queries: Sequence[Query], types: Mapping[str, str] | None, n: int) -> list[Query]:
+    """Queries whose pooling attention is drawn: the first of each type, then the next ones."""
+    with_image = [q for q in queries if q.image is not None]
+    chosen, seen = [], set()
+    for q in with_image:
+        qtype = (types or {}).get(q.id)
+        if qtype not in seen:
+            seen.add(qtype)
+            chosen.append(q)
+    chosen += [q for q in with_image if q not in chosen]
+    return chosen[:n]
+
+
+def write_pooling_attention(directory, retriever, queries: Sequence[Query], types, n: int = 4) -> None:
+    """When the encoder offers ``pooling_attention(queries) -> [B, heads, P]`` (each head's
+    attention over the image patches, averaged over the question's tokens), keep it for a few
+    queries with their images, so ``mire-eval plot`` can draw it without the model."""
+    import json
+    from pathlib import Path
+
+    encoder = getattr(retriever, "encoder", None)
+    if encoder is None or not hasattr(encoder, "pooling_attention"):
+        return
+    chosen = attention_queries(queries, types, n)
+    if not chosen:
+        return
+    import torch
+
+    with torch.inference_mode():
+        attention = encoder.pooling_attention(chosen).float().cpu()  # (B, heads, P)
+    items = []
+    for i, (q, att) in enumerate(zip(chosen, attention)):
+        name = f"attention_query_{i}.png"
+        q.image.load().save(Path(directory) / name)
+        items.append({"query_id": q.id, "question": q.text, "type": (types or {}).get(q.id),
+                      "image": name, "attention": att.tolist()})
+    (Path(directory) / "pooling_attention.json").write_text(json.dumps(items))
 
 
 def split_kind(retriever) -> str:
