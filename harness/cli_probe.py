@@ -21,77 +21,74 @@ def probe_line(result: dict) -> str:
 
     >>> r = {"task": "t", "retriever": "r", "main_metric": "m", "directory": "d",
     ...      "views": {v: {"metrics": {"m": x}} for v, x in [("full", 1.0), ("text", 0.5), ("image", 0.25), ("swap", 1.0)]},
-    ...      "indices": {"m": {"image_dependence": 0.5, "text_dependence": 0.75, "text_dominance": 0.25, "swap_sensitivity": 0.0}}}
+    ...      "indices": {"image_dependence": 0.5, "text_dependence": 0.75, "text_dominance": 0.25, "swap_sensitivity": 0.0}}
     >>> probe_line(r)
     'probe t/r: m full 1.000 text 0.500 image 0.250 swap 1.000 | image dependence 0.500, text dependence 0.750, text-dominance 0.250, swap sensitivity 0.000 -> d'
     """
     m = result["main_metric"]
     views = " ".join(f"{v} {_format(result['views'][v]['metrics'][m])}" for v in ("full", "text", "image", "swap"))
-    idx = result["indices"][m]
+    idx = result["indices"]
     return (f"probe {result['task']}/{result['retriever']}: {m} {views} | "
             f"image dependence {_format(idx['image_dependence'])}, text dependence {_format(idx['text_dependence'])}, "
             f"text-dominance {_format(idx['text_dominance'])}, swap sensitivity {_format(idx['swap_sensitivity'])}"
             f" -> {result['directory']}")
 
 
-def _options(pairs: list[str]) -> tuple[tuple[str, object], ...]:
-    """``key=value`` strings to retriever options (JSON values where they parse)."""
-    import json
-
-    from harness.errors import MireEvalError
-
-    out = []
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise MireEvalError(f"--option {pair!r}: expected key=value")
-        try:
-            out.append((key, json.loads(value)))
-        except json.JSONDecodeError:
-            out.append((key, value))
-    return tuple(out)
-
-
 def register(app: typer.Typer) -> None:
     @app.command()
     def probe(
-        task: str = typer.Option(..., help="task name or local:PATH"),
-        retriever: str = typer.Option(..., help="retriever name"),
-        checkpoint: Optional[str] = typer.Option(None, help="checkpoint (hub id or directory)"),
+        task: str = typer.Option(..., "--task", "-t", help="task name or local:PATH"),
+        retriever: str = typer.Option(..., "--retriever", "-r", help="retriever name"),
+        checkpoint: Optional[str] = typer.Option(None, help="hub id or local directory"),
         split: str = typer.Option("test"),
-        k: int = typer.Option(100, help="ranking depth per view"),
-        limit: Optional[int] = typer.Option(None, help="first N queries only"),
+        k: int = typer.Option(100, min=1, help="passages retrieved per query and view"),
+        limit: Optional[int] = typer.Option(None, min=1, help="probe only the first N queries"),
         device: str = typer.Option("cpu"),
-        setting: str = typer.Option("zero-shot", help="zero-shot or fine-tuned (recorded, used in the path)"),
-        seed: int = typer.Option(0, help="seed of the swap view's derangement"),
-        stat_test: str = typer.Option("student", help="ranx paired test: student (t-test) or fisher (randomisation)"),
+        setting: str = typer.Option("zero-shot", help="zero-shot or fine-tuned (a label for the leaderboard)"),
         output: Path = typer.Option(Path("results"), help="results directory"),
-        option: list[str] = typer.Option([], help="retriever option key=value (repeatable)"),
+        overwrite: bool = typer.Option(False, help="recompute the full-view run even if an identical one is finished"),
+        stat_test: str = typer.Option("student", help="ranx paired test: student (t-test) or fisher (randomisation)"),
+        attention_queries: int = typer.Option(4, help="queries whose pooling attention is kept (MIRe)"),
+        data_dir: Optional[Path] = typer.Option(None, help="local copy of the task's release"),
+        image_dir: Optional[Path] = typer.Option(None, help="where the query images live"),
+        skip_missing_images: bool = typer.Option(False, help="skip (and count) queries whose image is missing"),
+        relevance: Optional[str] = typer.Option(None, help="override the task's relevance"),
+        option: list[str] = typer.Option([], "--option", "-o", help="retriever option KEY=VALUE (repeatable)"),
+        seed: int = typer.Option(0, help="seed of the run and of the swap view's derangement"),
     ):
-        """The text-dominance probe: full / text / image / swap views over one index."""
-        from harness.errors import MireEvalError
-        from harness.probe import ProbeSettings, run_probe
+        """The text-dominance probe: full, text, image and swap views over one index."""
+        from harness.cli import load_options, parse_options
+        from harness.errors import user_errors
 
-        if stat_test not in ("student", "fisher"):
-            raise MireEvalError(f"--stat-test {stat_test!r}: use student or fisher")
-        settings = ProbeSettings(task=task, retriever=retriever, checkpoint=checkpoint, split=split, k=k, limit=limit,
-                                 device=device, setting=setting, seed=seed, stat_test=stat_test, output=str(output),
-                                 retriever_options=_options(option))
-        typer.echo(probe_line(run_probe(settings)))
+        with user_errors():
+            from harness.evaluate import RunSettings
+            from harness.probe import run_probe
+            from harness.registry import RETRIEVERS
+
+            RETRIEVERS.entry(retriever)  # unknown names fail before any loading
+            settings = RunSettings(
+                task=task, retriever=retriever, checkpoint=checkpoint, split=split, k=k, limit=limit, device=device,
+                setting=setting, output=output, overwrite=overwrite, seed=seed,
+                load=load_options(split, data_dir, image_dir, skip_missing_images, relevance),
+                retriever_options=parse_options(option),
+            )
+            typer.echo(probe_line(run_probe(settings, stat_test=stat_test, attention_queries=attention_queries)))
 
     @app.command()
     def plot(
         results: Path = typer.Option(Path("results"), help="results directory holding probe outputs"),
-        attention_queries: int = typer.Option(4, help="pooling-attention figures per MIRe probe"),
+        attention_queries: int = typer.Option(4, help="pooling-attention figures per MIRe probe", min=0),
     ):
         """Draw the probe's figures (PNG) beside the results they come from."""
-        from harness.errors import MireEvalError
-        from harness.plots import plot_results
+        from harness.errors import MireEvalError, user_errors
 
-        written = plot_results(results, attention_queries)
-        if not written:
-            raise MireEvalError(f"{results}: no probe.json found (run `mire-eval probe` first)")
-        typer.echo(f"plot: {len(written)} figures under {results} ({', '.join(sorted({p.name for p in written}))})")
+        with user_errors():
+            from harness.plots import plot_results
+
+            written = plot_results(results, attention_queries)
+            if not written:
+                raise MireEvalError(f"{results}: no probe.json or metrics.json found (run `mire-eval probe` first)")
+            typer.echo(f"plot: {len(written)} figures under {results} ({', '.join(sorted({p.name for p in written}))})")
 
     @app.command("make-diagnostic")
     def make_diagnostic(
@@ -101,9 +98,11 @@ def register(app: typer.Typer) -> None:
         """Write the controlled diagnostic task in the local format (read it as local:OUT)."""
         import json
 
+        from harness.errors import user_errors
         from tasks.diagnostic import DiagnosticConfig, generate
 
-        generate(out, DiagnosticConfig(seed=seed))
+        with user_errors():
+            generate(out, DiagnosticConfig(seed=seed))
         info = json.loads((out / "diagnostic.json").read_text())
         chance = info["chance"]["random"]["hit_rate@1"]
         typer.echo(f"make-diagnostic: {info['chance']['n_objects']} passages, {info['counts']['train']} train and "

@@ -46,8 +46,9 @@ def _save(fig, out: str | Path) -> Path:
 # --------------------------------------------------------------------------------------------
 # 1. Views
 # --------------------------------------------------------------------------------------------
-def plot_views(task: str, probes: Sequence[Mapping], out: str | Path, figsize=(9.0, 4.8)) -> Path:
-    """Grouped bars: one group per retriever (and setting), one bar per view.
+def plot_views(task: str, probes: Sequence[Mapping], out: str | Path, panel=(4.6, 4.6)) -> Path:
+    """Grouped bars: one group per retriever (and setting), one bar per view; one panel for
+    all queries and, when the task has query types, one panel per type.
 
     ``probes`` are probe.json dicts of one task. A dashed line marks the random-ranking
     chance level when the task records one (``chance.random``).
@@ -55,24 +56,27 @@ def plot_views(task: str, probes: Sequence[Mapping], out: str | Path, figsize=(9
     plt = _pyplot()
     views = ["full", "text", "image", "swap"]
     metric = probes[0]["main_metric"]
-    labels = [_label(p) for p in probes]
-    fig, ax = plt.subplots(figsize=figsize)
+    types = sorted({t for p in probes for t in p.get("by_type", {})})
+    panels = [("all queries", None)] + [(t, t) for t in types]
+    fig, axes = plt.subplots(1, len(panels), figsize=(panel[0] * len(panels), panel[1]), sharey=True, squeeze=False)
     width = 0.8 / len(views)
-    for j, view in enumerate(views):
-        xs = [i + (j - (len(views) - 1) / 2) * width for i in range(len(probes))]
-        ys = [p["views"].get(view, {}).get("metrics", {}).get(metric, float("nan")) for p in probes]
-        bars = ax.bar(xs, ys, width * 0.95, label=view, color=VIEW_COLOURS[view])
-        ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
     chance = (probes[0].get("chance") or {}).get("random", {}).get(metric)
-    if chance is not None:
-        ax.axhline(chance, color="0.3", linestyle="--", linewidth=1)
-        ax.text(len(probes) - 0.5, chance, f" random ranking ({chance:.3f})", va="bottom", ha="right", fontsize=8)
-    ax.set_xticks(range(len(probes)), labels)
-    ax.set_ylim(0, 1.08)
-    ax.set_ylabel(metric)
-    ax.set_title(f"{task}: {metric} by query view (text = image removed, image = question removed, swap = wrong image)")
-    ax.title.set_fontsize(10)
-    ax.legend(title="query view", ncols=4, loc="upper right", fontsize=8)
+    for ax, (title, qtype) in zip(axes[0], panels):
+        for j, view in enumerate(views):
+            xs = [i + (j - (len(views) - 1) / 2) * width for i in range(len(probes))]
+            source = [p if qtype is None else p.get("by_type", {}).get(qtype, {}) for p in probes]
+            ys = [s.get("views", {}).get(view, {}).get("metrics", {}).get(metric, float("nan")) for s in source]
+            bars = ax.bar(xs, ys, width * 0.95, label=view, color=VIEW_COLOURS[view])
+            ax.bar_label(bars, fmt="%.2f", fontsize=6, padding=1)
+        if chance is not None:
+            ax.axhline(chance, color="0.3", linestyle="--", linewidth=1, label="random ranking")
+        ax.set_xticks(range(len(probes)), [_label(p) for p in probes], fontsize=8)
+        ax.set_ylim(0, 1.1)
+        ax.set_title(title, fontsize=10)
+    axes[0][0].set_ylabel(metric)
+    axes[0][-1].legend(title="query view", fontsize=7, title_fontsize=8, loc="upper right")
+    fig.suptitle(f"{task}: {metric} by query view (text = image removed, image = question removed, "
+                 "swap = another query's image)", fontsize=10)
     fig.tight_layout()
     return _save(fig, out)
 
@@ -86,36 +90,49 @@ def _label(probe: Mapping) -> str:
 # --------------------------------------------------------------------------------------------
 def plot_attribution(rows: Sequence[Mapping], title: str, out: str | Path, view: str = "full",
                      figsize=(6.0, 5.6)) -> Path:
-    """Per query: x = part of the gold score from text tokens, y = part from visual tokens.
+    """One point per query: where its gold-passage score comes from.
 
-    Markers give the query type, filled when the gold passage is ranked first under the view.
-    Points above the diagonal owe more to the image than to the text.
+    With an exact split (MaxSim): x = part of the gold score from text query tokens, y = part
+    from visual tokens, under ``view``. Without one: x = the gold score with the image removed
+    (``text`` view), y = with the question removed (``image`` view), 0 where the view found
+    nothing. Markers give the query type, filled when the gold passage is ranked first under
+    ``view``. Points above the diagonal owe more to the image than to the text.
     """
     plt = _pyplot()
+    exact = any(_present(r.get(f"{view}_image_part")) for r in rows)
+    if exact:
+        x_key, y_key = f"{view}_text_part", f"{view}_image_part"
+        x_label, y_label = "gold score from text query tokens", "gold score from visual query tokens"
+    else:
+        x_key, y_key = "text_score", "image_score"
+        x_label = "gold score, image removed (text view)"
+        y_label = "gold score, question removed (image view; 0 = nothing found)"
+    points = [(_number(r.get(x_key)), _number(r.get(y_key)), r.get("type") or "", _rank(r, view)) for r in rows]
     fig, ax = plt.subplots(figsize=figsize)
-    points = [(float(r[f"{view}_text_part"]), float(r[f"{view}_image_part"]), r.get("type") or "", _rank(r, view))
-              for r in rows if _present(r.get(f"{view}_text_part")) and _present(r.get(f"{view}_image_part"))]
+    kinds = sorted({p[2] for p in points})
+    for qtype in kinds:
+        colour = f"C{kinds.index(qtype)}"
+        for hit in (True, False):
+            sel = [p for p in points if p[2] == qtype and (p[3] == 1) == hit]
+            if sel:
+                ax.scatter([p[0] for p in sel], [p[1] for p in sel], marker=TYPE_MARKERS.get(qtype, "o"), s=26,
+                           alpha=0.75, facecolors=colour if hit else "none", edgecolors=colour,
+                           label=f"{qtype or 'query'} ({'rank 1' if hit else 'missed'})")
     if points:
-        for qtype in sorted({p[2] for p in points}):
-            for hit in (True, False):
-                sel = [p for p in points if p[2] == qtype and (p[3] == 1) == hit]
-                if not sel:
-                    continue
-                colour = f"C{sorted({p[2] for p in points}).index(qtype)}"
-                ax.scatter([p[0] for p in sel], [p[1] for p in sel], marker=TYPE_MARKERS.get(qtype, "o"),
-                           s=26, alpha=0.75, label=f"{qtype or 'query'} ({'rank 1' if hit else 'missed'})",
-                           facecolors=colour if hit else "none", edgecolors=colour)
         lo = min(0.0, *(min(p[0], p[1]) for p in points))
         hi = max(max(p[0], p[1]) for p in points) * 1.05 or 1.0
         ax.plot([lo, hi], [lo, hi], color="0.6", linewidth=1, linestyle=":")
         ax.legend(fontsize=7, loc="upper left")
-    else:
-        ax.text(0.5, 0.5, "no per-token split for this retriever", ha="center", va="center", transform=ax.transAxes)
-    ax.set_xlabel("gold-passage score from text query tokens")
-    ax.set_ylabel("gold-passage score from visual query tokens")
-    ax.set_title(title, fontsize=10)
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    ax.set_title(f"{title}\n({'exact MaxSim split' if exact else 'no per-token split: scores by view'}, {view} view)",
+                 fontsize=9)
     fig.tight_layout()
     return _save(fig, out)
+
+
+def _number(value) -> float:
+    return float(value) if _present(value) else 0.0
 
 
 def _present(value) -> bool:
@@ -223,16 +240,22 @@ def find_probes(results: str | Path) -> list[tuple[Path, dict]]:
     return [(p.parent, json.loads(p.read_text())) for p in sorted(Path(results).rglob("probe.json"))]
 
 
-def leaderboard_entries(probes: Sequence[tuple[Path, Mapping]]) -> list[dict]:
-    """One heat-map entry per probe: the full view's main metric and the text-dominance index."""
+def leaderboard_entries(results: str | Path) -> list[dict]:
+    """Heat-map entries from the leaderboard's full-view rows: the task's main metric and, where
+    the run was probed, the text-dominance index."""
+    from harness.probe import main_metric_of
+    from harness.results import leaderboard
+
     entries = []
-    for _, p in probes:
-        metric = p["main_metric"]
-        entries.append({
-            "task": p["task"], "retriever": p["retriever"], "setting": p.get("setting", ""), "metric": metric,
-            "value": p["views"]["full"]["metrics"][metric],
-            "text_dominance": p["indices"][metric]["text_dominance"],
-        })
+    for row in leaderboard(Path(results)):
+        if row.get("view") != "full":
+            continue
+        probe = Path(row["path"]) / "probe.json"
+        metric = json.loads(probe.read_text())["main_metric"] if probe.exists() else main_metric_of(row["task"])
+        if row.get(metric) is None:
+            continue
+        entries.append({"task": row["task"], "retriever": row["retriever"], "setting": row.get("setting") or "",
+                        "metric": metric, "value": row[metric], "text_dominance": row.get("probe_text_dominance")})
     return entries
 
 
@@ -256,8 +279,9 @@ def plot_results(results: str | Path, attention_queries: int = 4) -> list[Path]:
                     out = directory / f"pooling_attention_{i}.png"
                     written.append(plot_pooling_attention(image, item["attention"], item["question"], out))
     for task, items in by_task.items():
-        task_dir = items[0][0].parents[2]  # <results>/<task>/<retriever>/<tag>/probe
+        task_dir = items[0][0].parents[1]  # <results>/<task>/<retriever>/<tag>
         written.append(plot_views(task, [p for _, p in items], task_dir / "probe_views.png"))
-    if probes:
-        written.append(plot_leaderboard(leaderboard_entries(probes), results / "leaderboard.png"))
+    entries = leaderboard_entries(results)
+    if entries:
+        written.append(plot_leaderboard(entries, results / "leaderboard.png"))
     return written

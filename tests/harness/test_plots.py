@@ -21,6 +21,8 @@ def _probe(retriever, setting, full, text, image, swap, task="diagnostic"):
         "views": {v: {"metrics": {"hit_rate@1": m}} for v, m in means.items()},
         "indices": {"hit_rate@1": {"text_dominance": ((full - image) - (full - text)) / full}},
         "chance": {"random": {"hit_rate@1": 1 / 48}},
+        "by_type": {t: {"views": {v: {"metrics": {"hit_rate@1": m * f}} for v, m in means.items()}}
+                    for t, f in (("image-needed", 0.5), ("text-sufficient", 1.0), ("both-needed", 0.25))},
     }
 
 
@@ -54,7 +56,7 @@ def _not_blank(pixels):
 def test_views_bars(tmp_path):
     probes = [_probe("bm25", "zero-shot", 0.66, 0.66, 0.0, 0.66), _probe("mire", "fine-tuned", 0.8, 0.5, 0.4, 0.3)]
     out = plots.plot_views("diagnostic", probes, tmp_path / "views.png")
-    pixels = _pixels(out, (900, 480))
+    pixels = _pixels(out, (4 * 460, 460))  # all queries + three query types
     _not_blank(pixels)
     # the bar colour of each view is painted somewhere
     for colour in plots.VIEW_COLOURS.values():
@@ -97,15 +99,19 @@ def test_leaderboard_heat_map(tmp_path):
 
 def test_plot_results_draws_everything_a_results_directory_has(tmp_path):
     for retriever, setting, means in [("bm25", "zero-shot", (0.66, 0.66, 0.0, 0.66)), ("mire", "fine-tuned", (0.8, 0.5, 0.4, 0.3))]:
-        directory = tmp_path / "diagnostic" / retriever / setting / "probe"
+        directory = tmp_path / "diagnostic" / retriever / f"{setting}-full-test-0123456789"
         directory.mkdir(parents=True)
-        (directory / "probe.json").write_text(json.dumps(_probe(retriever, setting, *means)))
+        probe = _probe(retriever, setting, *means)
+        (directory / "probe.json").write_text(json.dumps(probe))
+        (directory / "metrics.json").write_text(json.dumps({
+            "task": "diagnostic", "retriever": retriever, "setting": setting, "view": "full", "split": "test",
+            "checkpoint": None, "limit": None, "created": "2026-01-01T00:00:00", "metrics": {"hit_rate@1": means[0]}}))
         rows = _rows()
         with open(directory / "probe_per_query.csv", "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
-    mire_dir = tmp_path / "diagnostic" / "mire" / "fine-tuned" / "probe"
+    mire_dir = tmp_path / "diagnostic" / "mire" / "fine-tuned-full-test-0123456789"
     Image.new("RGB", (32, 32), (255, 0, 0)).save(mire_dir / "attention_query_0.png")
     attention = (np.ones((12, 49)) / 49).tolist()
     (mire_dir / "pooling_attention.json").write_text(json.dumps(
@@ -114,9 +120,9 @@ def test_plot_results_draws_everything_a_results_directory_has(tmp_path):
     written = plots.plot_results(tmp_path)
     names = sorted(str(p.relative_to(tmp_path)) for p in written)
     assert names == [
-        "diagnostic/bm25/zero-shot/probe/attribution.png",
-        "diagnostic/mire/fine-tuned/probe/attribution.png",
-        "diagnostic/mire/fine-tuned/probe/pooling_attention_0.png",
+        "diagnostic/bm25/zero-shot-full-test-0123456789/attribution.png",
+        "diagnostic/mire/fine-tuned-full-test-0123456789/attribution.png",
+        "diagnostic/mire/fine-tuned-full-test-0123456789/pooling_attention_0.png",
         "diagnostic/probe_views.png",
         "leaderboard.png",
     ]

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
+import csv
 import json
+from pathlib import Path
 
 import pytest
 import torch
 
-from harness.probe import (
-    ProbeSettings,
-    derangement,
-    maxsim_contributions,
-    run_probe,
-    swap_images,
-)
+from harness.attribution import maxsim_contributions
+from harness.evaluate import RunSettings
+from harness.probe import derangement, run_probe, swap_images
+from harness.runs import read_trec_run
 from harness.types import BytesImage, Corpus, Query, TaskData
 from retrievers.base import EncoderRetriever
 
+VIEWS = ("full", "text", "image", "swap")
 COLOURS = {"red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255)}
 
 
@@ -99,17 +99,16 @@ def test_swap_moves_every_image_and_keeps_imageless_queries():
 def test_maxsim_parts_sum_to_the_searched_score(tmp_path):
     data = _task()
     retriever = EncoderRetriever(ColourWordEncoder())
-    out = run_probe(ProbeSettings(task="toy", retriever="colour-words", k=6, output=str(tmp_path)),
-                    data=data, retriever=retriever, qrels=data.qrels)
-    directory = tmp_path / "toy" / "colour-words" / "zero-shot" / "probe"
+    out = run_probe(RunSettings(task="toy", retriever="colour-words", k=6, output=tmp_path), data=data,
+                    retriever=retriever)
+    directory = Path(out["directory"])
+    assert directory.parent == tmp_path / "toy" / "colour-words" and (directory / "metrics.json").exists()
     record = json.loads((directory / "probe.json").read_text())
     assert record["attribution"]["split"].startswith("maxsim per query token, visual rows")
 
-    import csv
-
     rows = list(csv.DictReader(open(directory / "probe_per_query.csv")))
     assert len(rows) == 6
-    runs = {v: _read_trec(directory / f"run_{v}.trec") for v in ("full", "text", "image", "swap")}
+    runs = {v: read_trec_run(directory / ("run.trec" if v == "full" else f"run_{v}.trec")) for v in VIEWS}
     for row in rows:
         for view in ("full", "text", "image", "swap"):
             score = float(row[f"{view}_score"])
@@ -129,14 +128,14 @@ def test_maxsim_parts_sum_to_the_searched_score(tmp_path):
     assert views["text"]["metrics"]["hit_rate@1"] == pytest.approx(1 / 3)
     assert views["image"]["metrics"]["hit_rate@1"] == pytest.approx(1 / 2)
     assert views["swap"]["metrics"]["hit_rate@1"] < 1.0
-    idx = record["indices"]["hit_rate@1"]
+    idx = record["indices_by_metric"]["hit_rate@1"]
     assert idx["image_dependence"] == pytest.approx(2 / 3)
     assert idx["text_dependence"] == pytest.approx(1 / 2)
     assert idx["text_dominance"] == pytest.approx(idx["text_dependence"] - idx["image_dependence"])
     assert record["by_type"]["both-needed"]["n_queries"] == 6
     assert record["compare"]["stat_test"] == "student"
     assert 0.0 <= record["compare"]["vs_full"]["text"]["hit_rate@1"]["p_value"] <= 1.0
-    assert out["directory"] == str(directory)
+    assert record["indices"] == record["indices_by_metric"]["mrr@5"]  # main metric of an unregistered task
 
 
 def test_maxsim_contributions_match_the_shared_search_kernel():
@@ -148,9 +147,59 @@ def test_maxsim_contributions_match_the_shared_search_kernel():
     assert maxsim_contributions(q, d).sum() == pytest.approx(float(kernel[0, 0]), abs=1e-5)
 
 
-def _read_trec(path):
-    run = {}
-    for line in open(path):
-        qid, _, pid, _, score, _ = line.split()
-        run.setdefault(qid, {})[pid] = float(score)
-    return run
+class TextOnlyWords(ColourWordEncoder):
+    """The same words, but the image never read: a text-only late-interaction encoder."""
+
+    name = "text-words"
+    modalities = frozenset({"text"})
+
+    def encode_queries(self, queries, view):
+        return super().encode_queries([q.with_image(None) for q in queries], view)
+
+
+def test_text_only_encoder_image_view_scores_nothing_and_all_credit_goes_to_text(tmp_path):
+    data = _task()
+    out = run_probe(RunSettings(task="toy", retriever="text-words", k=6, output=tmp_path), data=data,
+                    retriever=EncoderRetriever(TextOnlyWords()))
+    image = out["views"]["image"]
+    assert image["n_empty_rankings"] == 6 and not any(image["metrics"].values())
+    assert out["indices_by_metric"]["hit_rate@1"]["image_dependence"] == 0.0
+    assert out["views"]["swap"]["metrics"] == out["views"]["full"]["metrics"]
+    rows = list(csv.DictReader(open(Path(out["directory"]) / "probe_per_query.csv")))
+    assert all(float(r["full_image_part"]) == 0.0 and float(r["full_text_part"]) == float(r["full_score"]) for r in rows)
+    assert all(r["image_score"] == "" and r["image_rank"] == "" for r in rows)
+
+
+def test_swap_changes_a_multimodal_retrievers_scores(tmp_path):
+    data = _task()
+    out = run_probe(RunSettings(task="toy", retriever="colour-words", k=6, output=tmp_path), data=data,
+                    retriever=EncoderRetriever(ColourWordEncoder()))
+    directory = Path(out["directory"])
+    assert read_trec_run(directory / "run_swap.trec") != read_trec_run(directory / "run.trec")
+    assert out["indices"]["swap_sensitivity"] > 0
+
+
+def test_bm25_on_diagnostic_ignores_the_image_and_is_at_chance_on_image_needed(tmp_path, monkeypatch):
+    monkeypatch.setenv("MIRE_EVAL_DATA", str(tmp_path / "cache"))
+    out = run_probe(RunSettings(task="diagnostic", retriever="bm25", output=tmp_path / "results"))
+    directory = Path(out["directory"])
+    assert out["n_queries"] == 288 and out["main_metric"] == "hit_rate@1"
+    for metric, indices in out["indices_by_metric"].items():
+        if out["views"]["full"]["metrics"][metric]:
+            assert indices["image_dependence"] == 0.0, metric  # exactly: full and text are the same ranking
+            assert indices["swap_sensitivity"] == 0.0, metric
+    assert read_trec_run(directory / "run_swap.trec") == read_trec_run(directory / "run.trec")
+    assert not any(out["views"]["image"]["metrics"].values())  # no question, no hits
+    assert out["compare"]["vs_full"]["text"]["hit_rate@1"]["p_value"] == 1.0
+
+    by_type, chance = out["by_type"], out["chance"]
+    image_needed = by_type["image-needed"]["views"]["full"]["metrics"]
+    assert image_needed["hit_rate@1"] == chance["text-only"]["image-needed"]["hit_rate@1"] == 1 / 48
+    assert image_needed["hit_rate@5"] == 5 / 48 and image_needed["hit_rate@10"] == 10 / 48
+    assert by_type["text-sufficient"]["views"]["full"]["metrics"]["hit_rate@1"] == 1.0
+    assert by_type["both-needed"]["views"]["full"]["metrics"]["hit_rate@1"] == chance["text-only-best"]["both-needed"]["hit_rate@1"]
+
+    from harness.results import leaderboard
+
+    (row,) = leaderboard(tmp_path / "results")
+    assert row["probe_text_dominance"] == 1.0 and row["probe_image_dependence"] == 0.0
