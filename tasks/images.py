@@ -108,7 +108,7 @@ class TsvImage:
         except MireEvalError as exc:
             return str(exc).split(": image: ", 1)[-1]
         except Exception as exc:  # noqa: BLE001 - any decoder failure means a corrupt image
-            return f"cannot decode ({exc})"
+            return f"cannot decode ({str(exc).split(' <_io.')[0]})"
         return None
 
 
