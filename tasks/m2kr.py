@@ -172,7 +172,7 @@ def load_subset(subset: Subset, task: str, options: LoadOptions) -> TaskData:
     return assemble(
         task, options, queries, corpus, relevance, qrels=qrels, train=train if training else None,
         meta={"source": f"{HUB_ID} ({config}, {subset.name}_passages/test_passages)",
-              "data": provenance, "passages": corpus_provenance, "image_dir": str(images),
+              "query_files": provenance, "corpus_files": corpus_provenance, "image_dir": str(images),
               "instruction_field": has_instruction, **_fetch_record(options)},
     )
 
