@@ -9,15 +9,14 @@ the Arrow writer's buffers, whatever the corpus size (measured in the README).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pyarrow as pa
 
 from harness.cache import stable_hash
-from harness.errors import MireEvalError, where
+from harness.errors import where
 from harness.types import Corpus
-from tasks.releases import file_digest
+from tasks.releases import file_digest, get_field, iter_json_lines
 
 BATCH_ROWS = 65_536
 
@@ -49,18 +48,10 @@ def convert_blocks(path: Path, target: Path, batch_rows: int = BATCH_ROWS) -> in
         ids.clear(), titles.clear(), texts.clear()
 
     try:
-        with open(path, encoding="utf-8") as f, pa.OSFile(str(tmp), "wb") as sink, \
-                pa.ipc.new_file(sink, Corpus.SCHEMA) as writer:
-            for n, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise MireEvalError(f"{where(path, n)}: malformed JSON line ({exc.msg})") from None
-                if not isinstance(entry, dict) or "id" not in entry or "text" not in entry:
-                    field = "id" if not isinstance(entry, dict) or "id" not in entry else "text"
-                    raise MireEvalError(f"{where(path, n)}: missing field {field!r}")
+        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, Corpus.SCHEMA) as writer:
+            for n, entry in iter_json_lines(path):
+                for field in ("id", "text"):
+                    get_field(entry, field, where(path, n))
                 ids.append(str(entry["id"]))
                 titles.append("")  # the reference reads only "text"; a title would change it
                 texts.append(str(entry["text"]))

@@ -19,6 +19,8 @@ import numpy as np
 
 from harness.errors import MireEvalError
 from harness.types import _decode
+from tasks.base import LoadOptions
+from tasks.releases import ManualFile
 
 WEBQA_ID_MODULUS = 10_000_000
 
@@ -26,6 +28,19 @@ WEBQA_ID_MODULUS = 10_000_000
 # --------------------------------------------------------------------------------------------
 # COCO 2014 (OK-VQA)
 # --------------------------------------------------------------------------------------------
+COCO_ZIP = "http://images.cocodataset.org/zips/{}2014.zip (unzip)"
+
+
+def coco_root(options: LoadOptions) -> Path:
+    """``--image-dir``, else ``<cache>/coco`` (shared by both OK-VQA tasks)."""
+    return Path(options.image_dir) if options.image_dir else Path(options.cache_dir) / "coco"
+
+
+def coco_manual_files(*splits: str) -> list[ManualFile]:
+    """The COCO 2014 image folders a task needs, for ``mire-eval fetch``."""
+    return [ManualFile(f"{s}2014", COCO_ZIP.format(s), ("", "coco"), "images", is_dir=True) for s in splits]
+
+
 def coco_file_name(split: str, image_id: int | str) -> str:
     """``COCO_val2014_000000297147.jpg`` from a split and a numeric id.
 

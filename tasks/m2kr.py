@@ -211,6 +211,8 @@ def fetch_subset(subset: Subset, task: str, options: LoadOptions, images: bool =
     """Download the subset's configs (pinned revision) and images once, verify, say where."""
     from huggingface_hub import HfApi, snapshot_download
 
+    if options.data_dir:  # a copy the user made: verify it, download nothing
+        return _verify(subset, task, options, Path(options.data_dir))
     target = Path(options.cache_dir) / CACHE_NAME
     try:
         snapshot_download(HUB_ID, repo_type="dataset", revision=revision(), local_dir=str(target),
@@ -231,12 +233,17 @@ def fetch_subset(subset: Subset, task: str, options: LoadOptions, images: bool =
     record = {"hub_id": HUB_ID, "revision": revision(), "images_hub_id": IMAGES_HUB_ID,
               "images_revision": images_sha}
     (target / "fetch.json").write_text(json.dumps(record, indent=1))
-    local = LoadOptions(split="test", cache_dir=options.cache_dir, image_dir=options.image_dir,
-                        skip_missing_images=True)
+    return _verify(subset, task, options, target)
+
+
+def _verify(subset: Subset, task: str, options: LoadOptions, where: Path) -> Path:
+    """Load the test split (images checked, missing ones counted) and print what is there."""
+    local = LoadOptions(split="test", data_dir=options.data_dir, cache_dir=options.cache_dir,
+                        image_dir=options.image_dir, skip_missing_images=True)
     data = load_subset(subset, task, local)
-    print(f"{task}: {data.meta['queries']} test queries, {data.meta['passages']} passages in {target}; "
+    print(f"{task}: {data.meta['queries']} test queries, {data.meta['passages']} passages in {where}; "
           f"images in {image_root(subset, options)} ({data.meta['skipped_images']} missing)")
-    return target
+    return where
 
 
 def m2kr_task(subset: Subset, name: str, description: str, paper_metric: str) -> TaskSpec:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from harness.types import FileImage, Passage, Query, TaskData, TrainExample
+from harness.types import FileImage, Query, TaskData, TrainExample
 from tasks.base import LoadOptions, TaskSpec
-from tasks.images import coco_image_path
+from tasks.images import coco_image_path, coco_manual_files, coco_root
 from tasks.releases import (
     ManualFile,
     assemble,
@@ -36,16 +36,12 @@ RAVQA_SOURCE = ("RA-VQA/FLMR Google-Search release: RAVQA_v2_data zip linked fro
                 "github.com/LinWeizheDragon/Retrieval-Augmented-Visual-Question-Answering#resources")
 
 
-def image_root(options: LoadOptions) -> Path:
-    return Path(options.image_dir) if options.image_dir else Path(options.cache_dir) / "coco"
-
-
 def load(options: LoadOptions) -> TaskData:
     root = data_root(NAME, options)
     questions = find_file(NAME, root, SPLIT_FILES[options.split], RAVQA_SUBDIRS, "questions")
     corpus_file = find_file(NAME, root, CORPUS_FILE, RAVQA_SUBDIRS, "Google-Search corpus")
     records, no_ctxs = parse_ctx_release(questions)
-    images = image_root(options)
+    images = coco_root(options)
     queries = [Query(r.qid, r.question, FileImage(coco_image_path(images, f"{r.image_id}.jpg")), r.answers)
                for r in records]
     train = None
@@ -62,12 +58,10 @@ def load(options: LoadOptions) -> TaskData:
 
 
 def fetch(options: LoadOptions, images: bool = True) -> Path:
-    coco = "http://images.cocodataset.org/zips/{}2014.zip (unzip)"
     files = [ManualFile(SPLIT_FILES[s], RAVQA_SOURCE, RAVQA_SUBDIRS) for s in ("test", "testdev", "train")]
     files += [ManualFile(CORPUS_FILE, RAVQA_SOURCE, RAVQA_SUBDIRS),
-              ManualFile("val2014", coco.format("val"), ("", "coco"), "images", True),
-              ManualFile("train2014", coco.format("train") + " (train split only)", ("", "coco"), "images", True)]
-    return manual_fetch(NAME, options, files, image_root(options), images)
+              *coco_manual_files("val", "train")]
+    return manual_fetch(NAME, options, files, coco_root(options), images)
 
 
 TASK = TaskSpec(

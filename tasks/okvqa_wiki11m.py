@@ -15,7 +15,7 @@ from harness.errors import MireEvalError
 from harness.types import FileImage, Passage, Query, TaskData, TrainExample
 from tasks.base import LoadOptions, TaskSpec
 from tasks.blocks import blocks_corpus
-from tasks.images import coco_file_name, coco_image_path
+from tasks.images import coco_file_name, coco_image_path, coco_manual_files, coco_root
 from tasks.releases import (
     ManualFile,
     assemble,
@@ -36,10 +36,6 @@ ANNOTATIONS = "mscoco_val2014_annotations.json"
 QUESTIONS = "OpenEnded_mscoco_val2014_questions.json"
 RELEASE = "okvqa-release (github.com/prdwb/okvqa-release, Qu et al. SIGIR 2021)"
 OKVQA_SITE = "https://okvqa.allenai.org/static/data/{}.zip (unzip)"
-
-
-def image_root(options: LoadOptions) -> Path:
-    return Path(options.image_dir) if options.image_dir else Path(options.cache_dir) / "coco"
 
 
 def vqa_answers(annotations: Path, questions: Path) -> dict[int, tuple[str, ...]]:
@@ -74,7 +70,7 @@ def load(options: LoadOptions) -> TaskData:
         answers = vqa_answers(annotations, question_file)
         files += [file_digest(annotations), file_digest(question_file)]
 
-    images = image_root(options)
+    images = coco_root(options)
     by_qid, positives = {}, {}
     for n, entry in iter_json_lines(pairs):
         at = f"{pairs}:{n}"
@@ -99,14 +95,13 @@ def load(options: LoadOptions) -> TaskData:
 
 
 def fetch(options: LoadOptions, images: bool = True) -> Path:
-    coco = "http://images.cocodataset.org/zips/{}2014.zip (unzip)"
     files = [ManualFile(BLOCKS, f"{RELEASE}: all_blocks.txt (linked from its README)"),
              ManualFile(PAIRS["test"], f"{RELEASE}: data/"),
              ManualFile(PAIRS["train"], f"{RELEASE}: data/ (train split only)"),
              ManualFile(ANNOTATIONS, OKVQA_SITE.format(ANNOTATIONS)),
              ManualFile(QUESTIONS, OKVQA_SITE.format(QUESTIONS)),
-             ManualFile("val2014", coco.format("val"), ("", "coco"), "images", True)]
-    return manual_fetch(NAME, options, files, image_root(options), images)
+             *coco_manual_files("val")]
+    return manual_fetch(NAME, options, files, coco_root(options), images)
 
 
 TASK = TaskSpec(

@@ -7,7 +7,6 @@ import io
 import json
 from pathlib import Path
 
-import pytest
 from PIL import Image
 
 

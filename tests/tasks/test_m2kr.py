@@ -159,3 +159,14 @@ def test_fetch_downloads_the_pinned_revision_into_the_cache(tmp_path, cache, mon
 
     task = load_task("evqa", LoadOptions(cache_dir=cache))  # later loads read the cached copy
     assert task.queries[0].image.load() and task.meta["fetched"]["revision"] == REVISION
+
+
+def test_fetch_with_a_local_copy_only_verifies_it(evqa, cache, monkeypatch, capsys):
+    import huggingface_hub
+
+    root, images = evqa
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda *a, **k: pytest.fail("downloaded"))
+    from harness.cli_data import fetch_task
+
+    assert fetch_task("evqa", data_dir=root, image_dir=images) == root
+    assert "evqa: 2 test queries, 3 passages" in capsys.readouterr().out
