@@ -150,27 +150,30 @@ def load_subset(subset: Subset, task: str, options: LoadOptions) -> TaskData:
     has_instruction = "instruction" in ds.column_names
     images = image_root(subset, options)
 
-    rows = {}
-    for i, row in enumerate(ds.select_columns(list(needed) + (["instruction"] if has_instruction else [])).iter(1)):
-        row = {k: v[0] for k, v in row.items()}
-        qid = str(row["question_id"])
-        if not row["pos_item_ids"]:
-            raise MireEvalError(f"{config}/{split} row {i}: field 'pos_item_ids' is empty")
-        rows[qid] = row  # the reference keys queries by question_id: a duplicate replaces
-    queries, qrels, train = [], {}, []
-    for qid in sorted(rows):  # ... and searches them sorted by that key
-        row = rows[qid]
-        query = Query(qid, row["question"] or "", query_image(subset, images, row["img_path"]),
-                      tuple(str(a) for a in row["answers"] or ()),
-                      row.get("instruction") if has_instruction else None)
-        queries.append(query)
-        qrels[qid] = {str(p): 1 for p in row["pos_item_ids"]}
-        if training:
-            train.append(TrainExample(query, Passage(str(row["pos_item_ids"][0]), "",
-                                                     str(row["pos_item_contents"][0]).strip())))
+    columns = list(needed) + (["instruction"] if has_instruction else [])
+    by_qid: dict[str, tuple[Query, dict, Passage | None]] = {}
+    row_number = 0
+    for batch in ds.select_columns(columns).iter(batch_size=4096):
+        for j, qid in enumerate(batch["question_id"]):
+            qid, pos_ids = str(qid), [str(p) for p in batch["pos_item_ids"][j] or ()]
+            if not pos_ids:
+                raise MireEvalError(f"{config}/{split} row {row_number + j}: field 'pos_item_ids' is empty")
+            instruction = batch["instruction"][j] if has_instruction else None
+            query = Query(qid, batch["question"][j] or "", query_image(subset, images, batch["img_path"][j]),
+                          tuple(str(a) for a in batch["answers"][j] or ()),
+                          instruction if isinstance(instruction, str) else None)
+            positive = None
+            if training:  # only the first positive is kept: long train splits stay small
+                positive = Passage(pos_ids[0], "", str((batch["pos_item_contents"][j] or [""])[0]).strip())
+            by_qid[qid] = (query, {p: 1 for p in pos_ids}, positive)  # a duplicate id replaces, as in the reference
+        row_number += len(batch["question_id"])
+    ordered = [by_qid[qid] for qid in sorted(by_qid)]  # the reference searches queries sorted by id
+    queries = [query for query, _, _ in ordered]
+    qrels = {query.id: rel for query, rel, _ in ordered}
+    train = [TrainExample(query, positive) for query, _, positive in ordered] if training else None
     corpus, corpus_provenance = read_passages(subset, options)
     return assemble(
-        task, options, queries, corpus, relevance, qrels=qrels, train=train if training else None,
+        task, options, queries, corpus, relevance, qrels=qrels, train=train,
         meta={"source": f"{HUB_ID} ({config}, {subset.name}_passages/test_passages)",
               "query_files": provenance, "corpus_files": corpus_provenance, "image_dir": str(images),
               "instruction_field": has_instruction, **_fetch_record(options)},

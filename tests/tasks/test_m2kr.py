@@ -111,6 +111,11 @@ def test_schema_and_layout_errors(evqa, cache, tmp_path):
     write_parquet(root / "EVQA_data" / "test-00000-of-00001.parquet", rows)
     with pytest.raises(MireEvalError, match=r"EVQA_data/test: missing field 'answers'"):
         load_task("evqa", LoadOptions(data_dir=root, image_dir=images, cache_dir=cache))
+    rows = data_rows("EVQA", ["a.jpg", "b.jpg"])
+    rows[1]["pos_item_ids"] = []
+    write_parquet(root / "EVQA_data" / "test-00000-of-00001.parquet", rows, DATA_SCHEMA)
+    with pytest.raises(MireEvalError, match=r"EVQA_data/test row 1: field 'pos_item_ids' is empty"):
+        load_task("evqa", LoadOptions(data_dir=root, image_dir=images, cache_dir=cache))
     with pytest.raises(MireEvalError, match=r"is not a copy of .*M2KR: it lacks EVQA_data/"):
         load_task("evqa", LoadOptions(data_dir=tmp_path, cache_dir=cache))
     shutil.rmtree(root / "EVQA_passages")
