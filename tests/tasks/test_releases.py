@@ -48,3 +48,21 @@ def test_relevance_override():
     assert resolve_relevance("t", opts, "answer-substring", ("answer-substring", "qrels")) == "qrels"
     with pytest.raises(MireEvalError, match="t: unknown relevance 'gold'; known: answer-word"):
         resolve_relevance("t", opts, "answer-word", ("answer-word",))
+
+
+@pytest.mark.parametrize("name", ["okvqa", "okvqa-wiki11m", "infoseek", "evqa", "remuq"])
+def test_registered_tasks_declare_themselves(name):
+    from harness.registry import TASKS
+
+    spec = TASKS.get(name)
+    assert spec.name == name and spec.fetch is not None and "test" in spec.splits and "train" in spec.splits
+    assert spec.main_metric in {"hit_rate@5", "mrr@5"} and spec.relevance in {"qrels", "answer-word", "answer-substring"}
+
+
+def test_task_modules_import_without_torch_or_datasets():
+    import subprocess
+    import sys
+
+    code = ("import sys, tasks.okvqa, tasks.okvqa_wiki11m, tasks.infoseek, tasks.evqa, tasks.remuq; "
+            "heavy = {'torch', 'datasets'} & set(sys.modules); assert not heavy, heavy")
+    subprocess.run([sys.executable, "-c", code], check=True)
