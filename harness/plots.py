@@ -74,10 +74,11 @@ def plot_views(task: str, probes: Sequence[Mapping], out: str | Path, panel=(4.6
         ax.set_ylim(0, 1.1)
         ax.set_title(title, fontsize=10)
     axes[0][0].set_ylabel(metric)
-    axes[0][-1].legend(title="query view", fontsize=7, title_fontsize=8, loc="upper right")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper right", ncols=len(labels), fontsize=8, frameon=False)
     fig.suptitle(f"{task}: {metric} by query view (text = image removed, image = question removed, "
-                 "swap = another query's image)", fontsize=10)
-    fig.tight_layout()
+                 "swap = another query's image)", fontsize=10, x=0.01, ha="left")
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
     return _save(fig, out)
 
 
