@@ -101,3 +101,20 @@ def test_bad_config_is_refused():
         DiagnosticConfig(colours=("mauve",))
     with pytest.raises(MireEvalError, match="multiple of 2"):
         DiagnosticConfig(test_per_object=3)
+
+
+def test_registered_task_generates_itself_once_and_loads_as_local(tmp_path, monkeypatch):
+    from tasks.base import LoadOptions, load_task
+
+    monkeypatch.setenv("MIRE_EVAL_DATA", str(tmp_path))
+    test = load_task("diagnostic", LoadOptions(split="test"))
+    stamp = tmp_path / "diagnostic" / "diagnostic.json"
+    first = stamp.stat().st_mtime_ns
+    train = load_task("diagnostic", LoadOptions(split="train"))
+    assert stamp.stat().st_mtime_ns == first  # generated once, then read
+    assert test.name == "diagnostic" and test.relevance == "qrels"
+    assert len(test.queries) == 288 and len(train.queries) == 864 and len(test.corpus) == 48
+    assert collections.Counter(test.meta["query_types"].values()) == {t: 96 for t in QUERY_TYPES}
+    assert test.meta["chance"]["random"]["hit_rate@1"] == 1 / 48
+    assert len(train.train) == 864 and train.train[0].positive.id == train.qrels[train.train[0].query.id].popitem()[0]
+    assert test.queries[0].image.load().size == (128, 128)
