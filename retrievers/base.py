@@ -52,6 +52,16 @@ class Encoder(Protocol):
     ``similarity`` is ``"cosine"`` (encoders return one normalised vector per item, as a
     [n, d] tensor) or ``"maxsim"`` (a list of [L_i, d] token matrices).
     ``modalities`` is the set of query inputs the model reads ({"text"} or {"text", "image"}).
+
+    Optional, read by the text-dominance probe (:mod:`harness.attribution`, :mod:`harness.probe`):
+
+    * ``visual_query_tokens: int``: a maxsim encoder's query matrix starts with that many
+      visual rows whenever the view keeps the image (MIRe: 16 + 12), or, more generally,
+      ``query_token_types(queries, view) -> list[BoolTensor [L_i]]`` (True = visual row);
+      either lets the probe split each score exactly into text and visual parts;
+    * ``pooling_attention(queries) -> Tensor [B, heads, P]``: each head's attention over the
+      P image patches, averaged over the question's valid tokens (rows sum to 1), drawn by
+      ``mire-eval plot`` over the query image.
     """
 
     name: str
