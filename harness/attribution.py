@@ -130,6 +130,33 @@ class IndexScorer:
         return out
 
 
+class RememberingEncoder:
+    """Wraps an encoder so that query matrices encoded for a search are reused by the
+    attribution of the same queries (no second forward pass); :meth:`clear` between chunks
+    keeps memory bounded. Everything else is the wrapped encoder's."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.memo: dict[tuple, object] = {}
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def encode_queries(self, queries: Sequence[Query], view: str):
+        import torch
+
+        keys = [(view, q.id, q.text, None if q.image is None else q.image.key) for q in queries]
+        if all(k in self.memo for k in keys):
+            rows = [self.memo[k] for k in keys]
+            return rows if self.inner.similarity == "maxsim" else torch.stack(rows)
+        encoded = self.inner.encode_queries(queries, view)
+        self.memo.update(zip(keys, encoded))
+        return encoded
+
+    def clear(self) -> None:
+        self.memo.clear()
+
+
 def split_kind(retriever) -> str:
     """How scores were split into text and image parts (recorded in probe.json)."""
     encoder = getattr(retriever, "encoder", None)

@@ -36,7 +36,14 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from harness.attribution import attribute, attribution_rows, attribution_summary, gold_passages, split_kind
+from harness.attribution import (
+    RememberingEncoder,
+    attribute,
+    attribution_rows,
+    attribution_summary,
+    gold_passages,
+    split_kind,
+)
 from harness.types import Qrels, Query, Run
 
 PROBE_VIEWS = ("full", "text", "image", "swap")
@@ -200,6 +207,40 @@ def summarise(qrels: Qrels, runs: Mapping[str, Run], metrics: Sequence[str], mai
 # --------------------------------------------------------------------------------------------
 # The whole probe
 # --------------------------------------------------------------------------------------------
+def search_and_attribute(retriever, queries: Sequence[Query], qrels: Qrels, k: int, seed: int,
+                         chunk: int = 512) -> tuple[dict, dict, dict]:
+    """Search the four views and attribute the gold scores, ``chunk`` queries at a time.
+
+    Returns ``(runs, gold, attribution)``: ``runs[view]``, ``gold[qid]`` (see
+    :func:`harness.attribution.gold_passages`), ``attribution[view][qid]``. An encoder
+    retriever's query matrices are encoded once per view and chunk, for search and
+    attribution alike.
+    """
+    by_view = {"full": list(queries), "text": list(queries), "image": list(queries), "swap": swap_images(queries, seed)}
+    runs: dict[str, Run] = {v: {} for v in PROBE_VIEWS}
+    attribution: dict[str, dict] = {v: {} for v in PROBE_VIEWS}
+    gold: dict[str, str] = {}
+    encoder = getattr(retriever, "encoder", None)
+    if encoder is not None:
+        retriever.encoder = RememberingEncoder(encoder)
+    try:
+        for start in range(0, len(queries), chunk):
+            part = {v: qs[start : start + chunk] for v, qs in by_view.items()}
+            part_runs = {v: retriever.search(qs, k, SEARCH_VIEW[v]) for v, qs in part.items()}
+            part_gold = gold_passages({q.id: qrels.get(q.id, {}) for q in part["full"]}, part_runs["full"])
+            for v, scores in attribute(retriever, part, part_runs, part_gold, SEARCH_VIEW).items():
+                attribution[v].update(scores)
+            for v in PROBE_VIEWS:
+                runs[v].update(part_runs[v])
+            gold.update(part_gold)
+            if encoder is not None:
+                retriever.encoder.clear()
+    finally:
+        if encoder is not None:
+            retriever.encoder = encoder
+    return runs, gold, attribution
+
+
 def main_metric_of(task: str) -> str:
     """The registered task's main metric (``mrr@5``, the papers' headline, for any other)."""
     from harness.registry import TASKS
@@ -256,16 +297,12 @@ def run_probe(settings, stat_test: str = "student", retriever=None, data=None, a
     if full.reused:
         retriever.index(data.corpus)
     qrels = materialise_qrels(data, settings.load.cache_dir)
-    queries_by_view = {"full": data.queries, "text": data.queries, "image": data.queries,
-                       "swap": swap_images(data.queries, settings.seed)}
     # full is searched again rather than read back from run.trec, whose scores are rounded
-    runs = {v: retriever.search(qs, settings.k, SEARCH_VIEW[v]) for v, qs in queries_by_view.items()}
+    runs, gold, attribution = search_and_attribute(retriever, data.queries, qrels, settings.k, settings.seed)
 
     types, chance = query_types_and_chance(settings.task, data)
     summary, per_query = summarise(qrels, runs, metrics, main_metric, types, stat_test)
-    gold = gold_passages(qrels, runs["full"])
-    rows = attribution_rows(attribute(retriever, queries_by_view, runs, gold, SEARCH_VIEW), gold, per_query,
-                            main_metric, types)
+    rows = attribution_rows(attribution, gold, per_query, main_metric, types)
     described = retriever.describe()
     record = {
         "task": settings.task, "retriever": settings.retriever, "setting": settings.setting,

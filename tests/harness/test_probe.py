@@ -50,7 +50,10 @@ class ColourWordEncoder:
                 for w in text.lower().replace("?", "").split() if w in self.vocab]
         return vecs
 
+    calls = 0
+
     def encode_queries(self, queries, view):
+        self.calls += 1
         out = []
         for q in queries:
             rows = []
@@ -98,12 +101,15 @@ def test_swap_moves_every_image_and_keeps_imageless_queries():
 
 def test_maxsim_parts_sum_to_the_searched_score(tmp_path):
     data = _task()
-    retriever = EncoderRetriever(ColourWordEncoder())
+    encoder = ColourWordEncoder()
+    retriever = EncoderRetriever(encoder)
     out = run_probe(RunSettings(task="toy", retriever="colour-words", k=6, output=tmp_path), data=data,
                     retriever=retriever)
     directory = Path(out["directory"])
     assert directory.parent == tmp_path / "toy" / "colour-words" and (directory / "metrics.json").exists()
     record = json.loads((directory / "probe.json").read_text())
+    # one pass for the evaluation's full view, one per probe view: attribution reuses them
+    assert encoder.calls == 5
     assert record["attribution"]["split"].startswith("maxsim per query token, visual rows")
 
     rows = list(csv.DictReader(open(directory / "probe_per_query.csv")))
