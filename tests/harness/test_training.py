@@ -152,3 +152,44 @@ def test_resume_continues_identically(tmp_path, similarity):
 def test_too_little_data_is_a_one_line_error(tmp_path):
     with pytest.raises(MireEvalError, match="fewer than one batch"):
         train(_build, tiny_examples(3), TrainConfig(batch_size=4), tmp_path, progress=False)
+
+
+def _distributed_worker(rank, world, init_file, out_dir, similarity):
+    import torch.distributed as dist
+    from safetensors.torch import save_file
+
+    from harness.training import _all_reduce_grads
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    examples = tiny_examples(8, with_negatives=True)[rank * 4 : rank * 4 + 4]
+    passages = batch_passages(examples, 1, random.Random(0))
+    torch.manual_seed(0)
+    model = TinyTrainable(similarity)
+    runner = StepRunner(model, TrainConfig(temperature=0.05, micro_batch=3, cross_device_negatives=True),
+                        torch.device("cpu"))
+    loss, _ = runner.run(examples, passages)
+    _all_reduce_grads([p for p in model.parameters()], world)
+    save_file({n: p.grad for n, p in model.named_parameters()}, f"{out_dir}/grads{rank}.safetensors")
+    save_file({"loss": torch.tensor(loss)}, f"{out_dir}/loss{rank}.safetensors")
+    dist.destroy_process_group()
+
+
+def test_cross_device_negatives_equal_one_big_batch(tmp_path, similarity="maxsim"):
+    """Two gloo processes with 4 examples each and gathered (padded) token matrices give the
+    gradients of one process holding all 8 (the column order differs, the loss does not)."""
+    import torch.multiprocessing as mp
+
+    mp.spawn(_distributed_worker, args=(2, str(tmp_path / "init"), str(tmp_path), similarity), nprocs=2)
+    examples = tiny_examples(8, with_negatives=True)
+    passages = [e.positive for e in examples]
+    for half in (examples[:4], examples[4:]):
+        passages += batch_passages(half, 1, random.Random(0))[4:]
+    torch.manual_seed(0)
+    model = TinyTrainable(similarity)
+    loss, _ = StepRunner(model, TrainConfig(temperature=0.05), torch.device("cpu")).run(examples, passages)
+    losses = [load_file(str(tmp_path / f"loss{r}.safetensors"))["loss"].item() for r in (0, 1)]
+    assert sum(losses) / 2 == pytest.approx(loss, rel=1e-5)
+    for rank in (0, 1):
+        grads = load_file(str(tmp_path / f"grads{rank}.safetensors"))
+        for name, p in model.named_parameters():
+            torch.testing.assert_close(grads[name], p.grad, rtol=1e-4, atol=1e-6)
