@@ -45,26 +45,40 @@ def make_tokenizer(extra_text: str = "") -> PreTrainedTokenizerFast:
     return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>")
 
 
-def save_tiny_qwen2vl(directory: Path, hidden: int = 32, layers: int = 2, seed: int = 0, extra_text: str = "") -> Path:
-    """Write config, random weights (safetensors), tokenizer, image processor, chat template."""
-    tokenizer = make_tokenizer(extra_text)
+def qwen2vl_config(tokenizer, hidden: int = 32, layers: int = 2, heads: int = 2, kv_heads: int = 1,
+                   intermediate: int | None = None, vocab_size: int | None = None, vision_depth: int = 1,
+                   vision_dim: int = 32, vision_heads: int = 2, vision_mlp_ratio: int = 2) -> Qwen2VLConfig:
+    """A Qwen2-VL configuration of any size, wired to ``tokenizer``'s special token ids.
+
+    The real 2B model: hidden 1536, 28 layers, 12 heads, 2 kv heads, intermediate 8960,
+    vocab 151936, vision depth 32, vision dim 1280, 16 vision heads, mlp ratio 4.
+    """
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL}
-    config = Qwen2VLConfig(
+    quarter = hidden // heads // 2  # mrope splits half the head dim into (temporal, height, width)
+    section = [quarter // 4, (quarter - quarter // 4) // 2, quarter - quarter // 4 - (quarter - quarter // 4) // 2]
+    return Qwen2VLConfig(
         text_config=dict(
-            vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
-            num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=1024,
-            rope_scaling={"type": "mrope", "mrope_section": [2, 3, 3]},
+            vocab_size=vocab_size or len(tokenizer), hidden_size=hidden, intermediate_size=intermediate or 2 * hidden,
+            num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv_heads,
+            max_position_embeddings=32768, rope_scaling={"type": "mrope", "mrope_section": section},
             bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"],
         ),
-        vision_config=dict(depth=1, embed_dim=32, hidden_size=hidden, num_heads=2, mlp_ratio=2, patch_size=14,
-                           spatial_merge_size=2, temporal_patch_size=2),
+        vision_config=dict(depth=vision_depth, embed_dim=vision_dim, hidden_size=hidden, num_heads=vision_heads,
+                           mlp_ratio=vision_mlp_ratio, patch_size=14, spatial_merge_size=2, temporal_patch_size=2),
         image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
         vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
     )
+
+
+def make_processor(tokenizer):
+    return image_only_processor_class("qwen2_vl")(Qwen2VLImageProcessorPil(), tokenizer, chat_template=CHAT_TEMPLATE)
+
+
+def save_tiny_qwen2vl(directory: Path, seed: int = 0, extra_text: str = "", **sizes) -> Path:
+    """Write config, random weights (safetensors), tokenizer, image processor, chat template."""
+    tokenizer = make_tokenizer(extra_text)
     torch.manual_seed(seed)
-    model = Qwen2VLForConditionalGeneration(config)
+    model = Qwen2VLForConditionalGeneration(qwen2vl_config(tokenizer, **sizes))
     model.save_pretrained(directory)
-    processor_cls = image_only_processor_class("qwen2_vl")
-    processor = processor_cls(Qwen2VLImageProcessorPil(), tokenizer, chat_template=CHAT_TEMPLATE)
-    processor.save_pretrained(directory)
+    make_processor(tokenizer).save_pretrained(directory)
     return Path(directory)
