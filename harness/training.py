@@ -364,7 +364,8 @@ def latest_state(output_dir: Path) -> Path | None:
     steps = output_dir / "steps"
     if not steps.is_dir():
         return None
-    done = sorted(d for d in steps.glob("step-*") if d.is_dir() and (d / "state.json").is_file())
+    done = sorted(d for d in steps.glob("step-*") if d.is_dir() and not d.name.endswith(".tmp")
+                  and (d / "state.json").is_file())
     return done[-1] if done else None
 
 
@@ -447,6 +448,12 @@ def train(
     step, history = 0, []
     if last is not None:
         saved = json.loads((last / "state.json").read_text())
+        was = (saved["config"]["batch_size"] * saved["world_size"], saved["examples"])
+        if was != (global_batch, len(examples)):
+            raise MireEvalError(
+                f"{last}: saved with {was[1]} examples in batches of {was[0]}; now {len(examples)} in batches of "
+                f"{global_batch}: the data position would not carry over (start afresh with --overwrite)"
+            )
         _load_optimizer(optimizer, last)
         scheduler.load_state_dict(saved["scheduler"])
         if scaler is not None and saved.get("scaler"):
@@ -497,7 +504,8 @@ def train(
             with open(output_dir / "history.jsonl", "a") as f:
                 f.write(json.dumps(record) + "\n")
             if due:
-                state = {"step": step, "epoch": epoch, "config": asdict(config), "world_size": world}
+                state = {"step": step, "epoch": epoch, "config": asdict(config), "world_size": world,
+                         "examples": len(examples)}
                 _save_state(output_dir, model, optimizer, scheduler, scaler, state, dev, config.keep_last)
         _barrier(world)
     bar.close()

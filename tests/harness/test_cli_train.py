@@ -1,6 +1,7 @@
 import json
 
 import pytest
+import torch
 import typer
 from PIL import Image
 from tiny_trainable import tiny_task
@@ -14,6 +15,15 @@ from harness.registry import RETRIEVERS
 
 if "tiny-test" not in RETRIEVERS.names():
     RETRIEVERS.register("tiny-test", "tiny_trainable:build", "test-only trainable")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models run fastest single-threaded on a shared 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture

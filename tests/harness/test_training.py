@@ -12,6 +12,15 @@ from harness.search import maxsim_scores
 from harness.training import StepRunner, TrainConfig, batch_passages, latest_state, train
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models run fastest single-threaded on a shared 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _grads(model):
     return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
@@ -147,6 +156,9 @@ def test_resume_continues_identically(tmp_path, similarity):
         torch.testing.assert_close(a[name], b[name], rtol=0, atol=0)
     history = [json.loads(line) for line in (tmp_path / "b" / "history.jsonl").read_text().splitlines()]
     assert [h["step"] for h in history] == list(range(1, 9))
+    with pytest.raises(MireEvalError, match="data position would not carry over"):
+        train(build, examples, TrainConfig(**{**config.__dict__, "batch_size": 4}), tmp_path / "b", resume=True,
+              progress=False)
 
 
 def test_too_little_data_is_a_one_line_error(tmp_path):
@@ -160,6 +172,7 @@ def _distributed_worker(rank, world, init_file, out_dir, similarity):
 
     from harness.training import _all_reduce_grads
 
+    torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     examples = tiny_examples(8, with_negatives=True)[rank * 4 : rank * 4 + 4]
     passages = batch_passages(examples, 1, random.Random(0))
@@ -179,7 +192,8 @@ def test_cross_device_negatives_equal_one_big_batch(tmp_path, similarity="maxsim
     gradients of one process holding all 8 (the column order differs, the loss does not)."""
     import torch.multiprocessing as mp
 
-    mp.spawn(_distributed_worker, args=(2, str(tmp_path / "init"), str(tmp_path), similarity), nprocs=2)
+    mp.start_processes(_distributed_worker, args=(2, str(tmp_path / "init"), str(tmp_path), similarity), nprocs=2,
+                       start_method="fork")
     examples = tiny_examples(8, with_negatives=True)
     passages = [e.positive for e in examples]
     for half in (examples[:4], examples[4:]):

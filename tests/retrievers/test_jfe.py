@@ -178,3 +178,34 @@ def test_bad_inputs_are_one_line_errors(tiny, tmp_path):
     with pytest.raises(MireEvalError, match="weights"):
         build(str(tmp_path / "bad"))
     assert JfeSettings.create().revision == "895c3a49bc3fa70a340399125c650a463535e71c"  # default model is pinned
+
+
+def test_pretrain_cli_stage1_on_pairs_then_finetune_starts_from_it(tiny, tmp_path):
+    """Stage 1 (generic pairs through ``mire-eval pretrain``) writes a LoRA checkpoint that
+    stage 2 continues from; the task instruction from FINETUNE_DEFAULTS replaces stage 1's."""
+    import typer
+    from typer.testing import CliRunner
+
+    from harness.cli_train import register, run_training
+
+    app = typer.Typer()
+    register(app)
+    Image.new("RGB", (40, 40), "red").save(tmp_path / "a.png")
+    rows = [{"image": "a.png", "passage": "a red square"}, {"question": "what city is paris", "passage": "paris facts"},
+            {"image": "a.png", "question": "what colour", "passage": "red", "instruction": "Answer briefly."},
+            {"question": "which city is oslo", "title": "Oslo", "passage": "oslo is a city"}]
+    (tmp_path / "pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = CliRunner().invoke(app, ["pretrain", "--retriever", "jfe", "--data", str(tmp_path / "pairs.jsonl"),
+                                      "--checkpoint", str(tiny), "--batch-size", "4", "--micro-batch", "2",
+                                      "--max-steps", "1", "--option", "lora_rank=4", "--output", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    stage1 = tmp_path / "o" / "checkpoints" / "pretrain-pairs" / "jfe" / "final"
+    saved = json.loads((stage1 / "jfe_config.json").read_text())
+    assert saved["prompts"] == "instruct" and saved["lora_rank"] == 4 and saved["weights"] == "lora"
+    summary = json.loads((stage1 / "training.json").read_text())
+    assert summary["config"]["temperature"] == 0.02 and summary["config"]["lr"] == 1e-4  # PRETRAIN_DEFAULTS
+    stage2 = run_training("finetune", "jfe", examples()[:4], tmp_path / "ft", str(stage1), "cpu",
+                          {"batch_size": 4, "max_steps": 1}, {}, defaults_key="okvqa", progress=False)
+    config = json.loads((stage2.model_dir / "jfe_config.json").read_text())
+    assert config["instruction"].startswith("Retrieve a document that provides the knowledge")
+    assert config["lora_rank"] == 4 and config["model"] == str(tiny)
