@@ -14,6 +14,7 @@ Nothing here imports torch at import time.
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import os
 import shutil
@@ -24,19 +25,35 @@ import typer
 
 from harness.errors import MireEvalError
 
-_HELP = {
-    "epochs": "passes over the training data",
-    "lr": "peak learning rate (AdamW; linear warm-up, then constant)",
-    "batch_size": "examples per step and device: the in-batch negatives",
-    "micro_batch": "embed at most this many items at once (gradient caching keeps the full-batch loss)",
-    "temperature": "InfoNCE temperature",
-    "warmup": "warm-up steps",
-    "max_steps": "stop after this many steps",
-    "seed": "seed of shuffling, sampling and initialisation",
-    "hard_negatives": "hard negatives per example (from the training data)",
-    "precision": "auto | fp32 | bf16 | fp16 (autocast on CUDA only)",
-    "save_every": "steps between resumable checkpoints (always at epoch ends)",
-}
+# Trainer flags shared by both commands: (name, type, help). Unset flags leave the defaults.
+TRAIN_FLAGS = [
+    ("epochs", int, "passes over the training data"),
+    ("lr", float, "peak learning rate (AdamW; linear warm-up, then constant)"),
+    ("batch_size", int, "examples per step and device: the in-batch negatives"),
+    ("micro_batch", int, "embed at most this many items at once (gradient caching keeps the full-batch loss)"),
+    ("temperature", float, "InfoNCE temperature"),
+    ("warmup", int, "warm-up steps"),
+    ("max_steps", int, "stop after this many steps"),
+    ("seed", int, "seed of shuffling, sampling and initialisation"),
+    ("hard_negatives", int, "hard negatives per example (from the training data)"),
+    ("precision", str, "auto | fp32 | bf16 | fp16 (autocast on CUDA only)"),
+    ("save_every", int, "steps between resumable checkpoints (always at epoch ends)"),
+]
+
+
+def with_train_flags(command):
+    """Give a typer command the shared trainer flags; it receives them in ``**flags``."""
+    signature = inspect.signature(command)
+    names = {name for name, _, _ in TRAIN_FLAGS}
+    own = [p for p in signature.parameters.values()
+           if p.kind is not inspect.Parameter.VAR_KEYWORD and p.name not in names]  # idempotent
+    extra = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Optional[kind],
+                          default=typer.Option(None, help=text))
+        for name, kind, text in TRAIN_FLAGS
+    ]
+    command.__signature__ = signature.replace(parameters=own + extra)
+    return command
 
 
 def _retriever_module(name: str):
@@ -126,25 +143,10 @@ def run_training(
     return result
 
 
-def _flags(**kw) -> dict:
-    return kw
-
-
 def finetune(
     task: str = typer.Option(..., help="task name or local:PATH (its train split is used)"),
     retriever: str = typer.Option(..., help="retriever name (must provide build_trainable)"),
     checkpoint: Optional[str] = typer.Option(None, help="starting checkpoint (hub id or directory)"),
-    epochs: Optional[int] = typer.Option(None, help=_HELP["epochs"]),
-    lr: Optional[float] = typer.Option(None, help=_HELP["lr"]),
-    batch_size: Optional[int] = typer.Option(None, help=_HELP["batch_size"]),
-    micro_batch: Optional[int] = typer.Option(None, help=_HELP["micro_batch"]),
-    temperature: Optional[float] = typer.Option(None, help=_HELP["temperature"]),
-    warmup: Optional[int] = typer.Option(None, help=_HELP["warmup"]),
-    max_steps: Optional[int] = typer.Option(None, help=_HELP["max_steps"]),
-    seed: Optional[int] = typer.Option(None, help=_HELP["seed"]),
-    hard_negatives: Optional[int] = typer.Option(None, help=_HELP["hard_negatives"]),
-    precision: Optional[str] = typer.Option(None, help=_HELP["precision"]),
-    save_every: Optional[int] = typer.Option(None, help=_HELP["save_every"]),
     option: list[str] = typer.Option([], help="extra key=value (trainer field or build_trainable option)"),
     device: str = typer.Option("cpu", help="cpu | cuda"),
     output: Optional[Path] = typer.Option(None, help="root for checkpoints/ (default: the mire-eval cache)"),
@@ -157,6 +159,7 @@ def finetune(
     k: int = typer.Option(100, help="ranking depth of the evaluation"),
     limit: Optional[int] = typer.Option(None, help="evaluate on the first N test queries only"),
     results: Optional[Path] = typer.Option(None, help="results root of the evaluation (default: results/)"),
+    **flags,
 ) -> None:
     """Train a retriever on a task's train split, then evaluate it on the test split."""
     from harness.cache import cache_home
@@ -168,9 +171,6 @@ def finetune(
     if not data.train:
         raise MireEvalError(f"task {task!r}: the train split has no training examples")
     out = (output or cache_home()) / "checkpoints" / task_slug(task) / retriever
-    flags = _flags(epochs=epochs, lr=lr, batch_size=batch_size, micro_batch=micro_batch, temperature=temperature,
-                   warmup=warmup, max_steps=max_steps, seed=seed, hard_negatives=hard_negatives,
-                   precision=precision, save_every=save_every)
     result = run_training("finetune", retriever, data.train, out, checkpoint, device, flags,
                           _parse_options(option), defaults_key=task, resume=resume, overwrite=overwrite)
     last = result.history[-1] if result.history else {}
@@ -205,23 +205,13 @@ def pretrain(
     data: list[Path] = typer.Option(..., help="training file(s): pairs .jsonl or R2P/ViD2R .json (repeatable)"),
     image_dir: Optional[Path] = typer.Option(None, help="root of the images the data names"),
     checkpoint: Optional[str] = typer.Option(None, help="starting checkpoint (hub id or directory)"),
-    epochs: Optional[int] = typer.Option(None, help=_HELP["epochs"]),
-    lr: Optional[float] = typer.Option(None, help=_HELP["lr"]),
-    batch_size: Optional[int] = typer.Option(None, help=_HELP["batch_size"]),
-    micro_batch: Optional[int] = typer.Option(None, help=_HELP["micro_batch"]),
-    temperature: Optional[float] = typer.Option(None, help=_HELP["temperature"]),
-    warmup: Optional[int] = typer.Option(None, help=_HELP["warmup"]),
-    max_steps: Optional[int] = typer.Option(None, help=_HELP["max_steps"]),
-    seed: Optional[int] = typer.Option(None, help=_HELP["seed"]),
-    hard_negatives: Optional[int] = typer.Option(None, help=_HELP["hard_negatives"]),
-    precision: Optional[str] = typer.Option(None, help=_HELP["precision"]),
-    save_every: Optional[int] = typer.Option(None, help=_HELP["save_every"]),
     option: list[str] = typer.Option([], help="extra key=value (trainer field or build_trainable option)"),
     device: str = typer.Option("cpu", help="cpu | cuda"),
     output: Optional[Path] = typer.Option(None, help="root for checkpoints/ (default: the mire-eval cache)"),
     name: Optional[str] = typer.Option(None, help="run name (default: pretrain-<first data file stem>)"),
     resume: bool = typer.Option(False, help="continue from the last saved step"),
     overwrite: bool = typer.Option(False, help="replace an existing run in the checkpoint directory"),
+    **flags,
 ) -> None:
     """Post-training adaptation / alignment pre-training on generic pairs."""
     from harness.cache import cache_home
@@ -229,9 +219,6 @@ def pretrain(
     device = _setup_distributed(device)
     examples = [e for path in data for e in read_training_file(path, image_dir)]
     out = (output or cache_home()) / "checkpoints" / (name or f"pretrain-{data[0].stem}") / retriever
-    flags = _flags(epochs=epochs, lr=lr, batch_size=batch_size, micro_batch=micro_batch, temperature=temperature,
-                   warmup=warmup, max_steps=max_steps, seed=seed, hard_negatives=hard_negatives,
-                   precision=precision, save_every=save_every)
     result = run_training("pretrain", retriever, examples, out, checkpoint, device, flags, _parse_options(option),
                           resume=resume, overwrite=overwrite)
     last = result.history[-1] if result.history else {}
@@ -240,5 +227,5 @@ def pretrain(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("finetune")(finetune)
-    app.command("pretrain")(pretrain)
+    app.command("finetune")(with_train_flags(finetune))
+    app.command("pretrain")(with_train_flags(pretrain))

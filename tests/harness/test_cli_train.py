@@ -1,7 +1,6 @@
 import json
 
 import pytest
-import torch
 import typer
 from PIL import Image
 from tiny_trainable import tiny_task
@@ -12,18 +11,11 @@ from harness.cli_train import register
 from harness.errors import MireEvalError
 from harness.pairs import read_pairs
 from harness.registry import RETRIEVERS
+from tests.single_thread import one_thread  # noqa: F401
 
 if "tiny-test" not in RETRIEVERS.names():
     RETRIEVERS.register("tiny-test", "tiny_trainable:build", "test-only trainable")
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest single-threaded on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture

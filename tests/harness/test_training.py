@@ -10,15 +10,8 @@ from harness.contrastive import info_nce, maxsim_scores_train, score_matrix
 from harness.errors import MireEvalError
 from harness.search import maxsim_scores
 from harness.training import StepRunner, TrainConfig, batch_passages, latest_state, train
+from tests.single_thread import one_thread  # noqa: F401
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest single-threaded on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _grads(model):

@@ -10,19 +10,12 @@ from harness.errors import MireEvalError
 from harness.training import TrainConfig, train
 from harness.types import BytesImage, Corpus, Passage, Query, TrainExample
 from retrievers.jfe import JfeSettings, build, build_trainable
+from tests.single_thread import one_thread  # noqa: F401
 
 CITIES = ["paris", "london", "berlin", "madrid", "rome", "vienna", "oslo", "dublin", "prague", "lisbon", "athens",
           "warsaw"]
 COLORS = ["red", "green", "blue", "yellow", "purple", "orange", "black", "white"]
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest single-threaded on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def image(color: str, size=(56, 56)) -> BytesImage:
