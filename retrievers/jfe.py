@@ -184,14 +184,14 @@ def load_processor(path: str, model_type: str, settings: JfeSettings, revision: 
     return processor
 
 
-def load_backbone(path: str, settings: JfeSettings, device: str):
+def load_backbone(path: str, settings: JfeSettings, device: str, dtype: torch.dtype):
     """The MLLM without its LM head (``AutoModel``), from safetensors only."""
     from transformers import AutoModel
 
     try:
         model = AutoModel.from_pretrained(
             path, revision=settings.revision, trust_remote_code=settings.trust_remote_code,
-            dtype=settings.torch_dtype(device), use_safetensors=True,
+            dtype=dtype, use_safetensors=True,
             **({"attn_implementation": settings.attn_implementation} if settings.attn_implementation else {}),
         )
     except (OSError, ValueError) as exc:
@@ -207,11 +207,12 @@ class JfeModel(torch.nn.Module):
 
     similarity = "cosine"
 
-    def __init__(self, backbone, processor, settings: JfeSettings):
+    def __init__(self, backbone, processor, settings: JfeSettings, source: str | None = None):
         super().__init__()
         self.backbone = backbone
         self.processor = processor
         self.settings = settings
+        self.source = source  # the --checkpoint this model was built from
 
     # -- prompts ----------------------------------------------------------------------------------
     def _truncate(self, text: str, limit: int) -> str:
@@ -315,7 +316,10 @@ def load_model(checkpoint: str | None, device: str, trainable: bool, options: di
         settings = JfeSettings.create(defaults, **options)
     else:
         settings = JfeSettings.create(saved, **options)
-    backbone = load_backbone(settings.model, settings, device)
+    dtype = settings.torch_dtype(device)
+    if trainable and not settings.lora and settings.dtype == "auto":
+        dtype = torch.float32  # full fine-tuning keeps fp32 master weights; the trainer autocasts to bf16
+    backbone = load_backbone(settings.model, settings, device, dtype)
     model_type = backbone.config.model_type
     if saved is not None:  # the processor was saved beside the weights or adapter
         processor = load_processor(checkpoint, model_type, settings, revision=None)
@@ -341,7 +345,7 @@ def load_model(checkpoint: str | None, device: str, trainable: bool, options: di
         for name, p in backbone.named_parameters():
             p.requires_grad_(settings.train_vision or not name.startswith("visual"))
     settings.weights = saved["weights"] if saved is not None else "base"
-    model = JfeModel(backbone, processor, settings).to(device)
+    model = JfeModel(backbone, processor, settings, source=checkpoint).to(device)
     if trainable and settings.gradient_checkpointing:
         _enable_checkpointing(backbone)
     return model.train() if trainable else model.eval()
@@ -400,7 +404,7 @@ class JfeEncoder:
     def describe(self) -> dict:
         s = self.model.settings
         return {
-            "name": "jfe", **asdict(s),
+            "name": "jfe", "checkpoint": self.model.source, **asdict(s),
             "query_template": s.template("query"), "passage_template": s.template("passage"),
             "pooling": "last token, final hidden state, L2-normalised",
             "views": {"text": "image left out of the prompt", "image": "question left out of the prompt"},

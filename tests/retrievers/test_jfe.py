@@ -46,8 +46,10 @@ def direct_last_state(model, prompt: str, img=None) -> torch.Tensor:
     return torch.nn.functional.normalize(hidden[0, -1], dim=-1)
 
 
-def test_embedding_is_the_last_token_final_hidden_state(tiny):
+@pytest.mark.parametrize("padding_side", ["right", "left"])
+def test_embedding_is_the_last_token_final_hidden_state(tiny, padding_side):
     encoder = build(str(tiny)).encoder
+    encoder.model.processor.tokenizer.padding_side = padding_side
     queries = [Query("a", "what city is paris", image("red", (90, 60))), Query("b", "which city", None),
                Query("c", "what is the long name of the city with many facts", image("blue"))]
     got = encoder.encode_queries(queries, "full")
