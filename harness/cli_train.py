@@ -194,6 +194,8 @@ def read_training_file(path: Path, image_dir: Optional[Path]) -> list:
 
         return read_pairs(path, image_dir)
     if path.suffix == ".json":
+        if image_dir is None:
+            raise MireEvalError(f"{path}: R2P/ViD2R data names images relative to a folder; pass --image-dir")
         from harness.r2p import read_r2p
 
         return list(read_r2p(path, image_dir))
