@@ -43,11 +43,11 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import torch
-from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from harness.contrastive import info_nce, pad_token_embeddings, score_matrix
 from harness.errors import MireEvalError
+from harness.train_state import latest_state, load_optimizer, load_rng, read_history, save_state, write_history
 from harness.types import Passage, Query, TrainExample
 
 
@@ -313,85 +313,6 @@ def _uses_fp16(precision: str, device: torch.device) -> bool:
 
 
 # --------------------------------------------------------------------------------------------
-# Resumable state: safetensors + JSON, no pickle
-# --------------------------------------------------------------------------------------------
-def _save_optimizer(optimizer: torch.optim.Optimizer, directory: Path) -> None:
-    sd = optimizer.state_dict()
-    tensors, scalars = {}, {}
-    for pid, state in sd["state"].items():
-        for key, value in state.items():
-            if torch.is_tensor(value):
-                tensors[f"{pid}.{key}"] = value.detach().cpu().contiguous()
-            else:
-                scalars[f"{pid}.{key}"] = value
-    save_file(tensors, str(directory / "optimizer.safetensors"))
-    groups = [{k: list(v) if isinstance(v, tuple) else v for k, v in g.items()} for g in sd["param_groups"]]
-    (directory / "optimizer.json").write_text(json.dumps({"param_groups": groups, "scalars": scalars}))
-
-
-def _load_optimizer(optimizer: torch.optim.Optimizer, directory: Path) -> None:
-    meta = json.loads((directory / "optimizer.json").read_text())
-    state: dict[int, dict] = {}
-    for name, value in load_file(str(directory / "optimizer.safetensors")).items():
-        pid, key = name.split(".", 1)
-        state.setdefault(int(pid), {})[key] = value
-    for name, value in meta["scalars"].items():
-        pid, key = name.split(".", 1)
-        state.setdefault(int(pid), {})[key] = value
-    groups = [{k: tuple(v) if k == "betas" else v for k, v in g.items()} for g in meta["param_groups"]]
-    optimizer.load_state_dict({"state": state, "param_groups": groups})
-
-
-def _save_rng(directory: Path, device: torch.device) -> dict:
-    tensors = {"torch_cpu": torch.get_rng_state()}
-    if device.type == "cuda":
-        tensors["torch_cuda"] = torch.cuda.get_rng_state(device)
-    save_file(tensors, str(directory / "rng.safetensors"))
-    version, internal, gauss = random.getstate()
-    return {"version": version, "internal": list(internal), "gauss": gauss}
-
-
-def _load_rng(directory: Path, python_state: dict, device: torch.device) -> None:
-    tensors = load_file(str(directory / "rng.safetensors"))
-    torch.set_rng_state(tensors["torch_cpu"])
-    if device.type == "cuda" and "torch_cuda" in tensors:
-        torch.cuda.set_rng_state(tensors["torch_cuda"], device)
-    random.setstate((python_state["version"], tuple(python_state["internal"]), python_state["gauss"]))
-
-
-def latest_state(output_dir: Path) -> Path | None:
-    """The newest complete resumable state under ``output_dir/steps`` (or None)."""
-    steps = output_dir / "steps"
-    if not steps.is_dir():
-        return None
-    done = sorted(d for d in steps.glob("step-*") if d.is_dir() and not d.name.endswith(".tmp")
-                  and (d / "state.json").is_file())
-    return done[-1] if done else None
-
-
-def _save_state(output_dir: Path, model, optimizer, scheduler, scaler, state: dict, device, keep_last: int) -> Path:
-    steps = output_dir / "steps"
-    final = steps / f"step-{state['step']:08d}"
-    tmp = steps / f"{final.name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    model.save_checkpoint(tmp / "model")
-    _save_optimizer(optimizer, tmp)
-    full = {
-        **state,
-        "scheduler": scheduler.state_dict(),
-        "scaler": scaler.state_dict() if scaler is not None else None,
-        "python_rng": _save_rng(tmp, device),
-    }
-    (tmp / "state.json").write_text(json.dumps(full, indent=1))  # written last: marks completeness
-    shutil.rmtree(final, ignore_errors=True)
-    tmp.rename(final)
-    for old in sorted(d for d in steps.glob("step-*") if d.is_dir() and not d.name.endswith(".tmp"))[:-keep_last]:
-        shutil.rmtree(old)
-    return final
-
-
-# --------------------------------------------------------------------------------------------
 # The loop
 # --------------------------------------------------------------------------------------------
 def epoch_order(n: int, seed: int, epoch: int, reshuffle: bool) -> list[int]:
@@ -454,20 +375,20 @@ def train(
                 f"{last}: saved with {was[1]} examples in batches of {was[0]}; now {len(examples)} in batches of "
                 f"{global_batch}: the data position would not carry over (start afresh with --overwrite)"
             )
-        _load_optimizer(optimizer, last)
+        load_optimizer(optimizer, last)
         scheduler.load_state_dict(saved["scheduler"])
         if scaler is not None and saved.get("scaler"):
             scaler.load_state_dict(saved["scaler"])
-        _load_rng(last, saved["python_rng"], dev)
+        load_rng(last, saved["python_rng"], dev)
         step = saved["step"]
-        history = _read_history(output_dir, step)
+        history = read_history(output_dir, step)
 
     runner = StepRunner(model, config, dev, scaler)
     model.train()
     bar = tqdm(total=total, initial=step, desc="train", unit="step", disable=not progress or rank != 0)
     if rank == 0:
         output_dir.mkdir(parents=True, exist_ok=True)
-        _write_history(output_dir, history)
+        write_history(output_dir, history)
     while step < total:
         epoch, position = divmod(step, per_epoch)
         order = epoch_order(len(examples), config.seed, epoch, config.reshuffle_each_epoch)
@@ -506,7 +427,7 @@ def train(
             if due:
                 state = {"step": step, "epoch": epoch, "config": asdict(config), "world_size": world,
                          "examples": len(examples)}
-                _save_state(output_dir, model, optimizer, scheduler, scaler, state, dev, config.keep_last)
+                save_state(output_dir, model, optimizer, scheduler, scaler, state, dev, config.keep_last)
         _barrier(world)
     bar.close()
     model.eval()
@@ -526,15 +447,3 @@ def _barrier(world: int) -> None:
         import torch.distributed as dist
 
         dist.barrier()
-
-
-def _read_history(output_dir: Path, upto: int) -> list[dict]:
-    path = output_dir / "history.jsonl"
-    if not path.is_file():
-        return []
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [r for r in rows if r["step"] <= upto]
-
-
-def _write_history(output_dir: Path, history: list[dict]) -> None:
-    (output_dir / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in history))
