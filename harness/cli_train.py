@@ -23,7 +23,7 @@ from typing import Optional
 
 import typer
 
-from harness.errors import MireEvalError
+from harness.errors import MireEvalError, user_errors
 
 # Trainer flags shared by both commands: (name, type, help). Unset flags leave the defaults.
 TRAIN_FLAGS = [
@@ -63,24 +63,6 @@ def _retriever_module(name: str):
     if not hasattr(module, "build_trainable"):
         raise MireEvalError(f"retriever {name!r} cannot be trained: {module.__name__} has no build_trainable")
     return module
-
-
-def _parse_options(pairs: list[str]) -> dict:
-    """``key=value`` strings to a dict; values read as JSON when they parse, else strings.
-
-    >>> _parse_options(["lora_rank=8", "prompt=hello world", "full=true"])
-    {'lora_rank': 8, 'prompt': 'hello world', 'full': True}
-    """
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise MireEvalError(f"--option {pair!r}: expected key=value")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
 
 
 def _setup_distributed(device: str) -> str:
@@ -144,47 +126,54 @@ def run_training(
 
 
 def finetune(
-    task: str = typer.Option(..., help="task name or local:PATH (its train split is used)"),
-    retriever: str = typer.Option(..., help="retriever name (must provide build_trainable)"),
+    task: str = typer.Option(..., "--task", "-t", help="task name or local:PATH (its train split is used)"),
+    retriever: str = typer.Option(..., "--retriever", "-r", help="retriever name (must provide build_trainable)"),
     checkpoint: Optional[str] = typer.Option(None, help="starting checkpoint (hub id or directory)"),
-    option: list[str] = typer.Option([], help="extra key=value (trainer field or build_trainable option)"),
+    option: list[str] = typer.Option([], "--option", "-o", help="KEY=VALUE: trainer field or build_trainable option"),
     device: str = typer.Option("cpu", help="cpu | cuda"),
     output: Optional[Path] = typer.Option(None, help="root for checkpoints/ (default: the mire-eval cache)"),
     resume: bool = typer.Option(False, help="continue from the last saved step"),
     overwrite: bool = typer.Option(False, help="replace an existing run in the checkpoint directory"),
-    data_dir: Optional[Path] = typer.Option(None, help="local copy of the task data"),
-    image_dir: Optional[Path] = typer.Option(None, help="where the task's images live"),
-    skip_missing_images: bool = typer.Option(False, help="drop examples whose image is missing"),
+    data_dir: Optional[Path] = typer.Option(None, help="local copy of the task's release"),
+    image_dir: Optional[Path] = typer.Option(None, help="where the query images live"),
+    skip_missing_images: bool = typer.Option(False, help="skip (and count) queries whose image is missing or corrupt"),
+    relevance: Optional[str] = typer.Option(None, help="override the task's relevance for the evaluation"),
     evaluate: bool = typer.Option(True, help="evaluate the trained model on the test split"),
-    k: int = typer.Option(100, help="ranking depth of the evaluation"),
-    limit: Optional[int] = typer.Option(None, help="evaluate on the first N test queries only"),
-    results: Optional[Path] = typer.Option(None, help="results root of the evaluation (default: results/)"),
+    k: int = typer.Option(100, min=1, help="passages retrieved per query in the evaluation"),
+    limit: Optional[int] = typer.Option(None, min=1, help="evaluate only the first N test queries"),
+    results: Path = typer.Option(Path("results"), help="results directory of the evaluation"),
     **flags,
 ) -> None:
-    """Train a retriever on a task's train split, then evaluate it on the test split."""
-    from harness.cache import cache_home
-    from tasks.base import LoadOptions, load_task, task_slug
+    """Train a retriever on a task's train split, then evaluate it on the test split as fine-tuned."""
+    with user_errors():
+        from harness.cache import cache_home
+        from harness.cli import load_options, parse_options
+        from tasks.base import load_task, task_slug
 
-    device = _setup_distributed(device)
-    load = dict(data_dir=data_dir, image_dir=image_dir, skip_missing_images=skip_missing_images)
-    data = load_task(task, LoadOptions(split="train", **load))
-    if not data.train:
-        raise MireEvalError(f"task {task!r}: the train split has no training examples")
-    out = (output or cache_home()) / "checkpoints" / task_slug(task) / retriever
-    result = run_training("finetune", retriever, data.train, out, checkpoint, device, flags,
-                          _parse_options(option), defaults_key=task, resume=resume, overwrite=overwrite)
-    last = result.history[-1] if result.history else {}
-    typer.echo(f"finetuned {retriever} on {task}: {result.steps} steps, loss {last.get('loss', float('nan')):.4f}, "
-               f"model {result.model_dir}")
-    if not evaluate or int(os.environ.get("RANK", "0")) != 0:
-        return
-    from harness.evaluate import RunSettings, run_evaluation
+        _retriever_module(retriever)  # unknown or untrainable retrievers fail before loading data
+        device = _setup_distributed(device)
+        data = load_task(task, load_options("train", data_dir, image_dir, skip_missing_images, relevance))
+        if not data.train:
+            raise MireEvalError(f"task {task!r}: the train split has no training examples")
+        out = (output or cache_home()) / "checkpoints" / task_slug(task) / retriever
+        result = run_training("finetune", retriever, data.train, out, checkpoint, device, flags,
+                              parse_options(option), defaults_key=task, resume=resume, overwrite=overwrite)
+        last = result.history[-1] if result.history else {}
+        typer.echo(f"finetuned {retriever} on {task}: {result.steps} steps, loss {last.get('loss', float('nan')):.4f} "
+                   f"-> {result.model_dir}")
+        if not evaluate or int(os.environ.get("RANK", "0")) != 0:
+            return
+        from harness.evaluate import RunSettings, run_evaluation
 
-    settings = RunSettings(task=task, retriever=retriever, checkpoint=str(result.model_dir), split="test", k=k,
-                           limit=limit, device=device, setting="fine-tuned", overwrite=True,
-                           **({"output": results} if results is not None else {}), **load)
-    evaluation = run_evaluation(settings)
-    typer.echo(f"evaluated fine-tuned {retriever} on {task}: {evaluation}")
+        settings = RunSettings(
+            task=task, retriever=retriever, checkpoint=str(result.model_dir), split="test", k=k, limit=limit,
+            device=device, setting="fine-tuned", output=results,
+            load=load_options("test", data_dir, image_dir, skip_missing_images, relevance),
+        )
+        evaluation = run_evaluation(settings)
+        m = evaluation.metrics
+        typer.echo(f"{task} / {retriever} (fine-tuned, full): hit_rate@5={m.get('hit_rate@5', float('nan')):.4f} "
+                   f"mrr@5={m.get('mrr@5', float('nan')):.4f} -> {evaluation.directory}")
 
 
 def read_training_file(path: Path, image_dir: Optional[Path]) -> list:
@@ -203,11 +192,11 @@ def read_training_file(path: Path, image_dir: Optional[Path]) -> list:
 
 
 def pretrain(
-    retriever: str = typer.Option(..., help="retriever name (must provide build_trainable)"),
+    retriever: str = typer.Option(..., "--retriever", "-r", help="retriever name (must provide build_trainable)"),
     data: list[Path] = typer.Option(..., help="training file(s): pairs .jsonl or R2P/ViD2R .json (repeatable)"),
     image_dir: Optional[Path] = typer.Option(None, help="root of the images the data names"),
     checkpoint: Optional[str] = typer.Option(None, help="starting checkpoint (hub id or directory)"),
-    option: list[str] = typer.Option([], help="extra key=value (trainer field or build_trainable option)"),
+    option: list[str] = typer.Option([], "--option", "-o", help="KEY=VALUE: trainer field or build_trainable option"),
     device: str = typer.Option("cpu", help="cpu | cuda"),
     output: Optional[Path] = typer.Option(None, help="root for checkpoints/ (default: the mire-eval cache)"),
     name: Optional[str] = typer.Option(None, help="run name (default: pretrain-<first data file stem>)"),
@@ -215,17 +204,20 @@ def pretrain(
     overwrite: bool = typer.Option(False, help="replace an existing run in the checkpoint directory"),
     **flags,
 ) -> None:
-    """Post-training adaptation / alignment pre-training on generic pairs."""
-    from harness.cache import cache_home
+    """Post-training adaptation / alignment pre-training on generic pairs or R2P data."""
+    with user_errors():
+        from harness.cache import cache_home
+        from harness.cli import parse_options
 
-    device = _setup_distributed(device)
-    examples = [e for path in data for e in read_training_file(path, image_dir)]
-    out = (output or cache_home()) / "checkpoints" / (name or f"pretrain-{data[0].stem}") / retriever
-    result = run_training("pretrain", retriever, examples, out, checkpoint, device, flags, _parse_options(option),
-                          resume=resume, overwrite=overwrite)
-    last = result.history[-1] if result.history else {}
-    typer.echo(f"pretrained {retriever} on {len(examples)} pairs: {result.steps} steps, "
-               f"loss {last.get('loss', float('nan')):.4f}, model {result.model_dir}")
+        _retriever_module(retriever)
+        device = _setup_distributed(device)
+        examples = [e for path in data for e in read_training_file(path, image_dir)]
+        out = (output or cache_home()) / "checkpoints" / (name or f"pretrain-{data[0].stem}") / retriever
+        result = run_training("pretrain", retriever, examples, out, checkpoint, device, flags, parse_options(option),
+                              resume=resume, overwrite=overwrite)
+        last = result.history[-1] if result.history else {}
+        typer.echo(f"pretrained {retriever} on {len(examples)} pairs: {result.steps} steps, "
+                   f"loss {last.get('loss', float('nan')):.4f} -> {result.model_dir}")
 
 
 def register(app: typer.Typer) -> None:

@@ -10,11 +10,15 @@ import tasks.base
 from harness.cli_train import register
 from harness.errors import MireEvalError
 from harness.pairs import read_pairs
-from harness.registry import RETRIEVERS
+from harness.registry import RETRIEVERS, Entry
 from tests.single_thread import one_thread  # noqa: F401
 
-if "tiny-test" not in RETRIEVERS.names():
-    RETRIEVERS.register("tiny-test", "tiny_trainable:build", "test-only trainable")
+
+
+@pytest.fixture(autouse=True)
+def tiny_retriever(monkeypatch):
+    """A trainable test retriever, registered for the duration of one test only."""
+    monkeypatch.setitem(RETRIEVERS._entries, "tiny-test", Entry("tiny-test", "tiny_trainable:build", "test only"))
 
 
 
@@ -47,7 +51,7 @@ def test_finetune_trains_with_module_defaults_and_flags(app, tmp_path, monkeypat
     assert summary["steps"] == 8 and summary["stage"] == "finetune"
     assert json.loads((out / "final" / "config.json").read_text())["similarity"] == "maxsim"
     again = CliRunner().invoke(app, args)  # an existing run is neither resumed nor replaced silently
-    assert isinstance(again.exception, MireEvalError) and "--resume or --overwrite" in str(again.exception)
+    assert again.exit_code == 2 and "--resume or --overwrite" in again.output
     resumed = CliRunner().invoke(app, [*args[:6], "3", *args[7:], "--resume"])
     assert resumed.exit_code == 0, resumed.output
     assert json.loads((out / "final" / "training.json").read_text())["steps"] == 12
@@ -85,3 +89,28 @@ def test_read_pairs_formats_and_errors(tmp_path):
         bad.write_text(line + "\n")
         with pytest.raises(MireEvalError, match=message):
             read_pairs(bad)
+
+
+def test_finetune_then_evaluates_as_fine_tuned_through_the_real_cli(local_task, tmp_path):
+    from harness.cli import app as real_app
+
+    result = CliRunner().invoke(real_app, [
+        "finetune", "-t", f"local:{local_task}", "-r", "tiny-test", "--batch-size", "1", "--epochs", "3",
+        "--output", str(tmp_path / "ck"), "--results", str(tmp_path / "results")])
+    assert result.exit_code == 0, result.output
+    assert "finetuned tiny-test on local:" in result.output and "(fine-tuned, full): hit_rate@5=" in result.output
+    (run_dir,) = (tmp_path / "results" / "local-animals" / "tiny-test").glob("fine-tuned-full-test-*")
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["setting"] == "fine-tuned" and metrics["n_queries"] == 3  # the test split, not train
+    model_dir = tmp_path / "ck" / "checkpoints" / "local-animals" / "tiny-test" / "final"
+    assert metrics["checkpoint"] == str(model_dir)
+    assert json.loads((model_dir / "training.json").read_text())["examples"] == 1  # the train split's one pair
+
+
+def test_untrainable_or_unknown_retrievers_are_one_line_errors(local_task):
+    from harness.cli import app as real_app
+
+    result = CliRunner().invoke(real_app, ["finetune", "-t", f"local:{local_task}", "-r", "bm25"])
+    assert result.exit_code == 2 and "cannot be trained" in result.output
+    result = CliRunner().invoke(real_app, ["pretrain", "-r", "nope", "--data", "x.jsonl"])
+    assert result.exit_code == 2 and "unknown retriever 'nope'" in result.output

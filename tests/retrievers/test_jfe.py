@@ -204,3 +204,23 @@ def test_pretrain_cli_stage1_on_pairs_then_finetune_starts_from_it(tiny, tmp_pat
     config = json.loads((stage2.model_dir / "jfe_config.json").read_text())
     assert config["instruction"].startswith("Retrieve a document that provides the knowledge")
     assert config["lora_rank"] == 4 and config["model"] == str(tiny)
+
+
+def test_zero_shot_and_fine_tuned_runs_land_side_by_side(tiny, local_task, tmp_path):
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+    from harness.results import leaderboard
+
+    results = tmp_path / "results"
+    zero = CliRunner().invoke(app, ["run", "-t", f"local:{local_task}", "-r", "jfe", "--checkpoint", str(tiny),
+                                    "--output", str(results)])
+    assert zero.exit_code == 0, zero.output
+    tuned = CliRunner().invoke(app, ["finetune", "-t", f"local:{local_task}", "-r", "jfe", "--checkpoint", str(tiny),
+                                     "--batch-size", "1", "--max-steps", "1", "-o", "lora_rank=4",
+                                     "--output", str(tmp_path / "ck"), "--results", str(results)])
+    assert tuned.exit_code == 0, tuned.output
+    rows = leaderboard(results)
+    assert sorted(r["setting"] for r in rows) == ["fine-tuned", "zero-shot"]
+    meta = json.loads(next((results / "local-animals" / "jfe").glob("fine-tuned-*/meta.json")).read_text())
+    assert meta["retriever"]["prompts"] == "instruct" and meta["retriever"]["weights"] == "lora"
