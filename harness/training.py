@@ -98,6 +98,22 @@ class TrainConfig:
     save_every: int | None = None  # steps between resumable states (always at epoch ends)
     keep_last: int = 2  # resumable states kept on disk
 
+    def check(self) -> None:
+        """One-line errors for values no run can use."""
+        rules = [
+            (self.epochs >= 1, "epochs", "must be >= 1"),
+            (self.batch_size >= 1, "batch_size", "must be >= 1"),
+            (self.micro_batch is None or self.micro_batch >= 1, "micro_batch", "must be >= 1"),
+            (self.temperature > 0, "temperature", "must be > 0"),
+            (self.lr > 0, "lr", "must be > 0"),
+            (self.warmup >= 0 and self.hard_negatives >= 0, "warmup/hard_negatives", "must be >= 0"),
+            (self.max_steps is None or self.max_steps >= 1, "max_steps", "must be >= 1"),
+            (self.precision in ("auto", "fp32", "bf16", "fp16"), "precision", "known: auto, fp32, bf16, fp16"),
+        ]
+        for ok, name, rule in rules:
+            if not ok:
+                raise MireEvalError(f"training option {name}: {rule} (got {asdict(self).get(name, '')!r})")
+
     @classmethod
     def split_options(cls, options: dict) -> tuple[dict, dict]:
         """Separate trainer fields from the rest (which go to ``build_trainable``).
@@ -343,8 +359,7 @@ def train(
     output_dir = Path(output_dir)
     dev = torch.device(device)
     rank, world = _world()
-    if config.batch_size < 1 or (config.micro_batch is not None and config.micro_batch < 1):
-        raise MireEvalError(f"batch_size {config.batch_size} / micro_batch {config.micro_batch}: must be >= 1")
+    config.check()
     global_batch = config.batch_size * world
     per_epoch = len(examples) // global_batch  # drop_last
     if per_epoch == 0:

@@ -154,9 +154,13 @@ def test_resume_continues_identically(tmp_path, similarity):
               progress=False)
 
 
-def test_too_little_data_is_a_one_line_error(tmp_path):
+def test_too_little_data_and_bad_options_are_one_line_errors(tmp_path):
     with pytest.raises(MireEvalError, match="fewer than one batch"):
         train(_build, tiny_examples(3), TrainConfig(batch_size=4), tmp_path, progress=False)
+    for bad, message in [({"temperature": 0.0}, "temperature: must be > 0"), ({"micro_batch": 0}, "micro_batch"),
+                         ({"precision": "fp8"}, "known: auto")]:
+        with pytest.raises(MireEvalError, match=message):
+            train(_build, tiny_examples(8), TrainConfig(**bad), tmp_path, progress=False)
 
 
 def _distributed_worker(rank, world, init_file, out_dir, similarity):
