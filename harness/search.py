@@ -189,9 +189,10 @@ def maxsim_scores(q: torch.Tensor, q_mask: torch.Tensor, d: torch.Tensor, d_mask
     """
     b, lq, dim = q.shape
     n, ld, _ = d.shape
-    sim = (q.reshape(b * lq, dim) @ d.reshape(n * ld, dim).T).view(b, lq, n, ld)  # (B, Lq, n, Ld)
-    sim.masked_fill_(~d_mask.view(1, 1, n, ld), float("-inf"))
-    best = sim.amax(dim=3)  # (B, Lq, n)
+    sim = q.reshape(b * lq, dim) @ d.reshape(n * ld, dim).T  # (B * Lq, n * Ld)
+    # Only the padded columns are written (tiles hold passages of similar length, so few).
+    sim.index_fill_(1, (~d_mask).flatten().nonzero().flatten(), float("-inf"))
+    best = sim.view(b, lq, n, ld).amax(dim=3)  # (B, Lq, n)
     best.masked_fill_(~q_mask.view(b, lq, 1), 0.0)
     return best.sum(dim=1)  # (B, n)
 
