@@ -1,10 +1,9 @@
-"""Differentiable contrastive scoring: the training-side twin of :mod:`harness.search`.
+"""Contrastive scoring for training: score matrices and InfoNCE.
 
-:func:`harness.search.maxsim_scores` fills masked positions in place, which autograd refuses
-(``amax`` saves its output for the backward pass). :func:`maxsim_scores_train` computes the
-same numbers out of place, so gradients flow to queries and passages alike. Both pure
-functions here take padded embeddings and return a ``[n_queries, n_passages]`` score matrix;
-:func:`info_nce` turns it into the loss and the in-batch accuracy.
+MaxSim is :func:`harness.search.maxsim_scores` itself (differentiable), so training and
+evaluation score with one function. The pure functions here take padded embeddings and return
+a ``[n_queries, n_passages]`` score matrix; :func:`info_nce` turns it into the loss and the
+in-batch accuracy.
 """
 
 from __future__ import annotations
@@ -12,29 +11,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from harness.search import maxsim_scores
+
 SIMILARITIES = ("cosine", "maxsim")
-
-
-def maxsim_scores_train(q: torch.Tensor, q_mask: torch.Tensor, d: torch.Tensor, d_mask: torch.Tensor) -> torch.Tensor:
-    """Late-interaction scores, differentiable; same values as ``harness.search.maxsim_scores``.
-
-    q [B, Lq, dim], q_mask [B, Lq] bool, d [n, Ld, dim], d_mask [n, Ld] bool -> [B, n].
-    Padded passage positions never win the max (filled with ``-inf``); padded query rows add 0.
-    The max routes its gradient to one passage token, as ColBERT's ``max(-1).values`` does.
-
-    >>> q = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]], requires_grad=True)
-    >>> d = torch.tensor([[[-1.0, 0.0], [0.0, 0.0]]])  # second position is padding
-    >>> s = maxsim_scores_train(q, torch.tensor([[True, True]]), d, torch.tensor([[True, False]]))
-    >>> s.tolist(), s.sum().backward(), q.grad.tolist()
-    ([[-1.0]], None, [[[-1.0, 0.0], [-1.0, 0.0]]])
-    """
-    b, lq, dim = q.shape
-    n, ld, _ = d.shape
-    sim = (q.reshape(b * lq, dim) @ d.reshape(n * ld, dim).T).view(b, lq, n, ld)  # (B, Lq, n, Ld)
-    sim = sim.masked_fill(~d_mask.view(1, 1, n, ld), float("-inf"))
-    best = sim.max(dim=3).values  # (B, Lq, n)
-    best = best.masked_fill(~q_mask.view(b, lq, 1), 0.0)
-    return best.sum(dim=1)  # (B, n)
 
 
 def cosine_scores(q: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
@@ -61,7 +40,7 @@ def score_matrix(
             q_mask = torch.ones(q.shape[:2], dtype=torch.bool, device=q.device)
         if d_mask is None:
             d_mask = torch.ones(d.shape[:2], dtype=torch.bool, device=d.device)
-        return maxsim_scores_train(q, q_mask, d, d_mask)
+        return maxsim_scores(q, q_mask, d, d_mask)
     raise ValueError(f"unknown similarity {similarity!r}; known: {SIMILARITIES}")
 
 
