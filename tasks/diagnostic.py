@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -300,15 +301,9 @@ def ensure_generated(directory: Path, config: DiagnosticConfig = DiagnosticConfi
         except json.JSONDecodeError:
             pass
     tmp = directory.with_name(directory.name + ".tmp")
-    if tmp.exists():
-        import shutil
-
-        shutil.rmtree(tmp)
+    shutil.rmtree(tmp, ignore_errors=True)
     generate(tmp, config)
-    if directory.exists():
-        import shutil
-
-        shutil.rmtree(directory)
+    shutil.rmtree(directory, ignore_errors=True)
     tmp.rename(directory)
     return directory
 

@@ -41,3 +41,12 @@ def test_probe_errors_are_one_line(tmp_path):
     assert bad.exit_code == 2 and "unknown paired test 'wilcoxon'; known: student, fisher" in bad.output
     empty = runner.invoke(app, ["plot", "--results", str(tmp_path / "none")])
     assert empty.exit_code == 2 and "no probe.json or metrics.json found" in empty.output
+
+
+def test_probe_cli_and_diagnostic_task_import_without_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, harness.cli_probe, tasks.diagnostic; "
+            "heavy = {'torch', 'matplotlib', 'transformers'} & set(sys.modules); assert not heavy, heavy")
+    subprocess.run([sys.executable, "-c", code], check=True)
