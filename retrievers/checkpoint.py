@@ -23,7 +23,8 @@ from pathlib import Path
 from harness.errors import MireEvalError
 
 # Hub ids with the revisions we read. ``main`` resolves to the newest commit at download time;
-# the resolved commit is recorded in meta.json (``Resolved.revision``).
+# the resolved commit is recorded in meta.json (``Resolved.revision``). Pin one by passing
+# ``owner/name@<commit>`` as the checkpoint.
 HUB_REVISIONS = {
     "colbert-ir/colbertv2.0": "main",
     "Y-J-Ju/MIRe_base_pt": "main",
@@ -52,18 +53,19 @@ def resolve(checkpoint: str, allow_patterns: list[str] | None = None) -> Resolve
     local = Path(checkpoint).expanduser()
     if local.exists():
         return Resolved(local, checkpoint)
-    if not _HUB_ID.match(checkpoint) or checkpoint.startswith((".", "/")):
+    repo_id, _, pinned = checkpoint.partition("@")
+    if not _HUB_ID.match(repo_id) or checkpoint.startswith((".", "/")):
         raise MireEvalError(f"{checkpoint}: checkpoint: no such file or directory")
     from huggingface_hub import snapshot_download
 
-    revision = HUB_REVISIONS.get(checkpoint, "main")
+    revision = pinned or HUB_REVISIONS.get(repo_id, "main")
     try:
-        path = snapshot_download(checkpoint, revision=revision, allow_patterns=allow_patterns)
+        path = snapshot_download(repo_id, revision=revision, allow_patterns=allow_patterns)
     except Exception as exc:  # offline, unknown repo, gated: one line telling what to fetch
         reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
         raise MireEvalError(
             f"{checkpoint}: checkpoint: cannot download from the Hugging Face hub ({reason}); "
-            f"fetch it (huggingface-cli download {checkpoint} --local-dir DIR) and pass --checkpoint DIR"
+            f"fetch it (huggingface-cli download {repo_id} --local-dir DIR) and pass --checkpoint DIR"
         ) from None
     return Resolved(Path(path), checkpoint, Path(path).name)
 

@@ -333,6 +333,8 @@ def fresh_mire(colbert_checkpoint: str | None, vision_model: str, num_tokens: in
     """A MIRe to pre-train: ColBERTv2 and CLIP weights loaded, the pooling module initialised."""
     tower = load_text_tower(colbert_checkpoint)
     vision = resolve(vision_model, ["*.json", "*.txt", "*.safetensors"])
+    if not any(vision.directory.glob("*.safetensors")):
+        vision = resolve(vision_model, ["*.json", "*.txt", "pytorch_model.bin"])
     config = MIReConfig(vision_model_name=vision_model,
                         colbert_checkpoint=colbert_checkpoint or "colbert-ir/colbertv2.0",
                         num_tokens=num_tokens, num_heads=num_heads,

@@ -81,3 +81,21 @@ def test_colbert_trainable_and_round_trip(colbert_dir, queries, passages, tmp_pa
     assert all(torch.equal(x, y) for x, y in zip(a, b))
     with pytest.raises(MireEvalError, match="only 'finetune'"):
         colbert.build_trainable(str(colbert_dir), stage="pretrain")
+
+
+def test_pretraining_from_colbert_and_clip(colbert_dir, mire_dir, queries):
+    clip_dir = mire_dir.parent / f"{mire_dir.name}-clip"  # a full CLIPModel directory
+    t = mire.build_trainable(None, stage="pretrain", colbert_checkpoint=str(colbert_dir),
+                             vision_model=str(clip_dir))
+    assert t.loaded.keys.missing == [] and any(k.startswith("text_model.") for k in t.loaded.keys.dropped)
+    from safetensors.torch import load_file
+
+    clip = load_file(str(clip_dir / "model.safetensors"))
+    ours = t.model.vision_tower.state_dict()
+    assert all(torch.equal(clip["vision_model." + k] if "vision_model." + k in clip else clip[k], v)
+               for k, v in ours.items())
+    ref = colbert.load_text_tower(str(colbert_dir)).model.state_dict()
+    assert all(torch.equal(ref[k], v) for k, v in t.model.colbert.state_dict().items())
+    assert _trainable_prefixes(t) == {"model.query_fusion"}
+    Q, _ = t.embed_queries(t.collate_queries(queries))
+    assert Q.shape == (3, 28, 128)
