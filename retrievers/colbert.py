@@ -36,22 +36,14 @@ from retrievers.base import EncoderRetriever, check_view
 from retrievers.checkpoint import (
     KeyReport, Resolved, device_of, find_weights, load_into, read_json, read_weights, resolve,
 )
+from retrievers.training_defaults import FINETUNE_DEFAULTS as MIRE_FINETUNE_DEFAULTS
 
 DEFAULT_CHECKPOINT = "colbert-ir/colbertv2.0"
 EVAL_QUERY_MAXLEN = 64
 EVAL_DOC_MAXLEN = 384
 
-# Per task: the MIRe fine-tuning table (mire.md §2.4), so the text-only baseline is fine-tuned
-# under the same budget as MIRe. (ColBERT's own training used tau = 1; 0.8 keeps the two comparable.)
-_FT = dict(temperature=0.8, weight_decay=0.0, batch_size=128, query_maxlen=32, doc_maxlen=180)
-FINETUNE_DEFAULTS = {
-    "okvqa": {**_FT, "lr": 5e-5, "warmup_steps": 10, "epochs": 15},
-    "okvqa-wiki11m": {**_FT, "lr": 5e-5, "warmup_steps": 10, "epochs": 15},
-    "remuq": {**_FT, "lr": 5e-5, "warmup_steps": 10, "epochs": 10},
-    "evqa": {**_FT, "lr": 5e-5, "warmup_steps": 200, "epochs": 5},
-    "infoseek": {**_FT, "lr": 5e-5, "warmup_steps": 200, "epochs": 5},
-    "default": {**_FT, "lr": 5e-5, "warmup_steps": 10, "epochs": 10},
-}
+# Fine-tuning (text-only baseline) under MIRe's table; ColBERT's own training used tau = 1.
+FINETUNE_DEFAULTS = MIRE_FINETUNE_DEFAULTS
 
 
 @dataclass

@@ -48,30 +48,10 @@ from retrievers.colbert import (
     EVAL_DOC_MAXLEN, EVAL_QUERY_MAXLEN, IGNORED_KEYS, ColBERTModel, ColBERTSettings,
     ColBERTTokenizer, TextTower, encode_passage_tokens, load_text_tower, save_text_tower,
 )
+from retrievers.training_defaults import FINETUNE_DEFAULTS, PRETRAIN_DEFAULTS  # noqa: F401 (trainer reads them here)
 
 DEFAULT_CHECKPOINT = "Y-J-Ju/MIRe_base_pt"
 VISION_MODELS = {"base": "openai/clip-vit-base-patch32", "large": "openai/clip-vit-large-patch14-336"}
-
-# mire.md §2.3 (cfgs/mire_train_vid2r.yaml). batch_size is per GPU in the reference, and its
-# in-batch negatives are per GPU too (quirk Q4): 128 negatives per query, 4 GPUs.
-PRETRAIN_DEFAULTS = {
-    "vid2r": dict(lr=1e-4, warmup_steps=300, epochs=5, batch_size=128, temperature=0.3,
-                  weight_decay=0.0, query_maxlen=40, doc_maxlen=400, reference_gpus=4),
-}
-PRETRAIN_DEFAULTS["default"] = PRETRAIN_DEFAULTS["vid2r"]
-# mire.md §2.4 (cfgs/mire_train_*.yaml): all tau 0.8, query 32 / passage 180 tokens.
-_FT = dict(temperature=0.8, weight_decay=0.0, batch_size=128, query_maxlen=32, doc_maxlen=180,
-           reference_gpus=4)
-FINETUNE_DEFAULTS = {
-    "okvqa": {**_FT, "lr": 5e-5, "warmup_steps": 10, "epochs": 15},
-    "okvqa-wiki11m": {**_FT, "lr": 5e-5, "warmup_steps": 10, "epochs": 15},
-    "remuq": {**_FT, "lr": 5e-5, "warmup_steps": 10, "epochs": 10},
-    "evqa": {**_FT, "lr": 5e-5, "warmup_steps": 200, "epochs": 5},
-    "infoseek": {**_FT, "lr": 5e-5, "warmup_steps": 200, "epochs": 5},
-    "aokvqa": {**_FT, "lr": 2e-5, "warmup_steps": 50, "epochs": 10, "batch_size": 32},
-    "default": {**_FT, "lr": 5e-5, "warmup_steps": 10, "epochs": 10},
-}
-
 QUERY_MASKS = ("reference-eval", "training")
 PUNCTUATION = ("skip", "keep")
 IMAGE_VIEW_GUIDANCE = ("question", "empty")
