@@ -7,6 +7,8 @@ CLI is a bug in mire-eval, not bad input.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 
 class MireEvalError(Exception):
     """Bad input, missing data or an unknown name, explained in one line."""
@@ -24,3 +26,15 @@ def where(path, line: int | None = None) -> str:
     'images/a.png'
     """
     return f"{path}:{line}" if line is not None else str(path)
+
+
+@contextmanager
+def user_errors():
+    """Inside a CLI command: turn a MireEvalError into ``error: ...`` on stderr and exit 2."""
+    import typer
+
+    try:
+        yield
+    except MireEvalError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None

@@ -178,7 +178,8 @@ def pad_queries(queries: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Te
 
 
 def maxsim_scores(q: torch.Tensor, q_mask: torch.Tensor, d: torch.Tensor, d_mask: torch.Tensor) -> torch.Tensor:
-    """Late-interaction scores of padded queries against padded passages (a pure function).
+    """Late-interaction scores of padded queries against padded passages (a pure function,
+    differentiable: training uses it too).
 
     q [B, Lq, dim], q_mask [B, Lq], d [n, Ld, dim], d_mask [n, Ld] -> [B, n].
 
@@ -189,10 +190,12 @@ def maxsim_scores(q: torch.Tensor, q_mask: torch.Tensor, d: torch.Tensor, d_mask
     """
     b, lq, dim = q.shape
     n, ld, _ = d.shape
-    sim = (q.reshape(b * lq, dim) @ d.reshape(n * ld, dim).T).view(b, lq, n, ld)  # (B, Lq, n, Ld)
-    sim.masked_fill_(~d_mask.view(1, 1, n, ld), float("-inf"))
-    best = sim.amax(dim=3)  # (B, Lq, n)
-    best.masked_fill_(~q_mask.view(b, lq, 1), 0.0)
+    sim = q.reshape(b * lq, dim) @ d.reshape(n * ld, dim).T  # (B * Lq, n * Ld)
+    # Only the padded columns are written (tiles hold passages of similar length, so few).
+    # In place is safe for autograd here: the product's backward does not need its output.
+    sim.index_fill_(1, (~d_mask).flatten().nonzero().flatten(), float("-inf"))
+    best = sim.view(b, lq, n, ld).max(dim=3).values  # (B, Lq, n); gradient to one token, as ColBERT
+    best = best.masked_fill(~q_mask.view(b, lq, 1), 0.0)
     return best.sum(dim=1)  # (B, n)
 
 

@@ -1,0 +1,29 @@
+# Two commands on a fresh machine:  make demo  (environment + a first evaluation)  and  make test.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# CPU machines: take torch 2.13.0 first, before any dependency can pull a multi-GB CUDA build.
+# With a GPU, keep your own CUDA torch:  make demo TORCH=   (or pip install -e . in your env).
+TORCH ?= torch==2.13.0
+
+.PHONY: demo test bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(if $(TORCH),$(BIN)/python -m pip install -q "$(TORCH)")
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+demo: $(BIN)/.installed
+	$(BIN)/mire-eval demo
+
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest -q
+
+bench: $(BIN)/.installed
+	$(BIN)/python bench/bench_search.py
+	$(BIN)/python bench/bench_relevance.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,165 @@
+"""The ``mire-eval`` command line.
+
+Only typer and the lazy registries are imported here, so ``--help`` and ``ls`` answer at
+once; each command imports what it needs when it runs. Extension modules (``cli_data``,
+``cli_train``, ``cli_r2p``, ``cli_probe``) add their commands through ``register(app)``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from harness.errors import MireEvalError, user_errors
+from harness.registry import RETRIEVERS, TASKS
+
+app = typer.Typer(
+    name="mire-eval",
+    help="Evaluate multimodal-query retrievers (image + question -> passage), and probe what they rely on.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+EXTENSIONS = ("harness.cli_data", "harness.cli_train", "harness.cli_r2p", "harness.cli_probe")
+
+
+def parse_options(pairs: list[str]) -> dict:
+    """``["k1=1.2", "stemmer=null"]`` -> ``{"k1": 1.2, "stemmer": None}`` (JSON values, else strings)."""
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise MireEvalError(f"--option {pair!r}: expected KEY=VALUE")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+@app.command("ls")
+def ls(what: str = typer.Argument("all", help="tasks, retrievers or all")) -> None:
+    """List the registered tasks and retrievers."""
+    with user_errors():
+        registries = {"tasks": TASKS, "retrievers": RETRIEVERS}
+        if what not in (*registries, "all"):
+            raise MireEvalError(f"unknown listing {what!r}; known: tasks, retrievers, all")
+        for name, registry in registries.items():
+            if what in (name, "all"):
+                typer.echo(f"{name}:")
+                for entry in registry.entries():
+                    typer.echo(f"  {entry.name:15s} {entry.summary}")
+        if what in ("tasks", "all"):
+            typer.echo("  local:PATH      any directory in the local format (see README)")
+
+
+def load_options(split, data_dir, image_dir, skip_missing_images, relevance):
+    from tasks.base import LoadOptions
+
+    return LoadOptions(split=split, data_dir=data_dir, image_dir=image_dir,
+                       skip_missing_images=skip_missing_images, relevance=relevance)
+
+
+@app.command("run")
+def run(
+    task: str = typer.Option(..., "--task", "-t", help="task name or local:PATH"),
+    retriever: str = typer.Option(..., "--retriever", "-r", help="retriever name"),
+    checkpoint: Optional[str] = typer.Option(None, help="hub id or local directory"),
+    split: str = typer.Option("test"),
+    k: int = typer.Option(100, min=1, help="passages retrieved per query"),
+    limit: Optional[int] = typer.Option(None, min=1, help="evaluate only the first N queries"),
+    device: str = typer.Option("cpu"),
+    view: str = typer.Option("full", help="full, text (image removed) or image (question removed)"),
+    setting: str = typer.Option("zero-shot", help="zero-shot or fine-tuned (a label for the leaderboard)"),
+    output: Path = typer.Option(Path("results"), help="results directory"),
+    overwrite: bool = typer.Option(False, help="recompute even if an identical run is finished"),
+    data_dir: Optional[Path] = typer.Option(None, help="local copy of the task's release"),
+    image_dir: Optional[Path] = typer.Option(None, help="where the query images live"),
+    skip_missing_images: bool = typer.Option(False, help="skip (and count) queries whose image is missing or corrupt"),
+    relevance: Optional[str] = typer.Option(None, help="override the task's relevance (e.g. gold, answer-word)"),
+    option: list[str] = typer.Option([], "--option", "-o", help="retriever option KEY=VALUE (repeatable)"),
+    seed: int = typer.Option(0),
+) -> None:
+    """Evaluate one retriever on one task; writes OUTPUT/<task>/<retriever>/<tag>/."""
+    with user_errors():
+        from harness.evaluate import RunSettings, run_evaluation
+
+        RETRIEVERS.entry(retriever)  # unknown names fail before any loading
+        settings = RunSettings(
+            task=task, retriever=retriever, checkpoint=checkpoint, split=split, k=k, limit=limit, device=device,
+            view=view, setting=setting, output=output, overwrite=overwrite, seed=seed,
+            load=load_options(split, data_dir, image_dir, skip_missing_images, relevance),
+            retriever_options=parse_options(option),
+        )
+        result = run_evaluation(settings)
+        m = result.metrics
+        typer.echo(f"{task} / {retriever} ({setting}, {view}): hit_rate@5={m.get('hit_rate@5', float('nan')):.4f} "
+                   f"mrr@5={m.get('mrr@5', float('nan')):.4f} recall@100={m.get('recall@100', float('nan')):.4f}"
+                   f"{' (reused)' if result.reused else ''} -> {result.directory}")
+
+
+@app.command("score")
+def score(
+    qrels: Path = typer.Option(..., help="qrels file (BEIR TSV with header, or TREC)"),
+    run: Path = typer.Option(..., help="TREC run file"),
+    metrics: Optional[str] = typer.Option(None, help="comma-separated ranx metric names"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object {metric: value}"),
+) -> None:
+    """Score a TREC run file against a qrels file (all qrels queries count; missing ones score 0)."""
+    with user_errors():
+        from harness.metrics import DEFAULT_METRICS, check_metrics, evaluate
+        from harness.runs import read_qrels, read_trec_run
+
+        names = check_metrics(metrics.split(",")) if metrics else list(DEFAULT_METRICS)
+        judged, ranked = read_qrels(qrels), read_trec_run(run)
+        if not judged:
+            raise MireEvalError(f"{qrels}: no judgements")
+        result = evaluate(judged, ranked, names)
+        if as_json:
+            typer.echo(json.dumps(result.mean))
+        else:
+            for name, value in result.mean.items():
+                typer.echo(f"{name:15s} {value:.4f}")
+            typer.echo(f"{result.n_queries} queries, {result.n_without_relevant} without any relevant passage, "
+                       f"{result.n_empty_rankings} with an empty ranking")
+
+
+@app.command("leaderboard")
+def leaderboard(output: Path = typer.Option(Path("results"), help="results directory")) -> None:
+    """Collect every metrics.json under OUTPUT into OUTPUT/leaderboard.csv and print it."""
+    with user_errors():
+        import pandas as pd
+
+        from harness.results import leaderboard as collect
+        from harness.results import write_leaderboard
+
+        rows = collect(output)
+        if not rows:
+            raise MireEvalError(f"{output}: no metrics.json found (run `mire-eval run` first)")
+        write_leaderboard(rows, output / "leaderboard.csv")
+        table = pd.DataFrame(rows).drop(columns=["path", "created", "checkpoint"], errors="ignore")
+        with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.4f}".format):
+            typer.echo(table.to_string(index=False))
+        typer.echo(f"{len(rows)} rows -> {output / 'leaderboard.csv'}")
+
+
+@app.command("demo")
+def demo(output: Path = typer.Option(Path("results"), help="results directory")) -> None:
+    """Run bm25 on the sample task shipped with mire-eval."""
+    run(task="sample", retriever="bm25", checkpoint=None, split="test", k=100, limit=None, device="cpu", view="full",
+        setting="zero-shot", output=output, overwrite=False, data_dir=None, image_dir=None,
+        skip_missing_images=False, relevance=None, option=[], seed=0)
+
+
+for _module in EXTENSIONS:
+    if importlib.util.find_spec(_module) is not None:
+        importlib.import_module(_module).register(app)
+
+
+def main() -> None:
+    app()

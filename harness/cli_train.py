@@ -1,0 +1,225 @@
+"""``mire-eval pretrain`` and ``mire-eval finetune``: the trainer behind the CLI.
+
+Hyper-parameters come, lowest priority first, from the retriever module's defaults
+(``PRETRAIN_DEFAULTS``, a flat dict; ``FINETUNE_DEFAULTS[task]``, falling back to
+``FINETUNE_DEFAULTS["*"]``), then ``--option key=value`` pairs, then the explicit flags.
+Keys that are :class:`harness.training.TrainConfig` fields configure the trainer; every
+other key is passed to the module's ``build_trainable`` (e.g. ``query_maxlen``, ``lora_rank``).
+
+Checkpoints go to ``OUTPUT/checkpoints/<task>/<retriever>/`` (``final/`` is the model).
+``finetune`` then evaluates ``final/`` on the task's test split as setting ``fine-tuned``.
+Nothing here imports torch at import time.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from harness.errors import MireEvalError, user_errors
+
+# Trainer flags shared by both commands: (name, type, help). Unset flags leave the defaults.
+TRAIN_FLAGS = [
+    ("epochs", int, "passes over the training data"),
+    ("lr", float, "peak learning rate (AdamW; linear warm-up, then constant)"),
+    ("batch_size", int, "examples per step and device: the in-batch negatives"),
+    ("micro_batch", int, "embed at most this many items at once (gradient caching keeps the full-batch loss)"),
+    ("temperature", float, "InfoNCE temperature"),
+    ("warmup", int, "warm-up steps"),
+    ("max_steps", int, "stop after this many steps"),
+    ("seed", int, "seed of shuffling, sampling and initialisation"),
+    ("hard_negatives", int, "hard negatives per example (from the training data)"),
+    ("precision", str, "auto | fp32 | bf16 | fp16 (autocast on CUDA only)"),
+    ("save_every", int, "steps between resumable checkpoints (always at epoch ends)"),
+]
+
+
+def with_train_flags(command):
+    """Give a typer command the shared trainer flags; it receives them in ``**flags``."""
+    signature = inspect.signature(command)
+    names = {name for name, _, _ in TRAIN_FLAGS}
+    own = [p for p in signature.parameters.values()
+           if p.kind is not inspect.Parameter.VAR_KEYWORD and p.name not in names]  # idempotent
+    extra = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Optional[kind],
+                          default=typer.Option(None, help=text))
+        for name, kind, text in TRAIN_FLAGS
+    ]
+    command.__signature__ = signature.replace(parameters=own + extra)
+    return command
+
+
+def _retriever_module(name: str):
+    from harness.registry import RETRIEVERS
+
+    module = importlib.import_module(RETRIEVERS.entry(name).target.partition(":")[0])
+    if not hasattr(module, "build_trainable"):
+        raise MireEvalError(f"retriever {name!r} cannot be trained: {module.__name__} has no build_trainable")
+    return module
+
+
+def _setup_distributed(device: str) -> str:
+    """Under torchrun, join the process group and pick this process's GPU."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return device
+    import torch
+    import torch.distributed as dist
+
+    if device.startswith("cuda"):
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        device = f"cuda:{local}"
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    return device
+
+
+def run_training(
+    stage: str,
+    retriever: str,
+    examples: list,
+    output_dir: Path,
+    checkpoint: Optional[str],
+    device: str,
+    flags: dict,
+    options: dict,
+    defaults_key: Optional[str] = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+):
+    """Resolve hyper-parameters, build the Trainable and train it (shared by both commands)."""
+    from harness.training import TrainConfig, train
+
+    module = _retriever_module(retriever)
+    if stage == "finetune":
+        table = getattr(module, "FINETUNE_DEFAULTS", {}) or {}
+        defaults = table.get(defaults_key) or table.get("*") or {}
+    else:
+        defaults = getattr(module, "PRETRAIN_DEFAULTS", {}) or {}
+    merged = {**defaults, **options, **{k: v for k, v in flags.items() if v is not None}}
+    trainer_options, model_options = TrainConfig.split_options(merged)
+    config = TrainConfig(**trainer_options)
+    if output_dir.exists() and any(output_dir.iterdir()) and not resume:
+        if not overwrite:
+            raise MireEvalError(f"{output_dir}: already holds a training run; pass --resume or --overwrite")
+        if int(os.environ.get("RANK", "0")) == 0:
+            shutil.rmtree(output_dir)
+
+    def build(ckpt):
+        return module.build_trainable(ckpt, device, stage=stage, **model_options)
+
+    result = train(build, examples, config, output_dir, checkpoint, device, resume=resume, progress=progress)
+    record = {"stage": stage, "retriever": retriever, "checkpoint": checkpoint, "model_options": model_options}
+    summary_path = result.model_dir / "training.json"
+    if summary_path.is_file():
+        summary = json.loads(summary_path.read_text())
+        summary_path.write_text(json.dumps({**summary, **record}, indent=1, default=str))
+    return result
+
+
+def finetune(
+    task: str = typer.Option(..., "--task", "-t", help="task name or local:PATH (its train split is used)"),
+    retriever: str = typer.Option(..., "--retriever", "-r", help="retriever name (must provide build_trainable)"),
+    checkpoint: Optional[str] = typer.Option(None, help="starting checkpoint (hub id or directory)"),
+    option: list[str] = typer.Option([], "--option", "-o", help="KEY=VALUE: trainer field or build_trainable option"),
+    device: str = typer.Option("cpu", help="cpu | cuda"),
+    output: Optional[Path] = typer.Option(None, help="root for checkpoints/ (default: the mire-eval cache)"),
+    resume: bool = typer.Option(False, help="continue from the last saved step"),
+    overwrite: bool = typer.Option(False, help="replace an existing run in the checkpoint directory"),
+    data_dir: Optional[Path] = typer.Option(None, help="local copy of the task's release"),
+    image_dir: Optional[Path] = typer.Option(None, help="where the query images live"),
+    skip_missing_images: bool = typer.Option(False, help="skip (and count) queries whose image is missing or corrupt"),
+    relevance: Optional[str] = typer.Option(None, help="override the task's relevance for the evaluation"),
+    evaluate: bool = typer.Option(True, help="evaluate the trained model on the test split"),
+    k: int = typer.Option(100, min=1, help="passages retrieved per query in the evaluation"),
+    limit: Optional[int] = typer.Option(None, min=1, help="evaluate only the first N test queries"),
+    results: Path = typer.Option(Path("results"), help="results directory of the evaluation"),
+    **flags,
+) -> None:
+    """Train a retriever on a task's train split, then evaluate it on the test split as fine-tuned."""
+    with user_errors():
+        from harness.cache import cache_home
+        from harness.cli import load_options, parse_options
+        from tasks.base import load_task, task_slug
+
+        _retriever_module(retriever)  # unknown or untrainable retrievers fail before loading data
+        device = _setup_distributed(device)
+        data = load_task(task, load_options("train", data_dir, image_dir, skip_missing_images, relevance))
+        if not data.train:
+            raise MireEvalError(f"task {task!r}: the train split has no training examples")
+        out = (output or cache_home()) / "checkpoints" / task_slug(task) / retriever
+        result = run_training("finetune", retriever, data.train, out, checkpoint, device, flags,
+                              parse_options(option), defaults_key=task, resume=resume, overwrite=overwrite)
+        last = result.history[-1] if result.history else {}
+        typer.echo(f"finetuned {retriever} on {task}: {result.steps} steps, loss {last.get('loss', float('nan')):.4f} "
+                   f"-> {result.model_dir}")
+        if not evaluate or int(os.environ.get("RANK", "0")) != 0:
+            return
+        from harness.evaluate import RunSettings, run_evaluation
+
+        settings = RunSettings(
+            task=task, retriever=retriever, checkpoint=str(result.model_dir), split="test", k=k, limit=limit,
+            device=device, setting="fine-tuned", output=results,
+            load=load_options("test", data_dir, image_dir, skip_missing_images, relevance),
+        )
+        evaluation = run_evaluation(settings)
+        m = evaluation.metrics
+        typer.echo(f"{task} / {retriever} (fine-tuned, full): hit_rate@5={m.get('hit_rate@5', float('nan')):.4f} "
+                   f"mrr@5={m.get('mrr@5', float('nan')):.4f} -> {evaluation.directory}")
+
+
+def read_training_file(path: Path, image_dir: Optional[Path]) -> list:
+    """Pairs JSON lines (:mod:`harness.pairs`) or an R2P/ViD2R JSON list (:mod:`harness.r2p`)."""
+    if path.suffix == ".jsonl":
+        from harness.pairs import read_pairs
+
+        return read_pairs(path, image_dir)
+    if path.suffix == ".json":
+        if image_dir is None:
+            raise MireEvalError(f"{path}: R2P/ViD2R data names images relative to a folder; pass --image-dir")
+        from harness.r2p import read_r2p
+
+        return list(read_r2p(path, image_dir))
+    raise MireEvalError(f"{path}: training data must be .jsonl (pairs) or .json (R2P/ViD2R)")
+
+
+def pretrain(
+    retriever: str = typer.Option(..., "--retriever", "-r", help="retriever name (must provide build_trainable)"),
+    data: list[Path] = typer.Option(..., help="training file(s): pairs .jsonl or R2P/ViD2R .json (repeatable)"),
+    image_dir: Optional[Path] = typer.Option(None, help="root of the images the data names"),
+    checkpoint: Optional[str] = typer.Option(None, help="starting checkpoint (hub id or directory)"),
+    option: list[str] = typer.Option([], "--option", "-o", help="KEY=VALUE: trainer field or build_trainable option"),
+    device: str = typer.Option("cpu", help="cpu | cuda"),
+    output: Optional[Path] = typer.Option(None, help="root for checkpoints/ (default: the mire-eval cache)"),
+    name: Optional[str] = typer.Option(None, help="run name (default: pretrain-<first data file stem>)"),
+    resume: bool = typer.Option(False, help="continue from the last saved step"),
+    overwrite: bool = typer.Option(False, help="replace an existing run in the checkpoint directory"),
+    **flags,
+) -> None:
+    """Post-training adaptation / alignment pre-training on generic pairs or R2P data."""
+    with user_errors():
+        from harness.cache import cache_home
+        from harness.cli import parse_options
+
+        _retriever_module(retriever)
+        device = _setup_distributed(device)
+        examples = [e for path in data for e in read_training_file(path, image_dir)]
+        out = (output or cache_home()) / "checkpoints" / (name or f"pretrain-{data[0].stem}") / retriever
+        result = run_training("pretrain", retriever, examples, out, checkpoint, device, flags, parse_options(option),
+                              resume=resume, overwrite=overwrite)
+        last = result.history[-1] if result.history else {}
+        typer.echo(f"pretrained {retriever} on {len(examples)} pairs: {result.steps} steps, "
+                   f"loss {last.get('loss', float('nan')):.4f} -> {result.model_dir}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("finetune")(with_train_flags(finetune))
+    app.command("pretrain")(with_train_flags(pretrain))

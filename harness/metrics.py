@@ -1,0 +1,95 @@
+"""Retrieval metrics through ranx, equal to trec_eval's on the same files.
+
+Names are ranx's everywhere: ``hit_rate@k`` (trec ``success``; the papers' R@k / PR@k),
+``recall@k`` (relevant retrieved / all relevant), ``mrr@k``, ``precision@k``, ``ndcg@k``.
+
+Two rules make the numbers trec_eval's, ties and all:
+* every ranking is put in trec_eval's order first (score desc, pid desc) and ranx is
+  given rank-derived scores, so ranx cannot re-break ties its own way;
+* the mean runs over ALL evaluated queries: one without any relevant passage, or with an
+  empty ranking, scores 0 (never silently dropped) and is counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.runs import canonical_run
+from harness.types import Qrels, Run
+
+METRIC_NAMES = ("hit_rate", "recall", "mrr", "precision", "ndcg")
+CUTOFFS = (1, 5, 10, 20, 50, 100)
+DEFAULT_METRICS = tuple(f"{m}@{k}" for m in METRIC_NAMES for k in CUTOFFS)
+# The papers' labels, for display beside ranx names (never instead of them).
+PAPER_LABELS = {"hit_rate@5": "R@5 / PR@5", "mrr@5": "MRR@5", "hit_rate@10": "R@10"}
+
+
+@dataclass
+class Scores:
+    mean: dict[str, float]  # metric -> mean over all queries
+    per_query: dict[str, dict[str, float]]  # qid -> metric -> value
+    n_queries: int
+    n_without_relevant: int
+    n_empty_rankings: int
+
+
+def check_metrics(metrics) -> list[str]:
+    """Validate metric names against ranx's; unknown ones raise a one-line error."""
+    from harness.errors import MireEvalError
+
+    known = set(METRIC_NAMES) | {"map", "hits", "f1", "r-precision", "dcg", "ndcg_burges", "bpref"}
+    out = []
+    for m in metrics:
+        m = m.strip()
+        if not m:
+            continue
+        base = m.split("@")[0]
+        if base not in known or ("@" in m and not m.split("@", 1)[1].isdigit()):
+            raise MireEvalError(f"unknown metric {m!r}; use ranx names such as {', '.join(DEFAULT_METRICS[:5])}")
+        out.append(m)
+    return out
+
+
+def evaluate(qrels: Qrels, run: Run, metrics=DEFAULT_METRICS, queries=None) -> Scores:
+    """Score ``run`` against ``qrels`` over ``queries`` (default: the qrels' queries).
+
+    >>> s = evaluate({"q1": {"a": 1}, "q2": {}}, {"q1": {"b": 2.0, "a": 1.0}, "q2": {"a": 1.0}},
+    ...              ["hit_rate@1", "mrr@5"])
+    >>> s.mean, s.n_without_relevant
+    ({'hit_rate@1': 0.0, 'mrr@5': 0.25}, 1)
+    """
+    from ranx import Qrels as RanxQrels
+    from ranx import Run as RanxRun
+    from ranx import evaluate as ranx_evaluate
+
+    metrics = list(metrics)
+    queries = list(qrels) if queries is None else list(queries)
+    ranked = canonical_run({q: run.get(q, {}) for q in queries})
+    per_query = {q: {m: 0.0 for m in metrics} for q in queries}
+    scorable = [q for q in queries if any(g > 0 for g in qrels.get(q, {}).values()) and ranked[q]]
+    if scorable:
+        depth = max(len(ranked[q]) for q in scorable)
+        ranx_run = RanxRun({q: {pid: float(depth - i) for i, (pid, _) in enumerate(ranked[q])} for q in scorable})
+        ranx_qrels = RanxQrels({q: {p: g for p, g in qrels[q].items() if g > 0} for q in scorable})
+        ranx_evaluate(ranx_qrels, ranx_run, metrics, save_results_in_run=True)
+        for m in metrics:
+            for q, value in ranx_run.scores[m].items():
+                per_query[q][m] = float(value)
+    n = len(queries)
+    mean = {m: (sum(per_query[q][m] for q in queries) / n if n else 0.0) for m in metrics}
+    return Scores(
+        mean=mean,
+        per_query=per_query,
+        n_queries=n,
+        n_without_relevant=sum(1 for q in queries if not any(g > 0 for g in qrels.get(q, {}).values())),
+        n_empty_rankings=sum(1 for q in queries if not ranked[q]),
+    )
+
+
+def first_relevant_rank(qrels: Qrels, run: Run) -> dict[str, int | None]:
+    """Rank (from 1) of the first relevant passage in each canonical ranking, or None."""
+    out = {}
+    for q, ranking in canonical_run(run).items():
+        rel = qrels.get(q, {})
+        out[q] = next((i for i, (pid, _) in enumerate(ranking, 1) if rel.get(pid, 0) > 0), None)
+    return out

@@ -1,0 +1,105 @@
+"""Resumable training state, without pickle.
+
+A state directory holds the model (``trainable.save_checkpoint``), the optimiser's tensors as
+safetensors with its scalars and param groups as JSON, the torch RNG states as safetensors, and
+``state.json`` (step, epoch, scheduler, grad scaler, Python RNG, config) written last, so a
+directory with ``state.json`` is complete.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+
+def save_optimizer(optimizer: torch.optim.Optimizer, directory: Path) -> None:
+    sd = optimizer.state_dict()
+    tensors, scalars = {}, {}
+    for pid, state in sd["state"].items():
+        for key, value in state.items():
+            if torch.is_tensor(value):
+                tensors[f"{pid}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                scalars[f"{pid}.{key}"] = value
+    save_file(tensors, str(directory / "optimizer.safetensors"))
+    groups = [{k: list(v) if isinstance(v, tuple) else v for k, v in g.items()} for g in sd["param_groups"]]
+    (directory / "optimizer.json").write_text(json.dumps({"param_groups": groups, "scalars": scalars}))
+
+
+def load_optimizer(optimizer: torch.optim.Optimizer, directory: Path) -> None:
+    meta = json.loads((directory / "optimizer.json").read_text())
+    state: dict[int, dict] = {}
+    for name, value in load_file(str(directory / "optimizer.safetensors")).items():
+        pid, key = name.split(".", 1)
+        state.setdefault(int(pid), {})[key] = value
+    for name, value in meta["scalars"].items():
+        pid, key = name.split(".", 1)
+        state.setdefault(int(pid), {})[key] = value
+    groups = [{k: tuple(v) if k == "betas" else v for k, v in g.items()} for g in meta["param_groups"]]
+    optimizer.load_state_dict({"state": state, "param_groups": groups})
+
+
+def save_rng(directory: Path, device: torch.device) -> dict:
+    tensors = {"torch_cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        tensors["torch_cuda"] = torch.cuda.get_rng_state(device)
+    save_file(tensors, str(directory / "rng.safetensors"))
+    version, internal, gauss = random.getstate()
+    return {"version": version, "internal": list(internal), "gauss": gauss}
+
+
+def load_rng(directory: Path, python_state: dict, device: torch.device) -> None:
+    tensors = load_file(str(directory / "rng.safetensors"))
+    torch.set_rng_state(tensors["torch_cpu"])
+    if device.type == "cuda" and "torch_cuda" in tensors:
+        torch.cuda.set_rng_state(tensors["torch_cuda"], device)
+    random.setstate((python_state["version"], tuple(python_state["internal"]), python_state["gauss"]))
+
+
+def latest_state(output_dir: Path) -> Path | None:
+    """The newest complete resumable state under ``output_dir/steps`` (or None)."""
+    steps = output_dir / "steps"
+    if not steps.is_dir():
+        return None
+    done = sorted(d for d in steps.glob("step-*") if d.is_dir() and not d.name.endswith(".tmp")
+                  and (d / "state.json").is_file())
+    return done[-1] if done else None
+
+
+def save_state(output_dir: Path, model, optimizer, scheduler, scaler, state: dict, device, keep_last: int) -> Path:
+    steps = output_dir / "steps"
+    final = steps / f"step-{state['step']:08d}"
+    tmp = steps / f"{final.name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    model.save_checkpoint(tmp / "model")
+    save_optimizer(optimizer, tmp)
+    full = {
+        **state,
+        "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict() if scaler is not None else None,
+        "python_rng": save_rng(tmp, device),
+    }
+    (tmp / "state.json").write_text(json.dumps(full, indent=1))  # written last: marks completeness
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.rename(final)
+    for old in sorted(d for d in steps.glob("step-*") if d.is_dir() and not d.name.endswith(".tmp"))[:-keep_last]:
+        shutil.rmtree(old)
+    return final
+
+
+def read_history(output_dir: Path, upto: int) -> list[dict]:
+    path = output_dir / "history.jsonl"
+    if not path.is_file():
+        return []
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in rows if r["step"] <= upto]
+
+
+def write_history(output_dir: Path, history: list[dict]) -> None:
+    (output_dir / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in history))

@@ -1,0 +1,73 @@
+"""BM25 over the question text: the lexical, text-only baseline (scoring by bm25s).
+
+Queries and passages are tokenised the same way (bm25s' tokenizer, English stop words,
+Snowball stemmer). Passages that share no term with the query score 0 and are not returned.
+The image never reaches BM25: the ``text`` view equals ``full``, and the ``image`` view
+(question removed) has nothing to search with and returns empty rankings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import bm25s
+import Stemmer
+
+from harness.errors import MireEvalError
+from retrievers.base import check_view
+from harness.types import Corpus, Query, Run
+
+
+class BM25Retriever:
+    name = "bm25"
+
+    def __init__(self, k1: float = 1.5, b: float = 0.75, method: str = "lucene", stemmer: str | None = "english",
+                 stopwords: str | None = "en"):
+        self.settings = {"k1": k1, "b": b, "method": method, "stemmer": stemmer, "stopwords": stopwords}
+        self._stemmer = Stemmer.Stemmer(stemmer) if stemmer else None
+        self._bm25 = bm25s.BM25(k1=k1, b=b, method=method)
+        self._ids: list[str] = []
+
+    def _tokenize(self, texts: list[str]) -> list[list[str]]:
+        return bm25s.tokenize(texts, stopwords=self.settings["stopwords"], stemmer=self._stemmer,
+                              return_ids=False, show_progress=False)
+
+    def index(self, corpus: Corpus) -> None:
+        tokens = bm25s.tokenize(corpus.texts(), stopwords=self.settings["stopwords"], stemmer=self._stemmer,
+                                show_progress=False)
+        self._bm25.index(tokens, show_progress=False)
+        self._ids = corpus.ids
+
+    def search(self, queries: Sequence[Query], k: int, view: str = "full") -> Run:
+        check_view(view)
+        if not self._ids:
+            raise RuntimeError("index() the corpus before search()")
+        if view == "image" or not queries:
+            return {q.id: {} for q in queries}
+        tokens = self._tokenize([q.text for q in queries])
+        docs, scores = self._bm25.retrieve(tokens, k=min(k, len(self._ids)), show_progress=False, n_threads=1)
+        return {
+            q.id: {self._ids[d]: float(s) for d, s in zip(docs[i], scores[i]) if s > 0}
+            for i, q in enumerate(queries)
+        }
+
+    def describe(self) -> dict:
+        return {
+            "retriever": self.name,
+            "checkpoint": None,
+            "settings": self.settings,
+            "library": f"bm25s {bm25s.__version__}",
+            "views": {"full": "question text", "text": "question text (same as full)",
+                      "image": "nothing to search with: empty rankings"},
+        }
+
+
+def build(checkpoint: str | None = None, device: str = "cpu", **options) -> BM25Retriever:
+    if checkpoint:
+        raise MireEvalError("bm25 takes no --checkpoint")
+    unknown = set(options) - {"k1", "b", "method", "stemmer", "stopwords"}
+    if unknown:
+        raise MireEvalError(f"unknown bm25 option(s) {sorted(unknown)}; known: k1, b, method, stemmer, stopwords")
+    return BM25Retriever(**options)
+
+

@@ -1,0 +1,153 @@
+"""``local:PATH`` tasks: BEIR's layout extended with images and answers (see DESIGN.md).
+
+    corpus.jsonl       {"_id": str, "title": str, "text": str}
+    queries.jsonl      {"_id": str, "text": str, "image": "images/x.png" | null, "answers": [str]}
+    images/            query images, paths relative to the task directory
+    qrels/<split>.tsv  header "query-id<TAB>corpus-id<TAB>score"
+
+The queries named in a split's qrels form that split. Without any qrels file the task has
+one split, ``test``, holding every query, judged by answer match (word boundaries).
+Every problem is reported as one line naming the file, the line and the field.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from harness.cache import file_sha256
+from harness.errors import MireEvalError, where
+from harness.runs import read_qrels
+from harness.types import Corpus, FileImage, Query, TaskData, TrainExample
+from tasks.base import LoadOptions, check_images
+
+OPTIONAL_QUERY_FIELDS = ("image", "answers", "instruction")
+
+
+def read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
+    """Yield (line number, object) for each non-blank line; malformed lines raise."""
+    try:
+        f = open(path, encoding="utf-8")
+    except FileNotFoundError:
+        raise MireEvalError(f"{path}: file not found") from None
+    with f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise MireEvalError(f"{where(path, n)}: malformed JSON ({exc.msg})") from None
+            if not isinstance(obj, dict):
+                raise MireEvalError(f"{where(path, n)}: expected a JSON object")
+            yield n, obj
+
+
+def _field(obj: dict, name: str, kind, path: Path, n: int, required: bool = True):
+    if name not in obj or obj[name] is None:
+        if required:
+            raise MireEvalError(f"{where(path, n)}: missing field {name!r}")
+        return None
+    value = obj[name]
+    if kind is str and isinstance(value, (int, float)) and not isinstance(value, bool) and name == "_id":
+        value = str(value)  # BEIR files often carry numeric ids
+    if not isinstance(value, kind):
+        raise MireEvalError(f"{where(path, n)}: field {name!r} must be {kind.__name__}")
+    return value
+
+
+def read_corpus(path: Path) -> Corpus:
+    records, seen = [], set()
+    for n, obj in read_jsonl(path):
+        pid = _field(obj, "_id", str, path, n)
+        if pid in seen:
+            raise MireEvalError(f"{where(path, n)}: duplicate _id {pid!r}")
+        seen.add(pid)
+        records.append({"_id": pid, "title": _field(obj, "title", str, path, n, required=False) or "",
+                        "text": _field(obj, "text", str, path, n)})
+    if not records:
+        raise MireEvalError(f"{path}: corpus is empty")
+    return Corpus.from_records(records)
+
+
+def read_queries(path: Path, root: Path) -> list[Query]:
+    queries, seen = [], set()
+    for n, obj in read_jsonl(path):
+        qid = _field(obj, "_id", str, path, n)
+        if qid in seen:
+            raise MireEvalError(f"{where(path, n)}: duplicate _id {qid!r}")
+        seen.add(qid)
+        image = _field(obj, "image", str, path, n, required=False)
+        answers = _field(obj, "answers", list, path, n, required=False) or []
+        if not all(isinstance(a, str) for a in answers):
+            raise MireEvalError(f"{where(path, n)}: field 'answers' must be a list of strings")
+        queries.append(Query(
+            id=qid,
+            text=_field(obj, "text", str, path, n),
+            image=FileImage(root / image) if image else None,
+            answers=tuple(answers),
+            instruction=_field(obj, "instruction", str, path, n, required=False),
+        ))
+    if not queries:
+        raise MireEvalError(f"{path}: no queries")
+    return queries
+
+
+def load_local(root: Path, options: LoadOptions) -> TaskData:
+    root = Path(root)
+    if not root.is_dir():
+        raise MireEvalError(f"{root}: task directory not found (expected corpus.jsonl, queries.jsonl, qrels/)")
+    corpus = read_corpus(root / "corpus.jsonl")
+    queries = read_queries(root / "queries.jsonl", root)
+    splits = sorted(p.stem for p in (root / "qrels").glob("*.tsv")) if (root / "qrels").is_dir() else []
+
+    if splits:
+        if options.split not in splits:
+            raise MireEvalError(f"{root / 'qrels'}: no {options.split}.tsv; splits here: {', '.join(splits)}")
+        qrels_path = root / "qrels" / f"{options.split}.tsv"
+        qrels = read_qrels(qrels_path)
+        known_q, known_p = {q.id for q in queries}, set(corpus.ids)
+        for qid, rel in qrels.items():
+            if qid not in known_q:
+                raise MireEvalError(f"{qrels_path}: query-id {qid!r} is not in queries.jsonl")
+            for pid in rel:
+                if pid not in known_p:
+                    raise MireEvalError(f"{qrels_path}: corpus-id {pid!r} is not in corpus.jsonl")
+        queries = [q for q in queries if q.id in qrels]
+        relevance = options.relevance or "qrels"
+    else:
+        if options.split != "test":
+            raise MireEvalError(f"{root}: no qrels/ directory, so the only split is 'test'")
+        qrels, relevance = None, options.relevance or "answer-word"
+        missing = [q.id for q in queries if not q.answers]
+        if missing:
+            raise MireEvalError(
+                f"{root / 'queries.jsonl'}: query {missing[0]!r} has no answers and there are no qrels to judge it")
+
+    queries, skipped = check_images(queries, options.skip_missing_images)
+    if qrels is not None:
+        qrels = {q.id: qrels.get(q.id, {}) for q in queries}
+    train = None
+    if options.split == "train" and qrels is not None:
+        row_of = {pid: i for i, pid in enumerate(corpus.ids)}
+        train = [TrainExample(q, corpus[row_of[pid]]) for q in queries for pid, g in sorted(qrels[q.id].items()) if g > 0]
+
+    files = [root / "corpus.jsonl", root / "queries.jsonl"] + ([qrels_path] if splits else [])
+    return TaskData(
+        name=f"local:{root}",
+        split=options.split,
+        queries=queries,
+        corpus=corpus,
+        relevance=relevance,
+        qrels=qrels if relevance == "qrels" else None,
+        train=train,
+        meta={
+            "source": str(root.resolve()),
+            "files": {p.name if p.parent == root else f"qrels/{p.name}": file_sha256(p) for p in files},
+            "n_queries": len(queries),
+            "n_passages": len(corpus),
+            "skipped_images": skipped,
+            "n_skipped_images": len(skipped),
+        },
+    )

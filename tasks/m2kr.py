@@ -1,0 +1,263 @@
+"""M2KR (PreFLMR's benchmark) subsets on the Hugging Face hub: InfoSeek and E-VQA.
+
+One dataset repository holds every subset as two configs, ``<Subset>_data`` (splits
+``train`` / ``valid`` / ``test``) and ``<Subset>_passages`` (``test_passages`` is the corpus
+MIRe and PreFLMR search), stored as parquet files ``<config>/<split>-NNNNN-of-NNNNN.parquet``.
+Three ways in, one reader (``datasets``): a local copy of the repository (``--data-dir``),
+the copy ``mire-eval fetch`` downloaded into the cache, or the hub at a pinned revision.
+
+Relevance follows the reference (MIRe's ``compute_pseudo_recall``, FLMR's PseudoRecall): a
+passage is relevant when it contains an answer as a substring (``answer-substring``);
+``--relevance gold`` uses the released ``pos_item_ids`` instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tarfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from harness.errors import MireEvalError
+from harness.types import Corpus, FileImage, Passage, Query, TaskData, TrainExample
+from tasks.base import LoadOptions, TaskSpec
+from tasks.releases import assemble, file_digest, resolve_relevance
+
+HUB_ID = "BByrneLab/multi_task_multi_modal_knowledge_retrieval_benchmark_M2KR"
+# The card revision whose README documents the data fields (instruction included) and the
+# E-VQA split sizes (reference/peers.md). Override with $MIRE_EVAL_M2KR_REVISION.
+REVISION = "2cfa1198bf19127dcd071f2f688ad3d1f707126b"
+IMAGES_HUB_ID = "BByrneLab/M2KR_Images"
+CACHE_NAME = "m2kr"
+DATA_COLUMNS = ("question_id", "question", "img_path", "answers", "pos_item_ids")
+RELEVANCE = ("answer-substring", "answer-word", "qrels")
+
+
+@dataclass(frozen=True)
+class Subset:
+    """What differs between M2KR subsets."""
+
+    name: str  # config prefix in the repository: "Infoseek", "EVQA"
+    image_folder: str  # folder of BByrneLab/M2KR_Images
+    image_basename: bool  # InfoSeek's img_path keeps OVEN's shard prefix; the images do not
+    jpg_fallback: bool  # MIRe retries InfoSeek images with a .jpg extension
+
+
+def revision() -> str:
+    return os.environ.get("MIRE_EVAL_M2KR_REVISION", REVISION)
+
+
+def image_root(subset: Subset, options: LoadOptions) -> Path:
+    if options.image_dir:
+        return Path(options.image_dir)
+    return Path(options.cache_dir) / "m2kr-images" / subset.image_folder
+
+
+# --------------------------------------------------------------------------------------------
+# Reading one config split
+# --------------------------------------------------------------------------------------------
+def _local_root(subset: Subset, options: LoadOptions) -> Path | None:
+    if options.data_dir:
+        root = Path(options.data_dir)
+        if not (root / f"{subset.name}_data").is_dir():
+            raise MireEvalError(
+                f"{subset.name.lower()}: {root} is not a copy of {HUB_ID}: it lacks {subset.name}_data/ "
+                f"(expected {subset.name}_data/<split>-*.parquet and {subset.name}_passages/test_passages-*.parquet)"
+            )
+        return root
+    cached = Path(options.cache_dir) / CACHE_NAME
+    return cached if (cached / f"{subset.name}_data").is_dir() else None
+
+
+def _parquet_files(root: Path, config: str, split: str) -> list[Path]:
+    folder = root / config
+    files = sorted(folder.glob(f"{split}-*.parquet")) or sorted((folder / split).glob("*.parquet"))
+    if not files:
+        raise MireEvalError(f"{folder}: no parquet files for split {split!r} ({split}-*.parquet)")
+    return files
+
+
+def read_split(subset: Subset, config: str, split: str, options: LoadOptions):
+    """``(datasets.Dataset, provenance)`` of one config split, local copy first, else the hub."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    hf_cache = str(Path(options.cache_dir) / "hf-datasets")
+    root = _local_root(subset, options)
+    try:
+        if root is not None:
+            files = _parquet_files(root, config, split)
+            ds = datasets.load_dataset("parquet", data_files={split: [str(f) for f in files]},
+                                       split=split, cache_dir=hf_cache)
+            return ds, {"config": config, "split": split, "files": [file_digest(f) for f in files]}
+        if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1":
+            raise ConnectionError("offline mode")
+        ds = datasets.load_dataset(HUB_ID, config, split=split, revision=revision(), cache_dir=hf_cache)
+        return ds, {"config": config, "split": split, "revision": revision()}
+    except MireEvalError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - hub, network and parquet errors all end here
+        task = subset.name.lower()
+        place = f"{root}" if root is not None else f"the hub ({HUB_ID}@{revision()[:10]})"
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise MireEvalError(
+            f"{task}: cannot read {config}/{split} from {place} ({reason}); run `mire-eval fetch "
+            f"{'evqa' if subset.name == 'EVQA' else task}` online, or pass --data-dir with a copy of {HUB_ID}"
+        ) from None
+
+
+def _columns(ds, needed, config: str, split: str) -> None:
+    missing = [c for c in needed if c not in ds.column_names]
+    if missing:
+        raise MireEvalError(f"{config}/{split}: missing field {missing[0]!r} (columns: {', '.join(ds.column_names)})")
+
+
+def read_passages(subset: Subset, options: LoadOptions) -> tuple[Corpus, dict]:
+    config = f"{subset.name}_passages"
+    ds, provenance = read_split(subset, config, "test_passages", options)
+    _columns(ds, ("passage_id", "passage_content"), config, "test_passages")
+    table = ds.data.table  # Arrow, memory-mapped by datasets: no Python objects per passage
+    ids = table.column("passage_id").cast(pa.string())
+    texts = table.column("passage_content").cast(pa.string()).fill_null("")
+    titles = pa.nulls(len(table), pa.string()).fill_null("")  # MIRe matches and encodes passage_content only
+    return Corpus(pa.table({"_id": ids, "title": titles, "text": texts}, schema=Corpus.SCHEMA)), provenance
+
+
+# --------------------------------------------------------------------------------------------
+# Queries, relevance, training pairs
+# --------------------------------------------------------------------------------------------
+def query_image(subset: Subset, images: Path, img_path: str) -> FileImage:
+    rel = os.path.basename(img_path) if subset.image_basename else img_path
+    path = images / rel
+    if subset.jpg_fallback and not path.exists():
+        jpg = path.with_suffix(".jpg")
+        path = jpg if jpg.exists() else path
+    return FileImage(path)
+
+
+def load_subset(subset: Subset, task: str, options: LoadOptions) -> TaskData:
+    relevance = resolve_relevance(task, options, "answer-substring", RELEVANCE)
+    split = options.split
+    config = f"{subset.name}_data"
+    ds, provenance = read_split(subset, config, split, options)
+    training = options.split == "train"
+    needed = DATA_COLUMNS + (("pos_item_contents",) if training else ())
+    _columns(ds, needed, config, split)
+    has_instruction = "instruction" in ds.column_names
+    images = image_root(subset, options)
+
+    columns = list(needed) + (["instruction"] if has_instruction else [])
+    by_qid: dict[str, tuple[Query, dict, Passage | None]] = {}
+    row_number = 0
+    for batch in ds.select_columns(columns).iter(batch_size=4096):
+        for j, qid in enumerate(batch["question_id"]):
+            qid, pos_ids = str(qid), [str(p) for p in batch["pos_item_ids"][j] or ()]
+            if not pos_ids:
+                raise MireEvalError(f"{config}/{split} row {row_number + j}: field 'pos_item_ids' is empty")
+            instruction = batch["instruction"][j] if has_instruction else None
+            query = Query(qid, batch["question"][j] or "", query_image(subset, images, batch["img_path"][j]),
+                          tuple(str(a) for a in batch["answers"][j] or ()),
+                          instruction if isinstance(instruction, str) else None)
+            positive = None
+            if training:  # only the first positive is kept: long train splits stay small
+                positive = Passage(pos_ids[0], "", str((batch["pos_item_contents"][j] or [""])[0]).strip())
+            by_qid[qid] = (query, {p: 1 for p in pos_ids}, positive)  # a duplicate id replaces, as in the reference
+        row_number += len(batch["question_id"])
+    ordered = [by_qid[qid] for qid in sorted(by_qid)]  # the reference searches queries sorted by id
+    queries = [query for query, _, _ in ordered]
+    qrels = {query.id: rel for query, rel, _ in ordered}
+    train = [TrainExample(query, positive) for query, _, positive in ordered] if training else None
+    corpus, corpus_provenance = read_passages(subset, options)
+    return assemble(
+        task, options, queries, corpus, relevance, qrels=qrels, train=train,
+        meta={"source": f"{HUB_ID} ({config}, {subset.name}_passages/test_passages)",
+              "query_files": provenance, "corpus_files": corpus_provenance, "image_dir": str(images),
+              "instruction_field": has_instruction, **_fetch_record(options)},
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# mire-eval fetch
+# --------------------------------------------------------------------------------------------
+def _fetch_record(options: LoadOptions) -> dict:
+    record = Path(options.cache_dir) / CACHE_NAME / "fetch.json"
+    if options.data_dir or not record.exists():
+        return {}
+    return {"fetched": json.loads(record.read_text())}
+
+
+def _extract_archives(folder: Path) -> int:
+    """Unpack the image archives of a downloaded folder once (a marker records it)."""
+    count = 0
+    for archive in sorted(folder.rglob("*")):
+        marker = archive.with_name(archive.name + ".extracted")
+        if marker.exists() or not archive.is_file():
+            continue
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as z:
+                z.extractall(archive.parent)
+        elif archive.name.endswith((".tar", ".tar.gz", ".tgz")) and tarfile.is_tarfile(archive):
+            with tarfile.open(archive) as t:
+                t.extractall(archive.parent, filter="data")
+        else:
+            continue
+        marker.touch()
+        count += 1
+    return count
+
+
+def fetch_subset(subset: Subset, task: str, options: LoadOptions, images: bool = True) -> Path:
+    """Download the subset's configs (pinned revision) and images once, verify, say where."""
+    from huggingface_hub import HfApi, snapshot_download
+
+    if options.data_dir:  # a copy the user made: verify it, download nothing
+        return _verify(subset, task, options, Path(options.data_dir))
+    target = Path(options.cache_dir) / CACHE_NAME
+    try:
+        snapshot_download(HUB_ID, repo_type="dataset", revision=revision(), local_dir=str(target),
+                          allow_patterns=[f"{subset.name}_data/*", f"{subset.name}_passages/*", "README.md"])
+        image_dir = image_root(subset, options)
+        if images:
+            snapshot_download(IMAGES_HUB_ID, repo_type="dataset", local_dir=str(image_dir.parent),
+                              allow_patterns=[f"{subset.image_folder}/*"])
+            _extract_archives(image_dir)
+        try:
+            images_sha = HfApi().dataset_info(IMAGES_HUB_ID).sha if images else None
+        except Exception:  # noqa: BLE001 - provenance only
+            images_sha = None
+    except Exception as exc:  # noqa: BLE001
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise MireEvalError(f"{task}: download from {HUB_ID} failed ({reason}); check the network "
+                            f"or put a copy of the repository somewhere and pass --data-dir") from None
+    record = {"hub_id": HUB_ID, "revision": revision(), "images_hub_id": IMAGES_HUB_ID,
+              "images_revision": images_sha}
+    (target / "fetch.json").write_text(json.dumps(record, indent=1))
+    return _verify(subset, task, options, target)
+
+
+def _verify(subset: Subset, task: str, options: LoadOptions, where: Path) -> Path:
+    """Load the test split (images checked, missing ones counted) and print what is there."""
+    local = LoadOptions(split="test", data_dir=options.data_dir, cache_dir=options.cache_dir,
+                        image_dir=options.image_dir, skip_missing_images=True)
+    data = load_subset(subset, task, local)
+    print(f"{task}: {data.meta['queries']} test queries, {data.meta['passages']} passages in {where}; "
+          f"images in {image_root(subset, options)} ({data.meta['skipped_images']} missing)")
+    return where
+
+
+def m2kr_task(subset: Subset, name: str, description: str, paper_metric: str) -> TaskSpec:
+    return TaskSpec(
+        name=name,
+        description=description,
+        source=f"hf:{HUB_ID} ({subset.name}_data, {subset.name}_passages); images hf:{IMAGES_HUB_ID}",
+        relevance="answer-substring",
+        main_metric="hit_rate@5",
+        paper_metric=paper_metric,
+        splits=("test", "valid", "train"),
+        load=lambda options: load_subset(subset, name, options),
+        fetch=lambda options, images=True: fetch_subset(subset, name, options, images),
+    )

@@ -1,0 +1,77 @@
+"""OK-VQA over the Google-Search corpus (GS112K / "OKVQA-GS"), the RA-VQA / FLMR release.
+
+Questions: ``retriever_{test,testdev,train_w_negs}.json`` (RA-VQA schema, captions removed
+from the questions as MIRe does). Corpus: ``okvqa_full_clean_corpus.csv`` (``kid,text``).
+Images: COCO 2014. Relevance: a passage is relevant when it contains an answer as a whole
+word (``answer-word``), the pseudo-relevance of RA-VQA/FLMR/MIRe; the paper reports PR@5.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from harness.types import FileImage, Query, TaskData, TrainExample
+from tasks.base import LoadOptions, TaskSpec
+from tasks.images import coco_image_path, coco_manual_files, coco_root
+from tasks.releases import (
+    ManualFile,
+    assemble,
+    data_root,
+    file_digest,
+    find_file,
+    manual_fetch,
+    parse_ctx_release,
+    read_kid_text_csv,
+    resolve_relevance,
+)
+
+NAME = "okvqa"
+RAVQA_SUBDIRS = ("", "RAVQA_v2_data/okvqa/pre-extracted_features/passages", "pre-extracted_features/passages")
+SPLIT_FILES = {"test": "retriever_test.json", "testdev": "retriever_testdev.json",
+               "train": "retriever_train_w_negs.json"}
+CORPUS_FILE = "okvqa_full_clean_corpus.csv"
+TRAIN_SEED = 2024  # MIRe's config seed; the positive is drawn once, when the split is built
+RAVQA_SOURCE = ("RA-VQA/FLMR Google-Search release: RAVQA_v2_data zip linked from "
+                "github.com/LinWeizheDragon/Retrieval-Augmented-Visual-Question-Answering#resources")
+
+
+def load(options: LoadOptions) -> TaskData:
+    root = data_root(NAME, options)
+    questions = find_file(NAME, root, SPLIT_FILES[options.split], RAVQA_SUBDIRS, "questions")
+    corpus_file = find_file(NAME, root, CORPUS_FILE, RAVQA_SUBDIRS, "Google-Search corpus")
+    records, no_ctxs = parse_ctx_release(questions)
+    images = coco_root(options)
+    queries = [Query(r.qid, r.question, FileImage(coco_image_path(images, f"{r.image_id}.jpg")), r.answers)
+               for r in records]
+    train = None
+    if options.split == "train":
+        rng = random.Random(TRAIN_SEED)
+        train = [TrainExample(q, rng.choice(r.ctxs), r.negs) for q, r in zip(queries, records)]
+    return assemble(
+        NAME, options, queries, read_kid_text_csv(corpus_file),
+        relevance=resolve_relevance(NAME, options, "answer-word", ("answer-word", "answer-substring")),
+        train=train,
+        meta={"source": RAVQA_SOURCE, "files": [file_digest(questions), file_digest(corpus_file)],
+              "image_dir": str(images), "skipped_without_ctxs": no_ctxs},
+    )
+
+
+def fetch(options: LoadOptions, images: bool = True) -> Path:
+    files = [ManualFile(SPLIT_FILES[s], RAVQA_SOURCE, RAVQA_SUBDIRS) for s in ("test", "testdev", "train")]
+    files += [ManualFile(CORPUS_FILE, RAVQA_SOURCE, RAVQA_SUBDIRS),
+              *coco_manual_files("val", "train")]
+    return manual_fetch(NAME, options, files, coco_root(options), images)
+
+
+TASK = TaskSpec(
+    name=NAME,
+    description="OK-VQA questions over the 166K-passage Google-Search corpus (RA-VQA/FLMR), answer match",
+    source=RAVQA_SOURCE,
+    relevance="answer-word",
+    main_metric="hit_rate@5",
+    paper_metric="PR@5 (MRR@5 in MIRe's zero-shot table)",
+    splits=("test", "testdev", "train"),
+    load=load,
+    fetch=fetch,
+)

@@ -1,0 +1,337 @@
+"""Reading the benchmarks' public releases: files, fields, fingerprints, one-line errors.
+
+Every task adapter reads a release in its authors' own layout. What they share lives here:
+finding a file (or saying exactly where to put it), reading JSON / JSON lines / ``kid,text``
+CSV corpora with errors that name the file and the field, fingerprinting files for meta.json,
+the RA-VQA ``ctxs`` schema shared by OK-VQA-GS and ReMuQ, and the final assembly of a
+:class:`~harness.types.TaskData` (image checks, counts).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from harness.cache import file_sha256
+from harness.errors import MireEvalError, where
+from harness.types import Corpus, Passage, Query, TaskData, TrainExample
+from tasks.base import LoadOptions, check_images
+
+FULL_HASH_LIMIT = 256 << 20  # files above 256 MiB are fingerprinted, not fully hashed
+_EDGE = 1 << 20
+
+
+# --------------------------------------------------------------------------------------------
+# Where a release lives
+# --------------------------------------------------------------------------------------------
+def data_root(task: str, options: LoadOptions) -> Path:
+    """``--data-dir`` when given, else ``<cache>/<task>`` (where ``mire-eval fetch`` puts it)."""
+    return Path(options.data_dir) if options.data_dir else Path(options.cache_dir) / task
+
+
+def find_file(task: str, root: Path, name: str, subdirs: Sequence[str] = ("",), what: str = "") -> Path:
+    """``root/<subdir>/name`` for the first subdir holding it, else a one-line error.
+
+    The error names the file, the directory searched and how to get it.
+    """
+    for sub in subdirs:
+        candidate = root / sub / name if sub else root / name
+        if candidate.is_file():
+            return candidate
+    label = f" ({what})" if what else ""
+    raise MireEvalError(
+        f"{task}: missing {name}{label} in {root}; put the release's files there or pass "
+        f"--data-dir DIR (`mire-eval fetch {task}` says where to get them)"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Reading files with errors that name file and field
+# --------------------------------------------------------------------------------------------
+def load_json(path: Path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except json.JSONDecodeError as exc:
+        raise MireEvalError(f"{where(path, exc.lineno)}: malformed JSON ({exc.msg})") from None
+
+
+def iter_json_lines(path: Path) -> Iterator[tuple[int, dict]]:
+    """``(line_number, record)`` for each non-blank line of a JSON-lines file."""
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise MireEvalError(f"{where(path, n)}: malformed JSON line ({exc.msg})") from None
+            if not isinstance(record, dict):
+                raise MireEvalError(f"{where(path, n)}: expected a JSON object per line")
+            yield n, record
+
+
+def get_field(record: dict, name: str, origin: str, kind: type | tuple[type, ...] | None = None):
+    """``record[name]``, or a one-line error naming the file location and the field.
+
+    >>> get_field({"a": 1}, "a", "x.json:3")
+    1
+    >>> get_field({"a": 1}, "b", "x.json:3")
+    Traceback (most recent call last):
+    ...
+    harness.errors.MireEvalError: x.json:3: missing field 'b'
+    """
+    if not isinstance(record, dict) or name not in record:
+        raise MireEvalError(f"{origin}: missing field {name!r}")
+    value = record[name]
+    if kind is not None and not isinstance(value, kind):
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        expected = " or ".join(k.__name__ for k in kinds)
+        raise MireEvalError(f"{origin}: field {name!r} should be {expected}, got {type(value).__name__}")
+    return value
+
+
+def read_kid_text_csv(path: Path) -> Corpus:
+    """A ``kid,text`` CSV corpus (OK-VQA-GS, ReMuQ) read column-wise by Arrow.
+
+    Ids are typed as pandas would read them, then turned into strings, so an integer
+    ``kid`` 0042 becomes ``"42"`` exactly as the reference's ``str(kid)``.
+    """
+    from pyarrow import csv
+
+    try:
+        table = csv.read_csv(path, read_options=csv.ReadOptions(block_size=64 << 20))
+    except pa.ArrowInvalid as exc:
+        raise MireEvalError(f"{path}: malformed CSV ({str(exc).splitlines()[0]})") from None
+    for column in ("kid", "text"):
+        if column not in table.column_names:
+            raise MireEvalError(f"{path}: missing column {column!r} (found {', '.join(table.column_names)})")
+    ids = table.column("kid")
+    if pa.types.is_floating(ids.type):  # pandas would have read float ids; keep its spelling
+        ids = pa.array([None if v is None else str(v) for v in ids.to_pylist()], pa.string())
+    ids = ids.cast(pa.string())
+    if ids.null_count:
+        raise MireEvalError(f"{path}: field 'kid' is empty in {ids.null_count} row(s)")
+    texts = table.column("text").cast(pa.string()).fill_null("")
+    titles = pa.nulls(len(table), pa.string()).fill_null("")
+    return Corpus(pa.table({"_id": ids, "title": titles, "text": texts}, schema=Corpus.SCHEMA))
+
+
+# --------------------------------------------------------------------------------------------
+# Fingerprints recorded in meta.json
+# --------------------------------------------------------------------------------------------
+def file_digest(path: Path) -> dict:
+    """sha256 of a file; above 256 MiB a fingerprint of size, mtime and first/last MiB.
+
+    The fingerprint says so (``method``), so nobody mistakes it for a content hash.
+    """
+    path = Path(path)
+    stat = path.stat()
+    if stat.st_size <= FULL_HASH_LIMIT:
+        return {"file": path.name, "bytes": stat.st_size, "sha256": file_sha256(path)}
+    h = hashlib.sha256(f"{stat.st_size}:{int(stat.st_mtime)}".encode())
+    with open(path, "rb") as f:
+        h.update(f.read(_EDGE))
+        f.seek(-_EDGE, os.SEEK_END)
+        h.update(f.read(_EDGE))
+    return {"file": path.name, "bytes": stat.st_size, "fingerprint": h.hexdigest(),
+            "method": "sha256(size, mtime, first MiB, last MiB)"}
+
+
+# --------------------------------------------------------------------------------------------
+# The RA-VQA "ctxs" schema (OK-VQA Google-Search, ReMuQ): MIRe's dataset/vqa_ret.py rules
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CtxRecord:
+    """One question of a ``retriever_*.json`` / ReMuQ ``*.json`` file, as the reference reads it."""
+
+    qid: str
+    image_id: str
+    question: str  # the caption already removed
+    answers: tuple[str, ...]
+    ctxs: tuple[Passage, ...]  # pseudo-positive (OK-VQA-GS) or gold-first (ReMuQ) passages
+    negs: tuple[Passage, ...]
+
+
+def remove_caption(question: str, caption: str | None) -> str:
+    """The question with the image caption cut out, as the reference does it.
+
+    Every occurrence of the caption string is deleted, then the ends are stripped
+    (``question.replace(caption, "").strip()``); a record without a caption keeps its
+    question exactly as written.
+
+    >>> remove_caption("a man riding a horse What is he holding?", "a man riding a horse")
+    'What is he holding?'
+    >>> remove_caption(" Why? ", None)
+    ' Why? '
+    """
+    if caption is None:
+        return question
+    return question.replace(caption, "").strip()
+
+
+def _passages(items, origin: str, field: str, qid: str) -> tuple[Passage, ...]:
+    if not isinstance(items, list):
+        raise MireEvalError(f"{origin}: field {field!r} should be a list")
+    out = []
+    for i, item in enumerate(items):
+        if isinstance(item, str):  # some releases store negatives as bare strings
+            out.append(Passage(f"{qid}-{field}{i}", "", item.strip()))
+            continue
+        at = f"{origin}: {field}[{i}]"
+        out.append(Passage(str(get_field(item, "id", at)), "", str(get_field(item, "text", at)).strip()))
+    return tuple(out)
+
+
+def parse_ctx_release(path: Path) -> tuple[list[CtxRecord], int]:
+    """Questions of an RA-VQA-schema JSON file, in the reference's order and with its skips.
+
+    * a record with an empty ``ctxs`` list is skipped (counted in the second return value);
+    * ``answers`` is a dict answer -> count whose keys are the answers;
+    * the caption is removed from the question when the record has one;
+    * the reference keys its queries by ``question_id`` (a later duplicate replaces an
+      earlier one) and searches them sorted by that key; so do we.
+    """
+    data = load_json(path)
+    if not isinstance(data, list):
+        raise MireEvalError(f"{path}: expected a JSON list of questions")
+    by_qid: dict = {}
+    skipped = 0
+    for i, sample in enumerate(data):
+        origin = f"{path}: item {i}"
+        raw_qid = get_field(sample, "question_id", origin, (str, int))
+        qid = str(raw_qid)
+        img_id = str(get_field(sample, "img_id", origin, (str, int)))
+        question = remove_caption(get_field(sample, "question", origin, str), sample.get("caption"))
+        ctxs = _passages(get_field(sample, "ctxs", origin), origin, "ctxs", qid)
+        if not ctxs:
+            skipped += 1
+            continue
+        answers = get_field(sample, "answers", origin, (dict, list))
+        answers = tuple(str(a) for a in (answers.keys() if isinstance(answers, dict) else answers))
+        negs = _passages(sample.get("negs", []), origin, "negs", qid)
+        by_qid[raw_qid] = CtxRecord(qid, img_id, question, answers, ctxs, negs)
+    return [by_qid[k] for k in sorted(by_qid, key=_qid_key)], skipped
+
+
+def _qid_key(raw):
+    """Sort key: integers numerically, strings as strings (never mixed in one release)."""
+    return (0, raw, "") if isinstance(raw, int) else (1, 0, str(raw))
+
+
+# --------------------------------------------------------------------------------------------
+# Images beyond plain files, and the final TaskData
+# --------------------------------------------------------------------------------------------
+def check_all_images(queries: Sequence[Query], skip: bool) -> tuple[list[Query], list[str]]:
+    """:func:`tasks.base.check_images` for files, plus ``verify()`` for other image refs."""
+    kept, skipped = check_images(queries, skip)
+    out = []
+    for q in kept:
+        verify = getattr(q.image, "verify", None)
+        problem = verify() if verify else None
+        if problem is None:
+            out.append(q)
+        elif skip:
+            skipped.append(q.id)
+        else:
+            raise MireEvalError(f"{q.image.key}: image of query {q.id!r}: {problem} "
+                                "(pass --skip-missing-images to skip such queries)")
+    return out, skipped
+
+
+def assemble(
+    name: str,
+    options: LoadOptions,
+    queries: list[Query],
+    corpus: Corpus,
+    relevance: str,
+    qrels: dict | None = None,
+    train: Iterable[TrainExample] | None = None,
+    meta: dict | None = None,
+) -> TaskData:
+    """Check images (error or skip-and-count), drop skipped queries everywhere, record counts."""
+    kept, skipped = check_all_images(queries, options.skip_missing_images)
+    dropped = set(skipped)
+    if relevance != "qrels":  # answer-match qrels are materialised by harness.relevance
+        qrels = None
+    if qrels is not None:
+        qrels = {q.id: qrels.get(q.id, {}) for q in kept}
+    if train is not None:
+        train = [ex for ex in train if ex.query.id not in dropped]
+    meta = {
+        **(meta or {}),
+        "task": name,
+        "split": options.split,
+        "relevance": relevance,
+        "queries": len(kept),
+        "passages": len(corpus),
+        "skipped_images": len(skipped),
+        "skipped_image_query_ids": skipped[:50],
+    }
+    if qrels is not None:
+        meta["queries_without_relevant"] = sum(1 for q in kept if not qrels.get(q.id))
+    return TaskData(name=name, split=options.split, queries=kept, corpus=corpus,
+                    relevance=relevance, qrels=qrels, train=train, meta=meta)
+
+
+def resolve_relevance(task: str, options: LoadOptions, default: str, allowed: Sequence[str]) -> str:
+    """The relevance to use: the task default, or ``--relevance`` (``gold`` means ``qrels``)."""
+    wanted = options.relevance or default
+    wanted = "qrels" if wanted == "gold" else wanted
+    if wanted not in allowed:
+        shown = ", ".join("gold" if a == "qrels" else a for a in allowed)
+        raise MireEvalError(f"{task}: unknown relevance {options.relevance!r}; known: {shown}")
+    return wanted
+
+
+# --------------------------------------------------------------------------------------------
+# `mire-eval fetch` for releases that are not on a hub
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ManualFile:
+    """A file the user must download by hand: its name, where it may sit, where to get it."""
+
+    name: str
+    source: str
+    subdirs: tuple[str, ...] = ("",)
+    folder: str = "data"  # "data" (under --data-dir) or "images" (under --image-dir)
+    is_dir: bool = False
+
+
+def manual_fetch(task: str, options: LoadOptions, files: Sequence[ManualFile], image_root: Path,
+                 images: bool = True) -> Path:
+    """Check a hand-downloaded release: print what is there (with hashes) and what is missing.
+
+    Missing files are listed one per line with their download source and exact target
+    path; then a one-line error says how many are missing.
+    """
+    root = data_root(task, options)
+    missing = []
+    for spec in files:
+        if spec.folder == "images" and not images:
+            continue
+        base = image_root if spec.folder == "images" else root
+        found = next((base / s / spec.name for s in spec.subdirs
+                      if (base / s / spec.name).is_dir() or (base / s / spec.name).is_file()), None)
+        if found is None:
+            missing.append((spec, base / spec.subdirs[0] / spec.name))
+        elif spec.is_dir:
+            print(f"ok      {found}/ ({sum(1 for _ in found.iterdir())} entries)")
+        else:
+            digest = file_digest(found)
+            print(f"ok      {found} ({digest.get('sha256') or digest['fingerprint']})")
+    for spec, target in missing:
+        print(f"missing {target}{'/' if spec.is_dir else ''}  <- {spec.source}")
+    if missing:
+        raise MireEvalError(
+            f"{task}: {len(missing)} file(s) missing (listed above); {task} is not on a hub: "
+            f"download them by hand into {root} (or pass --data-dir / --image-dir)"
+        )
+    print(f"{task}: release complete in {root}")
+    return root

@@ -1,0 +1,79 @@
+"""ReMuQ (Luo et al., ACL 2023): WebQA questions rewritten to need both image and text.
+
+Questions: ``test.json`` / ``train.json`` (RA-VQA schema; the gold passage is ``ctxs[0]``).
+Corpus: ``open_corpus_195837.csv`` (``kid,text``, 195,837 passages). Images: base64 lines of
+WebQA's ``imgs.tsv``, found through ``imgs.lineidx``. Relevance: the gold passage id; the
+paper reports R@5 (a hit rate: one relevant passage per query).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.types import Query, TaskData, TrainExample
+from tasks.base import LoadOptions, TaskSpec
+from tasks.images import WebQAImages
+from tasks.releases import (
+    ManualFile,
+    assemble,
+    data_root,
+    file_digest,
+    find_file,
+    manual_fetch,
+    parse_ctx_release,
+    read_kid_text_csv,
+    resolve_relevance,
+)
+
+NAME = "remuq"
+CORPUS_FILE = "open_corpus_195837.csv"
+IMAGE_SUBDIRS = ("", "webqa")  # MIRe reads data/webqa/imgs.{tsv,lineidx}
+RELEASE = "ReMuQ release (Google Drive folder linked from github.com/luomancs/ReMuQ)"
+
+
+def image_root(options: LoadOptions) -> Path:
+    return Path(options.image_dir) if options.image_dir else data_root(NAME, options)
+
+
+def load(options: LoadOptions) -> TaskData:
+    root = data_root(NAME, options)
+    questions = find_file(NAME, root, f"{options.split}.json", what="questions")
+    corpus_file = find_file(NAME, root, CORPUS_FILE, what="passages")
+    tsv = find_file(NAME, image_root(options), "imgs.tsv", IMAGE_SUBDIRS, "WebQA images")
+    lineidx = find_file(NAME, tsv.parent, "imgs.lineidx", what="WebQA image offsets")
+    image_of = WebQAImages(tsv, lineidx)
+
+    records, no_ctxs = parse_ctx_release(questions)
+    queries = [Query(r.qid, r.question, image_of(r.image_id), r.answers) for r in records]
+    qrels = {r.qid: {r.ctxs[0].id: 1} for r in records}
+    train = None
+    if options.split == "train":
+        train = [TrainExample(q, r.ctxs[0]) for q, r in zip(queries, records)]
+    return assemble(
+        NAME, options, queries, read_kid_text_csv(corpus_file),
+        relevance=resolve_relevance(NAME, options, "qrels", ("qrels", "answer-word", "answer-substring")),
+        qrels=qrels, train=train,
+        meta={"source": RELEASE, "files": [file_digest(p) for p in (questions, corpus_file, lineidx, tsv)],
+              "image_tsv": str(tsv), "skipped_without_ctxs": no_ctxs},
+    )
+
+
+def fetch(options: LoadOptions, images: bool = True) -> Path:
+    files = [ManualFile("test.json", RELEASE), ManualFile("train.json", f"{RELEASE} (train split only)"),
+             ManualFile(CORPUS_FILE, RELEASE),
+             ManualFile("imgs.tsv", f"{RELEASE} (WebQA images)", IMAGE_SUBDIRS, "images"),
+             ManualFile("imgs.lineidx", f"{RELEASE} (WebQA image offsets)", IMAGE_SUBDIRS, "images")]
+    return manual_fetch(NAME, options, files, image_root(options), images)
+
+
+TASK = TaskSpec(
+    name=NAME,
+    description="ReMuQ: WebQA image + rewritten question -> 195,837 passages, gold passage id",
+    source=RELEASE,
+    relevance="qrels",
+    main_metric="hit_rate@5",
+    paper_metric="R@5 (MRR@5 in MIRe's zero-shot table)",
+    splits=("test", "train"),
+    load=load,
+    fetch=fetch,
+)

@@ -1,0 +1,39 @@
+"""Answer-match qrels: tricky answers, both variants, the whole corpus, cached."""
+
+from harness.relevance import answer_qrels
+from harness.types import Corpus, Query
+
+CORPUS = Corpus.from_records([
+    {"_id": "p1", "text": "He writes C++ and version 3.5 of the code."},
+    {"_id": "p2", "text": "Option (a) is right; the cat sat."},
+    {"_id": "p3", "text": "Concatenation of 3x5 strings; category theory."},
+    {"_id": "p4", "text": "The Eiffel Tower was finished in 1889."},
+])
+
+
+def q(qid, *answers):
+    return Query(qid, "?", answers=answers)
+
+
+def test_word_boundaries_with_regex_metacharacters():
+    queries = [q("cpp", "c++"), q("ver", "3.5"), q("opt", "(A)"), q("cat", "cat"), q("eif", "eiffel tower"),
+               q("none", "tower was finished in 1888")]
+    qrels = answer_qrels(queries, CORPUS, "answer-word")
+    assert qrels == {"cpp": {"p1": 1}, "ver": {"p1": 1}, "opt": {"p2": 1}, "cat": {"p2": 1},
+                     "eif": {"p4": 1}, "none": {}}  # "3.5" never matches "3x5"; "cat" not in "category"
+
+
+def test_substring_variant_ignores_word_boundaries():
+    qrels = answer_qrels([q("cat", "cat"), q("ver", "3.5")], CORPUS, "answer-substring")
+    assert qrels == {"cat": {"p2": 1, "p3": 1}, "ver": {"p1": 1}}
+
+
+def test_every_relevant_passage_counts_and_cache_is_reused(tmp_path):
+    queries = [q("the", "the")]
+    first = answer_qrels(queries, CORPUS, "answer-word", cache_dir=tmp_path)
+    assert set(first["the"]) == {"p1", "p2", "p4"}
+    cached = list(tmp_path.glob("qrels-*.json.gz"))
+    assert len(cached) == 1
+    assert answer_qrels(queries, CORPUS, "answer-word", cache_dir=tmp_path) == first
+    other = answer_qrels(queries, CORPUS, "answer-substring", cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("qrels-*.json.gz"))) == 2 and "p3" in other["the"]  # "theory"

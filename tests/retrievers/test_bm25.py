@@ -1,0 +1,25 @@
+"""BM25 end to end on a small local task."""
+
+from harness.evaluate import RunSettings, run_evaluation
+from retrievers.bm25 import build
+from tasks.base import LoadOptions, load_task
+
+
+def test_bm25_finds_passages_by_question_words(local_task):
+    data = load_task(f"local:{local_task}", LoadOptions())
+    bm25 = build()
+    bm25.index(data.corpus)
+    run = bm25.search(data.queries, k=3)
+    assert [max(run[q], key=run[q].get) for q in ("q-fox", "q-owl", "q-seal")] == ["p-fox", "p-owl", "p-seal"]
+    assert all(score > 0 for ranking in run.values() for score in ranking.values())
+    assert bm25.search(data.queries, k=3, view="image") == {q.id: {} for q in data.queries}
+    assert bm25.search(data.queries, k=3, view="text") == run
+
+
+def test_bm25_run_writes_results(local_task, tmp_path):
+    result = run_evaluation(RunSettings(task=f"local:{local_task}", retriever="bm25", output=tmp_path / "res"))
+    assert result.metrics["hit_rate@1"] == 1.0 and not result.reused
+    files = sorted(p.name for p in result.directory.iterdir())
+    assert files == ["meta.json", "metrics.json", "per_query.csv", "qrels.tsv", "run.trec"]
+    again = run_evaluation(RunSettings(task=f"local:{local_task}", retriever="bm25", output=tmp_path / "res"))
+    assert again.reused and again.directory == result.directory

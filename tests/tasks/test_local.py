@@ -1,0 +1,78 @@
+"""The local format: parsing, splits, and a one-line error for every kind of bad input."""
+
+import json
+
+import pytest
+
+from harness.errors import MireEvalError
+from tasks.base import LoadOptions, load_task
+from tests.conftest import make_local_task, write_jsonl
+
+
+def load(root, **kw):
+    return load_task(f"local:{root}", LoadOptions(**kw))
+
+
+def test_parses_queries_corpus_qrels_and_images(local_task):
+    data = load(local_task)
+    assert [q.id for q in data.queries] == ["q-fox", "q-owl", "q-seal"]
+    assert data.qrels == {"q-fox": {"p-fox": 1}, "q-owl": {"p-owl": 1}, "q-seal": {"p-seal": 1}}
+    assert data.relevance == "qrels" and len(data.corpus) == 5
+    assert data.corpus[0].title == "Red fox"
+    assert data.queries[2].answers == ("herring", "cod")
+    assert data.queries[0].image.load().size == (32, 32)
+    assert set(data.meta["files"]) == {"corpus.jsonl", "queries.jsonl", "qrels/test.tsv"}
+
+
+def test_train_split_gives_training_pairs(local_task):
+    data = load(local_task, split="train")
+    assert [(e.query.id, e.positive.id) for e in data.train] == [("q-crab", "p-crab")]
+
+
+def test_without_qrels_one_test_split_judged_by_answers(tmp_path):
+    data = load(make_local_task(tmp_path / "t"))
+    assert data.relevance == "answer-word" and data.qrels is None and len(data.queries) == 4
+    with pytest.raises(MireEvalError, match="only split is 'test'"):
+        load(tmp_path / "t", split="train")
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda r: (r / "corpus.jsonl").unlink(), r"corpus.jsonl: file not found"),
+    (lambda r: write_jsonl(r / "corpus.jsonl", ['{"_id": "a", "text": "x"}', "{not json"]), r"corpus.jsonl:2: malformed JSON"),
+    (lambda r: write_jsonl(r / "corpus.jsonl", [{"_id": "a"}]), r"corpus.jsonl:1: missing field 'text'"),
+    (lambda r: write_jsonl(r / "corpus.jsonl", [{"_id": "a", "text": "x"}, {"_id": "a", "text": "y"}]), r"corpus.jsonl:2: duplicate _id 'a'"),
+    (lambda r: write_jsonl(r / "queries.jsonl", [{"_id": "q", "text": 3}]), r"queries.jsonl:1: field 'text' must be str"),
+    (lambda r: write_jsonl(r / "queries.jsonl", [{"_id": "q", "text": "t", "answers": [1]}]), r"queries.jsonl:1: field 'answers'"),
+    (lambda r: (r / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq-nope\tp-fox\t1\n"), r"test.tsv: query-id 'q-nope' is not in queries.jsonl"),
+    (lambda r: (r / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq-fox\tp-nope\t1\n"), r"test.tsv: corpus-id 'p-nope' is not in corpus.jsonl"),
+    (lambda r: (r / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq-fox\tp-fox\tx\n"), r"test.tsv:2: score: not an integer"),
+    (lambda r: (r / "images" / "owl.png").unlink(), r"images/owl.png: image of query 'q-owl': file not found"),
+    (lambda r: (r / "images" / "owl.png").write_bytes(b"\x89PNG garbage"), r"images/owl.png: image of query 'q-owl': cannot decode"),
+])
+def test_bad_input_is_one_line_naming_file_and_field(local_task, mutate, message):
+    mutate(local_task)
+    with pytest.raises(MireEvalError, match=message) as err:
+        load(local_task)
+    assert "\n" not in str(err.value)
+
+
+def test_skip_missing_images_skips_and_counts(local_task):
+    (local_task / "images" / "owl.png").write_bytes(b"not an image")
+    data = load(local_task, skip_missing_images=True)
+    assert [q.id for q in data.queries] == ["q-fox", "q-seal"]
+    assert data.meta["skipped_images"] == ["q-owl"] and "q-owl" not in data.qrels
+
+
+def test_unknown_split_and_missing_directory(local_task, tmp_path):
+    with pytest.raises(MireEvalError, match="no dev.tsv; splits here: test, train"):
+        load(local_task, split="dev")
+    with pytest.raises(MireEvalError, match="task directory not found"):
+        load(tmp_path / "nowhere")
+
+
+def test_numeric_ids_are_read_as_strings(tmp_path):
+    root = make_local_task(tmp_path / "t")
+    rows = [json.loads(l) for l in (root / "corpus.jsonl").read_text().splitlines()]
+    rows[0]["_id"] = 7
+    write_jsonl(root / "corpus.jsonl", rows)
+    assert load(root).corpus.ids[0] == "7"

@@ -1,0 +1,177 @@
+import json
+import shutil
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from harness.errors import MireEvalError
+from tasks.base import LoadOptions, load_task
+from tasks.m2kr import HUB_ID, REVISION
+
+from release_fixtures import write_image
+
+INSTRUCTION = "Using the provided image, obtain documents that address the subsequent question: "
+
+DATA_SCHEMA = pa.schema([  # the columns of M2KR's <Subset>_data parquet files
+    ("question_id", pa.string()), ("question", pa.string()), ("img_id", pa.string()),
+    ("img_path", pa.string()), ("image_id", pa.string()), ("pos_item_ids", pa.list_(pa.string())),
+    ("pos_item_contents", pa.list_(pa.string())), ("answers", pa.list_(pa.string())),
+    ("gold_answer", pa.string()), ("question_type", pa.string()), ("instruction", pa.string()),
+])
+
+
+def data_rows(prefix, img_paths):
+    return [
+        {"question_id": f"{prefix}_{i}", "question": f"What species is this {i}?", "img_id": f"img{i}",
+         "img_path": p, "image_id": f"img{i}", "pos_item_ids": [f"p{i}", f"p{i}b"],
+         "pos_item_contents": [f" passage about {i} ", "other"], "answers": [f"Species {i}", f"sp{i}"],
+         "gold_answer": f"Species {i}", "question_type": "templated", "instruction": INSTRUCTION}
+        for i, p in enumerate(img_paths)
+    ]
+
+
+def write_parquet(path, rows, schema=None):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
+
+
+def write_snapshot(root, subset, img_paths, passages_extra=None):
+    """The repository layout: <Subset>_data/<split>-00000-of-00001.parquet, <Subset>_passages/..."""
+    for split, prefix in (("test", subset), ("train", f"{subset}_train"), ("valid", f"{subset}_valid")):
+        rows = data_rows(prefix, img_paths)
+        write_parquet(root / f"{subset}_data" / f"{split}-00000-of-00001.parquet", rows[::-1], DATA_SCHEMA)
+    passages = [{"language": "en", "passage_id": f"p{i}", "passage_content": f"This is species {i}."}
+                for i in range(len(img_paths))] + (passages_extra or [])
+    write_parquet(root / f"{subset}_passages" / "test_passages-00000-of-00001.parquet", passages)
+    (root / "README.md").write_text("---\nconfigs: []\n---\n")
+
+
+@pytest.fixture
+def evqa(tmp_path):
+    root = tmp_path / "M2KR"
+    paths = ["inat/train/0001.jpg", "landmarks/a/b/c/abc.jpg"]
+    write_snapshot(root, "EVQA", paths, [{"language": "en", "passage_id": "p9", "passage_content": None}])
+    images = tmp_path / "evqa_images"
+    write_image(images / paths[0], size=(3, 5))
+    write_image(images / paths[1], size=(5, 3))
+    return root, images
+
+
+def test_evqa_from_a_local_snapshot(evqa, cache):
+    root, images = evqa
+    task = load_task("evqa", LoadOptions(data_dir=root, image_dir=images, cache_dir=cache))
+    assert [q.id for q in task.queries] == ["EVQA_0", "EVQA_1"]  # sorted by question_id
+    q0 = task.queries[0]
+    assert q0.text == "What species is this 0?" and q0.instruction == INSTRUCTION
+    assert q0.answers == ("Species 0", "sp0") and q0.image.load().size == (3, 5)
+    assert task.queries[1].image.path == images / "landmarks/a/b/c/abc.jpg"  # E-VQA keeps img_path
+    assert task.relevance == "answer-substring" and task.qrels is None and task.train is None
+    assert task.corpus.ids == ["p0", "p1", "p9"] and task.corpus[0].text == "This is species 0."
+    assert task.corpus[2].text == "" and task.corpus[0].title == ""
+    assert task.meta["query_files"]["files"][0]["file"] == "test-00000-of-00001.parquet"
+    assert len(task.meta["corpus_files"]["files"][0]["sha256"]) == 64 and task.meta["instruction_field"]
+
+
+def test_gold_relevance_uses_pos_item_ids(evqa, cache):
+    root, images = evqa
+    task = load_task("evqa", LoadOptions(data_dir=root, image_dir=images, cache_dir=cache, relevance="gold"))
+    assert task.relevance == "qrels"
+    assert task.qrels == {"EVQA_0": {"p0": 1, "p0b": 1}, "EVQA_1": {"p1": 1, "p1b": 1}}
+    assert task.meta["queries_without_relevant"] == 0
+
+
+def test_train_split_positive_is_the_first_pos_item(evqa, cache):
+    root, images = evqa
+    task = load_task("evqa", LoadOptions(split="train", data_dir=root, image_dir=images, cache_dir=cache))
+    assert [(ex.query.id, ex.positive.id, ex.positive.text) for ex in task.train] == [
+        ("EVQA_train_0", "p0", "passage about 0"), ("EVQA_train_1", "p1", "passage about 1")]
+
+
+def test_infoseek_images_by_basename_with_the_jpg_fallback(tmp_path, cache):
+    root = tmp_path / "M2KR"
+    write_snapshot(root, "Infoseek", ["00/oven_00000001.JPEG", "05/oven_00000002.png"])
+    images = tmp_path / "infoseek_images"
+    write_image(images / "oven_00000001.jpg", size=(4, 4))  # the reference retries with .jpg
+    write_image(images / "oven_00000002.png", size=(2, 6))
+    task = load_task("infoseek", LoadOptions(data_dir=root, image_dir=images, cache_dir=cache))
+    assert [q.image.path.name for q in task.queries] == ["oven_00000001.jpg", "oven_00000002.png"]
+    assert task.queries[1].image.load().size == (2, 6)
+
+    (images / "oven_00000002.png").unlink()
+    with pytest.raises(MireEvalError, match=r"oven_00000002.png: image of query 'Infoseek_1': file not found"):
+        load_task("infoseek", LoadOptions(data_dir=root, image_dir=images, cache_dir=cache))
+    task = load_task("infoseek", LoadOptions(data_dir=root, image_dir=images, cache_dir=cache, skip_missing_images=True))
+    assert [q.id for q in task.queries] == ["Infoseek_0"] and task.meta["skipped_images"] == 1
+
+
+def test_schema_and_layout_errors(evqa, cache, tmp_path):
+    root, images = evqa
+    rows = [{k: v for k, v in r.items() if k != "answers"} for r in data_rows("EVQA", ["a.jpg"])]
+    write_parquet(root / "EVQA_data" / "test-00000-of-00001.parquet", rows)
+    with pytest.raises(MireEvalError, match=r"EVQA_data/test: missing field 'answers'"):
+        load_task("evqa", LoadOptions(data_dir=root, image_dir=images, cache_dir=cache))
+    rows = data_rows("EVQA", ["a.jpg", "b.jpg"])
+    rows[1]["pos_item_ids"] = []
+    write_parquet(root / "EVQA_data" / "test-00000-of-00001.parquet", rows, DATA_SCHEMA)
+    with pytest.raises(MireEvalError, match=r"EVQA_data/test row 1: field 'pos_item_ids' is empty"):
+        load_task("evqa", LoadOptions(data_dir=root, image_dir=images, cache_dir=cache))
+    with pytest.raises(MireEvalError, match=r"is not a copy of .*M2KR: it lacks EVQA_data/"):
+        load_task("evqa", LoadOptions(data_dir=tmp_path, cache_dir=cache))
+    shutil.rmtree(root / "EVQA_passages")
+    (root / "EVQA_passages").mkdir()
+    write_snapshot(tmp_path / "ok", "EVQA", ["a.jpg"])
+    shutil.copytree(tmp_path / "ok" / "EVQA_data", root / "EVQA_data", dirs_exist_ok=True)
+    with pytest.raises(MireEvalError, match=r"EVQA_passages: no parquet files for split 'test_passages'"):
+        load_task("evqa", LoadOptions(data_dir=root, image_dir=images, cache_dir=cache, skip_missing_images=True))
+
+
+def test_offline_without_data_says_what_to_fetch(cache, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(MireEvalError, match=r"infoseek: cannot read Infoseek_data/test from the hub .*`mire-eval fetch infoseek`"):
+        load_task("infoseek", LoadOptions(cache_dir=cache))
+
+
+def test_fetch_downloads_the_pinned_revision_into_the_cache(tmp_path, cache, monkeypatch, capsys):
+    import huggingface_hub
+
+    source = tmp_path / "hub"
+    write_snapshot(source, "EVQA", ["inat/0.jpg"])
+    write_image(source / "images" / "EVQA" / "inat" / "0.jpg")
+    calls = []
+
+    def fake_snapshot_download(repo_id, repo_type, local_dir, allow_patterns, revision=None):
+        calls.append((repo_id, repo_type, revision, tuple(allow_patterns)))
+        src = source if repo_id == HUB_ID else source / "images"
+        shutil.copytree(src, local_dir, dirs_exist_ok=True)
+        return local_dir
+
+    class FakeApi:
+        def dataset_info(self, repo_id):
+            return type("Info", (), {"sha": "f" * 40})()
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    from harness.cli_data import fetch_task
+
+    where = fetch_task("evqa")
+    assert where == cache / "m2kr"
+    assert calls[0] == (HUB_ID, "dataset", REVISION, ("EVQA_data/*", "EVQA_passages/*", "README.md"))
+    assert calls[1][0] == "BByrneLab/M2KR_Images" and calls[1][3] == ("EVQA/*",)
+    assert "evqa: 1 test queries, 1 passages" in capsys.readouterr().out
+    record = json.loads((cache / "m2kr" / "fetch.json").read_text())
+    assert record["revision"] == REVISION and record["images_revision"] == "f" * 40
+
+    task = load_task("evqa", LoadOptions(cache_dir=cache))  # later loads read the cached copy
+    assert task.queries[0].image.load() and task.meta["fetched"]["revision"] == REVISION
+
+
+def test_fetch_with_a_local_copy_only_verifies_it(evqa, cache, monkeypatch, capsys):
+    import huggingface_hub
+
+    root, images = evqa
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda *a, **k: pytest.fail("downloaded"))
+    from harness.cli_data import fetch_task
+
+    assert fetch_task("evqa", data_dir=root, image_dir=images) == root
+    assert "evqa: 2 test queries, 3 passages" in capsys.readouterr().out

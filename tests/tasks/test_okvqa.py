@@ -1,0 +1,146 @@
+import random
+
+import pytest
+
+from harness.errors import MireEvalError
+from tasks.base import LoadOptions, load_task
+from tasks.okvqa import TASK, TRAIN_SEED
+from tasks.releases import file_digest
+
+from release_fixtures import write_image, write_json
+
+PASSAGES = "RAVQA_v2_data/okvqa/pre-extracted_features/passages"
+
+
+def ctx(i, text):
+    return {"id": str(i), "text": text}
+
+
+@pytest.fixture
+def release(tmp_path):
+    """The RA-VQA layout: retriever_*.json + okvqa_full_clean_corpus.csv, COCO root with val2014/."""
+    data = tmp_path / "data"
+    folder = data / PASSAGES
+    write_json(folder / "retriever_test.json", [
+        {"question_id": 20, "img_id": "COCO_val2014_000000000042",
+         "question": "a red bus on a street What city is this bus in?", "caption": "a red bus on a street",
+         "answers": {"London": 6, " paris ": 2}, "gold_answer": "london", "ctxs": [ctx(1, "London buses are red.")]},
+        {"question_id": 3, "img_id": "COCO_val2014_000000000007",
+         "question": "old question", "caption": "x", "answers": {"cake": 10}, "ctxs": [ctx(2, "cake")]},
+        {"question_id": 11, "img_id": "COCO_val2014_000000000008",
+         "question": "no passages here", "caption": "c", "answers": {"a": 1}, "ctxs": []},
+        # a later record with the same question_id replaces the earlier one (the reference's dict)
+        {"question_id": 3, "img_id": "COCO_val2014_000000000007",
+         "question": "a cake on a table What is a cake made of? a cake on a table", "caption": "a cake on a table",
+         "answers": {"flour": 10, "eggs": 3}, "ctxs": [ctx(2, "Cake is made of flour.")]},
+    ])
+    (folder / "okvqa_full_clean_corpus.csv").write_text(
+        'kid,text\n1,London buses are red.\n2,"Cake is made of flour, eggs and sugar."\n0042,"He said ""hi""."\n'
+    )
+    images = tmp_path / "coco"
+    write_image(images / "val2014" / "COCO_val2014_000000000042.jpg", (255, 0, 0), (8, 5))
+    write_image(images / "val2014" / "COCO_val2014_000000000007.jpg", (0, 255, 0), (3, 9))
+    return data, images
+
+
+def test_parses_queries_corpus_images_and_relevance(release):
+    data, images = release
+    task = load_task("okvqa", LoadOptions(data_dir=data, image_dir=images))
+
+    assert [q.id for q in task.queries] == ["3", "20"]  # sorted by question_id, duplicate replaced
+    q3, q20 = task.queries
+    assert q20.text == "What city is this bus in?"  # caption cut, ends stripped
+    assert q3.text == "What is a cake made of?"  # both occurrences of the caption cut, not its words
+    assert q20.answers == ("London", " paris ")  # dict keys, as released (harness.relevance normalises)
+    assert q3.answers == ("flour", "eggs")
+    assert q20.image.load().size == (8, 5) and q20.image.load().getpixel((0, 0))[0] > 200
+    assert q3.image.load().size == (3, 9)
+
+    assert task.relevance == "answer-word" and task.qrels is None and task.train is None
+    assert task.corpus.ids == ["1", "2", "42"]  # integer kids, spelled as str(int) like pandas
+    assert task.corpus[1].text == "Cake is made of flour, eggs and sugar."
+    assert task.corpus[2].text == 'He said "hi".'
+    assert task.meta["skipped_without_ctxs"] == 1
+    assert task.meta["queries"] == 2 and task.meta["passages"] == 3 and task.meta["skipped_images"] == 0
+    corpus_file = data / PASSAGES / "okvqa_full_clean_corpus.csv"
+    assert task.meta["files"][1] == file_digest(corpus_file)
+    assert len(task.meta["files"][1]["sha256"]) == 64
+
+
+def test_flat_val2014_image_dir_is_the_reference_layout(release):
+    data, images = release
+    task = load_task("okvqa", LoadOptions(data_dir=data, image_dir=images / "val2014"))
+    assert str(task.queries[1].image.path) == str(images / "val2014" / "COCO_val2014_000000000042.jpg")
+
+
+def test_missing_image_errors_or_is_skipped_and_counted(release):
+    data, images = release
+    (images / "val2014" / "COCO_val2014_000000000007.jpg").unlink()
+    with pytest.raises(MireEvalError, match="COCO_val2014_000000000007.jpg.*file not found.*--skip-missing-images"):
+        load_task("okvqa", LoadOptions(data_dir=data, image_dir=images))
+    task = load_task("okvqa", LoadOptions(data_dir=data, image_dir=images, skip_missing_images=True))
+    assert [q.id for q in task.queries] == ["20"]
+    assert task.meta["skipped_images"] == 1 and task.meta["skipped_image_query_ids"] == ["3"]
+
+
+def test_corrupt_image_is_an_error(release):
+    data, images = release
+    (images / "val2014" / "COCO_val2014_000000000042.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(MireEvalError, match="COCO_val2014_000000000042.jpg.*cannot decode"):
+        load_task("okvqa", LoadOptions(data_dir=data, image_dir=images))
+
+
+def test_train_split_draws_one_seeded_positive_and_keeps_negatives(tmp_path):
+    data = tmp_path / "data"
+    ctxs = [ctx(i, f"passage {i}") for i in range(6)]
+    write_json(data / "retriever_train_w_negs.json", [
+        {"question_id": q, "img_id": f"COCO_train2014_{q:012d}", "question": f"cap{q} why {q}?",
+         "caption": f"cap{q}", "answers": {"x": 1}, "ctxs": ctxs, "negs": [f"negative {q}", ctx(99, "neg")]}
+        for q in (5, 9, 7)
+    ])
+    (data / "okvqa_full_clean_corpus.csv").write_text("kid,text\n0,passage 0\n")
+    images = tmp_path / "coco"
+    for q in (5, 9, 7):
+        write_image(images / "train2014" / f"COCO_train2014_{q:012d}.jpg")
+    task = load_task("okvqa", LoadOptions(split="train", data_dir=data, image_dir=images))
+
+    rng = random.Random(TRAIN_SEED)  # the rule: one choice per question, in question_id order
+    expected = [rng.choice(ctxs)["id"] for _ in range(3)]
+    assert [ex.query.id for ex in task.train] == ["5", "7", "9"]
+    assert [ex.positive.id for ex in task.train] == expected
+    assert task.train[0].query.text == "why 5?"
+    assert [(n.id, n.text) for n in task.train[0].negatives] == [("5-negs0", "negative 5"), ("99", "neg")]
+    again = load_task("okvqa", LoadOptions(split="train", data_dir=data, image_dir=images))
+    assert [ex.positive.id for ex in again.train] == expected
+    assert task.train[1].query.image.load().size == (6, 4)
+
+
+def test_missing_file_names_it_and_says_how_to_get_it(tmp_path):
+    with pytest.raises(MireEvalError, match=r"okvqa: missing retriever_test.json .*`mire-eval fetch okvqa`"):
+        load_task("okvqa", LoadOptions(data_dir=tmp_path))
+
+
+def test_malformed_json_and_missing_fields_name_file_and_field(release):
+    data, images = release
+    path = data / PASSAGES / "retriever_test.json"
+    path.write_text('[{"question_id": 1,\n "img_id": }]')
+    with pytest.raises(MireEvalError, match=r"retriever_test.json:2: malformed JSON"):
+        load_task("okvqa", LoadOptions(data_dir=data, image_dir=images))
+    write_json(path, [{"question_id": 1, "img_id": "COCO_val2014_000000000042", "ctxs": [], "answers": {}}])
+    with pytest.raises(MireEvalError, match=r"retriever_test.json: item 0: missing field 'question'"):
+        load_task("okvqa", LoadOptions(data_dir=data, image_dir=images))
+    write_json(path, [{"question_id": 1, "img_id": "x", "question": "q", "answers": {}, "ctxs": [{"id": 1}]}])
+    with pytest.raises(MireEvalError, match=r"item 0: ctxs\[0\]: missing field 'text'"):
+        load_task("okvqa", LoadOptions(data_dir=data, image_dir=images))
+
+
+def test_corpus_without_text_column_is_an_error(release):
+    data, images = release
+    (data / PASSAGES / "okvqa_full_clean_corpus.csv").write_text("kid,passage\n1,x\n")
+    with pytest.raises(MireEvalError, match=r"okvqa_full_clean_corpus.csv: missing column 'text'"):
+        load_task("okvqa", LoadOptions(data_dir=data, image_dir=images))
+
+
+def test_declaration():
+    assert TASK.name == "okvqa" and TASK.relevance == "answer-word" and TASK.main_metric == "hit_rate@5"
+    assert set(TASK.splits) == {"test", "testdev", "train"}

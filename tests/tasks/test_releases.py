@@ -1,0 +1,68 @@
+import pytest
+
+import tasks.releases as releases
+from harness.errors import MireEvalError
+from tasks.releases import file_digest, read_kid_text_csv, remove_caption, resolve_relevance
+from tasks.base import LoadOptions
+
+
+@pytest.mark.parametrize("question, caption, expected", [
+    ("a dog on a couch What breed is this?", "a dog on a couch", "What breed is this?"),
+    ("What breed is a dog on a couch?", "a dog on a couch", "What breed is ?"),  # cut anywhere, then strip
+    ("What is on the plate ", "a cat", "What is on the plate"),  # no occurrence: only stripped
+    ("  keep me  ", None, "  keep me  "),  # no caption field: untouched
+])
+def test_caption_removal_matches_the_reference(question, caption, expected):
+    assert remove_caption(question, caption) == expected
+
+
+def test_kid_text_csv_typing_and_quoting(tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_text('kid,text\n7,"multi\nline, ""quoted"""\n8,\n')
+    corpus = read_kid_text_csv(path)
+    assert corpus.ids == ["7", "8"] and corpus[0].text == 'multi\nline, "quoted"' and corpus[1].text == ""
+    path.write_text("kid,text\nab12,x\n")
+    assert read_kid_text_csv(path).ids == ["ab12"]
+    path.write_text("kid,text\n1,x\n,y\n")
+    with pytest.raises(MireEvalError, match=r"c.csv: field 'kid' is empty in 1 row"):
+        read_kid_text_csv(path)
+
+
+def test_file_digest_hashes_small_files_and_fingerprints_huge_ones(tmp_path, monkeypatch):
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"x" * 3000)
+    small = file_digest(path)
+    assert small["bytes"] == 3000 and len(small["sha256"]) == 64
+    monkeypatch.setattr(releases, "FULL_HASH_LIMIT", 1000)
+    monkeypatch.setattr(releases, "_EDGE", 100)
+    big = file_digest(path)
+    assert "sha256" not in big and big["method"].startswith("sha256(size, mtime")
+    path.write_bytes(b"x" * 1500 + b"y" + b"x" * 1499)  # a change in the middle is not seen: said so
+    assert file_digest(path)["bytes"] == 3000
+    path.write_bytes(b"x" * 2999 + b"z")
+    assert file_digest(path)["fingerprint"] != big["fingerprint"]
+
+
+def test_relevance_override():
+    opts = LoadOptions(relevance="gold")
+    assert resolve_relevance("t", opts, "answer-substring", ("answer-substring", "qrels")) == "qrels"
+    with pytest.raises(MireEvalError, match="t: unknown relevance 'gold'; known: answer-word"):
+        resolve_relevance("t", opts, "answer-word", ("answer-word",))
+
+
+@pytest.mark.parametrize("name", ["okvqa", "okvqa-wiki11m", "infoseek", "evqa", "remuq"])
+def test_registered_tasks_declare_themselves(name):
+    from harness.registry import TASKS
+
+    spec = TASKS.get(name)
+    assert spec.name == name and spec.fetch is not None and "test" in spec.splits and "train" in spec.splits
+    assert spec.main_metric in {"hit_rate@5", "mrr@5"} and spec.relevance in {"qrels", "answer-word", "answer-substring"}
+
+
+def test_task_modules_import_without_torch_or_datasets():
+    import subprocess
+    import sys
+
+    code = ("import sys, tasks.okvqa, tasks.okvqa_wiki11m, tasks.infoseek, tasks.evqa, tasks.remuq; "
+            "heavy = {'torch', 'datasets'} & set(sys.modules); assert not heavy, heavy")
+    subprocess.run([sys.executable, "-c", code], check=True)
