@@ -362,6 +362,9 @@ def build_trainable(checkpoint: str | None = None, device: str = "cpu", stage: s
                     **options) -> ColBERTTrainable:
     if stage != "finetune":
         raise MireEvalError(f"colbertv2: stage {stage!r}: only 'finetune' exists for a text-only model")
+    unknown = set(options) - {"query_maxlen", "doc_maxlen"}
+    if unknown:
+        raise MireEvalError(f"colbertv2: unknown training option(s) {sorted(unknown)}; known: doc_maxlen, query_maxlen")
     tower = load_text_tower(checkpoint)
     trainable = ColBERTTrainable(tower, int(options.get("query_maxlen", 32)),
                                  int(options.get("doc_maxlen", 180)))

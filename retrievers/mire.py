@@ -612,13 +612,20 @@ def save_mire(loaded: LoadedMIRe, directory: Path) -> None:
     save_file(tensors, str(directory / "model.safetensors"), metadata={"format": "pt", "model": "mire"})
 
 
+_TRAINABLE_OPTIONS = {"query_maxlen", "doc_maxlen", "feature_cache", "colbert_checkpoint",
+                      "vision_model", "num_tokens", "num_heads"}
+
+
 def build_trainable(checkpoint: str | None = None, device: str = "cpu", stage: str = "finetune",
                     **options) -> MIReTrainable:
     """Pre-training starts from ColBERTv2 + CLIP (options colbert_checkpoint, vision_model,
     num_tokens, num_heads) unless a checkpoint is given; fine-tuning from Y-J-Ju/MIRe_base_pt
     by default. Options query_maxlen / doc_maxlen (40/400 pre-train, 32/180 fine-tune),
     feature_cache (a directory for .npy CLIP features; default in memory)."""
-    defaults = PRETRAIN_DEFAULTS["default"] if stage == "pretrain" else FINETUNE_DEFAULTS["default"]
+    unknown = set(options) - _TRAINABLE_OPTIONS
+    if unknown:
+        raise MireEvalError(f"mire: unknown training option(s) {sorted(unknown)}; known: {sorted(_TRAINABLE_OPTIONS)}")
+    defaults = PRETRAIN_DEFAULTS if stage == "pretrain" else FINETUNE_DEFAULTS["*"]
     if checkpoint is None and stage == "pretrain":
         vision = options.get("vision_model", VISION_MODELS["base"])
         loaded = fresh_mire(options.get("colbert_checkpoint"), VISION_MODELS.get(vision, vision),

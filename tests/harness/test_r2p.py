@@ -11,6 +11,7 @@ import pytest
 from harness.errors import MireEvalError
 from harness.r2p import build_r2p, iter_json_items, r2p_document, read_r2p
 from harness.types import Query
+from tests.single_thread import one_thread  # noqa: F401
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "retrievers"))
 

@@ -11,6 +11,7 @@ import torch
 
 from harness.errors import MireEvalError
 from retrievers import colbert
+from tests.single_thread import one_thread  # noqa: F401
 
 Q_MARKER, D_MARKER, MASK, PAD, CLS, SEP = 1, 2, 103, 0, 101, 102  # bert-base-uncased ids
 

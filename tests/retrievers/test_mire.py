@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from harness.errors import MireEvalError
 from harness.types import Query
 from retrievers import mire
+from tests.single_thread import one_thread  # noqa: F401
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,7 @@ from safetensors import safe_open
 from harness.search import maxsim_scores
 from harness.types import FileImage, Passage, Query
 from retrievers import colbert, mire
+from tests.single_thread import one_thread  # noqa: F401
 
 FIXTURE = Path(__file__).parent / "data" / "mire_reference_c0f9966.safetensors"
 TOL = 1e-4

@@ -7,6 +7,7 @@ import torch
 
 from harness.errors import MireEvalError
 from retrievers import colbert, mire
+from tests.single_thread import one_thread  # noqa: F401
 
 
 def _trainable_prefixes(module):
@@ -62,12 +63,18 @@ def test_feature_cache_on_disk(mire_dir, queries, tmp_path):
 
 
 def test_defaults_follow_the_reference_configs():
-    assert mire.PRETRAIN_DEFAULTS["vid2r"]["temperature"] == 0.3
-    assert mire.PRETRAIN_DEFAULTS["vid2r"]["lr"] == 1e-4
-    assert mire.PRETRAIN_DEFAULTS["vid2r"]["warmup_steps"] == 300
+    from harness.training import TrainConfig
+
+    pre = mire.PRETRAIN_DEFAULTS
+    assert (pre["temperature"], pre["lr"], pre["warmup"], pre["epochs"], pre["batch_size"]) == (0.3, 1e-4, 300, 5, 128)
     ft = mire.FINETUNE_DEFAULTS
     assert {ft[k]["temperature"] for k in ft} == {0.8}
-    assert (ft["okvqa"]["epochs"], ft["remuq"]["epochs"], ft["evqa"]["warmup_steps"]) == (15, 10, 200)
+    assert (ft["okvqa"]["epochs"], ft["remuq"]["epochs"], ft["evqa"]["warmup"]) == (15, 10, 200)
+    for table in [pre, *ft.values()]:  # every key is a trainer field or a build_trainable option
+        trainer, model = TrainConfig.split_options(table)
+        TrainConfig(**trainer).check()
+        assert set(model) == {"query_maxlen", "doc_maxlen"}
+    assert colbert.FINETUNE_DEFAULTS is ft
 
 
 def test_colbert_trainable_and_round_trip(colbert_dir, queries, passages, tmp_path):

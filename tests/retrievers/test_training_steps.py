@@ -2,8 +2,9 @@
 hit_rate on a small task where only the image (mire) or only the question (colbertv2) tells
 which passage answers.
 
-The loop here is the contract's minimum (in-batch InfoNCE on MaxSim / temperature, AdamW);
-harness/training.py's trainer drives the same Trainable methods.
+Training runs through harness/training.py (gradient-cached in-batch InfoNCE, AdamW, warm-up)
+from the modules' reference defaults, with a smaller batch, more epochs and a larger learning
+rate so a tiny random model moves within seconds.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from __future__ import annotations
 import io
 
 import pytest
-import torch
 
+from harness.training import TrainConfig, train
 from harness.types import BytesImage, Corpus, Passage, Query, TrainExample
 from retrievers import colbert, mire
+from tests.single_thread import one_thread  # noqa: F401
 
 COLOURS = {"red": (220, 20, 20), "green": (20, 200, 40), "blue": (30, 40, 220), "yellow": (230, 220, 30),
            "black": (10, 10, 10), "white": (245, 245, 245), "purple": (140, 30, 160), "cyan": (30, 210, 220)}
@@ -47,29 +49,12 @@ def text_task():
     return [TrainExample(Query(f"q{i}", q), Passage(f"p{i}", "", p)) for i, (q, p) in enumerate(pairs)]
 
 
-def maxsim(Q, QM, D, DM):
-    """[B_q, B_d] late-interaction scores, differentiable."""
-    sim = torch.einsum("qid,pjd->qpij", Q, D).masked_fill(~DM[None, :, None, :], float("-inf"))
-    return (sim.max(-1).values * QM[:, None, :]).sum(-1)
-
-
-def train(trainable, examples, steps: int, lr: float, temperature: float) -> list[float]:
-    params = [p for p in trainable.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
-    q_batch = trainable.collate_queries([e.query for e in examples])
-    p_batch = trainable.collate_passages([e.positive for e in examples])
-    losses = []
-    trainable.train()
-    for _ in range(steps):
-        Q, QM = trainable.embed_queries(q_batch)
-        D, DM = trainable.embed_passages(p_batch)
-        scores = maxsim(Q, QM, D, DM) / temperature           # [B, B] in-batch
-        loss = torch.nn.functional.cross_entropy(scores, torch.arange(len(examples)))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    return losses
+def train_with(module, checkpoint, stage: str, examples, out, **overrides):
+    """harness/training.py's trainer, from the module's reference defaults plus overrides."""
+    defaults = module.PRETRAIN_DEFAULTS if stage == "pretrain" else module.FINETUNE_DEFAULTS["*"]
+    trainer, model_options = TrainConfig.split_options({**defaults, **overrides})
+    build = lambda ckpt: module.build_trainable(ckpt, "cpu", stage=stage, **model_options)  # noqa: E731
+    return train(build, examples, TrainConfig(**trainer), out, checkpoint, progress=False)
 
 
 def hit_rate_at_1(retriever, examples) -> float:
@@ -79,21 +64,21 @@ def hit_rate_at_1(retriever, examples) -> float:
     return sum(next(iter(run[e.query.id])) == e.positive.id for e in examples) / len(examples)
 
 
-def test_few_pretraining_steps_lower_the_loss(mire_dir):
-    torch.manual_seed(0)
-    t = mire.build_trainable(str(mire_dir), stage="pretrain")
-    losses = train(t, visual_task(), steps=6, lr=1e-4, temperature=0.3)
-    assert losses[-1] < losses[0]
+def test_few_pretraining_steps_lower_the_loss(mire_dir, tmp_path):
+    # 4 micro-batches of 2: in-batch negatives span the 8 examples through gradient caching
+    result = train_with(mire, str(mire_dir), "pretrain", visual_task(), tmp_path, epochs=6, batch_size=8,
+                        micro_batch=2, warmup=0)
+    losses = [h["loss"] for h in result.history]
+    assert len(losses) == 6 and losses[-1] < losses[0]
+    assert mire.build_trainable(str(result.model_dir), stage="pretrain").stage == "pretrain"
 
 
-@pytest.mark.parametrize("name, lr, steps", [("mire", 2e-3, 20), ("colbertv2", 3e-3, 40)])
-def test_finetuning_raises_hit_rate(name, lr, steps, mire_dir, colbert_dir, tmp_path):
-    torch.manual_seed(0)
+@pytest.mark.parametrize("name, lr, epochs", [("mire", 2e-3, 20), ("colbertv2", 3e-3, 40)])
+def test_finetuning_raises_hit_rate(name, lr, epochs, mire_dir, colbert_dir, tmp_path):
     module, ckpt, task = (mire, mire_dir, visual_task()) if name == "mire" else (colbert, colbert_dir, text_task())
     before = hit_rate_at_1(module.build(str(ckpt)), task)
-    t = module.build_trainable(str(ckpt), stage="finetune")
-    losses = train(t, task, steps=steps, lr=lr, temperature=0.8)
-    t.save_checkpoint(tmp_path / "ft")
-    after = hit_rate_at_1(module.build(str(tmp_path / "ft")), task)
+    result = train_with(module, str(ckpt), "finetune", task, tmp_path, epochs=epochs, batch_size=8, lr=lr, warmup=0)
+    losses = [h["loss"] for h in result.history]
+    after = hit_rate_at_1(module.build(str(result.model_dir)), task)
     assert losses[-1] < losses[0]
     assert after >= 0.75 and after > before, (before, after)
