@@ -59,10 +59,10 @@ def iter_json_items(path: str | Path, chunk: int = 1 << 20) -> Iterator[tuple[in
         while head and head.isspace():
             head = f.read(1)
         if head != "[":
-            f.seek(0)
-            for n, line in enumerate(f, 1):
-                if line.strip():
-                    yield n - 1, _object(line, path, n)
+            from tasks.releases import iter_json_lines
+
+            for index, (_, item) in enumerate(iter_json_lines(path)):
+                yield index, item
             return
         decoder, buf, index, done = json.JSONDecoder(), "", 0, False
         while not done:
@@ -86,16 +86,6 @@ def iter_json_items(path: str | Path, chunk: int = 1 << 20) -> Iterator[tuple[in
                 buf = buf[end:]
             if not data and not done:
                 raise MireEvalError(f"{path}: unterminated JSON array")
-
-
-def _object(line: str, path: Path, n: int) -> dict:
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise MireEvalError(f"{where(path, n)}: invalid JSON ({exc.msg})") from None
-    if not isinstance(obj, dict):
-        raise MireEvalError(f"{where(path, n)}: expected a JSON object")
-    return obj
 
 
 class JsonArrayWriter:
