@@ -142,28 +142,41 @@ def read_r2p(path: str | Path, image_dir: str | Path, check_images: bool = True)
 # --------------------------------------------------------------------------------------------
 # Building R2P files
 # --------------------------------------------------------------------------------------------
-def read_kb(path: str | Path):
+def read_kb(path: str | Path, chunk: int = 100_000):
     """A knowledge base as a Corpus: Wiki6M JSON lines (``wikipedia_content``, stripped, as
     the reference), a BEIR ``corpus.jsonl`` (``_id``/``title``/``text``), or an Arrow IPC
-    corpus written by mire-eval."""
+    corpus written by mire-eval. Built in Arrow chunks (no per-passage Python objects kept)."""
+    import pyarrow as pa
+
     from harness.types import Corpus
 
     path = Path(path)
     if path.suffix in (".arrow", ".ipc"):
         return Corpus.from_ipc(path)
-    records = []
+    batches, cols = [], {"_id": [], "title": [], "text": []}
+
+    def flush():
+        batches.append(pa.record_batch([pa.array(cols[c], pa.string()) for c in cols], schema=Corpus.SCHEMA))
+        for c in cols.values():
+            c.clear()
+
     for index, item in iter_json_items(path):
         if "wikipedia_content" in item:
-            pid = item.get("wikidata_id") or item.get("id") or str(index)
-            records.append({"_id": str(pid), "title": "", "text": str(item["wikipedia_content"]).strip()})
+            pid, title, text = item.get("wikidata_id") or item.get("id") or index, "", str(item["wikipedia_content"]).strip()
         elif "text" in item:
-            records.append({"_id": str(item.get("_id", item.get("id", index))),
-                            "title": item.get("title") or "", "text": str(item["text"])})
+            pid, title, text = item.get("_id", item.get("id", index)), item.get("title") or "", str(item["text"])
         else:
             raise MireEvalError(f"{path}: item {index}: neither wikipedia_content nor text")
-    if not records:
+        cols["_id"].append(str(pid))
+        cols["title"].append(title)
+        cols["text"].append(text)
+        if len(cols["_id"]) >= chunk:
+            flush()
+    if cols["_id"]:
+        flush()
+    if not batches:
         raise MireEvalError(f"{path}: empty knowledge base")
-    return Corpus.from_records(records)
+    return Corpus(pa.Table.from_batches(batches))
 
 
 def build_r2p(qa: str | Path, kb: str | Path, out: str | Path, retriever=None, k: int = 3,
@@ -179,7 +192,7 @@ def build_r2p(qa: str | Path, kb: str | Path, out: str | Path, retriever=None, k
 
         retriever = build(None, "cpu", query_maxlen=80, doc_maxlen=256)
     retriever.index(corpus)
-    texts = dict(zip(corpus.ids, corpus.texts()))
+    row = {pid: i for i, pid in enumerate(corpus.ids)}
     writer = JsonArrayWriter(out)
     qa = Path(qa)
     pending: list[tuple[int, dict]] = []
@@ -188,7 +201,7 @@ def build_r2p(qa: str | Path, kb: str | Path, out: str | Path, retriever=None, k
         queries = [Query(str(i), _field(item, "document", qa, i)) for i, item in pending]
         run = retriever.search(queries, k, view="full")
         for (i, item), q in zip(pending, queries):
-            hits = [texts[pid] for pid in run[q.id]]  # rank order
+            hits = [corpus[row[pid]].contents for pid in run[q.id]]  # rank order
             writer.write({**item, "answer": item["document"],
                           "document": r2p_document(item["document"], hits, remove_bracket)})
         pending.clear()

@@ -84,3 +84,18 @@ def test_cli_registration_is_light():
             "from typer.testing import CliRunner; r = CliRunner().invoke(app, ['build-r2p', '--help']); "
             "assert r.exit_code == 0 and '--kb' in r.output, r.output")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
+
+
+def test_read_kb_formats_in_chunks(tmp_path):
+    from harness.r2p import read_kb
+
+    wiki = tmp_path / "wiki.jsonl"
+    wiki.write_text("".join(json.dumps({"wikidata_id": f"Q{i}", "wikipedia_content": f"  text {i} "}) + "\n" for i in range(5)))
+    corpus = read_kb(wiki, chunk=2)
+    assert corpus.ids == [f"Q{i}" for i in range(5)] and corpus.texts()[4] == "text 4"
+    beir = tmp_path / "corpus.jsonl"
+    beir.write_text(json.dumps({"_id": "d1", "title": "T", "text": "body"}) + "\n")
+    assert read_kb(beir)[0].contents == "T body"
+    (tmp_path / "bad.jsonl").write_text(json.dumps({"x": 1}) + "\n")
+    with pytest.raises(MireEvalError, match="neither wikipedia_content nor text"):
+        read_kb(tmp_path / "bad.jsonl")
