@@ -198,6 +198,21 @@ def load_text_tower(checkpoint: str | None) -> TextTower:
     return TextTower(model.eval(), ColBERTTokenizer(tokenizer, settings), settings, source, weights, keys)
 
 
+def option_bool(value, name: str) -> bool:
+    """A boolean retriever option given as a bool or as text (``--option amp=False``).
+
+    >>> option_bool("False", "amp"), option_bool(True, "amp")
+    (False, True)
+    """
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() in ("true", "1", "yes"):
+        return True
+    if str(value).lower() in ("false", "0", "no"):
+        return False
+    raise MireEvalError(f"option {name}={value!r}: expected true or false")
+
+
 def bucketed_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     """Indices grouped into batches of similar length (sorted within the window given).
 
@@ -250,8 +265,8 @@ class ColBERTv2Encoder:
         self.query_maxlen = int(query_maxlen)
         self.doc_maxlen = int(doc_maxlen)
         self.batch_size = int(batch_size)
-        self.amp = device.startswith("cuda") if amp is None else bool(amp)
-        self.bucketed = bucketed
+        self.amp = device.startswith("cuda") if amp is None else option_bool(amp, "amp")
+        self.bucketed = option_bool(bucketed, "bucketed")
         tower.model.to(device)
 
     @torch.inference_mode()

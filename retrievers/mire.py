@@ -46,7 +46,8 @@ from retrievers.checkpoint import (
 )
 from retrievers.colbert import (
     EVAL_DOC_MAXLEN, EVAL_QUERY_MAXLEN, IGNORED_KEYS, ColBERTModel, ColBERTSettings,
-    ColBERTTokenizer, TextTower, encode_passage_tokens, load_text_tower, save_text_tower,
+    ColBERTTokenizer, TextTower, encode_passage_tokens, load_text_tower, option_bool,
+    save_text_tower,
 )
 from retrievers.training_defaults import FINETUNE_DEFAULTS, PRETRAIN_DEFAULTS  # noqa: F401 (trainer reads them here)
 
@@ -410,8 +411,8 @@ class MIReEncoder:
         self.passage_punctuation = passage_punctuation
         self.image_view_guidance = image_view_guidance
         self.batch_size = int(batch_size)
-        self.amp = device.startswith("cuda") if amp is None else bool(amp)
-        self.bucketed = bucketed
+        self.amp = device.startswith("cuda") if amp is None else option_bool(amp, "amp")
+        self.bucketed = option_bool(bucketed, "bucketed")
         self.text = TextTower(self.model.colbert, loaded.tokenizer, loaded.settings,
                               loaded.source, loaded.weights, loaded.keys)
 
