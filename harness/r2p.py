@@ -162,9 +162,11 @@ def read_kb(path: str | Path, chunk: int = 100_000):
 
     for index, item in iter_json_items(path):
         if "wikipedia_content" in item:
-            pid, title, text = item.get("wikidata_id") or item.get("id") or index, "", str(item["wikipedia_content"]).strip()
+            pid = item.get("wikidata_id") or item.get("id") or index
+            title, text = "", str(item["wikipedia_content"]).strip()
         elif "text" in item:
-            pid, title, text = item.get("_id", item.get("id", index)), item.get("title") or "", str(item["text"])
+            pid = item.get("_id", item.get("id", index))
+            title, text = item.get("title") or "", str(item["text"])
         else:
             raise MireEvalError(f"{path}: item {index}: neither wikipedia_content nor text")
         cols["_id"].append(str(pid))

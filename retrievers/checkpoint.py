@@ -328,7 +328,8 @@ def load_into(module, state: dict, origin: Path | str, prefixes: dict[str, str],
     if shapes:
         k = shapes[0]
         raise MireEvalError(
-            f"{origin}: weights: {k} has shape {tuple(mapped[k].shape)}, the config gives {tuple(own[k].shape)}"
+            f"{origin}: weights: {k} has shape {tuple(mapped[k].shape)}, "
+            f"the config gives {tuple(own[k].shape)}"
         )
     module.load_state_dict(mapped, strict=False)
     return report

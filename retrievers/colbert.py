@@ -66,7 +66,8 @@ class ColBERTSettings:
         known = {k: data[k] for k in asdict(cls()) if k in data}
         settings = cls(**known)
         if settings.similarity != "cosine":
-            raise MireEvalError(f"{path}: similarity: only 'cosine' is supported, found {settings.similarity!r}")
+            raise MireEvalError(f"{path}: similarity: only 'cosine' is supported, "
+                                f"found {settings.similarity!r}")
         return settings
 
     def write(self, directory: Path) -> None:
@@ -198,6 +199,13 @@ def load_text_tower(checkpoint: str | None) -> TextTower:
     return TextTower(model.eval(), ColBERTTokenizer(tokenizer, settings), settings, source, weights, keys)
 
 
+def check_options(retriever: str, given, known: set[str]) -> None:
+    """Unknown retriever/training options are errors, not silently ignored."""
+    unknown = set(given) - known
+    if unknown:
+        raise MireEvalError(f"{retriever}: unknown option(s) {sorted(unknown)}; known: {sorted(known)}")
+
+
 def option_bool(value, name: str) -> bool:
     """A boolean retriever option given as a bool or as text (``--option amp=False``).
 
@@ -302,10 +310,7 @@ def build(checkpoint: str | None = None, device: str = "cpu", **options) -> Enco
     window (passages sorted by length together, 1024), amp (fp16 autocast; default on CUDA)."""
     device = device_of(device)
     window = int(options.pop("window", 1024))
-    known = {"query_maxlen", "doc_maxlen", "batch_size", "amp", "bucketed"}
-    unknown = set(options) - known
-    if unknown:
-        raise MireEvalError(f"colbertv2: unknown option(s) {sorted(unknown)}; known: {sorted(known | {'window'})}")
+    check_options("colbertv2", options, {"query_maxlen", "doc_maxlen", "batch_size", "amp", "bucketed", "window"})
     encoder = ColBERTv2Encoder(load_text_tower(checkpoint), device, **options)
     return EncoderRetriever(encoder, passage_batch=window)
 
@@ -377,9 +382,7 @@ def build_trainable(checkpoint: str | None = None, device: str = "cpu", stage: s
                     **options) -> ColBERTTrainable:
     if stage != "finetune":
         raise MireEvalError(f"colbertv2: stage {stage!r}: only 'finetune' exists for a text-only model")
-    unknown = set(options) - {"query_maxlen", "doc_maxlen"}
-    if unknown:
-        raise MireEvalError(f"colbertv2: unknown training option(s) {sorted(unknown)}; known: doc_maxlen, query_maxlen")
+    check_options("colbertv2 training", options, {"query_maxlen", "doc_maxlen"})
     tower = load_text_tower(checkpoint)
     trainable = ColBERTTrainable(tower, int(options.get("query_maxlen", 32)),
                                  int(options.get("doc_maxlen", 180)))

@@ -46,10 +46,11 @@ from retrievers.checkpoint import (
 )
 from retrievers.colbert import (
     EVAL_DOC_MAXLEN, EVAL_QUERY_MAXLEN, IGNORED_KEYS, ColBERTModel, ColBERTSettings,
-    ColBERTTokenizer, TextTower, encode_passage_tokens, load_text_tower, option_bool,
-    save_text_tower,
+    ColBERTTokenizer, TextTower, check_options, encode_passage_tokens, load_text_tower,
+    option_bool, save_text_tower,
 )
-from retrievers.training_defaults import FINETUNE_DEFAULTS, PRETRAIN_DEFAULTS  # noqa: F401 (trainer reads them here)
+# The trainer (harness/cli_train.py) reads the defaults from this module.
+from retrievers.training_defaults import FINETUNE_DEFAULTS, PRETRAIN_DEFAULTS  # noqa: F401
 
 DEFAULT_CHECKPOINT = "Y-J-Ju/MIRe_base_pt"
 VISION_MODELS = {"base": "openai/clip-vit-base-patch32", "large": "openai/clip-vit-large-patch14-336"}
@@ -495,9 +496,7 @@ def build(checkpoint: str | None = None, device: str = "cpu", **options) -> Enco
     (question | empty), query_maxlen (64), doc_maxlen (384), batch_size, window, amp."""
     device = device_of(device)
     window = int(options.pop("window", 1024))
-    unknown = set(options) - _BUILD_OPTIONS
-    if unknown:
-        raise MireEvalError(f"mire: unknown option(s) {sorted(unknown)}; known: {sorted(_BUILD_OPTIONS | {'window'})}")
+    check_options("mire", options, _BUILD_OPTIONS | {"window"})
     return EncoderRetriever(MIReEncoder(load_mire(checkpoint), device, **options), passage_batch=window)
 
 
@@ -623,9 +622,7 @@ def build_trainable(checkpoint: str | None = None, device: str = "cpu", stage: s
     num_tokens, num_heads) unless a checkpoint is given; fine-tuning from Y-J-Ju/MIRe_base_pt
     by default. Options query_maxlen / doc_maxlen (40/400 pre-train, 32/180 fine-tune),
     feature_cache (a directory for .npy CLIP features; default in memory)."""
-    unknown = set(options) - _TRAINABLE_OPTIONS
-    if unknown:
-        raise MireEvalError(f"mire: unknown training option(s) {sorted(unknown)}; known: {sorted(_TRAINABLE_OPTIONS)}")
+    check_options("mire training", options, _TRAINABLE_OPTIONS)
     defaults = PRETRAIN_DEFAULTS if stage == "pretrain" else FINETUNE_DEFAULTS["*"]
     if checkpoint is None and stage == "pretrain":
         vision = options.get("vision_model", VISION_MODELS["base"])
