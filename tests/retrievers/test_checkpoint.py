@@ -9,6 +9,7 @@ import torch
 
 from harness.errors import MireEvalError
 from retrievers.checkpoint import load_into, plain, read_weights, resolve, summarise_extras
+from tests.single_thread import one_thread  # noqa: F401
 
 
 def test_authors_pth_with_omegaconf_entries(tmp_path):
@@ -93,3 +94,25 @@ def test_hub_id_offline_is_one_line(monkeypatch):
 
 def test_plain_handles_nested_opaque():
     assert plain([{"a": (1, None)}]) == [{"a": [1, None]}]
+
+
+def test_default_checkpoints_come_from_the_hub(monkeypatch, mire_dir, colbert_dir):
+    """Without --checkpoint: mire -> Y-J-Ju/MIRe_base_pt, colbertv2 -> colbert-ir/colbertv2.0
+    (snapshot_download stands in for the hub, handing back local copies in the same layouts)."""
+    import huggingface_hub
+
+    from retrievers import colbert, mire
+
+    asked = []
+
+    def fake_snapshot(repo_id, revision=None, allow_patterns=None):
+        asked.append((repo_id, revision))
+        return str({"Y-J-Ju/MIRe_base_pt": mire_dir, "colbert-ir/colbertv2.0": colbert_dir}[repo_id])
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot)
+    meta = mire.build(None).describe()
+    assert asked[0] == ("Y-J-Ju/MIRe_base_pt", "main") and meta["checkpoint"] == "Y-J-Ju/MIRe_base_pt"
+    assert meta["revision"] == mire_dir.name  # the snapshot folder: the resolved commit on the hub
+    assert colbert.build(None).describe()["checkpoint"] == "colbert-ir/colbertv2.0"
+    mire.build("Y-J-Ju/MIRe_base_pt@0123abc")
+    assert asked[-1] == ("Y-J-Ju/MIRe_base_pt", "0123abc")
