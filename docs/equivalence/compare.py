@@ -12,7 +12,7 @@ from harness.search import maxsim_scores
 from retrievers import colbert, mire
 
 root = Path(os.environ.get('MIRE_REF_OUT', '/tmp/mire-ref/run'))
-ref = torch.load(root / 'ref_outputs.pt', weights_only=False)
+ref = torch.load(root / 'ref_outputs.pt', weights_only=True)
 inp = json.load(open(root / 'inputs.json'))
 queries = [Query(f'q{i}', t, FileImage(Path(p))) for i, (t, p) in enumerate(zip(inp['queries'], inp['images']))]
 passages = [Passage(f'p{i}', '', t) for i, t in enumerate(inp['docs'])]

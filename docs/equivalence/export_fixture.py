@@ -10,7 +10,7 @@ sys.path.insert(0, HERE)
 import torch
 from safetensors.torch import save_file
 from data import QUERIES, DOCS
-ref = torch.load(os.path.join(os.environ.get('MIRE_REF_OUT', '/tmp/mire-ref/run'), 'ref_outputs.pt'), weights_only=False)
+ref = torch.load(os.path.join(os.environ.get('MIRE_REF_OUT', '/tmp/mire-ref/run'), 'ref_outputs.pt'), weights_only=True)
 t = {
     'colbert_Q8': ref['colbert_Q'][..., :8], 'colbert_scores': ref['colbert_scores'],
     'mire_Q8': ref['mire_Q'][..., :8], 'mire_Q_mask': ref['mire_Q_mask'].to(torch.int64),

@@ -126,6 +126,7 @@ for stage, (qlen, dlen, pre) in {'pretrain': (40, 400, True), 'finetune': (32, 1
 cfg_m = ColBERTConfig.from_existing(ColBERTConfig.load_from_checkpoint(str(ckpt_dir)), eval_cfg)
 mcfg = AutoConfig.from_pretrained(str(ckpt_dir)); mcfg.pretraining = False
 x = XknowCheckpoint(mcfg, colbert_config=cfg_m)
+# The authors' own loading (their file, written a few lines above by their code).
 x.load_state_dict(torch.load(ckpt_dir / 'mire_epoch_4.pth', weights_only=False)['model'])
 x.eval()
 x.query_tokenizer.query_maxlen = 64
