@@ -306,6 +306,8 @@ class StepRunner:
         for (role, items), state, grad in zip(chunks, states, grads):
             with state.replay():
                 emb, _ = self._embed(role, items)
+            if not emb.requires_grad:  # a frozen side (MIRe pre-training's passages) has no graph
+                continue
             if emb.dim() == 3:
                 grad = grad[:, : emb.shape[1]]
             emb.backward(grad.to(emb.dtype))
