@@ -421,6 +421,23 @@ class MIReEncoder:
         # Rows with mask 0 are zero vectors: they add exactly 0 to any MaxSim score.
         return [Q[i][keep[i]] for i in range(len(queries))]
 
+    @property
+    def visual_query_tokens(self) -> int:
+        """E_g + E_m rows lead every query matrix that keeps the image (read by the probe to
+        split MaxSim scores into text and visual parts, harness/attribution.py)."""
+        return self.model.config.num_tokens + self.model.config.num_heads
+
+    @torch.inference_mode()
+    def pooling_attention(self, queries: Sequence[Query]) -> torch.Tensor:
+        """Each pooling head's attention over the image patches, averaged over the question's
+        valid (attended) tokens: [B, heads, P], rows summing to 1 (drawn by ``mire-eval plot``)."""
+        ids, mask = self._tokens([q.text for q in queries])               # [B, Lq]
+        text = self.model.text_tokens(ids, mask)                          # [B, Lq, D]
+        _, attention = self.model.query_fusion.guided_tokens(
+            text, self._features(queries).to(text.dtype), mask, return_attention=True)  # [B, H, Lq, P]
+        valid = mask.to(attention.dtype)[:, None, :, None]                # [B, 1, Lq, 1]
+        return (attention * valid).sum(dim=2) / valid.sum(dim=2).clamp(min=1)  # [B, H, P]
+
     @torch.inference_mode()
     def encode_passages(self, passages: Sequence[Passage]) -> list[torch.Tensor]:
         return encode_passage_tokens(self.text, [p.contents for p in passages], self.doc_maxlen,
