@@ -182,8 +182,8 @@ def plot_pooling_attention(image, attention, question: str, out: str | Path, max
     for ax in axes.flat:
         ax.set_axis_off()
     fig.suptitle(f"where the question looked: {question}", fontsize=9)
-    fig.tight_layout(rect=(0, 0, 0.94, 1))
-    bar = fig.add_axes((0.95, 0.15, 0.012, 0.7))
+    fig.tight_layout(rect=(0, 0, 0.92, 1))
+    bar = fig.add_axes((0.93, 0.15, 0.012, 0.7))
     fig.colorbar(shown, cax=bar).set_label("attention / uniform", fontsize=8)
     return _save(fig, out)
 
