@@ -209,3 +209,29 @@ def test_bm25_on_diagnostic_ignores_the_image_and_is_at_chance_on_image_needed(t
 
     (row,) = leaderboard(tmp_path / "results")
     assert row["probe_text_dominance"] == 1.0 and row["probe_image_dependence"] == 0.0
+
+
+class MeanColourWords(ColourWordEncoder):
+    """The same tokens averaged into one normalised vector: a single-vector (cosine) encoder."""
+
+    name = "mean-words"
+    similarity = "cosine"
+
+    def encode_queries(self, queries, view):
+        return torch.stack([torch.nn.functional.normalize(m.mean(0), dim=0) for m in super().encode_queries(queries, view)])
+
+    def encode_passages(self, passages):
+        return torch.stack([torch.nn.functional.normalize(m.mean(0), dim=0) for m in super().encode_passages(passages)])
+
+
+def test_single_vector_encoder_gets_exact_gold_scores_without_a_split(tmp_path):
+    out = run_probe(RunSettings(task="toy", retriever="mean-words", k=2, output=tmp_path), data=_task(),
+                    retriever=EncoderRetriever(MeanColourWords()))
+    assert out["attribution"]["split"].startswith("none (a single-vector")
+    directory = Path(out["directory"])
+    rows = list(csv.DictReader(open(directory / "probe_per_query.csv")))
+    run = read_trec_run(directory / "run.trec")
+    for row in rows:
+        assert row["full_text_part"] == "" and row["full_score"] != ""  # scored even beyond k = 2
+        if row["gold_id"] in run[row["query_id"]]:
+            assert run[row["query_id"]][row["gold_id"]] == pytest.approx(float(row["full_score"]), abs=1e-3)
