@@ -281,6 +281,7 @@ def plot_results(results: str | Path, attention_queries: int = 4) -> list[Path]:
                     written.append(plot_pooling_attention(image, item["attention"], item["question"], out))
     for task, items in by_task.items():
         task_dir = items[0][0].parents[1]  # <results>/<task>/<retriever>/<tag>
+        items.sort(key=lambda item: (item[1]["retriever"], item[1].get("setting") != "zero-shot", item[1].get("setting")))
         written.append(plot_views(task, [p for _, p in items], task_dir / "probe_views.png"))
     entries = leaderboard_entries(results)
     if entries:

