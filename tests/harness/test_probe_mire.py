@@ -2,9 +2,11 @@
 finds image-needed passages above chance; on a real MaxSim model the swap view moves the
 scores and the text/visual attribution is exact.
 
-Training here is MIRe's alignment objective (``build_trainable(stage="pretrain")``: text
-tower and CLIP frozen, the pooling module trains, query = visual tokens) for 54 steps, with a
-2-layer MiniLM text tower to fit the time budget; the probe then uses the full query.
+Training follows MIRe's two stages on the diagnostic train split: alignment
+(``build_trainable(stage="pretrain")``: text tower and CLIP frozen, the pooling module trains,
+query = visual tokens) for 54 steps, then fine-tuning (``stage="finetune"``: text tower and
+pooling train, query = visual + text tokens) for 10 steps; a 2-layer MiniLM text tower keeps
+it within the time budget. The probe uses the full query.
 """
 
 from __future__ import annotations
@@ -40,10 +42,14 @@ def probed(tmp_path_factory):
                "colbert_checkpoint": str(colbert_dir), "vision_model": str(clip_dir)}
     data = load_task("diagnostic", LoadOptions(split="train"))
     torch.manual_seed(0)
-    config = TrainConfig(epochs=2, max_steps=54, lr=3e-3, batch_size=32, temperature=0.3,
-                         mask_duplicate_positives=True)
-    result = train(lambda ckpt: mire.build_trainable(ckpt, **options), data.train, config, root / "train",
-                   progress=False)
+    align = TrainConfig(epochs=2, max_steps=54, lr=3e-3, batch_size=32, temperature=0.3,
+                        mask_duplicate_positives=True)
+    aligned = train(lambda ckpt: mire.build_trainable(ckpt, **options), data.train, align, root / "align",
+                    progress=False)
+    finetune = TrainConfig(epochs=1, max_steps=10, lr=5e-5, batch_size=32, temperature=0.3,
+                           mask_duplicate_positives=True)
+    result = train(lambda ckpt: mire.build_trainable(ckpt, stage="finetune", query_maxlen=16, doc_maxlen=48),
+                   data.train, finetune, root / "finetune", checkpoint=str(aligned.model_dir), progress=False)
     out = run_probe(RunSettings(task="diagnostic", retriever="mire", checkpoint=str(result.model_dir),
                                 setting="fine-tuned", limit=IMAGE_NEEDED, output=root / "results",
                                 retriever_options={"query_maxlen": 32}))
