@@ -5,8 +5,10 @@ Two similarities:
 * ``cosine``: one L2-normalised vector per query and per passage, score = dot product.
 * ``maxsim``: late interaction (ColBERT). A query is a matrix of token vectors, a passage
   too; score = sum over query tokens of the max over passage tokens of the dot product.
-  Padded passage positions are filled with ``-inf`` before the max, so padding never wins
-  even when every real similarity is negative; padded query rows contribute nothing.
+  Padding never wins a max, even when every real similarity is negative: given a mask,
+  padded positions are ``-inf`` before the max; the search itself pads each passage with
+  copies of its own last token, which leaves every max unchanged and needs no fill pass.
+  Padded query rows contribute nothing.
 
 Passages are stored in fp16 and up-cast tile by tile to fp32 (this CPU has no fast fp16
 GEMM). Tiles are bounded in size and a running top-k is merged after each, so memory
@@ -19,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 
@@ -181,11 +182,15 @@ def pad_queries(queries: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Te
     return out, mask
 
 
-def maxsim_scores(q: torch.Tensor, q_mask: torch.Tensor, d: torch.Tensor, d_mask: torch.Tensor) -> torch.Tensor:
+def maxsim_scores(
+    q: torch.Tensor, q_mask: torch.Tensor, d: torch.Tensor, d_mask: torch.Tensor | None
+) -> torch.Tensor:
     """Late-interaction scores of padded queries against padded passages (a pure function,
     differentiable: training uses it too).
 
     q [B, Lq, dim], q_mask [B, Lq], d [n, Ld, dim], d_mask [n, Ld] -> [B, n].
+    ``d_mask=None`` declares that no passage position needs masking (the search pads each
+    passage with copies of its own last token, which cannot change a max).
 
     >>> q = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])
     >>> d = torch.tensor([[[-1.0, 0.0], [0.0, 0.0]]])  # second position is padding
@@ -197,7 +202,8 @@ def maxsim_scores(q: torch.Tensor, q_mask: torch.Tensor, d: torch.Tensor, d_mask
     sim = q.reshape(b * lq, dim) @ d.reshape(n * ld, dim).T  # (B * Lq, n * Ld)
     # Only the padded columns are written (tiles hold passages of similar length, so few).
     # In place is safe for autograd here: the product's backward does not need its output.
-    sim.index_fill_(1, (~d_mask).flatten().nonzero().flatten(), float("-inf"))
+    if d_mask is not None:
+        sim.index_fill_(1, (~d_mask).flatten().nonzero().flatten(), float("-inf"))
     sim = sim.view(b, lq, n, ld)
     # Training: max().values sends the gradient to one passage token, as ColBERT does;
     # search: amax gives the same values several times faster (no indices).
@@ -222,14 +228,12 @@ def maxsim_search(
     blocks = [pad_queries(queries[i : i + query_block]) for i in range(0, len(queries), query_block)]
     top = RunningTopK(len(queries), min(k, len(store)), ranks)
     lengths = store.lengths()
-    dim = store.tokens.shape[1]
     for start, stop, longest in store.tiles(tile_tokens):
-        n = stop - start
-        tile_lengths = lengths[start:stop]
-        d_mask = torch.arange(longest).view(1, -1) < tile_lengths.view(-1, 1)  # (n, Ld)
-        d = torch.zeros(n, longest, dim)
-        d[d_mask] = store.tokens[store.offsets[start] : store.offsets[stop]].float()  # (n, Ld, dim)
+        # Position t of passage j reads token min(t, len_j - 1): padding repeats the passage's
+        # last real token, so it can never win a max it would not already win (exact, no fill).
+        positions = torch.minimum(torch.arange(longest).view(1, -1), lengths[start:stop].view(-1, 1) - 1)
+        d = store.tokens[store.offsets[start:stop].view(-1, 1) + positions].float()  # (n, Ld, dim)
         rows = store.order[start:stop]
         for bi, (q, q_mask) in enumerate(blocks):
-            top.push(bi * query_block, maxsim_scores(q, q_mask, d, d_mask), rows)
+            top.push(bi * query_block, maxsim_scores(q, q_mask, d, None), rows)
     return top.vals, top.rows
