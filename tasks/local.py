@@ -12,8 +12,6 @@ Every problem is reported as one line naming the file, the line and the field.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from pathlib import Path
 
 from harness.cache import file_sha256
@@ -21,27 +19,7 @@ from harness.errors import MireEvalError, where
 from harness.runs import read_qrels
 from harness.types import Corpus, FileImage, Query, TaskData, TrainExample
 from tasks.base import LoadOptions, check_images
-
-OPTIONAL_QUERY_FIELDS = ("image", "answers", "instruction")
-
-
-def read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
-    """Yield (line number, object) for each non-blank line; malformed lines raise."""
-    try:
-        f = open(path, encoding="utf-8")
-    except FileNotFoundError:
-        raise MireEvalError(f"{path}: file not found") from None
-    with f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise MireEvalError(f"{where(path, n)}: malformed JSON ({exc.msg})") from None
-            if not isinstance(obj, dict):
-                raise MireEvalError(f"{where(path, n)}: expected a JSON object")
-            yield n, obj
+from tasks.releases import iter_json_lines
 
 
 def _field(obj: dict, name: str, kind, path: Path, n: int, required: bool = True):
@@ -59,7 +37,7 @@ def _field(obj: dict, name: str, kind, path: Path, n: int, required: bool = True
 
 def read_corpus(path: Path) -> Corpus:
     records, seen = [], set()
-    for n, obj in read_jsonl(path):
+    for n, obj in iter_json_lines(path):
         pid = _field(obj, "_id", str, path, n)
         if pid in seen:
             raise MireEvalError(f"{where(path, n)}: duplicate _id {pid!r}")
@@ -73,7 +51,7 @@ def read_corpus(path: Path) -> Corpus:
 
 def read_queries(path: Path, root: Path) -> list[Query]:
     queries, seen = [], set()
-    for n, obj in read_jsonl(path):
+    for n, obj in iter_json_lines(path):
         qid = _field(obj, "_id", str, path, n)
         if qid in seen:
             raise MireEvalError(f"{where(path, n)}: duplicate _id {qid!r}")
@@ -145,9 +123,9 @@ def load_local(root: Path, options: LoadOptions) -> TaskData:
         meta={
             "source": str(root.resolve()),
             "files": {p.name if p.parent == root else f"qrels/{p.name}": file_sha256(p) for p in files},
-            "n_queries": len(queries),
-            "n_passages": len(corpus),
-            "skipped_images": skipped,
-            "n_skipped_images": len(skipped),
+            "queries": len(queries),
+            "passages": len(corpus),
+            "skipped_images": len(skipped),
+            "skipped_image_query_ids": skipped,
         },
     )

@@ -64,7 +64,11 @@ def load_json(path: Path):
 
 def iter_json_lines(path: Path) -> Iterator[tuple[int, dict]]:
     """``(line_number, record)`` for each non-blank line of a JSON-lines file."""
-    with open(path, encoding="utf-8") as f:
+    try:
+        f = open(path, encoding="utf-8")
+    except FileNotFoundError:
+        raise MireEvalError(f"{path}: file not found") from None
+    with f:
         for n, line in enumerate(f, 1):
             if not line.strip():
                 continue

@@ -60,7 +60,8 @@ def test_skip_missing_images_skips_and_counts(local_task):
     (local_task / "images" / "owl.png").write_bytes(b"not an image")
     data = load(local_task, skip_missing_images=True)
     assert [q.id for q in data.queries] == ["q-fox", "q-seal"]
-    assert data.meta["skipped_images"] == ["q-owl"] and "q-owl" not in data.qrels
+    assert data.meta["skipped_image_query_ids"] == ["q-owl"] and data.meta["skipped_images"] == 1
+    assert "q-owl" not in data.qrels
 
 
 def test_unknown_split_and_missing_directory(local_task, tmp_path):
