@@ -162,4 +162,8 @@ for _module in EXTENSIONS:
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except MireEvalError as exc:  # a command that did not catch its own (should not happen)
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None

@@ -40,5 +40,8 @@ def register(app: typer.Typer) -> None:
         images: bool = typer.Option(True, "--images/--no-images", help="also fetch/check the query images"),
     ) -> None:
         """Download TASK once into $MIRE_EVAL_DATA (or say which files to put where)."""
-        where = fetch_task(task, data_dir, image_dir, images)
-        typer.echo(f"{task}: ready in {where}")
+        from harness.errors import user_errors
+
+        with user_errors():
+            where = fetch_task(task, data_dir, image_dir, images)
+            typer.echo(f"{task}: ready in {where}")

@@ -76,7 +76,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def plot(
-        results: Path = typer.Option(Path("results"), help="results directory holding probe outputs"),
+        output: Path = typer.Option(Path("results"), help="results directory holding probe outputs (as for run)"),
         attention_queries: int = typer.Option(4, help="pooling-attention figures per MIRe probe", min=0),
     ):
         """Draw the probe's figures (PNG) beside the results they come from."""
@@ -85,10 +85,10 @@ def register(app: typer.Typer) -> None:
         with user_errors():
             from harness.plots import plot_results
 
-            written = plot_results(results, attention_queries)
+            written = plot_results(output, attention_queries)
             if not written:
-                raise MireEvalError(f"{results}: no probe.json or metrics.json found (run `mire-eval probe` first)")
-            typer.echo(f"plot: {len(written)} figures under {results} ({', '.join(sorted({p.name for p in written}))})")
+                raise MireEvalError(f"{output}: no probe.json or metrics.json found (run `mire-eval probe` first)")
+            typer.echo(f"plot: {len(written)} figures under {output} ({', '.join(sorted({p.name for p in written}))})")
 
     @app.command("make-diagnostic")
     def make_diagnostic(

@@ -131,7 +131,7 @@ def finetune(
     checkpoint: Optional[str] = typer.Option(None, help="starting checkpoint (hub id or directory)"),
     option: list[str] = typer.Option([], "--option", "-o", help="KEY=VALUE: trainer field or build_trainable option"),
     device: str = typer.Option("cpu", help="cpu | cuda"),
-    output: Optional[Path] = typer.Option(None, help="root for checkpoints/ (default: the mire-eval cache)"),
+    checkpoints: Optional[Path] = typer.Option(None, help="root for checkpoints/ (default: the mire-eval cache)"),
     resume: bool = typer.Option(False, help="continue from the last saved step"),
     overwrite: bool = typer.Option(False, help="replace an existing run in the checkpoint directory"),
     data_dir: Optional[Path] = typer.Option(None, help="local copy of the task's release"),
@@ -141,7 +141,7 @@ def finetune(
     evaluate: bool = typer.Option(True, help="evaluate the trained model on the test split"),
     k: int = typer.Option(100, min=1, help="passages retrieved per query in the evaluation"),
     limit: Optional[int] = typer.Option(None, min=1, help="evaluate only the first N test queries"),
-    results: Path = typer.Option(Path("results"), help="results directory of the evaluation"),
+    output: Path = typer.Option(Path("results"), help="results directory of the evaluation (as for run)"),
     **flags,
 ) -> None:
     """Train a retriever on a task's train split, then evaluate it on the test split as fine-tuned."""
@@ -155,7 +155,7 @@ def finetune(
         data = load_task(task, load_options("train", data_dir, image_dir, skip_missing_images, relevance))
         if not data.train:
             raise MireEvalError(f"task {task!r}: the train split has no training examples")
-        out = (output or cache_home()) / "checkpoints" / task_slug(task) / retriever
+        out = (checkpoints or cache_home()) / "checkpoints" / task_slug(task) / retriever
         result = run_training("finetune", retriever, data.train, out, checkpoint, device, flags,
                               parse_options(option), defaults_key=task, resume=resume, overwrite=overwrite)
         last = result.history[-1] if result.history else {}
@@ -167,7 +167,7 @@ def finetune(
 
         settings = RunSettings(
             task=task, retriever=retriever, checkpoint=str(result.model_dir), split="test", k=k, limit=limit,
-            device=device, setting="fine-tuned", output=results,
+            device=device, setting="fine-tuned", output=output,
             load=load_options("test", data_dir, image_dir, skip_missing_images, relevance),
         )
         evaluation = run_evaluation(settings)
@@ -198,7 +198,7 @@ def pretrain(
     checkpoint: Optional[str] = typer.Option(None, help="starting checkpoint (hub id or directory)"),
     option: list[str] = typer.Option([], "--option", "-o", help="KEY=VALUE: trainer field or build_trainable option"),
     device: str = typer.Option("cpu", help="cpu | cuda"),
-    output: Optional[Path] = typer.Option(None, help="root for checkpoints/ (default: the mire-eval cache)"),
+    checkpoints: Optional[Path] = typer.Option(None, help="root for checkpoints/ (default: the mire-eval cache)"),
     name: Optional[str] = typer.Option(None, help="run name (default: pretrain-<first data file stem>)"),
     resume: bool = typer.Option(False, help="continue from the last saved step"),
     overwrite: bool = typer.Option(False, help="replace an existing run in the checkpoint directory"),
@@ -212,7 +212,7 @@ def pretrain(
         _retriever_module(retriever)
         device = _setup_distributed(device)
         examples = [e for path in data for e in read_training_file(path, image_dir)]
-        out = (output or cache_home()) / "checkpoints" / (name or f"pretrain-{data[0].stem}") / retriever
+        out = (checkpoints or cache_home()) / "checkpoints" / (name or f"pretrain-{data[0].stem}") / retriever
         result = run_training("pretrain", retriever, examples, out, checkpoint, device, flags, parse_options(option),
                               resume=resume, overwrite=overwrite)
         last = result.history[-1] if result.history else {}

@@ -45,5 +45,6 @@ def test_fetch_command_is_registered_and_fails_with_the_one_line_error(tmp_path,
         pass
 
     result = CliRunner().invoke(app, ["fetch", "okvqa", "--no-images"])
-    assert result.exit_code != 0 and isinstance(result.exception, MireEvalError)
+    assert result.exit_code == 2 and not isinstance(result.exception, MireEvalError)  # caught, not a traceback
     assert "val2014" not in result.output and "retriever_test.json" in result.output
+    assert "error: okvqa: 4 file(s) missing" in result.output  # --no-images: the COCO folders are not counted

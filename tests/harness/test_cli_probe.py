@@ -28,7 +28,7 @@ def test_make_diagnostic_probe_local_copy_and_plot(tmp_path, monkeypatch):
     assert record["by_type"]["image-needed"]["views"]["full"]["metrics"]["hit_rate@1"] == 1 / 48
     assert record["chance"]["n_objects"] == 48
 
-    plotted = runner.invoke(app, ["plot", "--results", str(out)])
+    plotted = runner.invoke(app, ["plot", "--output", str(out)])
     assert plotted.exit_code == 0, plotted.output
     assert (out / "local-diag" / "probe_views.png").exists() and (out / "leaderboard.png").exists()
     with Image.open(probe_json.parent / "attribution.png") as img:
@@ -39,7 +39,7 @@ def test_probe_errors_are_one_line(tmp_path):
     bad = runner.invoke(app, ["probe", "--task", "diagnostic", "--retriever", "bm25", "--stat-test", "wilcoxon",
                               "--output", str(tmp_path)])
     assert bad.exit_code == 2 and "unknown paired test 'wilcoxon'; known: student, fisher" in bad.output
-    empty = runner.invoke(app, ["plot", "--results", str(tmp_path / "none")])
+    empty = runner.invoke(app, ["plot", "--output", str(tmp_path / "none")])
     assert empty.exit_code == 2 and "no probe.json or metrics.json found" in empty.output
 
 

@@ -38,7 +38,7 @@ def test_finetune_trains_with_module_defaults_and_flags(app, tmp_path, monkeypat
 
     monkeypatch.setattr(tasks.base, "load_task", fake_load)
     args = ["finetune", "--task", "tiny", "--retriever", "tiny-test", "--epochs", "2", "--micro-batch", "3",
-            "--option", "similarity=maxsim", "--output", str(tmp_path), "--no-evaluate"]
+            "--option", "similarity=maxsim", "--checkpoints", str(tmp_path), "--no-evaluate"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert seen["split"] == "train"
@@ -65,7 +65,7 @@ def test_pretrain_reads_pairs_with_images(app, tmp_path):
     data = tmp_path / "pairs.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     result = CliRunner().invoke(app, ["pretrain", "--retriever", "tiny-test", "--data", str(data), "--image-dir",
-                                      str(tmp_path / "img"), "--batch-size", "4", "--output", str(tmp_path / "o")])
+                                      str(tmp_path / "img"), "--batch-size", "4", "--checkpoints", str(tmp_path / "o")])
     assert result.exit_code == 0, result.output
     assert "pretrained tiny-test on 8 pairs: 2 steps" in result.output
     assert (tmp_path / "o" / "checkpoints" / "pretrain-pairs" / "tiny-test" / "final" / "config.json").is_file()
@@ -96,7 +96,7 @@ def test_finetune_then_evaluates_as_fine_tuned_through_the_real_cli(local_task, 
 
     result = CliRunner().invoke(real_app, [
         "finetune", "-t", f"local:{local_task}", "-r", "tiny-test", "--batch-size", "1", "--epochs", "3",
-        "--output", str(tmp_path / "ck"), "--results", str(tmp_path / "results")])
+        "--checkpoints", str(tmp_path / "ck"), "--output", str(tmp_path / "results")])
     assert result.exit_code == 0, result.output
     assert "finetuned tiny-test on local:" in result.output and "(fine-tuned, full): hit_rate@5=" in result.output
     (run_dir,) = (tmp_path / "results" / "local-animals" / "tiny-test").glob("fine-tuned-full-test-*")

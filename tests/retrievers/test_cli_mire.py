@@ -50,7 +50,7 @@ def test_zero_shot_then_finetune_through_the_cli(mire_dir, tmp_path):
     assert "reference-eval" in retriever_meta and "mire_epoch_4.pth" in retriever_meta
     ft = runner.invoke(app, ["finetune", "--task", f"local:{task}", "--retriever", "mire", "--checkpoint",
                              str(mire_dir), "--epochs", "20", "--batch-size", "8", "--lr", "2e-3", "--warmup", "0",
-                             "--output", str(tmp_path / "out"), "--results", str(tmp_path / "results"), "--k", "8"])
+                             "--checkpoints", str(tmp_path / "out"), "--output", str(tmp_path / "results"), "--k", "8"])
     assert ft.exit_code == 0, ft.output
     after, _ = _metrics(tmp_path / "results", "fine-tuned")
     assert after["mrr@5"] > before["mrr@5"] and after["mrr@5"] >= 0.75, (before, after)
@@ -65,7 +65,7 @@ def test_pretrain_on_r2p_through_the_cli(mire_dir, tmp_path):
     (tmp_path / "r2p.json").write_text(json.dumps(data))
     result = CliRunner().invoke(app, ["pretrain", "--retriever", "mire", "--data", str(tmp_path / "r2p.json"),
                                       "--image-dir", str(task / "images"), "--checkpoint", str(mire_dir),
-                                      "--epochs", "2", "--batch-size", "4", "--output", str(tmp_path / "o")])
+                                      "--epochs", "2", "--batch-size", "4", "--checkpoints", str(tmp_path / "o")])
     assert result.exit_code == 0, result.output
     assert "pretrained mire on 8 pairs: 4 steps" in result.output
     summary = json.loads(next((tmp_path / "o").rglob("training.json")).read_text())

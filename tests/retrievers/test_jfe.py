@@ -192,7 +192,7 @@ def test_pretrain_cli_stage1_on_pairs_then_finetune_starts_from_it(tiny, tmp_pat
     (tmp_path / "pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     result = CliRunner().invoke(app, ["pretrain", "--retriever", "jfe", "--data", str(tmp_path / "pairs.jsonl"),
                                       "--checkpoint", str(tiny), "--batch-size", "4", "--micro-batch", "2",
-                                      "--max-steps", "1", "--option", "lora_rank=4", "--output", str(tmp_path / "o")])
+                                      "--max-steps", "1", "--option", "lora_rank=4", "--checkpoints", str(tmp_path / "o")])
     assert result.exit_code == 0, result.output
     stage1 = tmp_path / "o" / "checkpoints" / "pretrain-pairs" / "jfe" / "final"
     saved = json.loads((stage1 / "jfe_config.json").read_text())
@@ -218,7 +218,7 @@ def test_zero_shot_and_fine_tuned_runs_land_side_by_side(tiny, local_task, tmp_p
     assert zero.exit_code == 0, zero.output
     tuned = CliRunner().invoke(app, ["finetune", "-t", f"local:{local_task}", "-r", "jfe", "--checkpoint", str(tiny),
                                      "--batch-size", "1", "--max-steps", "1", "-o", "lora_rank=4",
-                                     "--output", str(tmp_path / "ck"), "--results", str(results)])
+                                     "--checkpoints", str(tmp_path / "ck"), "--output", str(results)])
     assert tuned.exit_code == 0, tuned.output
     rows = leaderboard(results)
     assert sorted(r["setting"] for r in rows) == ["fine-tuned", "zero-shot"]
