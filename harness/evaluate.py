@@ -7,6 +7,7 @@ does; tests/retrievers/test_bm25.py runs it on a small task.
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import time
 from dataclasses import asdict, dataclass, field
@@ -108,8 +109,6 @@ def run_evaluation(settings: RunSettings, retriever=None, data: TaskData | None 
     identity = settings.identity()
     directory = Path(settings.output) / task_slug(settings.task) / settings.retriever / settings.tag(identity)
     if (directory / "metrics.json").exists() and not settings.overwrite:
-        import json
-
         with open(directory / "meta.json") as f:
             if json.load(f).get("identity") == identity:
                 with open(directory / "metrics.json") as g:

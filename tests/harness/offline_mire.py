@@ -18,6 +18,8 @@ from pathlib import Path
 
 import torch
 
+from tests.retrievers.tiny import write_clip
+
 COLBERT_METADATA = {"dim": 128, "query_maxlen": 32, "doc_maxlen": 180, "mask_punctuation": True,
                     "attend_to_mask_tokens": False, "query_token_id": "[unused0]", "doc_token_id": "[unused1]",
                     "similarity": "cosine", "query_token": "[Q]", "doc_token": "[D]", "interaction": "colbert"}
@@ -52,20 +54,7 @@ def write_minilm_colbert(directory: Path, seed: int = 0, text_layers: int = 6) -
 
 def write_small_clip(directory: Path, seed: int = 0) -> Path:
     """A random CLIPModel directory (vision: 64x64 images, 16 px patches, 2 layers, width 64)."""
-    from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel
-
-    torch.manual_seed(seed)
-    directory.mkdir(parents=True, exist_ok=True)
-    config = CLIPConfig(
-        text_config=dict(vocab_size=99, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                         num_attention_heads=2, max_position_embeddings=16, bos_token_id=0, eos_token_id=1),
-        vision_config=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2,
-                           image_size=64, patch_size=16),
-        projection_dim=16,
-    )
-    CLIPModel(config).save_pretrained(str(directory))
-    CLIPImageProcessorPil(size={"shortest_edge": 64}, crop_size={"height": 64, "width": 64}).save_pretrained(str(directory))
-    return directory
+    return write_clip(directory, seed, image_size=64, patch_size=16, width=64)
 
 
 def write_offline_parts(directory: Path, seed: int = 0, text_layers: int = 6) -> tuple[Path, Path]:

@@ -70,22 +70,23 @@ def write_colbert(directory: Path, seed: int = 0) -> Path:
     return directory
 
 
-def write_clip(directory: Path, seed: int = 0) -> Path:
-    """A random full CLIPModel directory, 32x32 images, 8x8 patches (16 patches)."""
+def write_clip(directory: Path, seed: int = 0, image_size: int = 32, patch_size: int = 8, width: int = 32) -> Path:
+    """A random full CLIPModel directory (vision: 2 layers; by default 32x32 images in 8x8
+    patches, 16 patches, width 32)."""
     from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel
 
     torch.manual_seed(seed)
     directory.mkdir(parents=True, exist_ok=True)
     config = CLIPConfig(
         text_config=dict(vocab_size=99, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                         num_attention_heads=2, max_position_embeddings=16),
-        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                           num_attention_heads=2, image_size=32, patch_size=8),
+                         num_attention_heads=2, max_position_embeddings=16, bos_token_id=0, eos_token_id=1),
+        vision_config=dict(hidden_size=width, intermediate_size=2 * width, num_hidden_layers=2,
+                           num_attention_heads=2, image_size=image_size, patch_size=patch_size),
         projection_dim=16,
     )
     CLIPModel(config).save_pretrained(str(directory))
-    CLIPImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
-                          ).save_pretrained(str(directory))
+    CLIPImageProcessorPil(size={"shortest_edge": image_size},
+                          crop_size={"height": image_size, "width": image_size}).save_pretrained(str(directory))
     return directory
 
 
