@@ -1,4 +1,4 @@
-"""Response-to-passage (R2P) data: MIRe's alignment pre-training set (mire.md §2.5).
+"""Response-to-passage (R2P) data: MIRe's alignment pre-training set (docs/training.md).
 
 A visual-instruction QA pair has a short response; MIRe turns it into a passage-like document
 by retrieving knowledge-base passages with the response as the query (ColBERTv2, top 3):

@@ -11,7 +11,7 @@ A multimodal query becomes token vectors without fusing modalities inside an enc
 Passages are plain ColBERTv2 passage encodings; the score is MaxSim. Pre-training (alignment)
 uses ``[E_g; E_m]`` alone with the text tower frozen; fine-tuning and all evaluation use the
 full query. Everything here follows the authors' code (github.com/yeongjoonJu/MIRe, HEAD
-c0f9966: retrievers/mire.py, retrievers/indexing.py); see mire.md §1.10 for the quirks kept:
+c0f9966: retrievers/mire.py, retrievers/indexing.py); the quirks kept (docs/reproducibility.md):
 
 * Q1 ``query_mask="reference-eval"`` (default): the reference evaluation tokenises queries with
   ColBERT's QueryTokenizer, so the [MASK] augmentation positions have mask 0: BERT does not
@@ -103,7 +103,8 @@ class MIReConfig:
 # --------------------------------------------------------------------------------------------
 class QueryGuidedAttentivePooling(nn.Module):
     """Visual query tokens: 16 global tokens from the CLS, one token per head from patches
-    attended by the question's text tokens (mire.md §1.4). No residuals, no query projection.
+    attended by the question's text tokens (the authors' QueryGuidedAttentivePooling,
+    retrievers/mire.py at c0f9966). No residuals, no query projection.
 
     State-dict names as the authors': proj.0/proj.1, k_state, v_state, o_proj.0/o_proj.1,
     split_mlp.0/split_mlp.2.

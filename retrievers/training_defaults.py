@@ -1,5 +1,6 @@
-"""Training hyper-parameters of the MIRe authors' configs (mire.md §2.2-2.4), in the form
-harness/cli_train.py reads: ``PRETRAIN_DEFAULTS`` flat, ``FINETUNE_DEFAULTS[task]`` with ``"*"``
+"""Training hyper-parameters of the MIRe authors' configs (cfgs/mire_train_*.yaml and
+train_retrieval.py at c0f9966; docs/training.md), in the form harness/cli_train.py reads:
+``PRETRAIN_DEFAULTS`` flat, ``FINETUNE_DEFAULTS[task]`` with ``"*"``
 as the fallback. Keys that are ``TrainConfig`` fields go to the trainer, the others
 (``query_maxlen``, ``doc_maxlen``) to ``build_trainable``.
 

@@ -4,7 +4,7 @@
 into Python objects would need tens of GiB; instead it is parsed line by line into Arrow
 record batches written straight to an IPC file in the cache, which later loads are
 memory-mapped from (:meth:`harness.types.Corpus.from_ipc`). Peak memory is one batch plus
-the Arrow writer's buffers, whatever the corpus size (measured in the README).
+the Arrow writer's buffers, whatever the corpus size (measured in docs/benchmarks.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``local:PATH`` tasks: BEIR's layout extended with images and answers (see DESIGN.md).
+"""``local:PATH`` tasks: BEIR's layout extended with images and answers (docs/tasks.md).
 
     corpus.jsonl       {"_id": str, "title": str, "text": str}
     queries.jsonl      {"_id": str, "text": str, "image": "images/x.png" | null, "answers": [str]}

@@ -29,7 +29,7 @@ from tasks.releases import assemble, file_digest, resolve_relevance
 
 HUB_ID = "BByrneLab/multi_task_multi_modal_knowledge_retrieval_benchmark_M2KR"
 # The card revision whose README documents the data fields (instruction included) and the
-# E-VQA split sizes (reference/peers.md). Override with $MIRE_EVAL_M2KR_REVISION.
+# E-VQA split sizes. Override with $MIRE_EVAL_M2KR_REVISION.
 REVISION = "2cfa1198bf19127dcd071f2f688ad3d1f707126b"
 IMAGES_HUB_ID = "BByrneLab/M2KR_Images"
 CACHE_NAME = "m2kr"

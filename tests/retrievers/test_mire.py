@@ -44,7 +44,7 @@ def test_pooling_state_dict_names_and_shapes():
         "o_proj.1.bias": (128,), "split_mlp.0.weight": (1024, 768), "split_mlp.0.bias": (1024,),
         "split_mlp.2.weight": (2048, 1024), "split_mlp.2.bias": (2048,),
     }
-    assert round(sum(p.numel() for p in pool.parameters()) / 1e6, 2) == 14.70  # mire.md §1.4
+    assert round(sum(p.numel() for p in pool.parameters()) / 1e6, 2) == 14.70  # authors' count
 
 
 def test_token_order_and_count(encoder, queries):
@@ -65,7 +65,7 @@ def test_token_order_and_count(encoder, queries):
 
 
 def _manual_guided_tokens(pool, t, v, m):
-    """mire.md §1.4 written out per head with explicit loops over valid/invalid rows."""
+    """The authors' pooling written out per head, with loops over valid/invalid rows."""
     P = v.shape[1] - 1
     patches = pool.proj(v[:, 1:])
     K = pool.k_state(patches).view(1, P, pool.num_heads, pool.out_dim)[0]   # [P, H, D]
