@@ -58,14 +58,17 @@ def resolve(checkpoint: str, allow_patterns: list[str] | None = None) -> Resolve
         raise MireEvalError(f"{checkpoint}: checkpoint: no such file or directory")
     from huggingface_hub import snapshot_download
 
+    from harness import hub
+
     revision = pinned or HUB_REVISIONS.get(repo_id, "main")
+    hub.require(repo_id, "--checkpoint DIR", revision=pinned or None)
     try:
         path = snapshot_download(repo_id, revision=revision, allow_patterns=allow_patterns)
     except Exception as exc:  # offline, unknown repo, gated: one line telling what to fetch
         reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
         raise MireEvalError(
             f"{checkpoint}: checkpoint: cannot download from the Hugging Face hub ({reason}); "
-            f"fetch it (huggingface-cli download {repo_id} --local-dir DIR) and pass --checkpoint DIR"
+            f"{hub.download_advice(repo_id, '--checkpoint DIR', revision=pinned or None)}"
         ) from None
     return Resolved(Path(path), checkpoint, Path(path).name)
 
