@@ -40,3 +40,21 @@ def test_the_real_probe_answers_false_for_a_dead_endpoint(monkeypatch):
     monkeypatch.setattr(hub, "_probed", {})
     assert REAL_REACHABLE(timeout=1.0) is False
     assert hub._probed == {f"http://127.0.0.1:{port}": False}
+
+
+@pytest.mark.parametrize("retriever, repo_id", [("mire", "Y-J-Ju/MIRe_base_pt"), ("colbertv2", "colbert-ir/colbertv2.0"),
+                                                ("jfe", "Qwen/Qwen2-VL-2B-Instruct")])
+def test_every_retrievers_default_checkpoint_fails_fast_when_the_hub_is_out_of_reach(monkeypatch, retriever, repo_id):
+    import huggingface_hub
+
+    from harness.registry import RETRIEVERS
+
+    monkeypatch.setattr(hub, "reachable", lambda timeout=None: False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda *a, **k: pytest.fail("asked the hub"))
+    with pytest.raises(MireEvalError) as err:
+        RETRIEVERS.get(retriever)(None)
+    text = str(err.value)
+    assert text.startswith(f"{repo_id}: the Hugging Face hub") and "\n" not in text
+    assert f"`hf download {repo_id}" in text and "--local-dir DIR` and pass --checkpoint DIR" in text
