@@ -316,8 +316,9 @@ def manual_fetch(task: str, options: LoadOptions, files: Sequence[ManualFile], i
                  images: bool = True) -> Path:
     """Check a hand-downloaded release: print what is there (with hashes) and what is missing.
 
-    Missing files are listed one per line with their download source and exact target
-    path; then a one-line error says how many are missing.
+    Missing files are listed one per line with their exact target path, their download
+    source and, where the source states it, their size; then a one-line error says how many
+    are missing. Only the files of ``files`` are checked: tasks pass what one split needs.
     """
     root = data_root(task, options)
     missing = []
@@ -339,8 +340,8 @@ def manual_fetch(task: str, options: LoadOptions, files: Sequence[ManualFile], i
         print(f"missing {target}{'/' if spec.is_dir else ''}  <- {spec.source}{size}")
     if missing:
         raise MireEvalError(
-            f"{task}: {len(missing)} file(s) missing (listed above); {task} is not on a hub: "
-            f"download them by hand into {root} (or pass --data-dir / --image-dir)"
+            f"{task}: {len(missing)} file(s) missing (listed above with where to get them); "
+            f"put them at the paths shown under {root} (or pass --data-dir / --image-dir)"
         )
     print(f"{task}: release complete in {root}")
     return root
