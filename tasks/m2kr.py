@@ -70,7 +70,8 @@ def _parquet_files(root: Path, config: str, split: str) -> list[Path]:
     folder = root / config
     files = sorted(folder.glob(f"{split}-*.parquet")) or sorted((folder / split).glob("*.parquet"))
     if not files:
-        raise MireEvalError(f"{folder}: no parquet files for split {split!r} ({split}-*.parquet)")
+        raise MireEvalError(f"{folder}: no parquet files for split {split!r} ({split}-*.parquet); "
+                            f"`mire-eval fetch` downloads one split at a time (--split)")
     return files
 
 
