@@ -180,3 +180,17 @@ def test_corpus_without_text_column_is_an_error(release):
 def test_declaration():
     assert TASK.name == "okvqa" and TASK.relevance == "answer-word" and TASK.main_metric == "hit_rate@5"
     assert set(TASK.splits) == {"test", "testdev", "train"}
+
+
+@pytest.mark.parametrize("layout", ["", "okvqa/pre-extracted_features/passages", "pre-extracted_features/passages"])
+def test_the_release_unpacked_at_any_level_reads_like_mires_copy(release, tmp_path, layout):
+    """MIRe keeps data/okvqa/RAVQA_v2_data/okvqa/pre-extracted_features/passages/ (the fixture);
+    --data-dir may also point inside the unpacked release, or at the files themselves."""
+    import shutil
+
+    data, images = release
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(data / PASSAGES, moved / layout)
+    ours = load_task("okvqa", LoadOptions(data_dir=moved, image_dir=images))
+    mire = load_task("okvqa", LoadOptions(data_dir=data, image_dir=images))
+    assert [(q.id, q.text) for q in ours.queries] == [(q.id, q.text) for q in mire.queries] and len(ours.queries) == 2
