@@ -4,16 +4,18 @@ Facts of the release this module encodes (each with its source):
 
 * InfoSeek has no validation split: ``Infoseek_data`` holds ``train`` and ``test``, and
   ``Infoseek_passages`` holds ``train_passages`` and ``test_passages`` (the maintainer,
-  LinWeizheDragon/Retrieval-Augmented-Visual-Question-Answering#37). E-VQA has
-  ``train`` / ``valid`` / ``test`` (the M2KR dataset card).
+  LinWeizheDragon/Retrieval-Augmented-Visual-Question-Answering#37; FLMR's docs/Datasets.md
+  lists no InfoSeek val). E-VQA has ``train`` / ``valid`` / ``test`` and
+  ``{train,valid,test}_passages`` (same document).
 * M2KR's InfoSeek test split is sampled from InfoSeek's *val* set (same thread), so its
   images are in ``Infoseek/infoseek_val_images.tar`` (~9 GB) of ``BByrneLab/M2KR_Images``;
   the train split's are in ``infoseek_train_images.tar`` (~48 GB); ``infoseek_test_images.tar``
   (~41.6 GB, InfoSeek's own test set) is used by no M2KR split.
 * E-VQA's archives are flat: ``inat.zip`` holds ``train/...`` and ``val/...``,
   ``google-landmark.tar`` holds ``train/...``, while ``img_path`` says ``inat/...`` and
-  ``google-landmark/...``: an archive is unpacked into a folder named after its stem unless
-  its members already start with that folder.
+  ``google-landmark/...`` (FLMR's docs/Datasets.md expects ``inat/train``, ``inat/val``,
+  ``google-landmark/train`` under the image root): an archive is unpacked into a folder
+  named after its stem unless its members already start with that folder.
 """
 
 from __future__ import annotations
