@@ -48,8 +48,13 @@ class Resolved:
         return self.path if self.path.is_dir() else self.path.parent
 
 
-def resolve(checkpoint: str, allow_patterns: list[str] | None = None) -> Resolved:
-    """A local path as is; otherwise a hub id downloaded (cached) by huggingface_hub."""
+def resolve(checkpoint: str, allow_patterns: list[str] | None = None,
+            pass_as: str = "--checkpoint DIR") -> Resolved:
+    """A local path as is; otherwise a hub id downloaded (cached) by huggingface_hub.
+
+    ``pass_as`` says, in the error for an unreachable hub, where the user puts a copy made
+    with ``hf download``.
+    """
     local = Path(checkpoint).expanduser()
     if local.exists():
         return Resolved(local, checkpoint)
@@ -58,14 +63,17 @@ def resolve(checkpoint: str, allow_patterns: list[str] | None = None) -> Resolve
         raise MireEvalError(f"{checkpoint}: checkpoint: no such file or directory")
     from huggingface_hub import snapshot_download
 
+    from harness import hub
+
     revision = pinned or HUB_REVISIONS.get(repo_id, "main")
+    hub.require(repo_id, pass_as, revision=pinned or None)
     try:
         path = snapshot_download(repo_id, revision=revision, allow_patterns=allow_patterns)
     except Exception as exc:  # offline, unknown repo, gated: one line telling what to fetch
         reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
         raise MireEvalError(
             f"{checkpoint}: checkpoint: cannot download from the Hugging Face hub ({reason}); "
-            f"fetch it (huggingface-cli download {repo_id} --local-dir DIR) and pass --checkpoint DIR"
+            f"{hub.download_advice(repo_id, pass_as, revision=pinned or None)}"
         ) from None
     return Resolved(Path(path), checkpoint, Path(path).name)
 

@@ -155,12 +155,18 @@ IMAGE_ONLY_TYPES = ("qwen2_vl", "qwen2_5_vl")
 
 
 def _hub_error(name: str, revision: str | None, exc: Exception) -> MireEvalError:
-    rev = f" --revision {revision}" if revision else ""
+    from harness.hub import download_advice
+
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return MireEvalError(
-        f"{name}: cannot load ({first}); fetch it with `huggingface-cli download {name}{rev}` "
-        "or pass a local directory in the same layout"
-    )
+    return MireEvalError(f"{name}: cannot load ({first}); {download_advice(name, '--checkpoint DIR', revision=revision)}")
+
+
+def _require_hub(name: str, revision: str | None) -> None:
+    """A hub id (not a local folder) needs the hub: fail in one line when it is out of reach."""
+    if not Path(name).exists():
+        from harness.hub import require
+
+        require(name, "--checkpoint DIR", revision=revision)
 
 
 def load_processor(path: str, model_type: str, settings: JfeSettings, revision: str | None):
@@ -169,6 +175,7 @@ def load_processor(path: str, model_type: str, settings: JfeSettings, revision: 
     from transformers.image_utils import SizeDict
 
     kw = {"revision": revision, "trust_remote_code": settings.trust_remote_code}
+    _require_hub(path, revision)
     try:
         if model_type in IMAGE_ONLY_TYPES:
             processor = image_only_processor_class(model_type).from_pretrained(path, **kw)
@@ -188,6 +195,7 @@ def load_backbone(path: str, settings: JfeSettings, device: str, dtype: torch.dt
     """The MLLM without its LM head (``AutoModel``), from safetensors only."""
     from transformers import AutoModel
 
+    _require_hub(path, settings.revision)
     try:
         model = AutoModel.from_pretrained(
             path, revision=settings.revision, trust_remote_code=settings.trust_remote_code,

@@ -243,7 +243,7 @@ def _vision_source(name: str, directory: Path | None) -> Path:
     """Where the CLIP config and preprocessor config live (our checkpoints carry them)."""
     if directory is not None and (directory / "vision_config.json").is_file():
         return directory
-    return resolve(name, ["*.json"]).directory
+    return resolve(name, ["*.json"], "DIR as vision_model_name in the checkpoint's config.json").directory
 
 
 def _vision_config(path: Path):
@@ -281,7 +281,8 @@ def _text_side(config: MIReConfig, directory: Path, notes: list[str]):
             notes.append(f"colbert_checkpoint {colbert!r} is not here; tokenizer and "
                          "artifact.metadata read from colbert-ir/colbertv2.0 (the same files)")
             colbert = "colbert-ir/colbertv2.0"
-        source = resolve(colbert, ["*.json", "*.txt", "artifact.metadata"]).directory
+        source = resolve(colbert, ["*.json", "*.txt", "artifact.metadata"],
+                         "DIR as colbert_checkpoint in the checkpoint's config.json").directory
     settings = ColBERTSettings.from_metadata(source / "artifact.metadata")
     try:
         tok = AutoTokenizer.from_pretrained(str(source))
@@ -316,9 +317,10 @@ def fresh_mire(colbert_checkpoint: str | None, vision_model: str, num_tokens: in
                num_heads: int = 12) -> LoadedMIRe:
     """A MIRe to pre-train: ColBERTv2 and CLIP weights loaded, the pooling module initialised."""
     tower = load_text_tower(colbert_checkpoint)
-    vision = resolve(vision_model, ["*.json", "*.txt", "*.safetensors"])
+    pass_as = "--option vision_model=DIR"
+    vision = resolve(vision_model, ["*.json", "*.txt", "*.safetensors"], pass_as)
     if not any(vision.directory.glob("*.safetensors")):
-        vision = resolve(vision_model, ["*.json", "*.txt", "pytorch_model.bin"])
+        vision = resolve(vision_model, ["*.json", "*.txt", "pytorch_model.bin"], pass_as)
     config = MIReConfig(vision_model_name=vision_model,
                         colbert_checkpoint=colbert_checkpoint or "colbert-ir/colbertv2.0",
                         num_tokens=num_tokens, num_heads=num_heads,

@@ -29,6 +29,7 @@ WEBQA_ID_MODULUS = 10_000_000
 # COCO 2014 (OK-VQA)
 # --------------------------------------------------------------------------------------------
 COCO_ZIP = "http://images.cocodataset.org/zips/{}2014.zip (unzip)"
+COCO_SIZES = {"train": "13 GB", "val": "6 GB"}  # cocodataset.org/#download: "2014 Train images [83K/13GB]"
 
 
 def coco_root(options: LoadOptions) -> Path:
@@ -38,7 +39,8 @@ def coco_root(options: LoadOptions) -> Path:
 
 def coco_manual_files(*splits: str) -> list[ManualFile]:
     """The COCO 2014 image folders a task needs, for ``mire-eval fetch``."""
-    return [ManualFile(f"{s}2014", COCO_ZIP.format(s), ("", "coco"), "images", is_dir=True) for s in splits]
+    return [ManualFile(f"{s}2014", COCO_ZIP.format(s), ("", "coco"), "images", is_dir=True, size=COCO_SIZES[s])
+            for s in splits]
 
 
 def coco_file_name(split: str, image_id: int | str) -> str:

@@ -15,40 +15,33 @@ from __future__ import annotations
 
 import json
 import os
-import tarfile
-import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 
+from harness import hub
 from harness.errors import MireEvalError
 from harness.types import Corpus, FileImage, Passage, Query, TaskData, TrainExample
 from tasks.base import LoadOptions, TaskSpec
+from tasks.m2kr_hub import (
+    HUB_ID,
+    IMAGES_HUB_ID,
+    REVISION,
+    BasenameFinder,
+    Subset,
+    check_pin,
+    extract_archive,
+    hub_listing,
+    human_bytes,
+    revision,
+)
 from tasks.releases import assemble, file_digest, resolve_relevance
 
-HUB_ID = "BByrneLab/multi_task_multi_modal_knowledge_retrieval_benchmark_M2KR"
-# The card revision whose README documents the data fields (instruction included) and the
-# E-VQA split sizes. Override with $MIRE_EVAL_M2KR_REVISION.
-REVISION = "2cfa1198bf19127dcd071f2f688ad3d1f707126b"
-IMAGES_HUB_ID = "BByrneLab/M2KR_Images"
+__all__ = ["HUB_ID", "IMAGES_HUB_ID", "REVISION", "Subset", "m2kr_task", "revision"]
+
 CACHE_NAME = "m2kr"
 DATA_COLUMNS = ("question_id", "question", "img_path", "answers", "pos_item_ids")
 RELEVANCE = ("answer-substring", "answer-word", "qrels")
-
-
-@dataclass(frozen=True)
-class Subset:
-    """What differs between M2KR subsets."""
-
-    name: str  # config prefix in the repository: "Infoseek", "EVQA"
-    image_folder: str  # folder of BByrneLab/M2KR_Images
-    image_basename: bool  # InfoSeek's img_path keeps OVEN's shard prefix; the images do not
-    jpg_fallback: bool  # MIRe retries InfoSeek images with a .jpg extension
-
-
-def revision() -> str:
-    return os.environ.get("MIRE_EVAL_M2KR_REVISION", REVISION)
 
 
 def image_root(subset: Subset, options: LoadOptions) -> Path:
@@ -77,7 +70,8 @@ def _parquet_files(root: Path, config: str, split: str) -> list[Path]:
     folder = root / config
     files = sorted(folder.glob(f"{split}-*.parquet")) or sorted((folder / split).glob("*.parquet"))
     if not files:
-        raise MireEvalError(f"{folder}: no parquet files for split {split!r} ({split}-*.parquet)")
+        raise MireEvalError(f"{folder}: no parquet files for split {split!r} ({split}-*.parquet); "
+                            f"`mire-eval fetch` downloads one split at a time (--split)")
     return files
 
 
@@ -94,10 +88,15 @@ def read_split(subset: Subset, config: str, split: str, options: LoadOptions):
             ds = datasets.load_dataset("parquet", data_files={split: [str(f) for f in files]},
                                        split=split, cache_dir=hf_cache)
             return ds, {"config": config, "split": split, "files": [file_digest(f) for f in files]}
-        if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1":
+        if hub.offline() or os.environ.get("HF_DATASETS_OFFLINE") == "1":
             raise ConnectionError("offline mode")
-        ds = datasets.load_dataset(HUB_ID, config, split=split, revision=revision(), cache_dir=hf_cache)
-        return ds, {"config": config, "split": split, "revision": revision()}
+        rev = revision()
+        hub.require(HUB_ID, "--data-dir DIR", "dataset", rev, f"{subset.name}_*")
+        data, passages = check_pin(subset, split if config.endswith("_data") else "test", hub_listing(HUB_ID, rev), rev)
+        wanted = data if config.endswith("_data") else passages  # this split's files only, never the config
+        urls = [f"hf://datasets/{HUB_ID}@{rev}/{p}" for p in wanted]
+        ds = datasets.load_dataset("parquet", data_files={split: urls}, split=split, cache_dir=hf_cache)
+        return ds, {"config": config, "split": split, "revision": rev, "files": wanted}
     except MireEvalError:
         raise
     except Exception as exc:  # noqa: BLE001 - hub, network and parquet errors all end here
@@ -106,7 +105,8 @@ def read_split(subset: Subset, config: str, split: str, options: LoadOptions):
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise MireEvalError(
             f"{task}: cannot read {config}/{split} from {place} ({reason}); run `mire-eval fetch "
-            f"{'evqa' if subset.name == 'EVQA' else task}` online, or pass --data-dir with a copy of {HUB_ID}"
+            f"{'evqa' if subset.name == 'EVQA' else task}` online, or "
+            f"{hub.download_advice(HUB_ID, '--data-dir DIR', 'dataset', revision(), subset.name + '_*')}"
         ) from None
 
 
@@ -130,13 +130,21 @@ def read_passages(subset: Subset, options: LoadOptions) -> tuple[Corpus, dict]:
 # --------------------------------------------------------------------------------------------
 # Queries, relevance, training pairs
 # --------------------------------------------------------------------------------------------
-def query_image(subset: Subset, images: Path, img_path: str) -> FileImage:
-    rel = os.path.basename(img_path) if subset.image_basename else img_path
-    path = images / rel
-    if subset.jpg_fallback and not path.exists():
-        jpg = path.with_suffix(".jpg")
-        path = jpg if jpg.exists() else path
-    return FileImage(path)
+def query_image(subset: Subset, images: Path, img_path: str, finder: BasenameFinder | None = None) -> FileImage:
+    """The image file of ``img_path``: InfoSeek by basename (wherever its archive's top folder
+    put it, with MIRe's ``.jpg`` retry), E-VQA at ``img_path`` under the image root."""
+    if not subset.image_basename:
+        return FileImage(images / img_path)
+    name = os.path.basename(img_path)
+    candidates = [name] + ([str(Path(name).with_suffix(".jpg"))] if subset.jpg_fallback else [])
+    for candidate in candidates:
+        if (images / candidate).exists():
+            return FileImage(images / candidate)
+    for candidate in candidates:
+        found = finder(candidate) if finder else None
+        if found is not None:
+            return FileImage(found)
+    return FileImage(images / name)
 
 
 def load_subset(subset: Subset, task: str, options: LoadOptions) -> TaskData:
@@ -149,6 +157,7 @@ def load_subset(subset: Subset, task: str, options: LoadOptions) -> TaskData:
     _columns(ds, needed, config, split)
     has_instruction = "instruction" in ds.column_names
     images = image_root(subset, options)
+    finder = BasenameFinder(images)
 
     columns = list(needed) + (["instruction"] if has_instruction else [])
     by_qid: dict[str, tuple[Query, dict, Passage | None]] = {}
@@ -159,7 +168,7 @@ def load_subset(subset: Subset, task: str, options: LoadOptions) -> TaskData:
             if not pos_ids:
                 raise MireEvalError(f"{config}/{split} row {row_number + j}: field 'pos_item_ids' is empty")
             instruction = batch["instruction"][j] if has_instruction else None
-            query = Query(qid, batch["question"][j] or "", query_image(subset, images, batch["img_path"][j]),
+            query = Query(qid, batch["question"][j] or "", query_image(subset, images, batch["img_path"][j], finder),
                           tuple(str(a) for a in batch["answers"][j] or ()),
                           instruction if isinstance(instruction, str) else None)
             positive = None
@@ -190,61 +199,66 @@ def _fetch_record(options: LoadOptions) -> dict:
     return {"fetched": json.loads(record.read_text())}
 
 
-def _extract_archives(folder: Path) -> int:
-    """Unpack the image archives of a downloaded folder once (a marker records it)."""
-    count = 0
-    for archive in sorted(folder.rglob("*")):
-        marker = archive.with_name(archive.name + ".extracted")
-        if marker.exists() or not archive.is_file():
-            continue
-        if zipfile.is_zipfile(archive):
-            with zipfile.ZipFile(archive) as z:
-                z.extractall(archive.parent)
-        elif archive.name.endswith((".tar", ".tar.gz", ".tgz")) and tarfile.is_tarfile(archive):
-            with tarfile.open(archive) as t:
-                t.extractall(archive.parent, filter="data")
-        else:
-            continue
-        marker.touch()
-        count += 1
-    return count
-
-
 def fetch_subset(subset: Subset, task: str, options: LoadOptions, images: bool = True) -> Path:
-    """Download the subset's configs (pinned revision) and images once, verify, say where."""
-    from huggingface_hub import HfApi, snapshot_download
+    """Download what ``options.split`` needs (pinned revision) once, verify it, say where.
+
+    The file lists are read first: a config absent at the pin fails before any download, and
+    every file to download is printed with its size and target before the first byte moves.
+    """
+    from huggingface_hub import snapshot_download
 
     if options.data_dir:  # a copy the user made: verify it, download nothing
         return _verify(subset, task, options, Path(options.data_dir))
     target = Path(options.cache_dir) / CACHE_NAME
+    image_dir = image_root(subset, options)
+    rev = revision()
+    hub.require(HUB_ID, "--data-dir DIR", "dataset", rev, f"{subset.name}_*")
     try:
-        snapshot_download(HUB_ID, repo_type="dataset", revision=revision(), local_dir=str(target),
-                          allow_patterns=[f"{subset.name}_data/*", f"{subset.name}_passages/*", "README.md"])
-        image_dir = image_root(subset, options)
-        if images:
+        data, passages = check_pin(subset, options.split, listing := hub_listing(HUB_ID, rev), rev)
+        plan = [(HUB_ID, rev, p, listing[p], target / p) for p in data + passages]
+        archives = [f"{subset.image_folder}/{a}" for a in subset.archives_for(options.split)] if images else []
+        images_listing = hub_listing(IMAGES_HUB_ID, None) if archives else {}
+        absent = [a for a in archives if a not in images_listing]
+        if absent:
+            raise MireEvalError(f"{task}: {IMAGES_HUB_ID} has no {absent[0]}")
+        plan += [(IMAGES_HUB_ID, "main", a, images_listing[a], image_dir.parent / a) for a in archives]
+        _print_plan(task, options.split, plan)
+        snapshot_download(HUB_ID, repo_type="dataset", revision=rev, local_dir=str(target),
+                          allow_patterns=data + passages + ["README.md"])
+        if archives:
             snapshot_download(IMAGES_HUB_ID, repo_type="dataset", local_dir=str(image_dir.parent),
-                              allow_patterns=[f"{subset.image_folder}/*"])
-            _extract_archives(image_dir)
-        try:
-            images_sha = HfApi().dataset_info(IMAGES_HUB_ID).sha if images else None
-        except Exception:  # noqa: BLE001 - provenance only
-            images_sha = None
-    except Exception as exc:  # noqa: BLE001
+                              allow_patterns=archives)
+            for a in archives:
+                extract_archive(image_dir.parent / a)
+    except MireEvalError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - hub, network and archive errors all end here
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise MireEvalError(f"{task}: download from {HUB_ID} failed ({reason}); check the network "
-                            f"or put a copy of the repository somewhere and pass --data-dir") from None
-    record = {"hub_id": HUB_ID, "revision": revision(), "images_hub_id": IMAGES_HUB_ID,
-              "images_revision": images_sha}
+        raise MireEvalError(f"{task}: download from the hub failed ({reason}); "
+                            f"{hub.download_advice(HUB_ID, '--data-dir DIR', 'dataset', rev, subset.name + '_*')}"
+                            ) from None
+    record = {"hub_id": HUB_ID, "revision": rev, "split": options.split, "files": data + passages,
+              "images_hub_id": IMAGES_HUB_ID, "image_archives": archives}
     (target / "fetch.json").write_text(json.dumps(record, indent=1))
     return _verify(subset, task, options, target)
 
 
+def _print_plan(task: str, split: str, plan: list) -> None:
+    """One line per file: source, size, target; then the total. Printed before downloading."""
+    print(f"{task}: the {split} split needs {len(plan)} file(s):")
+    for repo, rev, path, size, dest in plan:
+        print(f"  {repo}@{rev[:10]}:{path}  {human_bytes(size)}  -> {dest}")
+    known = [p[3] for p in plan if p[3] is not None]
+    print(f"{task}: {human_bytes(sum(known))} in all"
+          f"{'' if len(known) == len(plan) else ' (some sizes unknown)'}; archives are unpacked beside themselves")
+
+
 def _verify(subset: Subset, task: str, options: LoadOptions, where: Path) -> Path:
     """Load the test split (images checked, missing ones counted) and print what is there."""
-    local = LoadOptions(split="test", data_dir=options.data_dir, cache_dir=options.cache_dir,
+    local = LoadOptions(split=options.split, data_dir=options.data_dir, cache_dir=options.cache_dir,
                         image_dir=options.image_dir, skip_missing_images=True)
     data = load_subset(subset, task, local)
-    print(f"{task}: {data.meta['queries']} test queries, {data.meta['passages']} passages in {where}; "
+    print(f"{task}: {data.meta['queries']} {options.split} queries, {data.meta['passages']} passages in {where}; "
           f"images in {image_root(subset, options)} ({data.meta['skipped_images']} missing)")
     return where
 
@@ -257,7 +271,7 @@ def m2kr_task(subset: Subset, name: str, description: str, paper_metric: str) ->
         relevance="answer-substring",
         main_metric="hit_rate@5",
         paper_metric=paper_metric,
-        splits=("test", "valid", "train"),
+        splits=subset.splits,
         load=lambda options: load_subset(subset, name, options),
         fetch=lambda options, images=True: fetch_subset(subset, name, options, images),
     )

@@ -1,7 +1,10 @@
 """OK-VQA over the Google-Search corpus (GS112K / "OKVQA-GS"), the RA-VQA / FLMR release.
 
-Questions: ``retriever_{test,testdev,train_w_negs}.json`` (RA-VQA schema, captions removed
-from the questions as MIRe does). Corpus: ``okvqa_full_clean_corpus.csv`` (``kid,text``).
+Questions: ``retriever_{test,testdev,train}.json`` of the RA-VQA v2 release (RA-VQA schema,
+captions removed from the questions as MIRe does; negatives, which only MIRe's own
+``retriever_train_w_negs.json`` carries, are optional). Corpus: ``okvqa_full_clean_corpus.csv``
+(``kid,text``). Layouts: the files directly in ``--data-dir``, the release as unpacked
+(``[RAVQA_v2_data/]okvqa/pre-extracted_features/passages/``), or MIRe's ``data/okvqa``.
 Images: COCO 2014. Relevance: a passage is relevant when it contains an answer as a whole
 word (``answer-word``), the pseudo-relevance of RA-VQA/FLMR/MIRe; the paper reports PR@5.
 """
@@ -27,13 +30,18 @@ from tasks.releases import (
 )
 
 NAME = "okvqa"
-RAVQA_SUBDIRS = ("", "RAVQA_v2_data/okvqa/pre-extracted_features/passages", "pre-extracted_features/passages")
+RAVQA_SUBDIRS = ("", "RAVQA_v2_data/okvqa/pre-extracted_features/passages",
+                 "okvqa/pre-extracted_features/passages", "pre-extracted_features/passages")
 SPLIT_FILES = {"test": "retriever_test.json", "testdev": "retriever_testdev.json",
-               "train": "retriever_train_w_negs.json"}
+               "train": "retriever_train.json"}
+COCO_SPLIT = {"test": "val", "testdev": "val", "train": "train"}
 CORPUS_FILE = "okvqa_full_clean_corpus.csv"
 TRAIN_SEED = 2024  # MIRe's config seed; the positive is drawn once, when the split is built
-RAVQA_SOURCE = ("RA-VQA/FLMR Google-Search release: RAVQA_v2_data zip linked from "
-                "github.com/LinWeizheDragon/Retrieval-Augmented-Visual-Question-Answering#resources")
+RAVQA_SOURCE = ("RA-VQA v2 data: hub dataset BByrneLab/RAVQAV2Data (`hf download BByrneLab/RAVQAV2Data "
+                "--repo-type dataset --local-dir DIR`; one large .tar.gz: untar it, then unzip the zips "
+                "inside), as linked from github.com/LinWeizheDragon/Retrieval-Augmented-Visual-Question-Answering")
+CORPUS_SOURCE = ("the Vis-DPR release (Luo et al. 2021, github.com/luomancs/retriever_reader_for_okvqa), "
+                 "also inside the RA-VQA v2 data")
 
 
 def load(options: LoadOptions) -> TaskData:
@@ -52,15 +60,16 @@ def load(options: LoadOptions) -> TaskData:
         NAME, options, queries, read_kid_text_csv(corpus_file),
         relevance=resolve_relevance(NAME, options, "answer-word", ("answer-word", "answer-substring")),
         train=train,
-        meta={"source": RAVQA_SOURCE, "files": [file_digest(questions), file_digest(corpus_file)],
+        meta={"source": "RA-VQA v2 data (BByrneLab/RAVQAV2Data); corpus of Vis-DPR", "files": [file_digest(questions), file_digest(corpus_file)],
               "image_dir": str(images), "skipped_without_ctxs": no_ctxs},
     )
 
 
 def fetch(options: LoadOptions, images: bool = True) -> Path:
-    files = [ManualFile(SPLIT_FILES[s], RAVQA_SOURCE, RAVQA_SUBDIRS) for s in ("test", "testdev", "train")]
-    files += [ManualFile(CORPUS_FILE, RAVQA_SOURCE, RAVQA_SUBDIRS),
-              *coco_manual_files("val", "train")]
+    """Check what ``options.split`` needs: its question file, the corpus, its COCO folder."""
+    files = [ManualFile(SPLIT_FILES[options.split], RAVQA_SOURCE, RAVQA_SUBDIRS),
+             ManualFile(CORPUS_FILE, CORPUS_SOURCE, RAVQA_SUBDIRS),
+             *coco_manual_files(COCO_SPLIT[options.split])]
     return manual_fetch(NAME, options, files, coco_root(options), images)
 
 

@@ -5,6 +5,10 @@ a memory-mapped Arrow file in the cache. Questions: ``test2014_pairs_cap_combine
 (JSON lines; the train split reads ``train2014_pairs_cap_combine_sum.txt``). Answers come
 from the VQA-format OK-VQA val files, as MIRe's ``DynamicEval`` takes them: the lower-cased,
 non-empty human answers. Relevance: whole-word answer match; the paper reports MRR@5.
+
+Layouts (both read from ``--data-dir``): the okvqa-release as downloaded, with the pair files
+under ``data/`` and ``all_blocks.txt``, ``passage_id_to_line_id.json`` and the VQA files at the
+top; or MIRe's flat ``data/okvqa/`` with every file side by side.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from tasks.releases import (
 
 NAME = "okvqa-wiki11m"
 PAIRS = {"test": "test2014_pairs_cap_combine_sum.txt", "train": "train2014_pairs_cap_combine_sum.txt"}
+PAIRS_SUBDIRS = ("data", "")  # the okvqa-release's own layout first, then MIRe's flat copy
+COCO_SPLIT = {"test": "val", "train": "train"}
 BLOCKS = "all_blocks.txt"
 ANNOTATIONS = "mscoco_val2014_annotations.json"
 QUESTIONS = "OpenEnded_mscoco_val2014_questions.json"
@@ -59,7 +65,7 @@ def vqa_answers(annotations: Path, questions: Path) -> dict[int, tuple[str, ...]
 
 def load(options: LoadOptions) -> TaskData:
     root = data_root(NAME, options)
-    pairs = find_file(NAME, root, PAIRS[options.split], what="question/passage pairs")
+    pairs = find_file(NAME, root, PAIRS[options.split], PAIRS_SUBDIRS, "question/passage pairs")
     blocks = find_file(NAME, root, BLOCKS, what="Wikipedia passages")
     split_dir = "train" if "train" in pairs.name else "val"  # the reference reads it off the file name
     answers = {}
@@ -95,12 +101,14 @@ def load(options: LoadOptions) -> TaskData:
 
 
 def fetch(options: LoadOptions, images: bool = True) -> Path:
+    """Check what ``options.split`` needs, in either layout."""
+    split = options.split
     files = [ManualFile(BLOCKS, f"{RELEASE}: all_blocks.txt (linked from its README)"),
-             ManualFile(PAIRS["test"], f"{RELEASE}: data/"),
-             ManualFile(PAIRS["train"], f"{RELEASE}: data/ (train split only)"),
-             ManualFile(ANNOTATIONS, OKVQA_SITE.format(ANNOTATIONS)),
-             ManualFile(QUESTIONS, OKVQA_SITE.format(QUESTIONS)),
-             *coco_manual_files("val")]
+             ManualFile(PAIRS[split], f"{RELEASE}: data/", PAIRS_SUBDIRS)]
+    if split == "test":
+        files += [ManualFile(ANNOTATIONS, OKVQA_SITE.format(ANNOTATIONS)),
+                  ManualFile(QUESTIONS, OKVQA_SITE.format(QUESTIONS))]
+    files += coco_manual_files(COCO_SPLIT[split])
     return manual_fetch(NAME, options, files, coco_root(options), images)
 
 

@@ -101,16 +101,19 @@ def get_field(record: dict, name: str, origin: str, kind: type | tuple[type, ...
     return value
 
 
-def read_kid_text_csv(path: Path) -> Corpus:
+def read_kid_text_csv(path: Path, block_size: int = 64 << 20) -> Corpus:
     """A ``kid,text`` CSV corpus (OK-VQA-GS, ReMuQ) read column-wise by Arrow.
 
     Ids are typed as pandas would read them, then turned into strings, so an integer
-    ``kid`` 0042 becomes ``"42"`` exactly as the reference's ``str(kid)``.
+    ``kid`` 0042 becomes ``"42"`` exactly as the reference's ``str(kid)``. Quoted passages
+    may span lines (as pandas reads them): without ``newlines_in_values`` Arrow splits its
+    parallel blocks at a newline inside quotes and fails when one falls on a block boundary.
     """
     from pyarrow import csv
 
     try:
-        table = csv.read_csv(path, read_options=csv.ReadOptions(block_size=64 << 20))
+        table = csv.read_csv(path, read_options=csv.ReadOptions(block_size=block_size),
+                             parse_options=csv.ParseOptions(newlines_in_values=True))
     except pa.ArrowInvalid as exc:
         raise MireEvalError(f"{path}: malformed CSV ({str(exc).splitlines()[0]})") from None
     for column in ("kid", "text"):
@@ -306,14 +309,16 @@ class ManualFile:
     subdirs: tuple[str, ...] = ("",)
     folder: str = "data"  # "data" (under --data-dir) or "images" (under --image-dir)
     is_dir: bool = False
+    size: str = ""  # the download's size as its source states it, when it does
 
 
 def manual_fetch(task: str, options: LoadOptions, files: Sequence[ManualFile], image_root: Path,
                  images: bool = True) -> Path:
     """Check a hand-downloaded release: print what is there (with hashes) and what is missing.
 
-    Missing files are listed one per line with their download source and exact target
-    path; then a one-line error says how many are missing.
+    Missing files are listed one per line with their exact target path, their download
+    source and, where the source states it, their size; then a one-line error says how many
+    are missing. Only the files of ``files`` are checked: tasks pass what one split needs.
     """
     root = data_root(task, options)
     missing = []
@@ -331,11 +336,12 @@ def manual_fetch(task: str, options: LoadOptions, files: Sequence[ManualFile], i
             digest = file_digest(found)
             print(f"ok      {found} ({digest.get('sha256') or digest['fingerprint']})")
     for spec, target in missing:
-        print(f"missing {target}{'/' if spec.is_dir else ''}  <- {spec.source}")
+        size = f" [{spec.size}]" if spec.size else ""
+        print(f"missing {target}{'/' if spec.is_dir else ''}  <- {spec.source}{size}")
     if missing:
         raise MireEvalError(
-            f"{task}: {len(missing)} file(s) missing (listed above); {task} is not on a hub: "
-            f"download them by hand into {root} (or pass --data-dir / --image-dir)"
+            f"{task}: {len(missing)} file(s) missing (listed above with where to get them); "
+            f"put them at the paths shown under {root} (or pass --data-dir / --image-dir)"
         )
     print(f"{task}: release complete in {root}")
     return root

@@ -27,7 +27,8 @@ from tasks.releases import (
 
 NAME = "remuq"
 CORPUS_FILE = "open_corpus_195837.csv"
-IMAGE_SUBDIRS = ("", "webqa")  # MIRe reads data/webqa/imgs.{tsv,lineidx}
+# WebQA's own release unpacks to imgs/imgs.tsv; MIRe keeps data/remuq/ beside data/webqa/
+IMAGE_SUBDIRS = ("", "webqa", "imgs", "../webqa")
 RELEASE = "ReMuQ release (Google Drive folder linked from github.com/luomancs/ReMuQ)"
 
 
@@ -59,8 +60,7 @@ def load(options: LoadOptions) -> TaskData:
 
 
 def fetch(options: LoadOptions, images: bool = True) -> Path:
-    files = [ManualFile("test.json", RELEASE), ManualFile("train.json", f"{RELEASE} (train split only)"),
-             ManualFile(CORPUS_FILE, RELEASE),
+    files = [ManualFile(f"{options.split}.json", RELEASE), ManualFile(CORPUS_FILE, RELEASE),
              ManualFile("imgs.tsv", f"{RELEASE} (WebQA images)", IMAGE_SUBDIRS, "images"),
              ManualFile("imgs.lineidx", f"{RELEASE} (WebQA image offsets)", IMAGE_SUBDIRS, "images")]
     return manual_fetch(NAME, options, files, image_root(options), images)

@@ -54,3 +54,12 @@ def local_task(tmp_path) -> Path:
 def private_cache(tmp_path, monkeypatch):
     """Keep every test's caches out of the user's home."""
     monkeypatch.setenv("MIRE_EVAL_DATA", str(tmp_path / "cache"))
+
+
+@pytest.fixture(autouse=True)
+def hub_stand_in(monkeypatch):
+    """No test opens a connection: the hub counts as reachable (each test's own stand-ins serve
+    it); a test of offline behaviour sets ``harness.hub.reachable`` to return False."""
+    import harness.hub
+
+    monkeypatch.setattr(harness.hub, "reachable", lambda timeout=None: True)

@@ -18,7 +18,7 @@ def test_importing_the_command_module_does_not_import_torch():
     ("okvqa", "retriever_test.json"), ("okvqa-wiki11m", "all_blocks.txt"), ("remuq", "test.json")])
 def test_fetch_of_a_manual_release_lists_each_missing_file_with_source_and_target(task, first, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("MIRE_EVAL_DATA", str(tmp_path))
-    with pytest.raises(MireEvalError, match=rf"{task}: \d+ file\(s\) missing .* not on a hub"):
+    with pytest.raises(MireEvalError, match=rf"{task}: \d+ file\(s\) missing .* put them at the paths shown"):
         fetch_task(task)
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith(f"missing {tmp_path / task}") and first in out[0] and "<-" in out[0]
@@ -28,11 +28,13 @@ def test_fetch_reports_a_complete_release(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("MIRE_EVAL_DATA", str(tmp_path / "cache"))
     data = tmp_path / "remuq"
     data.mkdir()
-    for name in ("test.json", "train.json", "open_corpus_195837.csv", "imgs.tsv", "imgs.lineidx"):
+    for name in ("test.json", "open_corpus_195837.csv", "imgs.tsv", "imgs.lineidx"):
         (data / name).write_text("x")
-    assert fetch_task("remuq", data_dir=data) == data
+    assert fetch_task("remuq", data_dir=data) == data  # the test split needs no train.json
     out = capsys.readouterr().out
-    assert out.count("ok ") == 5 and "remuq: release complete" in out
+    assert out.count("ok ") == 4 and "remuq: release complete" in out
+    with pytest.raises(MireEvalError, match="remuq: 1 file"):
+        fetch_task("remuq", data_dir=data, split="train")
 
 
 def test_fetch_command_is_registered_and_fails_with_the_one_line_error(tmp_path, monkeypatch):
@@ -47,4 +49,4 @@ def test_fetch_command_is_registered_and_fails_with_the_one_line_error(tmp_path,
     result = CliRunner().invoke(app, ["fetch", "okvqa", "--no-images"])
     assert result.exit_code == 2 and not isinstance(result.exception, MireEvalError)  # caught, not a traceback
     assert "val2014" not in result.output and "retriever_test.json" in result.output
-    assert "error: okvqa: 4 file(s) missing" in result.output  # --no-images: the COCO folders are not counted
+    assert "error: okvqa: 2 file(s) missing" in result.output  # the test split's; --no-images: no COCO folders

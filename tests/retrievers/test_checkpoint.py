@@ -87,7 +87,7 @@ def test_hub_id_offline_is_one_line(monkeypatch):
     import huggingface_hub.constants
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    with pytest.raises(MireEvalError, match="huggingface-cli download Y-J-Ju/MIRe_base_pt") as err:
+    with pytest.raises(MireEvalError, match="hf download Y-J-Ju/MIRe_base_pt --local-dir DIR` and pass --checkpoint DIR") as err:
         resolve("Y-J-Ju/MIRe_base_pt")
     assert "\n" not in str(err.value)
 

@@ -44,3 +44,81 @@ def write_webqa_tsv(folder: Path, images: dict[str, bytes | str]) -> None:
         out += image_id.encode() + b"\t" + data + b"\n"
     (folder / "imgs.tsv").write_bytes(out)
     (folder / "imgs.lineidx").write_text("".join(f"{o}\n" for o in offsets))
+
+
+def write_zip(path: Path, members: dict[str, bytes]) -> Path:
+    """A zip holding ``members`` (name -> bytes) exactly as named: flat archives stay flat."""
+    import zipfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return path
+
+
+def write_tar(path: Path, members: dict[str, bytes]) -> Path:
+    import tarfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w") as t:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    return path
+
+
+class HubStandIn:
+    """The hub as a few local folders: ``{(repo_id, revision): folder}``; revision None = main.
+
+    Serves ``HfApi().list_repo_tree`` (paths and sizes) and ``snapshot_download`` (copying only
+    the files ``allow_patterns`` match), and records every call, so a test sees what would
+    have been listed and downloaded.
+    """
+
+    def __init__(self, repos: dict):
+        self.repos = repos
+        self.listed: list[tuple] = []
+        self.downloaded: list[tuple] = []
+
+    def _folder(self, repo_id, revision):
+        key = (repo_id, revision if revision not in (None, "main") else None)
+        if key not in self.repos:
+            raise OSError(f"404 Client Error: Revision Not Found for {repo_id}@{revision}")
+        return Path(self.repos[key])
+
+    def install(self, monkeypatch) -> "HubStandIn":
+        import huggingface_hub
+
+        hub = self
+
+        class Entry:
+            def __init__(self, path, size):
+                self.path, self.size = path, size
+
+        class Api:
+            def list_repo_tree(self, repo_id, repo_type=None, revision=None, recursive=False):
+                hub.listed.append((repo_id, revision))
+                folder = hub._folder(repo_id, revision)
+                return [Entry(p.relative_to(folder).as_posix(), p.stat().st_size)
+                        for p in sorted(folder.rglob("*")) if p.is_file()]
+
+        def snapshot_download(repo_id, repo_type=None, revision=None, local_dir=None, allow_patterns=None, **kw):
+            import fnmatch
+            import shutil
+
+            folder = hub._folder(repo_id, revision)
+            copied = []
+            for p in sorted(folder.rglob("*")):
+                rel = p.relative_to(folder).as_posix()
+                if p.is_file() and (allow_patterns is None or any(fnmatch.fnmatch(rel, a) for a in allow_patterns)):
+                    (Path(local_dir) / rel).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(p, Path(local_dir) / rel)
+                    copied.append(rel)
+            hub.downloaded.append((repo_id, revision, tuple(copied)))
+            return local_dir
+
+        monkeypatch.setattr(huggingface_hub, "HfApi", Api)
+        monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+        return self

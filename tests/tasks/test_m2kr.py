@@ -9,7 +9,7 @@ from harness.errors import MireEvalError
 from tasks.base import LoadOptions, load_task
 from tasks.m2kr import HUB_ID, REVISION
 
-from release_fixtures import write_image
+from release_fixtures import HubStandIn, image_bytes, write_image, write_tar, write_zip
 
 INSTRUCTION = "Using the provided image, obtain documents that address the subsequent question: "
 
@@ -36,14 +36,19 @@ def write_parquet(path, rows, schema=None):
     pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
 
 
+SPLITS = {"Infoseek": ("test", "train"), "EVQA": ("test", "train", "valid")}  # InfoSeek has no valid split
+
+
 def write_snapshot(root, subset, img_paths, passages_extra=None):
     """The repository layout: <Subset>_data/<split>-00000-of-00001.parquet, <Subset>_passages/..."""
-    for split, prefix in (("test", subset), ("train", f"{subset}_train"), ("valid", f"{subset}_valid")):
+    for split in SPLITS[subset]:
+        prefix = subset if split == "test" else f"{subset}_{split}"
         rows = data_rows(prefix, img_paths)
         write_parquet(root / f"{subset}_data" / f"{split}-00000-of-00001.parquet", rows[::-1], DATA_SCHEMA)
     passages = [{"language": "en", "passage_id": f"p{i}", "passage_content": f"This is species {i}."}
                 for i in range(len(img_paths))] + (passages_extra or [])
     write_parquet(root / f"{subset}_passages" / "test_passages-00000-of-00001.parquet", passages)
+    write_parquet(root / f"{subset}_passages" / "train_passages-00000-of-00001.parquet", passages)
     (root / "README.md").write_text("---\nconfigs: []\n---\n")
 
 
@@ -128,42 +133,133 @@ def test_schema_and_layout_errors(evqa, cache, tmp_path):
 
 def test_offline_without_data_says_what_to_fetch(cache, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(MireEvalError, match=r"infoseek: cannot read Infoseek_data/test from the hub .*`mire-eval fetch infoseek`"):
+    with pytest.raises(MireEvalError, match=r"infoseek: cannot read Infoseek_data/test from the hub .*`mire-eval fetch "
+                                            r"infoseek`.*`hf download .* --repo-type dataset .*--local-dir DIR` "
+                                            r"and pass --data-dir DIR"):
         load_task("infoseek", LoadOptions(cache_dir=cache))
 
 
-def test_fetch_downloads_the_pinned_revision_into_the_cache(tmp_path, cache, monkeypatch, capsys):
-    import huggingface_hub
+def test_unreachable_hub_is_one_line_before_any_request(cache, monkeypatch):
+    import harness.hub
 
-    source = tmp_path / "hub"
-    write_snapshot(source, "EVQA", ["inat/0.jpg"])
-    write_image(source / "images" / "EVQA" / "inat" / "0.jpg")
-    calls = []
-
-    def fake_snapshot_download(repo_id, repo_type, local_dir, allow_patterns, revision=None):
-        calls.append((repo_id, repo_type, revision, tuple(allow_patterns)))
-        src = source if repo_id == HUB_ID else source / "images"
-        shutil.copytree(src, local_dir, dirs_exist_ok=True)
-        return local_dir
-
-    class FakeApi:
-        def dataset_info(self, repo_id):
-            return type("Info", (), {"sha": "f" * 40})()
-
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
-    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(harness.hub, "reachable", lambda timeout=None: False)
+    hub = HubStandIn({}).install(monkeypatch)
     from harness.cli_data import fetch_task
 
-    where = fetch_task("evqa")
-    assert where == cache / "m2kr"
-    assert calls[0] == (HUB_ID, "dataset", REVISION, ("EVQA_data/*", "EVQA_passages/*", "README.md"))
-    assert calls[1][0] == "BByrneLab/M2KR_Images" and calls[1][3] == ("EVQA/*",)
-    assert "evqa: 1 test queries, 1 passages" in capsys.readouterr().out
-    record = json.loads((cache / "m2kr" / "fetch.json").read_text())
-    assert record["revision"] == REVISION and record["images_revision"] == "f" * 40
+    for attempt in (lambda: load_task("infoseek", LoadOptions(cache_dir=cache)), lambda: fetch_task("evqa")):
+        with pytest.raises(MireEvalError, match=r"hub \(https://huggingface.co\) cannot be reached; .*hf download") as err:
+            attempt()
+        assert "\n" not in str(err.value)
+    assert hub.listed == [] and hub.downloaded == []
 
+
+def test_infoseek_declares_no_valid_split(cache):
+    from harness.cli_data import fetch_task
+
+    with pytest.raises(MireEvalError, match=r"task 'infoseek' has no split 'valid'; known: test, train"):
+        load_task("infoseek", LoadOptions(split="valid", cache_dir=cache))
+    with pytest.raises(MireEvalError, match=r"task 'infoseek' has no split 'valid'"):
+        fetch_task("infoseek", split="valid")
+
+
+@pytest.fixture
+def hub_copy(tmp_path):
+    """The two hub repositories as published: M2KR at the pin, and M2KR_Images' archives,
+    E-VQA's flat (inat.zip: train/, val/; google-landmark.tar: train/), InfoSeek's one per set."""
+    m2kr, images = tmp_path / "hub" / "m2kr", tmp_path / "hub" / "images"
+    write_snapshot(m2kr, "EVQA", ["inat/train/0001.jpg", "inat/val/0002.jpg", "google-landmark/train/a/b/abc.jpg"])
+    write_snapshot(m2kr, "Infoseek", ["00/oven_00000001.JPEG", "07/oven_00000002.JPEG"])
+    write_zip(images / "EVQA" / "inat.zip", {"train/0001.jpg": image_bytes(), "val/0002.jpg": image_bytes()})
+    write_tar(images / "EVQA" / "google-landmark.tar", {"train/a/b/abc.jpg": image_bytes()})
+    write_tar(images / "Infoseek" / "infoseek_val_images.tar",
+              {"infoseek_val_images/oven_00000001.jpg": image_bytes(), "infoseek_val_images/oven_00000002.JPEG": image_bytes()})
+    write_tar(images / "Infoseek" / "infoseek_train_images.tar", {"oven_00000009.jpg": image_bytes()})
+    write_tar(images / "Infoseek" / "infoseek_test_images.tar", {"oven_00000010.jpg": image_bytes()})
+    return {(HUB_ID, REVISION): m2kr, ("BByrneLab/M2KR_Images", None): images}
+
+
+def test_fetch_evqa_unpacks_flat_archives_under_their_stems(hub_copy, cache, monkeypatch, capsys):
+    hub = HubStandIn(hub_copy).install(monkeypatch)
+    from harness.cli_data import fetch_task
+
+    assert fetch_task("evqa") == cache / "m2kr"
+    out = capsys.readouterr().out
+    plan, verified = out.split("in all")
+    images = cache / "m2kr-images" / "EVQA"
+    assert f"BByrneLab/M2KR_Images@main:EVQA/inat.zip" in plan and f"-> {images / 'inat.zip'}" in plan
+    assert f"{HUB_ID}@{REVISION[:10]}:EVQA_data/test-00000-of-00001.parquet" in plan
+    assert "evqa: 3 test queries, 3 passages" in verified and "(0 missing)" in verified
+    assert (images / "inat" / "val" / "0002.jpg").is_file()
+    assert (images / "google-landmark" / "train" / "a" / "b" / "abc.jpg").is_file()
+    m2kr_files = hub.downloaded[0][2]  # the test split only: no train or valid shard
+    assert m2kr_files == ("EVQA_data/test-00000-of-00001.parquet",
+                          "EVQA_passages/test_passages-00000-of-00001.parquet", "README.md")
+    record = json.loads((cache / "m2kr" / "fetch.json").read_text())
+    assert record["revision"] == REVISION and record["image_archives"] == ["EVQA/inat.zip", "EVQA/google-landmark.tar"]
     task = load_task("evqa", LoadOptions(cache_dir=cache))  # later loads read the cached copy
     assert task.queries[0].image.load() and task.meta["fetched"]["revision"] == REVISION
+
+
+def test_fetch_infoseek_test_takes_only_the_val_archive_and_finds_images_by_basename(hub_copy, cache, monkeypatch, capsys):
+    hub = HubStandIn(hub_copy).install(monkeypatch)
+    from harness.cli_data import fetch_task
+
+    fetch_task("infoseek")
+    assert hub.downloaded[1][2] == ("Infoseek/infoseek_val_images.tar",)  # not the 48 GB train or 41.6 GB test tar
+    out = capsys.readouterr().out
+    assert "infoseek_train_images" not in out and "infoseek_test_images" not in out
+    assert "infoseek: 2 test queries, 2 passages" in out and "(0 missing)" in out
+    task = load_task("infoseek", LoadOptions(cache_dir=cache))
+    assert [q.image.path.relative_to(cache / "m2kr-images" / "Infoseek").as_posix() for q in task.queries] == [
+        "infoseek_val_images/oven_00000001.jpg", "infoseek_val_images/oven_00000002.JPEG"]  # .JPEG -> .jpg retry
+
+
+def test_a_pin_without_the_config_fails_before_any_download(hub_copy, cache, monkeypatch):
+    old = hub_copy[(HUB_ID, REVISION)]
+    for folder in ("Infoseek_data", "Infoseek_passages"):
+        shutil.rmtree(old / folder)  # the February 2024 upload: E-VQA only
+    hub = HubStandIn(hub_copy).install(monkeypatch)
+    from harness.cli_data import fetch_task
+
+    with pytest.raises(MireEvalError, match=rf"infoseek: {HUB_ID} has no Infoseek_data/test-\*.parquet at revision "
+                                            rf"{REVISION} .*MIRE_EVAL_M2KR_REVISION"):
+        fetch_task("infoseek")
+    assert hub.listed == [(HUB_ID, REVISION)] and hub.downloaded == []
+    with pytest.raises(MireEvalError, match="has no Infoseek_data/test"):
+        load_task("infoseek", LoadOptions(cache_dir=cache))
+
+
+def test_reading_from_the_hub_asks_for_the_split_files_only(hub_copy, cache, monkeypatch):
+    import datasets
+
+    HubStandIn(hub_copy).install(monkeypatch)
+    real_load, asked = datasets.load_dataset, []
+
+    def load_dataset(kind, data_files, split, cache_dir):  # hf:// URLs served from the stand-in's folder
+        asked.extend(data_files[split])
+        prefix = f"hf://datasets/{HUB_ID}@{REVISION}/"
+        local = [str(hub_copy[(HUB_ID, REVISION)] / u[len(prefix):]) for u in data_files[split]]
+        return real_load(kind, data_files={split: local}, split=split, cache_dir=cache_dir)
+
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    task = load_task("evqa", LoadOptions(cache_dir=cache, skip_missing_images=True))
+    assert asked == [f"hf://datasets/{HUB_ID}@{REVISION}/EVQA_data/test-00000-of-00001.parquet",
+                     f"hf://datasets/{HUB_ID}@{REVISION}/EVQA_passages/test_passages-00000-of-00001.parquet"]
+    assert task.meta["query_files"]["revision"] == REVISION and task.meta["skipped_images"] == 3
+
+
+def test_extract_archive_adds_the_stem_folder_only_when_members_lack_it(tmp_path):
+    from tasks.m2kr_hub import extract_archive
+
+    flat = write_zip(tmp_path / "inat.zip", {"train/1.jpg": b"x", "val/2.jpg": b"y"})
+    prefixed = write_tar(tmp_path / "google-landmark.tar", {"google-landmark/train/3.jpg": b"z"})
+    assert extract_archive(flat) == tmp_path / "inat" and (tmp_path / "inat" / "val" / "2.jpg").read_bytes() == b"y"
+    assert extract_archive(prefixed) == tmp_path
+    assert (tmp_path / "google-landmark" / "train" / "3.jpg").read_bytes() == b"z"
+    (tmp_path / "inat" / "val" / "2.jpg").unlink()
+    extract_archive(flat)  # once: the marker says it was unpacked
+    assert not (tmp_path / "inat" / "val" / "2.jpg").exists()
 
 
 def test_fetch_with_a_local_copy_only_verifies_it(evqa, cache, monkeypatch, capsys):

@@ -9,7 +9,8 @@ from tasks.releases import file_digest
 
 from release_fixtures import write_image, write_json
 
-PASSAGES = "RAVQA_v2_data/okvqa/pre-extracted_features/passages"
+PASSAGES = "RAVQA_v2_data/okvqa/pre-extracted_features/passages"  # the release unpacked, as MIRe keeps it
+CORPUS = "okvqa_full_clean_corpus.csv"
 
 
 def ctx(i, text):
@@ -93,7 +94,7 @@ def test_corrupt_image_is_an_error(release):
 def test_train_split_draws_one_seeded_positive_and_keeps_negatives(tmp_path):
     data = tmp_path / "data"
     ctxs = [ctx(i, f"passage {i}") for i in range(6)]
-    write_json(data / "retriever_train_w_negs.json", [
+    write_json(data / "retriever_train.json", [  # the RA-VQA release's name; MIRe's copy adds "negs"
         {"question_id": q, "img_id": f"COCO_train2014_{q:012d}", "question": f"cap{q} why {q}?",
          "caption": f"cap{q}", "answers": {"x": 1}, "ctxs": ctxs, "negs": [f"negative {q}", ctx(99, "neg")]}
         for q in (5, 9, 7)
@@ -113,6 +114,41 @@ def test_train_split_draws_one_seeded_positive_and_keeps_negatives(tmp_path):
     again = load_task("okvqa", LoadOptions(split="train", data_dir=data, image_dir=images))
     assert [ex.positive.id for ex in again.train] == expected
     assert task.train[1].query.image.load().size == (6, 4)
+
+
+def test_train_without_negatives_as_the_release_ships_it(release):
+    data, images = release
+    write_json(data / PASSAGES / "retriever_train.json", [
+        {"question_id": 4, "img_id": "COCO_train2014_000000000004", "question": "q?", "answers": {"a": 1},
+         "ctxs": [ctx(1, "London buses are red.")]}])
+    write_image(images / "train2014" / "COCO_train2014_000000000004.jpg")
+    task = load_task("okvqa", LoadOptions(split="train", data_dir=data, image_dir=images))
+    assert [(ex.query.id, ex.positive.id, ex.negatives) for ex in task.train] == [("4", "1", ())]
+
+
+def test_fetch_of_a_test_only_release_reports_it_complete(release, capsys):
+    from harness.cli_data import fetch_task
+
+    data, images = release
+    assert fetch_task("okvqa", data_dir=data, image_dir=images) == data
+    out = capsys.readouterr().out
+    assert "okvqa: release complete" in out and "retriever_train" not in out and "train2014" not in out
+
+    with pytest.raises(MireEvalError, match=r"okvqa: 2 file\(s\) missing"):
+        fetch_task("okvqa", data_dir=data, image_dir=images, split="train")
+    out = capsys.readouterr().out
+    assert f"missing {data / 'retriever_train.json'}  <- RA-VQA v2 data: hub dataset BByrneLab/RAVQAV2Data" in out
+    assert "`hf download BByrneLab/RAVQAV2Data --repo-type dataset --local-dir DIR`" in out
+    assert f"missing {images / 'train2014'}/  <- http://images.cocodataset.org/zips/train2014.zip (unzip) [13 GB]" in out
+
+
+def test_corpus_source_names_the_vis_dpr_release(tmp_path, capsys):
+    from harness.cli_data import fetch_task
+
+    with pytest.raises(MireEvalError, match="missing"):
+        fetch_task("okvqa", data_dir=tmp_path, image_dir=tmp_path)
+    line = next(l for l in capsys.readouterr().out.splitlines() if CORPUS in l)
+    assert "Vis-DPR release" in line and "retriever_reader_for_okvqa" in line
 
 
 def test_missing_file_names_it_and_says_how_to_get_it(tmp_path):
@@ -144,3 +180,17 @@ def test_corpus_without_text_column_is_an_error(release):
 def test_declaration():
     assert TASK.name == "okvqa" and TASK.relevance == "answer-word" and TASK.main_metric == "hit_rate@5"
     assert set(TASK.splits) == {"test", "testdev", "train"}
+
+
+@pytest.mark.parametrize("layout", ["", "okvqa/pre-extracted_features/passages", "pre-extracted_features/passages"])
+def test_the_release_unpacked_at_any_level_reads_like_mires_copy(release, tmp_path, layout):
+    """MIRe keeps data/okvqa/RAVQA_v2_data/okvqa/pre-extracted_features/passages/ (the fixture);
+    --data-dir may also point inside the unpacked release, or at the files themselves."""
+    import shutil
+
+    data, images = release
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(data / PASSAGES, moved / layout)
+    ours = load_task("okvqa", LoadOptions(data_dir=moved, image_dir=images))
+    mire = load_task("okvqa", LoadOptions(data_dir=data, image_dir=images))
+    assert [(q.id, q.text) for q in ours.queries] == [(q.id, q.text) for q in mire.queries] and len(ours.queries) == 2

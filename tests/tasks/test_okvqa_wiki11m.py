@@ -114,3 +114,29 @@ def test_vqa_answers_checks_the_question_file(tmp_path):
     write_json(tmp_path / "OpenEnded_mscoco_val2014_questions.json", {"questions": []})
     with pytest.raises(MireEvalError, match=r"annotations\[0\]: question_id 1 is not in OpenEnded"):
         vqa_answers(tmp_path / "mscoco_val2014_annotations.json", tmp_path / "OpenEnded_mscoco_val2014_questions.json")
+
+
+def test_the_okvqa_release_layout_reads_the_same_as_mires_flat_copy(release, cache, tmp_path, capsys):
+    """okvqa-release: DATA_DIR/data/<split>2014_pairs_cap_combine_sum.txt, with all_blocks.txt,
+    passage_id_to_line_id.json and the VQA files at DATA_DIR; MIRe: all of them in data/okvqa/."""
+    import shutil
+
+    from harness.cli_data import fetch_task
+
+    flat, images = release
+    own = tmp_path / "okvqa-release"
+    shutil.copytree(flat, own)
+    (own / "data").mkdir()
+    (own / "test2014_pairs_cap_combine_sum.txt").rename(own / "data" / "test2014_pairs_cap_combine_sum.txt")
+    write_json(own / "passage_id_to_line_id.json", {"0": 0, "1": 1, "2": 3})
+    by_layout = [load_task("okvqa-wiki11m", LoadOptions(data_dir=d, image_dir=images, cache_dir=cache))
+                 for d in (flat, own)]
+    assert [(q.id, q.text, q.answers, q.image.path) for q in by_layout[0].queries] == \
+           [(q.id, q.text, q.answers, q.image.path) for q in by_layout[1].queries]
+    assert len(by_layout[1].queries) == 2 and by_layout[1].corpus.ids == by_layout[0].corpus.ids
+
+    for d in (flat, own):  # a test-only copy is complete: no train pairs, no train2014 images
+        assert fetch_task("okvqa-wiki11m", data_dir=d, image_dir=images) == d
+    out = capsys.readouterr().out
+    assert out.count("okvqa-wiki11m: release complete") == 2 and "train2014" not in out
+    assert f"ok      {own / 'data' / 'test2014_pairs_cap_combine_sum.txt'}" in out

@@ -28,6 +28,16 @@ def test_kid_text_csv_typing_and_quoting(tmp_path):
         read_kid_text_csv(path)
 
 
+def test_quoted_newlines_across_block_boundaries(tmp_path):
+    """Arrow reads a CSV in blocks; a quoted newline where a block ends must not split a row."""
+    rows = [(i, f"passage {i} first line\nsecond line {i}") for i in range(200)]
+    path = tmp_path / "corpus.csv"
+    path.write_text("kid,text\n" + "".join(f'{i},"{t}"\n' for i, t in rows))
+    for block_size in (64, 97, 1 << 10):  # small blocks put boundaries inside quoted values
+        corpus = read_kid_text_csv(path, block_size=block_size)
+        assert corpus.ids == [str(i) for i, _ in rows] and corpus[199].text == rows[199][1]
+
+
 def test_file_digest_hashes_small_files_and_fingerprints_huge_ones(tmp_path, monkeypatch):
     path = tmp_path / "f.bin"
     path.write_bytes(b"x" * 3000)

@@ -124,3 +124,14 @@ def test_answer_relevance_is_a_named_option(release):
     assert task.relevance == "answer-word" and task.qrels is None
     with pytest.raises(MireEvalError, match="remuq: unknown relevance 'bogus'"):
         load_task("remuq", LoadOptions(data_dir=release, relevance="bogus"))
+
+
+def test_mire_layout_with_webqa_beside_the_remuq_folder(release):
+    """MIRe keeps data/remuq/ and data/webqa/ side by side; WebQA's release unpacks to imgs/."""
+    sibling = release.parent / "webqa"
+    (release / "webqa").rename(sibling)
+    task = load_task("remuq", LoadOptions(data_dir=release))
+    assert [q.id for q in task.queries] == ["q1", "q2"] and task.queries[0].image.load().size == (5, 7)
+    assert task.meta["image_tsv"] == str(release / "../webqa" / "imgs.tsv")
+    sibling.rename(release / "imgs")
+    assert load_task("remuq", LoadOptions(data_dir=release)).meta["image_tsv"] == str(release / "imgs" / "imgs.tsv")

@@ -1,0 +1,169 @@
+"""M2KR on the hub: the pinned revision, what each subset holds, the file list, the image archives.
+
+Facts of the release this module encodes (each with its source):
+
+* InfoSeek has no validation split: ``Infoseek_data`` holds ``train`` and ``test``, and
+  ``Infoseek_passages`` holds ``train_passages`` and ``test_passages`` (the maintainer,
+  LinWeizheDragon/Retrieval-Augmented-Visual-Question-Answering#37; FLMR's docs/Datasets.md
+  lists no InfoSeek val). E-VQA has ``train`` / ``valid`` / ``test`` and
+  ``{train,valid,test}_passages`` (same document).
+* M2KR's InfoSeek test split is sampled from InfoSeek's *val* set (same thread), so its
+  images are in ``Infoseek/infoseek_val_images.tar`` (~9 GB) of ``BByrneLab/M2KR_Images``;
+  the train split's are in ``infoseek_train_images.tar`` (~48 GB); ``infoseek_test_images.tar``
+  (~41.6 GB, InfoSeek's own test set) is used by no M2KR split.
+* E-VQA's archives are flat: ``inat.zip`` holds ``train/...`` and ``val/...``,
+  ``google-landmark.tar`` holds ``train/...``, while ``img_path`` says ``inat/...`` and
+  ``google-landmark/...`` (FLMR's docs/Datasets.md expects ``inat/train``, ``inat/val``,
+  ``google-landmark/train`` under the image root): an archive is unpacked into a folder
+  named after its stem unless its members already start with that folder.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import tarfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from harness.errors import MireEvalError
+
+HUB_ID = "BByrneLab/multi_task_multi_modal_knowledge_retrieval_benchmark_M2KR"
+# UNVERIFIED PIN. This is the February 2024 commit whose card documents the fields; the
+# InfoSeek configs were added in March 2024 and both subsets re-uploaded in June 2024, so a
+# commit from after June 2024 belongs here. None could be looked up from where this was
+# written (no hub access); :func:`check_pin` lists the files at the pin before anything is
+# read or downloaded and fails in one line when a config is absent. Set
+# $MIRE_EVAL_M2KR_REVISION to a commit from the repository's history page to override.
+REVISION = "2cfa1198bf19127dcd071f2f688ad3d1f707126b"
+IMAGES_HUB_ID = "BByrneLab/M2KR_Images"
+
+
+@dataclass(frozen=True)
+class Subset:
+    """What differs between M2KR subsets."""
+
+    name: str  # config prefix in the repository: "Infoseek", "EVQA"
+    image_folder: str  # folder of BByrneLab/M2KR_Images
+    image_basename: bool  # InfoSeek's img_path keeps OVEN's shard prefix; the images do not
+    jpg_fallback: bool  # MIRe retries InfoSeek images with a .jpg extension
+    splits: tuple[str, ...]  # of <name>_data
+    passage_splits: tuple[str, ...]  # of <name>_passages
+    archives: tuple[tuple[str, tuple[str, ...]], ...]  # split -> image archives it needs
+
+    def archives_for(self, split: str) -> tuple[str, ...]:
+        return dict(self.archives).get(split, ())
+
+
+def revision() -> str:
+    return os.environ.get("MIRE_EVAL_M2KR_REVISION", REVISION)
+
+
+# --------------------------------------------------------------------------------------------
+# The file list at a revision
+# --------------------------------------------------------------------------------------------
+def hub_listing(repo_id: str, revision: str | None) -> dict[str, int | None]:
+    """``{path: bytes}`` of every file of a hub dataset at ``revision`` (one API call)."""
+    from huggingface_hub import HfApi
+
+    entries = HfApi().list_repo_tree(repo_id, repo_type="dataset", revision=revision, recursive=True)
+    return {e.path: getattr(e, "size", None) for e in entries if not type(e).__name__.endswith("Folder")}
+
+
+def split_files(listing: dict, config: str, split: str) -> list[str]:
+    """The parquet files of one config split in a listing: ``<config>/<split>-*.parquet``
+    (the hub's layout) or ``<config>/<split>/*.parquet``."""
+    found = sorted(p for p in listing if fnmatch.fnmatch(p, f"{config}/{split}-*.parquet"))
+    return found or sorted(p for p in listing if fnmatch.fnmatch(p, f"{config}/{split}/*.parquet"))
+
+
+def check_pin(subset: Subset, split: str, listing: dict, rev: str) -> tuple[list[str], list[str]]:
+    """(data files of ``split``, test passage files) at the pin, or a one-line error."""
+    out = []
+    for config, part in ((f"{subset.name}_data", split), (f"{subset.name}_passages", "test_passages")):
+        files = split_files(listing, config, part)
+        if not files:
+            raise MireEvalError(
+                f"{subset.name.lower()}: {HUB_ID} has no {config}/{part}-*.parquet at revision {rev} "
+                f"(the pinned revision predates it?); set MIRE_EVAL_M2KR_REVISION to a commit that holds "
+                f"{subset.name}_data and {subset.name}_passages"
+            )
+        out.append(files)
+    return out[0], out[1]
+
+
+def human_bytes(n: int | None) -> str:
+    """``1.2 GB`` style sizes (powers of 1000, as the hub shows them); ``?`` when unknown.
+
+    >>> human_bytes(41_600_000_000), human_bytes(2048), human_bytes(None)
+    ('41.6 GB', '2.0 kB', '?')
+    """
+    if n is None:
+        return "?"
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n} B" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return "?"
+
+
+# --------------------------------------------------------------------------------------------
+# Image archives
+# --------------------------------------------------------------------------------------------
+def archive_stem(name: str) -> str:
+    """``inat.zip`` -> ``inat``; ``google-landmark.tar`` -> ``google-landmark``; ``x.tar.gz`` -> ``x``."""
+    for suffix in (".tar.gz", ".tgz", ".tar", ".zip"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return Path(name).stem
+
+
+def _members(archive: Path) -> list[str]:
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as z:
+            return z.namelist()
+    with tarfile.open(archive) as t:
+        return t.getnames()
+
+
+def extract_archive(archive: Path) -> Path:
+    """Unpack once (a ``.extracted`` marker records it); returns the folder unpacked into.
+
+    Members go under ``<parent>/<stem>/`` unless every member already starts with
+    ``<stem>/`` (then into ``<parent>``), so ``inat.zip``'s ``train/x.jpg`` lands at
+    ``inat/train/x.jpg`` either way.
+    """
+    stem = archive_stem(archive.name)
+    names = [n for n in _members(archive) if n.strip("/")]
+    prefixed = bool(names) and all(PurePosixPath(n).parts[0] == stem for n in names)
+    target = archive.parent if prefixed else archive.parent / stem
+    marker = archive.with_name(archive.name + ".extracted")
+    if marker.exists():
+        return target
+    target.mkdir(parents=True, exist_ok=True)
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as z:
+            z.extractall(target)
+    else:
+        with tarfile.open(archive) as t:
+            t.extractall(target, filter="data")
+    marker.touch()
+    return target
+
+
+class BasenameFinder:
+    """``root/**/name``, whatever folder an archive put it in; the folder is walked once, on
+    the first lookup (one finder per load, so files unpacked later are seen next time)."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self._index: dict[str, Path] | None = None
+
+    def __call__(self, name: str) -> Path | None:
+        if self._index is None:
+            self._index = {}
+            for folder, _, files in os.walk(self.root):
+                for f in files:
+                    self._index.setdefault(f, Path(folder) / f)
+        return self._index.get(name)
