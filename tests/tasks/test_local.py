@@ -43,11 +43,11 @@ def test_without_qrels_one_test_split_judged_by_answers(tmp_path):
     (lambda r: write_jsonl(r / "corpus.jsonl", [{"_id": "a", "text": "x"}, {"_id": "a", "text": "y"}]), r"corpus.jsonl:2: duplicate _id 'a'"),
     (lambda r: write_jsonl(r / "queries.jsonl", [{"_id": "q", "text": 3}]), r"queries.jsonl:1: field 'text' must be str"),
     (lambda r: write_jsonl(r / "queries.jsonl", [{"_id": "q", "text": "t", "answers": [1]}]), r"queries.jsonl:1: field 'answers'"),
-    (lambda r: (r / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq-nope\tp-fox\t1\n"), r"test.tsv: query-id 'q-nope' is not in queries.jsonl"),
-    (lambda r: (r / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq-fox\tp-nope\t1\n"), r"test.tsv: corpus-id 'p-nope' is not in corpus.jsonl"),
+    (lambda r: (r / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq-nope\tp-fox\t1\n"), r"test.tsv:2: query-id: 'q-nope' is not in queries.jsonl"),
+    (lambda r: (r / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq-fox\tp-nope\t1\n"), r"test.tsv:2: corpus-id: 'p-nope' is not in corpus.jsonl"),
     (lambda r: (r / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq-fox\tp-fox\tx\n"), r"test.tsv:2: score: not an integer"),
-    (lambda r: (r / "images" / "owl.png").unlink(), r"images/owl.png: image of query 'q-owl': file not found"),
-    (lambda r: (r / "images" / "owl.png").write_bytes(b"\x89PNG garbage"), r"images/owl.png: image of query 'q-owl': cannot decode"),
+    (lambda r: (r / "images" / "owl.png").unlink(), r"images/owl.png: image of query 'q-owl': missing or corrupt \(file not found\)"),
+    (lambda r: (r / "images" / "owl.png").write_bytes(b"\x89PNG garbage"), r"images/owl.png: image of query 'q-owl': missing or corrupt \(cannot decode"),
 ])
 def test_bad_input_is_one_line_naming_file_and_field(local_task, mutate, message):
     mutate(local_task)
