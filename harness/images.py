@@ -61,7 +61,7 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, FileNotFoundError):
         return f"{MISSING_OR_CORRUPT} (file not found)"
     if isinstance(exc, Image.DecompressionBombError):
-        return f"{MISSING_OR_CORRUPT} (decompression bomb: {str(exc).split('.')[0]})"
+        return f"{MISSING_OR_CORRUPT} (decompression bomb: {str(exc).split(',')[0]})"
     detail = str(exc).split(" <_io.")[0] or type(exc).__name__
     return f"{MISSING_OR_CORRUPT} (cannot decode: {detail})"
 

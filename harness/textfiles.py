@@ -68,6 +68,26 @@ def iter_lines(path: str | Path, what: str = "file") -> Iterator[tuple[int, str]
             yield n, _decode_line(raw, path, n).rstrip("\n").rstrip("\r")
 
 
+def open_text(path: str | Path, what: str = "file"):
+    """A text-mode file object for streaming readers, past any UTF-8 BOM (wide encodings refused).
+
+    Invalid UTF-8 surfaces as ``UnicodeDecodeError`` from ``read``; the caller, which knows
+    its position in the file, reports it.
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            skip = _check_head(path, f.read(4096))
+    except FileNotFoundError:
+        raise MireEvalError(f"{path}: {what} not found") from None
+    except IsADirectoryError:
+        raise MireEvalError(f"{path}: {what} is a directory, not a file") from None
+    f = open(path, encoding="utf-8")
+    if skip:
+        f.read(1)  # the BOM, one character once decoded
+    return f
+
+
 def read_text(path: str | Path, what: str = "file") -> str:
     """A whole UTF-8 text file as one string, under the rules of :func:`iter_lines`."""
     path = Path(path)

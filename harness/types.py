@@ -16,7 +16,6 @@ from typing import Protocol, runtime_checkable
 
 import pyarrow as pa
 
-from harness.errors import MireEvalError
 from harness.images import decode_rgb
 
 Qrels = dict[str, dict[str, int]]
