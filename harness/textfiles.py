@@ -41,38 +41,11 @@ def _check_head(path: Path, head: bytes) -> int:
     return 0
 
 
-def _decode_line(raw: bytes, path: Path, n: int) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise MireEvalError(f"{where(path, n)}: encoding: invalid UTF-8 at byte {exc.start} of the line") from None
-
-
-def iter_lines(path: str | Path, what: str = "file") -> Iterator[tuple[int, str]]:
-    """``(line_number, text)`` for every line of a UTF-8 text file, line ending removed.
-
-    Lines are numbered from 1 and split on ``\\n`` only (a trailing ``\\r`` is dropped), as
-    trec_eval and ``wc -l`` count them. ``what`` names the file in the not-found error.
-    """
-    path = Path(path)
-    try:
-        f = open(path, "rb")
-    except FileNotFoundError:
-        raise MireEvalError(f"{path}: {what} not found") from None
-    except IsADirectoryError:
-        raise MireEvalError(f"{path}: {what} is a directory, not a file") from None
-    with f:
-        head = f.read(4096)
-        f.seek(_check_head(path, head))
-        for n, raw in enumerate(f, 1):
-            yield n, _decode_line(raw, path, n).rstrip("\n").rstrip("\r")
-
-
 def open_text(path: str | Path, what: str = "file"):
-    """A text-mode file object for streaming readers, past any UTF-8 BOM (wide encodings refused).
+    """A text-mode file object past any UTF-8 BOM (wide encodings refused), split on ``\\n``.
 
-    Invalid UTF-8 surfaces as ``UnicodeDecodeError`` from ``read``; the caller, which knows
-    its position in the file, reports it.
+    Invalid UTF-8 surfaces as ``UnicodeDecodeError`` from reading: :func:`iter_lines` turns
+    it into a line number; a streaming caller reports its own position.
     """
     path = Path(path)
     try:
@@ -82,10 +55,38 @@ def open_text(path: str | Path, what: str = "file"):
         raise MireEvalError(f"{path}: {what} not found") from None
     except IsADirectoryError:
         raise MireEvalError(f"{path}: {what} is a directory, not a file") from None
-    f = open(path, encoding="utf-8")
+    f = open(path, encoding="utf-8", newline="\n")
     if skip:
         f.read(1)  # the BOM, one character once decoded
     return f
+
+
+def _first_bad_line(path: Path) -> int:
+    """The number of the first line of ``path`` that is not valid UTF-8 (the slow path)."""
+    n = 0
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, 1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return n
+    return n
+
+
+def iter_lines(path: str | Path, what: str = "file") -> Iterator[tuple[int, str]]:
+    """``(line_number, text)`` for every line of a UTF-8 text file, line ending removed.
+
+    Lines are numbered from 1 and split on ``\\n`` only (a trailing ``\\r`` is dropped), as
+    trec_eval and ``wc -l`` count them. ``what`` names the file in the not-found error.
+    Text is decoded in blocks (fast); only a file with invalid UTF-8 is scanned again, line
+    by line, to name the line.
+    """
+    with open_text(path, what) as f:
+        try:
+            for n, line in enumerate(f, 1):
+                yield n, line.rstrip("\n").rstrip("\r")
+        except UnicodeDecodeError:
+            raise MireEvalError(f"{where(path, _first_bad_line(Path(path)))}: encoding: invalid UTF-8") from None
 
 
 def read_text(path: str | Path, what: str = "file") -> str:
@@ -97,11 +98,11 @@ def read_text(path: str | Path, what: str = "file") -> str:
         raise MireEvalError(f"{path}: {what} not found") from None
     except IsADirectoryError:
         raise MireEvalError(f"{path}: {what} is a directory, not a file") from None
-    data = data[_check_head(path, data[:4096]):]
+    skip = _check_head(path, data[:4096])
     try:
-        return data.decode("utf-8")
+        return str(memoryview(data)[skip:], "utf-8")  # no copy of a file that may be hundreds of MiB
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
+        line = data.count(b"\n", 0, skip + exc.start) + 1
         raise MireEvalError(f"{where(path, line)}: encoding: invalid UTF-8") from None
 
 
