@@ -1,6 +1,7 @@
 """The CLI through typer's runner: summaries, files, and one-line errors with exit code 2."""
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -146,3 +147,40 @@ def test_relevance_a_local_task_cannot_use_is_an_error(tmp_path):
     result = runner.invoke(app, ["run", "-t", f"local:{task}", "-r", "bm25", "--relevance", "answer-substring",
                                  "--output", str(tmp_path / "r")])
     assert result.exit_code == 0, result.output
+
+
+BAD_LOCAL_INPUT = {
+    "utf-16 queries": (lambda r: (r / "queries.jsonl").write_text('{"_id": "q", "text": "t"}\n', encoding="utf-16"),
+                       r"queries.jsonl:1: encoding: UTF-16 file"),
+    "invalid utf-8 corpus": (lambda r: (r / "corpus.jsonl").write_bytes(b'{"_id": "a", "text": "\xff"}\n'),
+                             r"corpus.jsonl:1: encoding: invalid UTF-8"),
+    "id with a space": (lambda r: (r / "corpus.jsonl").write_text('{"_id": "p fox", "text": "x"}\n'),
+                        r"corpus.jsonl:1: field '_id': 'p fox' contains whitespace"),
+    "duplicate judgement": (lambda r: (r / "qrels" / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\nq-fox\tp-fox\t1\nq-fox\tp-fox\t0\n"), r"test.tsv:3: corpus-id: 'p-fox' is judged twice"),
+    "unknown passage": (lambda r: (r / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq-fox\tp-x\t1\n"),
+                        r"test.tsv:2: corpus-id: 'p-x' is not in corpus.jsonl"),
+    "truncated image": (lambda r: (r / "images" / "owl.png").write_bytes((r / "images" / "owl.png").read_bytes()[:60]),
+                        r"owl.png: image of query 'q-owl': missing or corrupt"),
+    "image outside": (lambda r: (r / "queries.jsonl").write_text(
+        '{"_id": "q-fox", "text": "t", "image": "../fox.png"}\n'), r"queries.jsonl:1: field 'image': '../fox.png' leaves"),
+}
+
+
+def test_bad_local_input_through_the_command_line(local_task, tmp_path):
+    for name, (mutate, pattern) in BAD_LOCAL_INPUT.items():
+        task = tmp_path / name.replace(" ", "-")
+        shutil.copytree(local_task, task)
+        mutate(task)
+        result = runner.invoke(app, ["run", "-t", f"local:{task}", "-r", "bm25", "--output", str(tmp_path / "r")])
+        one_line_error(result, pattern)
+    assert not (tmp_path / "r").exists()
+
+
+def test_the_installed_command_prints_one_line_on_stderr(tmp_path):
+    (tmp_path / "q.tsv").write_text("query-id\tcorpus-id\tscore\nq1\tp1\t1\n", encoding="utf-16")
+    (tmp_path / "r.trec").write_text("q1 Q0 p1 1 1.0 t\n")
+    done = subprocess.run([sys.executable, "-m", "harness", "score", "--qrels", str(tmp_path / "q.tsv"),
+                           "--run", str(tmp_path / "r.trec")], capture_output=True, text=True)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.splitlines() == [f"error: {tmp_path / 'q.tsv'}:1: encoding: UTF-16 file; save it as UTF-8"]
