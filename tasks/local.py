@@ -2,7 +2,8 @@
 
     corpus.jsonl       {"_id": str, "title": str, "text": str}
     queries.jsonl      {"_id": str, "text": str, "image": "images/x.png" | null, "answers": [str]}
-    images/            query images, paths relative to the task directory
+    images/            query images, paths relative to the task directory (or to --image-dir),
+                       never leaving it
     qrels/<split>.tsv  header "query-id<TAB>corpus-id<TAB>score"
 
 The queries named in a split's qrels form that split. Without any qrels file the task has
