@@ -115,7 +115,7 @@ def score(
         from harness.metrics import DEFAULT_METRICS, check_metrics, evaluate
         from harness.runs import read_qrels, read_trec_run
 
-        names = check_metrics(metrics.split(",")) if metrics else list(DEFAULT_METRICS)
+        names = check_metrics(metrics.split(",")) if metrics is not None else list(DEFAULT_METRICS)
         judged, ranked = read_qrels(qrels), read_trec_run(run)
         if not judged:
             raise MireEvalError(f"{qrels}: no judgements")

@@ -18,11 +18,27 @@ from harness.cache import stable_hash
 from harness.errors import MireEvalError
 from harness.metrics import DEFAULT_METRICS, evaluate, first_relevant_rank
 from harness.registry import RETRIEVERS
+from harness.relevance import MODES as ANSWER_MODES
 from harness.relevance import answer_qrels
 from harness.results import atomic_dir, code_version, package_versions, write_json, write_per_query
 from harness.runs import write_qrels_tsv, write_trec_run
 from harness.types import Qrels, TaskData
 from tasks.base import LoadOptions, load_task, task_slug
+
+
+SETTINGS = ("zero-shot", "fine-tuned")
+RELEVANCE_NAMES = ("gold", "qrels", *ANSWER_MODES)  # what --relevance may name; each task narrows it
+
+
+def check_output_dir(output: Path) -> None:
+    """Refuse an ``--output`` that is, or lies under, an existing file (before any work is done)."""
+    output = Path(output)
+    for folder in (output, *output.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                named = "" if folder == output else f" ({folder} is a file)"
+                raise MireEvalError(f"{output}: --output: not a directory{named}; name a results directory")
+            return
 
 
 @dataclass
@@ -42,6 +58,15 @@ class RunSettings:
     load: LoadOptions = field(default_factory=LoadOptions)
     retriever_options: dict = field(default_factory=dict)
     metrics: tuple[str, ...] = DEFAULT_METRICS
+
+    def __post_init__(self) -> None:
+        """Options are checked when settings are made, so a typo costs no loading or indexing."""
+        if self.setting not in SETTINGS:
+            raise MireEvalError(f"--setting: unknown value {self.setting!r}; known: {', '.join(SETTINGS)}")
+        if self.load.relevance is not None and self.load.relevance not in RELEVANCE_NAMES:
+            raise MireEvalError(f"--relevance: unknown value {self.load.relevance!r}; "
+                                f"known: gold, {', '.join(ANSWER_MODES)}")
+        check_output_dir(self.output)
 
     def identity(self) -> dict:
         """Everything that changes the result (not where it is written, nor device)."""

@@ -34,7 +34,7 @@ class Scores:
 
 
 def check_metrics(metrics) -> list[str]:
-    """Validate metric names against ranx's; unknown ones raise a one-line error."""
+    """Validate metric names against ranx's; unknown ones, or none at all, raise a one-line error."""
     from harness.errors import MireEvalError
 
     known = set(METRIC_NAMES) | {"map", "hits", "f1", "r-precision", "dcg", "ndcg_burges", "bpref"}
@@ -47,6 +47,9 @@ def check_metrics(metrics) -> list[str]:
         if base not in known or ("@" in m and not m.split("@", 1)[1].isdigit()):
             raise MireEvalError(f"unknown metric {m!r}; use ranx names such as {', '.join(DEFAULT_METRICS[:5])}")
         out.append(m)
+    if not out:
+        raise MireEvalError(f"--metrics: no metric named in {','.join(metrics)!r}; use ranx names such as "
+                            f"{', '.join(DEFAULT_METRICS[:5])}")
     return out
 
 

@@ -16,10 +16,10 @@ One object per line; every field but ``passage`` is optional, but a line needs a
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 from harness.errors import MireEvalError, where
+from harness.textfiles import iter_lines, parse_json
 from harness.types import FileImage, Passage, Query, TrainExample
 
 
@@ -43,33 +43,29 @@ def read_pairs(path: str | Path, image_dir: str | Path | None = None) -> list[Tr
         raise MireEvalError(f"{path}: training data file not found")
     base = Path(image_dir) if image_dir is not None else path.parent
     out: list[TrainExample] = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            origin = where(path, n)
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise MireEvalError(f"{origin}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict) or "passage" not in row:
-                raise MireEvalError(f"{origin}: field 'passage': missing")
-            question = row.get("question") or ""
-            image = None
-            if row.get("image"):
-                image_path = base / row["image"]
-                if not image_path.is_file():
-                    raise MireEvalError(f"{image_path}: field 'image' of {origin}: file not found")
-                image = FileImage(image_path)
-            if not question and image is None:
-                raise MireEvalError(f"{origin}: needs a 'question' or an 'image'")
-            title = str(row.get("title") or "")
-            positive = _passage({"title": title, "text": row["passage"]}, origin, "passage", row.get("passage_id"))
-            negatives = row.get("negatives") or []
-            if not isinstance(negatives, list):
-                raise MireEvalError(f"{origin}: field 'negatives': expected a list")
-            query = Query(str(row.get("id") or f"{path.stem}:{n}"), question, image, (), row.get("instruction"))
-            out.append(TrainExample(query, positive, tuple(_passage(x, origin, "negatives") for x in negatives)))
+    for n, line in iter_lines(path, "training data file"):
+        if not line.strip():
+            continue
+        origin = where(path, n)
+        row = parse_json(line, path, n, what="not valid JSON")
+        if not isinstance(row, dict) or "passage" not in row:
+            raise MireEvalError(f"{origin}: field 'passage': missing")
+        question = row.get("question") or ""
+        image = None
+        if row.get("image"):
+            image_path = base / row["image"]
+            if not image_path.is_file():
+                raise MireEvalError(f"{image_path}: field 'image' of {origin}: file not found")
+            image = FileImage(image_path)
+        if not question and image is None:
+            raise MireEvalError(f"{origin}: needs a 'question' or an 'image'")
+        title = str(row.get("title") or "")
+        positive = _passage({"title": title, "text": row["passage"]}, origin, "passage", row.get("passage_id"))
+        negatives = row.get("negatives") or []
+        if not isinstance(negatives, list):
+            raise MireEvalError(f"{origin}: field 'negatives': expected a list")
+        query = Query(str(row.get("id") or f"{path.stem}:{n}"), question, image, (), row.get("instruction"))
+        out.append(TrainExample(query, positive, tuple(_passage(x, origin, "negatives") for x in negatives)))
     if not out:
         raise MireEvalError(f"{path}: no training pairs")
     return out

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from harness.errors import MireEvalError, where
+from harness.textfiles import open_text
 from harness.types import FileImage, Passage, Query, TrainExample
 
 
@@ -54,7 +55,7 @@ def iter_json_items(path: str | Path, chunk: int = 1 << 20) -> Iterator[tuple[in
     path = Path(path)
     if not path.is_file():
         raise MireEvalError(f"{path}: file not found")
-    with open(path, encoding="utf-8") as f:
+    with open_text(path) as f:
         head = f.read(1)
         while head and head.isspace():
             head = f.read(1)
@@ -66,7 +67,10 @@ def iter_json_items(path: str | Path, chunk: int = 1 << 20) -> Iterator[tuple[in
             return
         decoder, buf, index, done = json.JSONDecoder(), "", 0, False
         while not done:
-            data = f.read(chunk)
+            try:
+                data = f.read(chunk)
+            except UnicodeDecodeError:
+                raise MireEvalError(f"{path}: item {index}: encoding: invalid UTF-8") from None
             buf += data
             while True:
                 buf = buf.lstrip().lstrip(",").lstrip()
@@ -79,6 +83,8 @@ def iter_json_items(path: str | Path, chunk: int = 1 << 20) -> Iterator[tuple[in
                     if not data:
                         raise MireEvalError(f"{where(path)}: item {index}: invalid JSON") from None
                     break  # need more text
+                except RecursionError:
+                    raise MireEvalError(f"{path}: item {index}: invalid JSON (nested too deeply)") from None
                 if not isinstance(item, dict):
                     raise MireEvalError(f"{path}: item {index}: expected an object")
                 yield index, item

@@ -8,9 +8,12 @@ one order, trec_eval's, before anything is written or scored.
 from __future__ import annotations
 
 import csv
+import math
+from collections.abc import Iterator
 from pathlib import Path
 
 from harness.errors import MireEvalError, where
+from harness.textfiles import check_id, iter_lines
 from harness.types import Qrels, Run
 
 
@@ -30,62 +33,97 @@ def canonical_run(run: Run, k: int | None = None) -> dict[str, list[tuple[str, f
 
 
 def write_trec_run(run: Run, path: Path, tag: str, k: int | None = None) -> None:
-    """``qid Q0 pid rank score tag``, ranks from 1, in canonical order."""
-    with open(path, "w") as f:
+    """``qid Q0 pid rank score tag``, ranks from 1, in canonical order.
+
+    Scores are written with ``repr`` (shortest round-trip form), not rounded: two scores
+    that differ below a printed precision would otherwise tie when read back and swap by
+    the pid tie-break, and the file would no longer score to the metrics beside it.
+    Ids with whitespace and non-finite scores are refused, since :func:`read_trec_run`
+    (like trec_eval) could not read them back.
+    """
+    with open(path, "w", encoding="utf-8") as f:
         for qid in sorted(run):
+            check_id(qid, f"run of {path.name}", "query id")
             for rank, (pid, score) in enumerate(canonical_ranking(run[qid], k), 1):
-                f.write(f"{qid} Q0 {pid} {rank} {score:.6f} {tag}\n")
+                score = float(score)
+                if not math.isfinite(score):
+                    raise MireEvalError(f"query {qid!r}: passage {pid!r}: the retriever returned score {score!r}")
+                check_id(pid, f"run of {path.name}: query {qid!r}", "passage id")
+                f.write(f"{qid} Q0 {pid} {rank} {score!r} {tag}\n")
 
 
 def read_trec_run(path: Path) -> Run:
+    """A TREC run (``qid Q0 pid rank score tag``) as ``{qid: {pid: score}}``.
+
+    Refused as trec_eval refuses them: a line without 6 fields, a score that is not a
+    finite number, and a (qid, pid) pair listed twice (trec_eval: "duplicate docs").
+    """
     run: Run = {}
-    try:
-        with open(path) as f:
-            for n, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                parts = line.split()
-                if len(parts) != 6:
-                    raise MireEvalError(f"{where(path, n)}: run line needs 6 fields (qid Q0 pid rank score tag), got {len(parts)}")
-                try:
-                    score = float(parts[4])
-                except ValueError:
-                    raise MireEvalError(f"{where(path, n)}: score: not a number: {parts[4]!r}") from None
-                run.setdefault(parts[0], {})[parts[2]] = score
-    except FileNotFoundError:
-        raise MireEvalError(f"{path}: run file not found") from None
+    seen: dict[tuple[str, str], int] = {}
+    for n, line in iter_lines(path, "run file"):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 6:
+            raise MireEvalError(f"{where(path, n)}: run line needs 6 fields (qid Q0 pid rank score tag), got {len(parts)}")
+        qid, pid = parts[0], parts[2]
+        try:
+            score = float(parts[4])
+        except ValueError:
+            raise MireEvalError(f"{where(path, n)}: score: not a number: {parts[4]!r}") from None
+        if not math.isfinite(score):
+            raise MireEvalError(f"{where(path, n)}: score: not a finite number: {parts[4]!r}")
+        first = seen.setdefault((qid, pid), n)
+        if first != n:
+            raise MireEvalError(f"{where(path, n)}: docid: {pid!r} is ranked twice for query {qid!r} "
+                                f"(lines {first} and {n})")
+        run.setdefault(qid, {})[pid] = score
     return run
 
 
 def write_qrels_tsv(qrels: Qrels, path: Path) -> None:
     """BEIR's qrels layout: header ``query-id corpus-id score``, tab-separated."""
-    with open(path, "w", newline="") as f:
+    with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, delimiter="\t", lineterminator="\n")
         w.writerow(["query-id", "corpus-id", "score"])
         for qid in sorted(qrels):
             for pid in sorted(qrels[qid]):
-                w.writerow([qid, pid, qrels[qid][pid]])
+                w.writerow([check_id(qid, path.name, "query-id"), check_id(pid, path.name, "corpus-id"),
+                            qrels[qid][pid]])
 
 
-def read_qrels(path: Path) -> Qrels:
-    """Read BEIR-style TSV (with header) or TREC qrels (``qid 0 pid rel``)."""
-    qrels: Qrels = {}
-    try:
-        with open(path) as f:
-            lines = f.read().splitlines()
-    except FileNotFoundError:
-        raise MireEvalError(f"{path}: qrels file not found") from None
-    for n, line in enumerate(lines, 1):
-        if not line.strip() or (n == 1 and line.split("\t")[0] == "query-id"):
+def iter_qrels(path: Path) -> Iterator[tuple[int, str, str, int]]:
+    """``(line, qid, pid, grade)`` from BEIR-style TSV (with header) or TREC qrels (``qid 0 pid rel``).
+
+    Ids with whitespace inside a TSV field are refused (a TREC run could not carry them);
+    a (qid, pid) pair judged twice is refused naming both lines, whether or not the grades
+    agree (trec_eval keeps one silently; which one is an accident of its sort).
+    """
+    seen: dict[tuple[str, str], int] = {}
+    for n, line in iter_lines(path, "qrels file"):
+        if not line.strip() or (n == 1 and line.split("\t")[0].strip() == "query-id"):
             continue
         parts = line.split("\t") if "\t" in line else line.split()
         if len(parts) == 4:
             parts = [parts[0], parts[2], parts[3]]
         if len(parts) != 3:
             raise MireEvalError(f"{where(path, n)}: qrels line needs query-id, corpus-id, score")
+        qid = check_id(parts[0], where(path, n), "query-id")
+        pid = check_id(parts[1], where(path, n), "corpus-id")
         try:
             grade = int(parts[2])
         except ValueError:
             raise MireEvalError(f"{where(path, n)}: score: not an integer: {parts[2]!r}") from None
-        qrels.setdefault(parts[0], {})[parts[1]] = grade
+        first = seen.setdefault((qid, pid), n)
+        if first != n:
+            raise MireEvalError(f"{where(path, n)}: corpus-id: {pid!r} is judged twice for query {qid!r} "
+                                f"(lines {first} and {n})")
+        yield n, qid, pid, grade
+
+
+def read_qrels(path: Path) -> Qrels:
+    """``{qid: {pid: grade}}`` from a qrels file (see :func:`iter_qrels`)."""
+    qrels: Qrels = {}
+    for _, qid, pid, grade in iter_qrels(path):
+        qrels.setdefault(qid, {})[pid] = grade
     return qrels

@@ -16,7 +16,7 @@ from typing import Protocol, runtime_checkable
 
 import pyarrow as pa
 
-from harness.errors import MireEvalError
+from harness.images import decode_rgb
 
 Qrels = dict[str, dict[str, int]]
 Run = dict[str, dict[str, float]]
@@ -27,7 +27,11 @@ Run = dict[str, dict[str, float]]
 # --------------------------------------------------------------------------------------------
 @runtime_checkable
 class ImageRef(Protocol):
-    """Where a query image lives. ``load()`` decodes it (RGB); ``key`` identifies it for caches."""
+    """Where a query image lives. ``load()`` decodes it (RGB); ``key`` identifies it for caches.
+
+    Most references also have ``source()``: the path or binary file object PIL opens, which
+    :func:`harness.images.check_ref` decodes to check the image before a run.
+    """
 
     @property
     def key(self) -> str: ...
@@ -36,15 +40,7 @@ class ImageRef(Protocol):
 
 
 def _decode(data_or_path, origin: str):
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(data_or_path) as img:
-            return img.convert("RGB")
-    except FileNotFoundError:
-        raise MireEvalError(f"{origin}: image: file not found") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise MireEvalError(f"{origin}: image: cannot decode ({exc})") from None
+    return decode_rgb(data_or_path, origin)
 
 
 @dataclass(frozen=True)
@@ -56,6 +52,9 @@ class FileImage:
     @property
     def key(self) -> str:
         return str(self.path)
+
+    def source(self) -> Path:
+        return self.path
 
     def load(self):
         return _decode(self.path, str(self.path))
@@ -71,6 +70,9 @@ class BytesImage:
     @property
     def key(self) -> str:
         return f"{self.origin}#{hashlib.sha1(self.data).hexdigest()[:16]}"
+
+    def source(self) -> io.BytesIO:
+        return io.BytesIO(self.data)
 
     def load(self):
         return _decode(io.BytesIO(self.data), self.origin)

@@ -7,13 +7,14 @@ local format (see :mod:`tasks.local`).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.cache import cache_home
 from harness.errors import MireEvalError
-from harness.types import FileImage, Query, TaskData
+from harness.types import Query, TaskData
 
 
 @dataclass(frozen=True)
@@ -70,30 +71,26 @@ def task_slug(name: str) -> str:
 
 
 def check_images(queries: Sequence[Query], skip: bool) -> tuple[list[Query], list[str]]:
-    """Verify every file image exists and decodes its header.
+    """Decode every query image fully (:func:`harness.images.check_ref`), for any image source.
 
-    Returns (kept queries, ids of skipped queries). Without ``skip`` the first bad image
-    raises a one-line error naming the file.
+    Returns (kept queries, ids of skipped queries). Without ``skip`` the first missing or
+    corrupt image raises a one-line error naming the image and the query. Images that
+    ``convert("RGB")`` clips (16-bit, floating-point) are kept, and counted in one warning
+    on stderr.
     """
-    from PIL import Image, UnidentifiedImageError
+    from harness.images import check_ref, wide_image_warning
 
-    kept, skipped = [], []
+    kept, skipped, wide = [], [], 0
     for q in queries:
-        problem = None
-        if isinstance(q.image, FileImage):
-            try:
-                with Image.open(q.image.path) as img:
-                    img.verify()
-            except FileNotFoundError:
-                problem = "file not found"
-            except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-                problem = f"cannot decode ({exc})"
-        if problem is None:
+        check = check_ref(q.image) if q.image is not None else None
+        if check is None or check.problem is None:
             kept.append(q)
+            wide += bool(check and check.wide)
         elif skip:
             skipped.append(q.id)
         else:
-            raise MireEvalError(
-                f"{q.image.path}: image of query {q.id!r}: {problem} (pass --skip-missing-images to skip such queries)"
-            )
+            raise MireEvalError(f"{q.image.key}: image of query {q.id!r}: {check.problem} "
+                                "(pass --skip-missing-images to skip such queries)")
+    if wide:
+        print(wide_image_warning(wide), file=sys.stderr)
     return kept, skipped

@@ -112,26 +112,16 @@ class TsvImage:
         except (binascii.Error, ValueError):
             raise MireEvalError(f"{self.key}: image: invalid base64") from None
 
+    def source(self) -> io.BytesIO:
+        return io.BytesIO(self._payload())
+
     def load(self):
-        return _decode(io.BytesIO(self._payload()), self.key)
-
-    def verify(self) -> str | None:
-        """None when the image is there and its header decodes, else what is wrong."""
-        from PIL import Image
-
-        try:
-            with Image.open(io.BytesIO(self._payload())) as img:
-                img.verify()
-        except MireEvalError as exc:
-            return str(exc).split(": image: ", 1)[-1]
-        except Exception as exc:  # noqa: BLE001 - any decoder failure means a corrupt image
-            return f"cannot decode ({str(exc).split(' <_io.')[0]})"
-        return None
+        return _decode(self.source(), self.key)
 
 
 @dataclass(frozen=True)
 class MissingImage:
-    """An image id the index does not cover; ``verify`` reports it, ``load`` raises."""
+    """An image id the index does not cover; ``source`` and ``load`` raise."""
 
     origin: str
     reason: str
@@ -140,11 +130,11 @@ class MissingImage:
     def key(self) -> str:
         return self.origin
 
-    def load(self):
+    def source(self):
         raise MireEvalError(f"{self.origin}: image: {self.reason}")
 
-    def verify(self) -> str:
-        return self.reason
+    def load(self):
+        return self.source()
 
 
 class WebQAImages:

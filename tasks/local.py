@@ -2,7 +2,8 @@
 
     corpus.jsonl       {"_id": str, "title": str, "text": str}
     queries.jsonl      {"_id": str, "text": str, "image": "images/x.png" | null, "answers": [str]}
-    images/            query images, paths relative to the task directory
+    images/            query images, paths relative to the task directory (or to --image-dir),
+                       never leaving it
     qrels/<split>.tsv  header "query-id<TAB>corpus-id<TAB>score"
 
 The queries named in a split's qrels form that split. Without any qrels file the task has
@@ -16,10 +17,12 @@ from pathlib import Path
 
 from harness.cache import file_sha256
 from harness.errors import MireEvalError, where
-from harness.runs import read_qrels
-from harness.types import Corpus, FileImage, Query, TaskData, TrainExample
+from harness.relevance import MODES as ANSWER_MODES
+from harness.runs import iter_qrels
+from harness.textfiles import check_id
+from harness.types import Corpus, FileImage, Qrels, Query, TaskData, TrainExample
 from tasks.base import LoadOptions, check_images
-from tasks.releases import iter_json_lines
+from tasks.releases import iter_json_lines, resolve_relevance
 
 
 def _field(obj: dict, name: str, kind, path: Path, n: int, required: bool = True):
@@ -32,7 +35,21 @@ def _field(obj: dict, name: str, kind, path: Path, n: int, required: bool = True
         value = str(value)  # BEIR files often carry numeric ids
     if not isinstance(value, kind):
         raise MireEvalError(f"{where(path, n)}: field {name!r} must be {kind.__name__}")
+    if name == "_id":
+        check_id(value, where(path, n), name)
     return value
+
+
+def image_path(image: str, base: Path, path: Path, n: int) -> Path:
+    """``base / image``, refused when it leaves ``base`` (``../``, absolute, a symlink out).
+
+    Local tasks are self-contained folders; images elsewhere are read with ``--image-dir``.
+    """
+    candidate = base / image
+    if Path(image).is_absolute() or not candidate.resolve().is_relative_to(base.resolve()):
+        raise MireEvalError(f"{where(path, n)}: field 'image': {image!r} leaves {base} "
+                            "(paths are relative to the task folder; use --image-dir for images elsewhere)")
+    return candidate
 
 
 def read_corpus(path: Path) -> Corpus:
@@ -50,6 +67,7 @@ def read_corpus(path: Path) -> Corpus:
 
 
 def read_queries(path: Path, root: Path) -> list[Query]:
+    """Queries of ``path``; image paths are relative to ``root`` and must stay inside it."""
     queries, seen = [], set()
     for n, obj in iter_json_lines(path):
         qid = _field(obj, "_id", str, path, n)
@@ -63,7 +81,7 @@ def read_queries(path: Path, root: Path) -> list[Query]:
         queries.append(Query(
             id=qid,
             text=_field(obj, "text", str, path, n),
-            image=FileImage(root / image) if image else None,
+            image=FileImage(image_path(image, root, path, n)) if image else None,
             answers=tuple(answers),
             instruction=_field(obj, "instruction", str, path, n, required=False),
         ))
@@ -72,32 +90,37 @@ def read_queries(path: Path, root: Path) -> list[Query]:
     return queries
 
 
+def read_split_qrels(path: Path, known_queries: set[str], known_passages: set[str]) -> Qrels:
+    """A split's qrels; every id must name a query / passage of the task (errors carry the line)."""
+    qrels: Qrels = {}
+    for n, qid, pid, grade in iter_qrels(path):
+        if qid not in known_queries:
+            raise MireEvalError(f"{where(path, n)}: query-id: {qid!r} is not in queries.jsonl")
+        if pid not in known_passages:
+            raise MireEvalError(f"{where(path, n)}: corpus-id: {pid!r} is not in corpus.jsonl")
+        qrels.setdefault(qid, {})[pid] = grade
+    return qrels
+
+
 def load_local(root: Path, options: LoadOptions) -> TaskData:
     root = Path(root)
     if not root.is_dir():
         raise MireEvalError(f"{root}: task directory not found (expected corpus.jsonl, queries.jsonl, qrels/)")
     corpus = read_corpus(root / "corpus.jsonl")
-    queries = read_queries(root / "queries.jsonl", root)
+    queries = read_queries(root / "queries.jsonl", Path(options.image_dir) if options.image_dir else root)
     splits = sorted(p.stem for p in (root / "qrels").glob("*.tsv")) if (root / "qrels").is_dir() else []
 
     if splits:
         if options.split not in splits:
             raise MireEvalError(f"{root / 'qrels'}: no {options.split}.tsv; splits here: {', '.join(splits)}")
         qrels_path = root / "qrels" / f"{options.split}.tsv"
-        qrels = read_qrels(qrels_path)
-        known_q, known_p = {q.id for q in queries}, set(corpus.ids)
-        for qid, rel in qrels.items():
-            if qid not in known_q:
-                raise MireEvalError(f"{qrels_path}: query-id {qid!r} is not in queries.jsonl")
-            for pid in rel:
-                if pid not in known_p:
-                    raise MireEvalError(f"{qrels_path}: corpus-id {pid!r} is not in corpus.jsonl")
+        qrels = read_split_qrels(qrels_path, {q.id for q in queries}, set(corpus.ids))
         queries = [q for q in queries if q.id in qrels]
-        relevance = options.relevance or "qrels"
+        relevance = resolve_relevance(f"local:{root}", options, "qrels", ("qrels", *ANSWER_MODES))
     else:
         if options.split != "test":
             raise MireEvalError(f"{root}: no qrels/ directory, so the only split is 'test'")
-        qrels, relevance = None, options.relevance or "answer-word"
+        qrels, relevance = None, resolve_relevance(f"local:{root}", options, "answer-word", ANSWER_MODES)
         missing = [q.id for q in queries if not q.answers]
         if missing:
             raise MireEvalError(

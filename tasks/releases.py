@@ -10,7 +10,6 @@ the RA-VQA ``ctxs`` schema shared by OK-VQA-GS and ReMuQ, and the final assembly
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ import pyarrow as pa
 
 from harness.cache import file_sha256
 from harness.errors import MireEvalError, where
+from harness.textfiles import iter_lines, parse_json, read_text
 from harness.types import Corpus, Passage, Query, TaskData, TrainExample
 from tasks.base import LoadOptions, check_images
 
@@ -55,30 +55,22 @@ def find_file(task: str, root: Path, name: str, subdirs: Sequence[str] = ("",), 
 # Reading files with errors that name file and field
 # --------------------------------------------------------------------------------------------
 def load_json(path: Path):
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except json.JSONDecodeError as exc:
-        raise MireEvalError(f"{where(path, exc.lineno)}: malformed JSON ({exc.msg})") from None
+    """A whole JSON file (UTF-8, BOM allowed; see :mod:`harness.textfiles`)."""
+    return parse_json(read_text(path), path)
 
 
 def iter_json_lines(path: Path) -> Iterator[tuple[int, dict]]:
-    """``(line_number, record)`` for each non-blank line of a JSON-lines file."""
-    try:
-        f = open(path, encoding="utf-8")
-    except FileNotFoundError:
-        raise MireEvalError(f"{path}: file not found") from None
-    with f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise MireEvalError(f"{where(path, n)}: malformed JSON line ({exc.msg})") from None
-            if not isinstance(record, dict):
-                raise MireEvalError(f"{where(path, n)}: expected a JSON object per line")
-            yield n, record
+    """``(line_number, record)`` for each non-blank line of a JSON-lines file.
+
+    Encoding, BOM and nesting rules are :mod:`harness.textfiles`'s, shared by every reader.
+    """
+    for n, line in iter_lines(path):
+        if not line.strip():
+            continue
+        record = parse_json(line, path, n, what="malformed JSON line")
+        if not isinstance(record, dict):
+            raise MireEvalError(f"{where(path, n)}: expected a JSON object per line")
+        yield n, record
 
 
 def get_field(record: dict, name: str, origin: str, kind: type | tuple[type, ...] | None = None):
@@ -236,20 +228,8 @@ def _qid_key(raw):
 # Images beyond plain files, and the final TaskData
 # --------------------------------------------------------------------------------------------
 def check_all_images(queries: Sequence[Query], skip: bool) -> tuple[list[Query], list[str]]:
-    """:func:`tasks.base.check_images` for files, plus ``verify()`` for other image refs."""
-    kept, skipped = check_images(queries, skip)
-    out = []
-    for q in kept:
-        verify = getattr(q.image, "verify", None)
-        problem = verify() if verify else None
-        if problem is None:
-            out.append(q)
-        elif skip:
-            skipped.append(q.id)
-        else:
-            raise MireEvalError(f"{q.image.key}: image of query {q.id!r}: {problem} "
-                                "(pass --skip-missing-images to skip such queries)")
-    return out, skipped
+    """:func:`tasks.base.check_images`, which decodes every kind of image reference."""
+    return check_images(queries, skip)
 
 
 def assemble(

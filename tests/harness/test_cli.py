@@ -1,6 +1,7 @@
 """The CLI through typer's runner: summaries, files, and one-line errors with exit code 2."""
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -72,3 +73,114 @@ def test_demo_runs_the_shipped_sample(tmp_path):
     result = runner.invoke(app, ["demo", "--output", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "sample / bm25" in result.output and list(tmp_path.glob("sample/bm25/*/metrics.json"))
+
+
+def one_line_error(result, pattern):
+    """Exit status 2 and exactly one line on output: ``error: ...`` matching ``pattern``."""
+    import re
+
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert lines[0].startswith("error: ") and re.search(pattern, lines[0]), lines[0]
+
+
+def test_the_run_we_write_scores_back_to_the_metrics_beside_it(local_task, tmp_path):
+    out = tmp_path / "results"
+    result = runner.invoke(app, ["run", "-t", f"local:{local_task}", "-r", "bm25", "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    (run_dir,) = out.glob("local-animals/bm25/*")
+    written = json.loads((run_dir / "metrics.json").read_text())["metrics"]
+    scored = runner.invoke(app, ["score", "--qrels", str(run_dir / "qrels.tsv"), "--run", str(run_dir / "run.trec"),
+                                 "--json"])
+    assert scored.exit_code == 0, scored.output
+    assert json.loads(scored.output) == written
+
+
+def test_score_reads_bom_files_and_refuses_duplicates(tmp_path):
+    (tmp_path / "q.tsv").write_bytes(b"\xef\xbb\xbfquery-id\tcorpus-id\tscore\nq1\tp1\t1\n")
+    (tmp_path / "r.trec").write_bytes(b"\xef\xbb\xbfq1 Q0 p2 1 2.0 t\nq1 Q0 p1 2 1.0 t\n")
+    args = ["score", "--qrels", str(tmp_path / "q.tsv"), "--run", str(tmp_path / "r.trec"), "--json"]
+    result = runner.invoke(app, [*args, "--metrics", "mrr@5,hit_rate@1"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {"mrr@5": 0.5, "hit_rate@1": 0.0}
+    (tmp_path / "r.trec").write_text("q1 Q0 p2 1 2.0 t\nq1 Q0 p2 2 1.0 t\n")
+    one_line_error(runner.invoke(app, args), r"r.trec:2: docid: 'p2' is ranked twice for query 'q1' \(lines 1 and 2\)")
+    (tmp_path / "r.trec").write_text("q1 Q0 p2 1 nan t\n")
+    one_line_error(runner.invoke(app, args), r"r.trec:1: score: not a finite number")
+    (tmp_path / "q.tsv").write_text("query-id\tcorpus-id\tscore\nq1\tp1\t1\nq1\tp1\t0\n")
+    one_line_error(runner.invoke(app, args), r"q.tsv:3: corpus-id: 'p1' is judged twice for query 'q1' \(lines 2 and 3\)")
+    (tmp_path / "q.tsv").write_text("x", encoding="utf-16")
+    one_line_error(runner.invoke(app, args), r"q.tsv:1: encoding: UTF-16 file")
+
+
+def test_score_without_any_metric_is_an_error(tmp_path):
+    (tmp_path / "q.tsv").write_text("query-id\tcorpus-id\tscore\nq1\tp1\t1\n")
+    (tmp_path / "r.trec").write_text("q1 Q0 p1 1 1.0 t\n")
+    for metrics in (",", "", " , "):
+        result = runner.invoke(app, ["score", "--qrels", str(tmp_path / "q.tsv"), "--run", str(tmp_path / "r.trec"),
+                                     "--metrics", metrics])
+        one_line_error(result, r"--metrics: no metric named")
+
+
+def test_bad_run_options_are_one_line_errors_before_any_work(local_task, tmp_path):
+    base = ["run", "-t", f"local:{local_task}", "-r", "bm25"]
+    out = tmp_path / "results"
+    one_line_error(runner.invoke(app, [*base, "--output", str(out), "--setting", "bogus"]),
+                   r"--setting: unknown value 'bogus'; known: zero-shot, fine-tuned")
+    one_line_error(runner.invoke(app, [*base, "--output", str(out), "--relevance", "bogus"]),
+                   r"--relevance: unknown value 'bogus'; known: gold, answer-word, answer-substring")
+    assert not out.exists()
+    (tmp_path / "file").write_text("not a folder")
+    one_line_error(runner.invoke(app, [*base, "--output", str(tmp_path / "file")]), r"file: --output: not a directory")
+    one_line_error(runner.invoke(app, [*base, "--output", str(tmp_path / "file" / "sub")]),
+                   r"--output: not a directory \(.*file is a file\)")
+    assert (tmp_path / "file").read_text() == "not a folder"
+
+
+def test_relevance_a_local_task_cannot_use_is_an_error(tmp_path):
+    from tests.conftest import make_local_task
+
+    task = make_local_task(tmp_path / "t")  # no qrels: judged by answers only
+    result = runner.invoke(app, ["run", "-t", f"local:{task}", "-r", "bm25", "--relevance", "gold",
+                                 "--output", str(tmp_path / "r")])
+    one_line_error(result, r"unknown relevance 'gold'; known: answer-word, answer-substring")
+    result = runner.invoke(app, ["run", "-t", f"local:{task}", "-r", "bm25", "--relevance", "answer-substring",
+                                 "--output", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+
+
+BAD_LOCAL_INPUT = {
+    "utf-16 queries": (lambda r: (r / "queries.jsonl").write_text('{"_id": "q", "text": "t"}\n', encoding="utf-16"),
+                       r"queries.jsonl:1: encoding: UTF-16 file"),
+    "invalid utf-8 corpus": (lambda r: (r / "corpus.jsonl").write_bytes(b'{"_id": "a", "text": "\xff"}\n'),
+                             r"corpus.jsonl:1: encoding: invalid UTF-8"),
+    "id with a space": (lambda r: (r / "corpus.jsonl").write_text('{"_id": "p fox", "text": "x"}\n'),
+                        r"corpus.jsonl:1: field '_id': 'p fox' contains whitespace"),
+    "duplicate judgement": (lambda r: (r / "qrels" / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\nq-fox\tp-fox\t1\nq-fox\tp-fox\t0\n"), r"test.tsv:3: corpus-id: 'p-fox' is judged twice"),
+    "unknown passage": (lambda r: (r / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq-fox\tp-x\t1\n"),
+                        r"test.tsv:2: corpus-id: 'p-x' is not in corpus.jsonl"),
+    "truncated image": (lambda r: (r / "images" / "owl.png").write_bytes((r / "images" / "owl.png").read_bytes()[:60]),
+                        r"owl.png: image of query 'q-owl': missing or corrupt"),
+    "image outside": (lambda r: (r / "queries.jsonl").write_text(
+        '{"_id": "q-fox", "text": "t", "image": "../fox.png"}\n'), r"queries.jsonl:1: field 'image': '../fox.png' leaves"),
+}
+
+
+def test_bad_local_input_through_the_command_line(local_task, tmp_path):
+    for name, (mutate, pattern) in BAD_LOCAL_INPUT.items():
+        task = tmp_path / name.replace(" ", "-")
+        shutil.copytree(local_task, task)
+        mutate(task)
+        result = runner.invoke(app, ["run", "-t", f"local:{task}", "-r", "bm25", "--output", str(tmp_path / "r")])
+        one_line_error(result, pattern)
+    assert not (tmp_path / "r").exists()
+
+
+def test_the_installed_command_prints_one_line_on_stderr(tmp_path):
+    (tmp_path / "q.tsv").write_text("query-id\tcorpus-id\tscore\nq1\tp1\t1\n", encoding="utf-16")
+    (tmp_path / "r.trec").write_text("q1 Q0 p1 1 1.0 t\n")
+    done = subprocess.run([sys.executable, "-m", "harness", "score", "--qrels", str(tmp_path / "q.tsv"),
+                           "--run", str(tmp_path / "r.trec")], capture_output=True, text=True)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.splitlines() == [f"error: {tmp_path / 'q.tsv'}:1: encoding: UTF-16 file; save it as UTF-8"]

@@ -43,11 +43,11 @@ def test_without_qrels_one_test_split_judged_by_answers(tmp_path):
     (lambda r: write_jsonl(r / "corpus.jsonl", [{"_id": "a", "text": "x"}, {"_id": "a", "text": "y"}]), r"corpus.jsonl:2: duplicate _id 'a'"),
     (lambda r: write_jsonl(r / "queries.jsonl", [{"_id": "q", "text": 3}]), r"queries.jsonl:1: field 'text' must be str"),
     (lambda r: write_jsonl(r / "queries.jsonl", [{"_id": "q", "text": "t", "answers": [1]}]), r"queries.jsonl:1: field 'answers'"),
-    (lambda r: (r / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq-nope\tp-fox\t1\n"), r"test.tsv: query-id 'q-nope' is not in queries.jsonl"),
-    (lambda r: (r / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq-fox\tp-nope\t1\n"), r"test.tsv: corpus-id 'p-nope' is not in corpus.jsonl"),
+    (lambda r: (r / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq-nope\tp-fox\t1\n"), r"test.tsv:2: query-id: 'q-nope' is not in queries.jsonl"),
+    (lambda r: (r / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq-fox\tp-nope\t1\n"), r"test.tsv:2: corpus-id: 'p-nope' is not in corpus.jsonl"),
     (lambda r: (r / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq-fox\tp-fox\tx\n"), r"test.tsv:2: score: not an integer"),
-    (lambda r: (r / "images" / "owl.png").unlink(), r"images/owl.png: image of query 'q-owl': file not found"),
-    (lambda r: (r / "images" / "owl.png").write_bytes(b"\x89PNG garbage"), r"images/owl.png: image of query 'q-owl': cannot decode"),
+    (lambda r: (r / "images" / "owl.png").unlink(), r"images/owl.png: image of query 'q-owl': missing or corrupt \(file not found\)"),
+    (lambda r: (r / "images" / "owl.png").write_bytes(b"\x89PNG garbage"), r"images/owl.png: image of query 'q-owl': missing or corrupt \(cannot decode"),
 ])
 def test_bad_input_is_one_line_naming_file_and_field(local_task, mutate, message):
     mutate(local_task)
@@ -77,3 +77,63 @@ def test_numeric_ids_are_read_as_strings(tmp_path):
     rows[0]["_id"] = 7
     write_jsonl(root / "corpus.jsonl", rows)
     assert load(root).corpus.ids[0] == "7"
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda r: write_jsonl(r / "corpus.jsonl", [{"_id": "p fox", "text": "x"}]), r"corpus.jsonl:1: field '_id': 'p fox' contains whitespace"),
+    (lambda r: write_jsonl(r / "queries.jsonl", [{"_id": "q\tfox", "text": "t"}]), r"queries.jsonl:1: field '_id': 'q\\tfox' contains whitespace"),
+    (lambda r: write_jsonl(r / "queries.jsonl", [{"_id": "", "text": "t"}]), r"queries.jsonl:1: field '_id': empty id"),
+    (lambda r: (r / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq-fox\tp-fox\t1\nq-owl\tp-owl\t1\nq-fox\tp-fox\t2\n"),
+     r"test.tsv:4: corpus-id: 'p-fox' is judged twice for query 'q-fox' \(lines 2 and 4\)"),
+    (lambda r: (r / "corpus.jsonl").write_bytes(b'{"_id": "a", "text": "x"}\n{"_id": "b", "text": "\xff"}\n'), r"corpus.jsonl:2: encoding: invalid UTF-8"),
+    (lambda r: (r / "queries.jsonl").write_text('{"_id": "q", "text": "t"}\n', encoding="utf-16"), r"queries.jsonl:1: encoding: UTF-16 file"),
+    (lambda r: (r / "qrels" / "test.tsv").write_bytes(b"query-id\tcorpus-id\tscore\nq-fox\tp-\xe9\t1\n"), r"test.tsv:2: encoding: invalid UTF-8"),
+    (lambda r: write_jsonl(r / "queries.jsonl", ['{"_id": "q", "text": ' + "[" * 100_000 + "]" * 100_000 + "}"]), r"queries.jsonl:1: malformed JSON line \(nested too deeply\)"),
+])
+def test_more_bad_input_is_one_line_naming_file_line_and_field(local_task, mutate, message):
+    mutate(local_task)
+    with pytest.raises(MireEvalError, match=message) as err:
+        load(local_task)
+    assert "\n" not in str(err.value)
+
+
+def test_bom_files_load_like_plain_ones(local_task):
+    plain = load(local_task)
+    for name in ("corpus.jsonl", "queries.jsonl", "qrels/test.tsv"):
+        path = local_task / name
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    data = load(local_task)
+    assert [q.id for q in data.queries] == [q.id for q in plain.queries] and data.qrels == plain.qrels
+    assert data.corpus.ids == plain.corpus.ids
+
+
+@pytest.mark.parametrize("image", ["../outside.png", "images/../../outside.png", "ABSOLUTE", "images/link.png"])
+def test_image_paths_must_stay_inside_the_task_folder(local_task, image):
+    outside = local_task.parent / "outside.png"
+    outside.write_bytes((local_task / "images" / "fox.png").read_bytes())
+    (local_task / "images" / "link.png").symlink_to(outside)
+    rows = [json.loads(line) for line in (local_task / "queries.jsonl").read_text().splitlines()]
+    rows[1]["image"] = str(outside) if image == "ABSOLUTE" else image
+    write_jsonl(local_task / "queries.jsonl", rows)
+    with pytest.raises(MireEvalError, match=r"queries.jsonl:2: field 'image': .* leaves .*use --image-dir") as err:
+        load(local_task)
+    assert "\n" not in str(err.value)
+
+
+def test_image_dir_is_where_images_elsewhere_are_read(local_task, tmp_path):
+    elsewhere = tmp_path / "pictures"
+    (local_task / "images").rename(elsewhere)
+    rows = [json.loads(line) for line in (local_task / "queries.jsonl").read_text().splitlines()]
+    for row in rows:
+        row["image"] = row["image"].removeprefix("images/")
+    write_jsonl(local_task / "queries.jsonl", rows)
+    data = load(local_task, image_dir=elsewhere)
+    assert data.queries[0].image.load().size == (32, 32)
+    assert data.queries[0].image.path == elsewhere / "fox.png"
+
+
+def test_relevance_names(local_task):
+    assert load(local_task, relevance="gold").relevance == "qrels"
+    assert load(local_task, relevance="answer-word").qrels is None
+    with pytest.raises(MireEvalError, match=r"unknown relevance 'bogus'; known: gold, answer-word, answer-substring"):
+        load(local_task, relevance="bogus")

@@ -104,7 +104,7 @@ def test_infoseek_images_by_basename_with_the_jpg_fallback(tmp_path, cache):
     assert task.queries[1].image.load().size == (2, 6)
 
     (images / "oven_00000002.png").unlink()
-    with pytest.raises(MireEvalError, match=r"oven_00000002.png: image of query 'Infoseek_1': file not found"):
+    with pytest.raises(MireEvalError, match=r"oven_00000002.png: image of query 'Infoseek_1': missing or corrupt \(file not found\)"):
         load_task("infoseek", LoadOptions(data_dir=root, image_dir=images, cache_dir=cache))
     task = load_task("infoseek", LoadOptions(data_dir=root, image_dir=images, cache_dir=cache, skip_missing_images=True))
     assert [q.id for q in task.queries] == ["Infoseek_0"] and task.meta["skipped_images"] == 1

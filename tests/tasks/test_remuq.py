@@ -1,6 +1,7 @@
 import pytest
 
 from harness.errors import MireEvalError
+from harness.images import check_ref
 from tasks.base import LoadOptions, load_task
 from tasks.images import TsvImage, WebQAImages
 
@@ -89,21 +90,21 @@ def test_the_tsv_is_read_by_offset_not_whole(release, monkeypatch):
 def test_corrupt_missing_or_mismatched_images(release):
     write_webqa_tsv(release / "webqa", {"30000000": "bm90IGFuIGltYWdl",  # base64 of "not an image"
                                         "20000009": image_bytes()})
-    with pytest.raises(MireEvalError, match=r"imgs.tsv#30000000: image of query 'q1': cannot decode \(cannot identify image file\)"):
+    with pytest.raises(MireEvalError, match=r"imgs.tsv#30000000: image of query 'q1': missing or corrupt \(cannot decode: cannot identify image file"):
         load_task("remuq", LoadOptions(data_dir=release))
     ref = WebQAImages(release / "webqa" / "imgs.tsv", release / "webqa" / "imgs.lineidx")("20000001")
     with pytest.raises(MireEvalError, match=r"imgs.tsv#20000001: image: line at byte \d+ holds image '20000009'"):
         ref.load()
-    assert ref.verify().startswith("line at byte")
+    assert check_ref(ref).problem.startswith("missing or corrupt (line at byte")
     task = load_task("remuq", LoadOptions(data_dir=release, skip_missing_images=True))
     assert task.queries == [] and task.meta["skipped_images"] == 2
     assert sorted(task.meta["skipped_image_query_ids"]) == ["q1", "q2"]
 
     write_webqa_tsv(release / "webqa", {"30000000": image_bytes()})  # one line: id ...0001 is beyond it
-    with pytest.raises(MireEvalError, match=r"query 'q2': line 1 is beyond imgs.lineidx \(1 lines\)"):
+    with pytest.raises(MireEvalError, match=r"query 'q2': missing or corrupt \(line 1 is beyond imgs.lineidx \(1 lines\)"):
         load_task("remuq", LoadOptions(data_dir=release))
     write_webqa_tsv(release / "webqa", {"30000000": "!!!", "20000001": image_bytes()})
-    with pytest.raises(MireEvalError, match=r"imgs.tsv#30000000: image of query 'q1': invalid base64"):
+    with pytest.raises(MireEvalError, match=r"imgs.tsv#30000000: image of query 'q1': missing or corrupt \(invalid base64\)"):
         load_task("remuq", LoadOptions(data_dir=release))
 
 
