@@ -144,9 +144,13 @@ def complete_runs(results_dir: Path, name: str = "metrics.json") -> list[Path]:
             continue
         if is_complete(directory):
             out.append(directory)
-        else:
+        elif directory not in _warned:  # plot reads both files of a folder: one warning each
+            _warned.add(directory)
             print(f"warning: {directory}: incomplete results folder (no valid {MARKER}); skipped", file=sys.stderr)
     return out
+
+
+_warned: set[Path] = set()
 
 
 def write_json(path: Path, obj) -> None:
