@@ -144,3 +144,24 @@ def test_corpus_without_text_column_is_an_error(release):
 def test_declaration():
     assert TASK.name == "okvqa" and TASK.relevance == "answer-word" and TASK.main_metric == "hit_rate@5"
     assert set(TASK.splits) == {"test", "testdev", "train"}
+
+
+def test_release_files_read_are_the_run_inputs(release, tmp_path):
+    """The files the adapter read are the run's inputs; editing the corpus means a new run."""
+    from harness.evaluate import RunSettings, run_evaluation
+
+    data, images = release
+    folder = data / PASSAGES
+    options = LoadOptions(data_dir=data, image_dir=images)
+    task = load_task("okvqa", options)
+    read = {folder / "retriever_test.json", folder / "okvqa_full_clean_corpus.csv"}
+    assert task.inputs == {str(p.resolve()): file_digest(p)["sha256"] for p in read}
+
+    def run():
+        return run_evaluation(RunSettings(task="okvqa", retriever="bm25", load=options, output=tmp_path / "res"))
+
+    first = run()
+    assert run().reused
+    corpus = folder / "okvqa_full_clean_corpus.csv"
+    corpus.write_text(corpus.read_text().replace("London buses are red.", "Buses."))
+    assert not run().reused and first.directory.exists()
