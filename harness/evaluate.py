@@ -15,10 +15,10 @@ from pathlib import Path
 
 from harness.cache import stable_hash
 from harness.errors import MireEvalError
+from harness.fingerprint import fingerprint_paths
 from harness.metrics import DEFAULT_METRICS, evaluate, first_relevant_rank
 from harness.registry import RETRIEVERS
 from harness.relevance import answer_qrels
-from harness.fingerprint import fingerprint_paths
 from harness.results import (
     code_version,
     is_complete,
@@ -110,7 +110,9 @@ def seed_everything(seed: int) -> None:
 def run_evaluation(settings: RunSettings, retriever=None, data: TaskData | None = None) -> RunResult:
     """Evaluate ``settings.retriever`` on ``settings.task`` and write the results folder.
 
-    A finished run with the same identity is reused unless ``settings.overwrite``.
+    The task is loaded first: its identity includes the fingerprints of the files it read.
+    Under the identity's lock, a complete folder with the same identity is reused unless
+    ``settings.overwrite``; otherwise the run is computed and published whole.
     ``retriever`` / ``data`` may be passed in when the caller already holds them.
     """
     started = time.perf_counter()

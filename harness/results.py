@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -131,6 +131,9 @@ def publish(final: Path):
     shutil.rmtree(aside, ignore_errors=True)
 
 
+_warned: set[Path] = set()  # folders already warned about in this process
+
+
 def complete_runs(results_dir: Path, name: str = "metrics.json") -> list[Path]:
     """Run folders ``<results>/<task>/<retriever>/<tag>/`` holding ``name``, complete ones only.
 
@@ -144,13 +147,11 @@ def complete_runs(results_dir: Path, name: str = "metrics.json") -> list[Path]:
             continue
         if is_complete(directory):
             out.append(directory)
-        elif directory not in _warned:  # plot reads both files of a folder: one warning each
+        elif directory not in _warned:  # plot looks for two files per folder: warn once
             _warned.add(directory)
             print(f"warning: {directory}: incomplete results folder (no valid {MARKER}); skipped", file=sys.stderr)
     return out
 
-
-_warned: set[Path] = set()
 
 
 def write_json(path: Path, obj) -> None:
