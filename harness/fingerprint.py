@@ -77,9 +77,18 @@ def fingerprint_paths(paths: Iterable[str | Path]) -> str:
     return h.hexdigest()
 
 
+def record_input(name: str, version: str) -> None:
+    """Record a non-file input read inside :func:`recording_reads` (e.g. a hub dataset at a
+    revision: ``record_input("hf://datasets/ID/config/split", revision)``)."""
+    reads = _reads.get()
+    if reads is not None:
+        reads[name] = version
+
+
 @contextmanager
 def recording_reads() -> Iterator[dict[str, str]]:
-    """Collect ``{absolute path: fingerprint}`` of every file fingerprinted inside the block."""
+    """Collect ``{absolute path: fingerprint}`` of every file fingerprinted inside the block
+    (plus anything given to :func:`record_input`)."""
     reads: dict[str, str] = {}
     token = _reads.set(reads)
     try:

@@ -23,6 +23,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from harness.errors import MireEvalError
+from harness.fingerprint import record_input
 from harness.types import Corpus, FileImage, Passage, Query, TaskData, TrainExample
 from tasks.base import LoadOptions, TaskSpec
 from tasks.releases import assemble, file_digest, resolve_relevance
@@ -97,6 +98,7 @@ def read_split(subset: Subset, config: str, split: str, options: LoadOptions):
         if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1":
             raise ConnectionError("offline mode")
         ds = datasets.load_dataset(HUB_ID, config, split=split, revision=revision(), cache_dir=hf_cache)
+        record_input(f"hf://datasets/{HUB_ID}/{config}/{split}", revision())  # part of the run identity
         return ds, {"config": config, "split": split, "revision": revision()}
     except MireEvalError:
         raise
