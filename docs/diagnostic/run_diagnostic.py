@@ -1,5 +1,5 @@
-"""The probe on the diagnostic task, end to end; produces the numbers and figures of the
-README's "A run on diagnostic".
+"""The probe on the diagnostic task, end to end; produces the numbers and figures of
+docs/probe.md ("A run on diagnostic").
 
     python docs/diagnostic/run_diagnostic.py --output results [--publish]
 
@@ -97,18 +97,22 @@ def main() -> None:
 
 
 def publish(output: Path, reference: Path) -> None:
-    """Copy the small, reviewable part of complete runs (no run files) into ``reference``."""
+    """Copy the small, reviewable part of the diagnostic runs (figures, probe.json, metrics.json;
+    no run files) into ``reference``, laid out as ``<output>/diagnostic/``, plus the leaderboard."""
     from harness.results import complete_runs, leaderboard, write_leaderboard
 
+    task_dir = output / "diagnostic"
     shutil.rmtree(reference, ignore_errors=True)
-    for source in [*complete_runs(output), *sorted(p for p in output.glob("*") if p.is_dir())]:
-        target = reference / source.relative_to(output)
+    runs = [run for run in complete_runs(output) if run.is_relative_to(task_dir)]
+    for source in [task_dir, *runs]:
+        target = reference / source.relative_to(task_dir)
+        target.mkdir(parents=True, exist_ok=True)
         for path in sorted(source.glob("*")):
             if path.name in ("metrics.json", "probe.json") or path.suffix == ".png":
-                target.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(path, target / path.name)
     shutil.copy2(output / "leaderboard.png", reference / "leaderboard.png")
-    rows = [{**r, "path": str(Path(r["path"]).relative_to(output))} for r in leaderboard(output)]
+    rows = [{**r, "path": str(Path(r["path"]).relative_to(task_dir))} for r in leaderboard(output)
+            if Path(r["path"]).is_relative_to(task_dir)]
     write_leaderboard(rows, reference / "leaderboard.csv")
 
 
