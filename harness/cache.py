@@ -21,11 +21,3 @@ def stable_hash(obj, length: int = 16) -> str:
     """
     data = json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str).encode()
     return hashlib.sha256(data).hexdigest()[:length]
-
-
-def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()

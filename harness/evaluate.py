@@ -6,7 +6,6 @@ does; tests/retrievers/test_bm25.py runs it on a small task.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import time
@@ -16,11 +15,21 @@ from pathlib import Path
 
 from harness.cache import stable_hash
 from harness.errors import MireEvalError
+from harness.fingerprint import fingerprint_paths
 from harness.metrics import DEFAULT_METRICS, evaluate, first_relevant_rank
 from harness.registry import RETRIEVERS
 from harness.relevance import MODES as ANSWER_MODES
 from harness.relevance import answer_qrels
-from harness.results import atomic_dir, code_version, package_versions, write_json, write_per_query
+from harness.results import (
+    code_version,
+    is_complete,
+    package_versions,
+    publish,
+    recover,
+    run_lock,
+    write_json,
+    write_per_query,
+)
 from harness.runs import write_qrels_tsv, write_trec_run
 from harness.types import Qrels, TaskData
 from tasks.base import LoadOptions, load_task, task_slug
@@ -68,12 +77,17 @@ class RunSettings:
                                 f"known: gold, {', '.join(ANSWER_MODES)}")
         check_output_dir(self.output)
 
-    def identity(self) -> dict:
-        """Everything that changes the result (not where it is written, nor device)."""
+    def identity(self, inputs: dict[str, str] | None = None) -> dict:
+        """Everything that changes the result (not where it is written, nor device).
+
+        ``inputs`` are the fingerprints of the data files the task read (``TaskData.inputs``);
+        the checkpoint's fingerprint is computed here.
+        """
         load = {k: str(v) for k, v in asdict(self.load).items() if k not in ("split", "cache_dir")}
         return {
             "task": self.task, "retriever": self.retriever, "checkpoint": self.checkpoint,
-            "checkpoint_sha256": checkpoint_fingerprint(self.checkpoint), "split": self.split, "k": self.k,
+            "checkpoint_fingerprint": checkpoint_fingerprint(self.checkpoint),
+            "inputs": dict(sorted((inputs or {}).items())), "split": self.split, "k": self.k,
             "limit": self.limit, "view": self.view, "setting": self.setting, "seed": self.seed, "load": load,
             "retriever_options": self.retriever_options, "metrics": list(self.metrics),
         }
@@ -90,18 +104,11 @@ class RunResult:
 
 
 def checkpoint_fingerprint(checkpoint: str | None) -> str | None:
-    """sha256 over a local checkpoint's files (names and contents); None for hub ids or none."""
+    """:func:`harness.fingerprint.fingerprint_paths` of a local checkpoint (file or folder);
+    None for hub ids or none (a hub revision is part of the checkpoint string)."""
     if not checkpoint or not Path(checkpoint).exists():
         return None
-    root = Path(checkpoint)
-    files = sorted(p for p in (root.rglob("*") if root.is_dir() else [root]) if p.is_file())
-    h = hashlib.sha256()
-    for p in files:
-        h.update(str(p.relative_to(root) if root.is_dir() else p.name).encode())
-        with open(p, "rb") as f:
-            while block := f.read(1 << 20):
-                h.update(block)
-    return h.hexdigest()
+    return fingerprint_paths([checkpoint])
 
 
 def materialise_qrels(data: TaskData, cache_dir: Path) -> Qrels:
@@ -128,19 +135,40 @@ def seed_everything(seed: int) -> None:
 def run_evaluation(settings: RunSettings, retriever=None, data: TaskData | None = None) -> RunResult:
     """Evaluate ``settings.retriever`` on ``settings.task`` and write the results folder.
 
-    A finished run with the same identity is reused unless ``settings.overwrite``.
+    The task is loaded first: its identity includes the fingerprints of the files it read.
+    Under the identity's lock, a complete folder with the same identity is reused unless
+    ``settings.overwrite``; otherwise the run is computed and published whole.
     ``retriever`` / ``data`` may be passed in when the caller already holds them.
     """
-    identity = settings.identity()
+    started = time.perf_counter()
+    if data is None:
+        data = load_task(settings.task, _with_split(settings.load, settings.split))
+    load_s = round(time.perf_counter() - started, 3)
+    identity = json.loads(json.dumps(settings.identity(data.inputs), default=str))
     directory = Path(settings.output) / task_slug(settings.task) / settings.retriever / settings.tag(identity)
-    if (directory / "metrics.json").exists() and not settings.overwrite:
-        with open(directory / "meta.json") as f:
-            if json.load(f).get("identity") == identity:
-                with open(directory / "metrics.json") as g:
-                    return RunResult(directory, json.load(g)["metrics"], reused=True)
+    with run_lock(directory):  # an identical run elsewhere finishes first; then it is reused
+        recover(directory)
+        if not settings.overwrite and _finished(directory, identity):
+            with open(directory / "metrics.json") as g:
+                return RunResult(directory, json.load(g)["metrics"], reused=True)
+        return _evaluate(settings, identity, directory, data, retriever, load_s)
 
+
+def _finished(directory: Path, identity: dict) -> bool:
+    """A complete folder whose recorded identity is ``identity``."""
+    if not is_complete(directory):
+        return False
+    try:
+        with open(directory / "meta.json") as f:
+            return json.load(f).get("identity") == identity
+    except (OSError, ValueError):
+        return False
+
+
+def _evaluate(settings: RunSettings, identity: dict, directory: Path, data: TaskData, retriever,
+              load_s: float) -> RunResult:
     seed_everything(settings.seed)
-    timings: dict[str, float] = {}
+    timings: dict[str, float] = {"load_task": load_s}
     clock = time.perf_counter()
 
     def lap(phase: str) -> None:
@@ -149,12 +177,9 @@ def run_evaluation(settings: RunSettings, retriever=None, data: TaskData | None 
         timings[phase] = round(now - clock, 3)
         clock = now
 
-    if data is None:
-        data = load_task(settings.task, _with_split(settings.load, settings.split))
     data = data.limit(settings.limit)
     if not data.queries:
         raise MireEvalError(f"task {settings.task!r} split {settings.split!r} has no queries to evaluate")
-    lap("load_task")
     qrels = materialise_qrels(data, settings.load.cache_dir)
     lap("relevance")
     if retriever is None:
@@ -188,7 +213,7 @@ def run_evaluation(settings: RunSettings, retriever=None, data: TaskData | None 
         "seed": settings.seed,
         "timings_s": timings,
     }
-    with atomic_dir(directory) as tmp:
+    with publish(directory) as tmp:
         write_trec_run(run, tmp / "run.trec", tag=f"{settings.retriever}-{settings.setting}-{settings.view}", k=settings.k)
         write_qrels_tsv(qrels, tmp / "qrels.tsv")
         n_relevant = {q: sum(1 for g in qrels.get(q, {}).values() if g > 0) for q in query_ids}

@@ -237,8 +237,11 @@ def plot_leaderboard(entries: Sequence[Mapping], out: str | Path, figsize=(11.0,
 # Everything a results directory has data for
 # --------------------------------------------------------------------------------------------
 def find_probes(results: str | Path) -> list[tuple[Path, dict]]:
-    """Every probe.json under ``results`` as ``(directory, record)``, in path order."""
-    return [(p.parent, json.loads(p.read_text())) for p in sorted(Path(results).rglob("probe.json"))]
+    """Every probe.json of a complete run folder under ``results`` as ``(directory, record)``,
+    in path order (incomplete folders are skipped with a one-line warning)."""
+    from harness.results import complete_runs
+
+    return [(d, json.loads((d / "probe.json").read_text())) for d in complete_runs(Path(results), "probe.json")]
 
 
 def leaderboard_entries(results: str | Path) -> list[dict]:

@@ -315,10 +315,10 @@ def run_probe(settings, stat_test: str = "student", retriever=None, data=None, a
                         **attribution_summary(rows, PROBE_VIEWS)},
         "chance": chance,
     }
-    write_probe(full.directory, record, rows)
     for view in ("text", "image", "swap"):
         write_trec_run(runs[view], full.directory / f"run_{view}.trec", tag=f"{settings.retriever}-{view}", k=settings.k)
     write_pooling_attention(full.directory, retriever, data.queries, types, attention_queries)
+    write_probe(full.directory, record, rows)  # probe.json last: readers take it as "probe finished"
     return {"directory": str(full.directory), **record}
 
 
@@ -327,11 +327,11 @@ def write_probe(directory, record: Mapping, rows: Sequence[Mapping]) -> None:
 
     from harness.results import write_json
 
-    write_json(directory / "probe.json", record)
     with open(directory / "probe_per_query.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["query_id"])
         writer.writeheader()
         writer.writerows(rows)
+    write_json(directory / "probe.json", record)
 
 
 def attention_queries(queries: Sequence[Query], types: Mapping[str, str] | None, n: int) -> list[Query]:

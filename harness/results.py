@@ -1,16 +1,22 @@
 """The results directory: one folder per run, written whole or not at all, and the leaderboard.
 
     <output>/<task>/<retriever>/<tag>/  metrics.json  run.trec  per_query.csv  qrels.tsv  meta.json
+                                        complete.json (written last: every file and its size)
     <output>/leaderboard.csv
+
+A run folder is finished only when its marker lists every file with its size
+(:func:`is_complete`); readers (reuse, leaderboard, plots) ignore anything else.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import subprocess
 import sys
+import uuid
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
@@ -45,27 +51,117 @@ def package_versions() -> dict:
     return out
 
 
+# --------------------------------------------------------------------------------------------
+# Writing a run folder: whole or not at all, one writer per identity
+# --------------------------------------------------------------------------------------------
+MARKER = "complete.json"  # written last: {"files": {name: bytes}}; a folder without it is unfinished
+
+
+def _after_step(step: str) -> None:
+    """Called after each step of :func:`publish`; tests replace it to kill the process there."""
+
+
+def run_lock(final: Path, timeout: float = -1):
+    """The lock of one run identity: one writer, the others wait (``timeout`` -1: for ever).
+
+    ``final`` is ``<results>/<task>/<retriever>/<tag>``; the lock file is
+    ``<results>/.locks/<task>--<retriever>--<tag>.lock``, out of the way of folder listings.
+    """
+    from filelock import FileLock
+
+    locks = final.parents[2] / ".locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(locks / ("--".join(final.parts[-3:]) + ".lock")), timeout=timeout)
+
+
+def is_complete(directory: Path) -> bool:
+    """True when ``directory``'s marker exists and every file it lists has the listed size."""
+    try:
+        listed = json.loads((Path(directory) / MARKER).read_text())["files"]
+        return bool(listed) and all((Path(directory) / name).stat().st_size == size for name, size in listed.items())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+
+
+def write_marker(directory: Path) -> None:
+    """List every file of ``directory`` with its size; written last, as the folder's seal."""
+    files = {p.name: p.stat().st_size for p in sorted(directory.iterdir()) if p.is_file() and p.name != MARKER}
+    write_json(directory / MARKER, {"files": files})
+
+
+def recover(final: Path) -> None:
+    """Tidy what a killed writer of ``final`` left; call while holding :func:`run_lock`.
+
+    Scratch folders (``.<tag>.*.partial``) are removed. A complete previous result set aside
+    by an interrupted ``--overwrite`` (``.<tag>.*.old``) is moved back when ``final`` is gone.
+    """
+    for leftover in sorted(final.parent.glob(f".{final.name}.*.partial")):
+        shutil.rmtree(leftover, ignore_errors=True)
+    for old in sorted(final.parent.glob(f".{final.name}.*.old")):
+        if not final.exists() and is_complete(old):
+            old.rename(final)
+        else:
+            shutil.rmtree(old, ignore_errors=True)
+
+
 @contextmanager
-def atomic_dir(final: Path):
-    """Yield a scratch folder that replaces ``final`` only if the block finishes."""
+def publish(final: Path):
+    """Yield a private scratch folder that becomes ``final`` only if the block finishes.
+
+    The folder is sealed with :data:`MARKER`, then moved into place; a previous ``final`` is
+    set aside first and removed only once the new one is in place. Hold :func:`run_lock`.
+    """
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f".{final.name}.partial"
-    shutil.rmtree(tmp, ignore_errors=True)
+    token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp = final.parent / f".{final.name}.{token}.partial"
     tmp.mkdir()
     try:
         yield tmp
+        write_marker(tmp)
+        _after_step("sealed")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    aside = final.parent / f".{final.name}.{token}.old"
     if final.exists():
-        shutil.rmtree(final)
+        final.rename(aside)
+        _after_step("set-aside")
     tmp.rename(final)
+    _after_step("in-place")
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+_warned: set[Path] = set()  # folders already warned about in this process
+
+
+def complete_runs(results_dir: Path, name: str = "metrics.json") -> list[Path]:
+    """Run folders ``<results>/<task>/<retriever>/<tag>/`` holding ``name``, complete ones only.
+
+    Scratch and set-aside folders (hidden) are passed over; a visible folder without a valid
+    marker is skipped with a one-line warning on stderr.
+    """
+    out = []
+    for path in sorted(Path(results_dir).glob(f"*/*/*/{name}")):
+        directory = path.parent
+        if any(part.startswith(".") for part in directory.relative_to(results_dir).parts):
+            continue
+        if is_complete(directory):
+            out.append(directory)
+        elif directory not in _warned:  # plot looks for two files per folder: warn once
+            _warned.add(directory)
+            print(f"warning: {directory}: incomplete results folder (no valid {MARKER}); skipped", file=sys.stderr)
+    return out
+
 
 
 def write_json(path: Path, obj) -> None:
-    with open(path, "w") as f:
+    """Write ``obj`` as indented JSON through a temporary file, so readers never see half of it."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as f:
         json.dump(obj, f, indent=2, sort_keys=False, default=str)
         f.write("\n")
+    tmp.replace(path)
 
 
 def write_per_query(path: Path, scores: Scores, n_relevant: dict[str, int], first_rank: dict) -> None:
@@ -80,9 +176,13 @@ def write_per_query(path: Path, scores: Scores, n_relevant: dict[str, int], firs
 
 
 def leaderboard(results_dir: Path) -> list[dict]:
-    """One row per (task, retriever, setting, view, split): the newest full run of each."""
+    """One row per (task, retriever, setting, view, split): the newest full run of each.
+
+    Only complete folders count (:func:`complete_runs`).
+    """
     rows: dict[tuple, dict] = {}
-    for path in sorted(Path(results_dir).glob("*/*/*/metrics.json")):
+    for directory in complete_runs(Path(results_dir)):
+        path = directory / "metrics.json"
         with open(path) as f:
             m = json.load(f)
         row = {key: m.get(key) for key in ("task", "retriever", "setting", "view", "split", "checkpoint", "limit")}

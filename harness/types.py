@@ -206,6 +206,8 @@ class TaskData:
     ``"answer-substring"`` (a passage is relevant when it contains one of the query's
     answers; materialised by :mod:`harness.relevance`).
     ``meta`` is recorded in every run's meta.json (source, revision or hashes, counts).
+    ``inputs`` is ``{absolute path: fingerprint}`` of every data file the load read
+    (:func:`tasks.base.load_task` fills it); it is part of the run identity.
     """
 
     name: str
@@ -216,6 +218,7 @@ class TaskData:
     qrels: Qrels | None = None
     train: list[TrainExample] | None = None
     meta: dict = field(default_factory=dict)
+    inputs: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.relevance not in RELEVANCE_KINDS:

@@ -45,18 +45,24 @@ class TaskSpec:
 
 
 def load_task(name: str, options: LoadOptions | None = None) -> TaskData:
-    """Load a registered task or ``local:PATH``."""
+    """Load a registered task or ``local:PATH``; ``inputs`` lists the files it read."""
     from harness.registry import TASKS
 
-    options = options or LoadOptions()
-    if name.startswith("local:"):
-        from tasks.local import load_local
+    from harness.fingerprint import recording_reads
 
-        return load_local(Path(name[len("local:"):]), options)
-    spec: TaskSpec = TASKS.get(name)
-    if options.split not in spec.splits:
-        raise MireEvalError(f"task {name!r} has no split {options.split!r}; known: {', '.join(spec.splits)}")
-    return spec.load(options)
+    options = options or LoadOptions()
+    with recording_reads() as reads:  # every adapter fingerprints the files it reads
+        if name.startswith("local:"):
+            from tasks.local import load_local
+
+            data = load_local(Path(name[len("local:"):]), options)
+        else:
+            spec: TaskSpec = TASKS.get(name)
+            if options.split not in spec.splits:
+                raise MireEvalError(f"task {name!r} has no split {options.split!r}; known: {', '.join(spec.splits)}")
+            data = spec.load(options)
+    data.inputs = {**data.inputs, **reads}
+    return data
 
 
 def task_slug(name: str) -> str:

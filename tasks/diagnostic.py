@@ -309,6 +309,7 @@ def ensure_generated(directory: Path, config: DiagnosticConfig = DiagnosticConfi
 
 
 def load(options: LoadOptions) -> TaskData:
+    from harness.fingerprint import fingerprint_file
     from tasks.local import load_local
 
     directory = Path(options.data_dir) if options.data_dir else options.cache_dir / "diagnostic"
@@ -317,6 +318,7 @@ def load(options: LoadOptions) -> TaskData:
     elif not (directory / "diagnostic.json").exists():
         raise MireEvalError(f"{directory}/diagnostic.json: not found (write it with `mire-eval make-diagnostic --out {directory}`)")
     data = load_local(directory, options)
+    fingerprint_file(directory / "diagnostic.json")  # read below: part of the run's inputs
     info = json.loads((directory / "diagnostic.json").read_text())
     types = read_query_types(directory)
     in_split = {q.id: types[q.id] for q in data.queries}

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.cache import file_sha256
+from harness.fingerprint import fingerprint_file
 from harness.errors import MireEvalError, where
 from harness.relevance import MODES as ANSWER_MODES
 from harness.runs import iter_qrels
@@ -145,7 +145,7 @@ def load_local(root: Path, options: LoadOptions) -> TaskData:
         train=train,
         meta={
             "source": str(root.resolve()),
-            "files": {p.name if p.parent == root else f"qrels/{p.name}": file_sha256(p) for p in files},
+            "files": {p.name if p.parent == root else f"qrels/{p.name}": fingerprint_file(p) for p in files},
             "queries": len(queries),
             "passages": len(corpus),
             "skipped_images": len(skipped),

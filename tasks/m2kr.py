@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from harness import hub
 from harness.errors import MireEvalError
+from harness.fingerprint import record_input
 from harness.types import Corpus, FileImage, Passage, Query, TaskData, TrainExample
 from tasks.base import LoadOptions, TaskSpec
 from tasks.m2kr_hub import (
@@ -96,6 +97,7 @@ def read_split(subset: Subset, config: str, split: str, options: LoadOptions):
         wanted = data if config.endswith("_data") else passages  # this split's files only, never the config
         urls = [f"hf://datasets/{HUB_ID}@{rev}/{p}" for p in wanted]
         ds = datasets.load_dataset("parquet", data_files={split: urls}, split=split, cache_dir=hf_cache)
+        record_input(f"hf://datasets/{HUB_ID}/{config}/{split}", rev)  # part of the run identity
         return ds, {"config": config, "split": split, "revision": rev, "files": wanted}
     except MireEvalError:
         raise

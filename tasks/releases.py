@@ -9,22 +9,17 @@ the RA-VQA ``ctxs`` schema shared by OK-VQA-GS and ReMuQ, and the final assembly
 
 from __future__ import annotations
 
-import hashlib
-import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 
-from harness.cache import file_sha256
+from harness.fingerprint import SAMPLED_METHOD, fingerprint_file
 from harness.errors import MireEvalError, where
 from harness.textfiles import iter_lines, parse_json, read_text
 from harness.types import Corpus, Passage, Query, TaskData, TrainExample
 from tasks.base import LoadOptions, check_images
-
-FULL_HASH_LIMIT = 256 << 20  # files above 256 MiB are fingerprinted, not fully hashed
-_EDGE = 1 << 20
 
 
 # --------------------------------------------------------------------------------------------
@@ -126,21 +121,18 @@ def read_kid_text_csv(path: Path, block_size: int = 64 << 20) -> Corpus:
 # Fingerprints recorded in meta.json
 # --------------------------------------------------------------------------------------------
 def file_digest(path: Path) -> dict:
-    """sha256 of a file; above 256 MiB a fingerprint of size, mtime and first/last MiB.
+    """A file's name, size and fingerprint (:func:`harness.fingerprint.fingerprint_file`).
 
-    The fingerprint says so (``method``), so nobody mistakes it for a content hash.
+    ``sha256`` for files read whole; above the size threshold ``fingerprint`` with its
+    ``method``, so nobody mistakes a sampled fingerprint for a content hash. Recorded as a file
+    the task read.
     """
     path = Path(path)
-    stat = path.stat()
-    if stat.st_size <= FULL_HASH_LIMIT:
-        return {"file": path.name, "bytes": stat.st_size, "sha256": file_sha256(path)}
-    h = hashlib.sha256(f"{stat.st_size}:{int(stat.st_mtime)}".encode())
-    with open(path, "rb") as f:
-        h.update(f.read(_EDGE))
-        f.seek(-_EDGE, os.SEEK_END)
-        h.update(f.read(_EDGE))
-    return {"file": path.name, "bytes": stat.st_size, "fingerprint": h.hexdigest(),
-            "method": "sha256(size, mtime, first MiB, last MiB)"}
+    value = fingerprint_file(path)
+    size = path.stat().st_size
+    if value.startswith("sampled-"):
+        return {"file": path.name, "bytes": size, "fingerprint": value, "method": SAMPLED_METHOD}
+    return {"file": path.name, "bytes": size, "sha256": value}
 
 
 # --------------------------------------------------------------------------------------------

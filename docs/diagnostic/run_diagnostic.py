@@ -1,7 +1,7 @@
 """The probe on the diagnostic task, end to end; produces the numbers and figures of
 docs/probe.md ("A run on diagnostic").
 
-    python docs/diagnostic/run_diagnostic.py --output results
+    python docs/diagnostic/run_diagnostic.py --output results [--publish]
 
 1. ``bm25`` probed zero-shot;
 2. a MIRe built from offline weights (all-MiniLM-L6-v2 text tower from the
@@ -12,17 +12,21 @@ docs/probe.md ("A run on diagnostic").
    text tower and CLIP frozen, the pooling module trains, the query is the visual tokens only),
    probed as ``aligned``; then fine-tuning (``stage="finetune"``: text tower and pooling train,
    CLIP frozen, the query is visual + text tokens), probed as ``fine-tuned``;
-4. ``mire-eval plot`` over the output directory.
+4. ``mire-eval plot`` over the output directory;
+5. with ``--publish``: the figures, probe.json, metrics.json and leaderboard copied into
+   docs/diagnostic/reference/ (committed; results/ itself is git-ignored).
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+REFERENCE = ROOT / "docs" / "diagnostic" / "reference"
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "harness")]
 
 ALIGN = {"epochs": 2, "max_steps": 54, "lr": 3e-3, "batch_size": 32, "temperature": 0.3,
@@ -38,6 +42,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/mire-eval-diagnostic"))
     parser.add_argument("--text-layers", type=int, default=6, help="MiniLM layers kept (6 = all)")
     parser.add_argument("--limit", type=int, default=None, help="probe only the first N test queries")
+    parser.add_argument("--publish", action="store_true", help=f"copy figures and summaries into {REFERENCE}")
     args = parser.parse_args()
 
     import torch
@@ -86,6 +91,29 @@ def main() -> None:
 
     written = plot_results(args.output)
     print("figures:", *(str(p) for p in written), sep="\n  ")
+    if args.publish:
+        publish(args.output, REFERENCE)
+        print(f"published -> {REFERENCE}")
+
+
+def publish(output: Path, reference: Path) -> None:
+    """Copy the small, reviewable part of the diagnostic runs (figures, probe.json, metrics.json;
+    no run files) into ``reference``, laid out as ``<output>/diagnostic/``, plus the leaderboard."""
+    from harness.results import complete_runs, leaderboard, write_leaderboard
+
+    task_dir = output / "diagnostic"
+    shutil.rmtree(reference, ignore_errors=True)
+    runs = [run for run in complete_runs(output) if run.is_relative_to(task_dir)]
+    for source in [task_dir, *runs]:
+        target = reference / source.relative_to(task_dir)
+        target.mkdir(parents=True, exist_ok=True)
+        for path in sorted(source.glob("*")):
+            if path.name in ("metrics.json", "probe.json") or path.suffix == ".png":
+                shutil.copy2(path, target / path.name)
+    shutil.copy2(output / "leaderboard.png", reference / "leaderboard.png")
+    rows = [{**r, "path": str(Path(r["path"]).relative_to(task_dir))} for r in leaderboard(output)
+            if Path(r["path"]).is_relative_to(task_dir)]
+    write_leaderboard(rows, reference / "leaderboard.csv")
 
 
 if __name__ == "__main__":

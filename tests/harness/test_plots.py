@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from harness import plots
+from harness.results import write_marker
 
 VIEWS = ("full", "text", "image", "swap")
 
@@ -111,6 +112,7 @@ def test_plot_results_draws_everything_a_results_directory_has(tmp_path):
             writer = csv.DictWriter(f, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
+        write_marker(directory)  # a finished run folder
     mire_dir = tmp_path / "diagnostic" / "mire" / "fine-tuned-full-test-0123456789"
     Image.new("RGB", (32, 32), (255, 0, 0)).save(mire_dir / "attention_query_0.png")
     attention = (np.ones((12, 49)) / 49).tolist()

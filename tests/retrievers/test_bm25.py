@@ -20,6 +20,6 @@ def test_bm25_run_writes_results(local_task, tmp_path):
     result = run_evaluation(RunSettings(task=f"local:{local_task}", retriever="bm25", output=tmp_path / "res"))
     assert result.metrics["hit_rate@1"] == 1.0 and not result.reused
     files = sorted(p.name for p in result.directory.iterdir())
-    assert files == ["meta.json", "metrics.json", "per_query.csv", "qrels.tsv", "run.trec"]
+    assert files == ["complete.json", "meta.json", "metrics.json", "per_query.csv", "qrels.tsv", "run.trec"]
     again = run_evaluation(RunSettings(task=f"local:{local_task}", retriever="bm25", output=tmp_path / "res"))
     assert again.reused and again.directory == result.directory

@@ -271,3 +271,23 @@ def test_fetch_with_a_local_copy_only_verifies_it(evqa, cache, monkeypatch, caps
 
     assert fetch_task("evqa", data_dir=root, image_dir=images) == root
     assert "evqa: 2 test queries, 3 passages" in capsys.readouterr().out
+
+
+def test_hub_revision_is_a_run_input(evqa, cache, monkeypatch):
+    """Read from the hub, a split is identified by the pinned revision (an override changes it)."""
+    import datasets
+
+    root, images = evqa
+    real = datasets.load_dataset
+
+    def from_hub(repo, config, split, revision, cache_dir):  # the hub, served from the local snapshot
+        assert repo == HUB_ID
+        files = sorted((root / config).glob(f"{split}-*.parquet"))
+        return real("parquet", data_files={split: [str(f) for f in files]}, split=split, cache_dir=cache_dir)
+
+    monkeypatch.setattr(datasets, "load_dataset", from_hub)
+    task = load_task("evqa", LoadOptions(image_dir=images, cache_dir=cache))
+    assert task.inputs == {f"hf://datasets/{HUB_ID}/EVQA_data/test": REVISION,
+                           f"hf://datasets/{HUB_ID}/EVQA_passages/test_passages": REVISION}
+    monkeypatch.setenv("MIRE_EVAL_M2KR_REVISION", "0" * 40)
+    assert set(load_task("evqa", LoadOptions(image_dir=images, cache_dir=cache)).inputs.values()) == {"0" * 40}

@@ -194,3 +194,24 @@ def test_the_release_unpacked_at_any_level_reads_like_mires_copy(release, tmp_pa
     ours = load_task("okvqa", LoadOptions(data_dir=moved, image_dir=images))
     mire = load_task("okvqa", LoadOptions(data_dir=data, image_dir=images))
     assert [(q.id, q.text) for q in ours.queries] == [(q.id, q.text) for q in mire.queries] and len(ours.queries) == 2
+
+
+def test_release_files_read_are_the_run_inputs(release, tmp_path):
+    """The files the adapter read are the run's inputs; editing the corpus means a new run."""
+    from harness.evaluate import RunSettings, run_evaluation
+
+    data, images = release
+    folder = data / PASSAGES
+    options = LoadOptions(data_dir=data, image_dir=images)
+    task = load_task("okvqa", options)
+    read = {folder / "retriever_test.json", folder / "okvqa_full_clean_corpus.csv"}
+    assert task.inputs == {str(p.resolve()): file_digest(p)["sha256"] for p in read}
+
+    def run():
+        return run_evaluation(RunSettings(task="okvqa", retriever="bm25", load=options, output=tmp_path / "res"))
+
+    first = run()
+    assert run().reused
+    corpus = folder / "okvqa_full_clean_corpus.csv"
+    corpus.write_text(corpus.read_text().replace("London buses are red.", "Buses."))
+    assert not run().reused and first.directory.exists()

@@ -1,0 +1,168 @@
+"""Results are never torn, stale, or served from other data.
+
+* stale: editing a data file the task read, or one byte of the checkpoint, means a new run;
+* crash windows: a process killed at each step of writing a run folder leaves either the old
+  complete folder or the new one, never a folder that reuse, leaderboard or plot take as finished;
+* concurrency: identical runs started together all succeed, one computes, the others reuse.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from harness.evaluate import RunSettings, run_evaluation
+from harness.results import MARKER, is_complete, leaderboard
+from retrievers.bm25 import BM25Retriever
+
+
+def _run(task_dir: Path, out: Path, **kw):
+    return run_evaluation(RunSettings(task=f"local:{task_dir}", retriever="bm25", output=out, **kw))
+
+
+def _folders(out: Path) -> list[Path]:
+    return sorted(p for p in out.glob("*/*/*") if p.is_dir())
+
+
+# --------------------------------------------------------------------------------------------
+# Stale results
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("edit", ["corpus.jsonl", "qrels/test.tsv"])
+def test_editing_a_data_file_the_task_read_is_not_reused(local_task, tmp_path, edit):
+    out = tmp_path / "res"
+    first = _run(local_task, out)
+    assert not first.reused and _run(local_task, out).reused  # unchanged: reused
+    path = local_task / edit
+    if edit == "corpus.jsonl":  # the fox passage loses the words its query matches on
+        path.write_text(path.read_text().replace("Red fox", "Empty").replace("The red fox hunts voles", "Nothing"))
+    else:  # the fox query's relevant passage becomes the owl's
+        path.write_text(path.read_text().replace("q-fox\tp-fox", "q-fox\tp-owl"))
+    again = _run(local_task, out)
+    assert not again.reused and again.metrics["hit_rate@1"] < first.metrics["hit_rate@1"]
+    assert again.directory != first.directory
+    recorded = json.loads((again.directory / "meta.json").read_text())["identity"]["inputs"]
+    assert str(path.resolve()) in recorded
+    assert _run(local_task, out).reused
+
+
+def test_editing_one_checkpoint_byte_is_not_reused(local_task, tmp_path):
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    (ckpt / "weights.bin").write_bytes(bytes(range(256)) * 4)
+
+    def run():  # the retriever is handed in: the checkpoint only enters through the identity
+        return run_evaluation(RunSettings(task=f"local:{local_task}", retriever="bm25", checkpoint=str(ckpt),
+                                          output=tmp_path / "res"), retriever=BM25Retriever())
+
+    first = run()
+    assert run().reused
+    data = bytearray((ckpt / "weights.bin").read_bytes())
+    data[500] ^= 1
+    (ckpt / "weights.bin").write_bytes(bytes(data))
+    assert not run().reused
+    assert run().reused and len(_folders(tmp_path / "res")) == 2 and first.directory.exists()
+
+
+# --------------------------------------------------------------------------------------------
+# Crash windows: a child process killed (os._exit, no clean-up) at each step of the write
+# --------------------------------------------------------------------------------------------
+CHILD = textwrap.dedent("""
+    import os, sys
+    from pathlib import Path
+    import harness.evaluate as evaluate
+    import harness.results as results
+    step = sys.argv[3]
+    evaluate.seed_everything = lambda seed: None  # bm25 draws nothing; spares the child a torch import
+    def die(at):
+        if at == step:
+            os._exit(137)
+    if step == "writing":  # after meta.json, before metrics.json
+        real = evaluate.write_json
+        def write_json(path, obj):
+            die("writing" if Path(path).name == "metrics.json" else "")
+            real(path, obj)
+        evaluate.write_json = write_json
+    elif step == "unsealed":  # every file written, no marker yet
+        def write_marker(directory):
+            die("unsealed")
+        results.write_marker = write_marker
+    else:
+        results._after_step = die
+    evaluate.run_evaluation(evaluate.RunSettings(task="local:" + sys.argv[1], retriever="bm25",
+                                                 output=Path(sys.argv[2]), overwrite=True))
+    sys.exit(3)  # not killed: the step was never reached
+""")
+
+
+@pytest.mark.parametrize("step", ["writing", "unsealed", "sealed", "set-aside", "in-place"])
+def test_a_write_killed_at_any_step_never_leaves_a_torn_or_missing_result(local_task, tmp_path, step):
+    out = tmp_path / "res"
+    old = _run(local_task, out)
+    old_meta = (old.directory / "meta.json").read_text()
+    child = subprocess.run([sys.executable, "-c", CHILD, str(local_task), str(out), step],
+                           capture_output=True, text=True, timeout=300)
+    assert child.returncode == 137, child.stderr
+
+    rows = leaderboard(out)  # never a row for a scratch or set-aside folder
+    assert all(Path(r["path"]) == old.directory for r in rows)
+    if step == "set-aside":  # the old result waits beside, complete, until the next run restores it
+        assert not old.directory.exists() and rows == []
+    else:
+        assert is_complete(old.directory) and len(rows) == 1
+    again = _run(local_task, out)
+    assert again.reused and again.directory == old.directory and is_complete(again.directory)
+    if step != "in-place":  # the killed writer never replaced the old result
+        assert (again.directory / "meta.json").read_text() == old_meta
+    assert [p.name for p in _folders(out)] == [old.directory.name]  # scratch and old folders tidied
+
+
+def test_a_first_run_killed_before_its_seal_is_neither_listed_nor_reused(local_task, tmp_path, capsys):
+    out = tmp_path / "res"
+    child = subprocess.run([sys.executable, "-c", CHILD, str(local_task), str(out), "sealed"],
+                           capture_output=True, text=True, timeout=300)
+    assert child.returncode == 137, child.stderr
+    assert leaderboard(out) == []
+    # a visible folder that lacks files (e.g. copied by hand) is skipped with one warning line
+    fake = out / "local-animals" / "bm25" / "zero-shot-full-test-0000000000"
+    fake.mkdir(parents=True)
+    (fake / "metrics.json").write_text("{}")
+    assert leaderboard(out) == []
+    warning = capsys.readouterr().err.strip().splitlines()
+    assert warning == [f"warning: {fake}: incomplete results folder (no valid {MARKER}); skipped"]
+    assert not _run(local_task, out).reused
+
+
+def test_a_marker_that_does_not_match_the_files_is_not_complete(local_task, tmp_path):
+    result = _run(local_task, tmp_path / "res")
+    (result.directory / "run.trec").write_text("")
+    assert not is_complete(result.directory)
+    assert not _run(local_task, tmp_path / "res").reused
+
+
+# --------------------------------------------------------------------------------------------
+# Identical runs started together
+# --------------------------------------------------------------------------------------------
+def test_six_identical_runs_started_together(tmp_path):
+    """Rounds alternate plain and --overwrite; MIRE_EVAL_STRESS_ROUNDS=N runs more of them."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]),
+                                                        os.environ.get("PYTHONPATH", "")])}
+    command = [sys.executable, "-m", "harness", "run", "--task", "sample", "--retriever", "bm25"]
+    rounds = int(os.environ.get("MIRE_EVAL_STRESS_ROUNDS", "2"))
+    for round_, extra in enumerate([[], ["--overwrite"]][i % 2] for i in range(rounds)):
+        out = tmp_path / f"round{round_}"
+        procs = [subprocess.Popen([*command, "--output", str(out), *extra], env=env, text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(6)]
+        results = [(p.wait(timeout=600), *p.communicate()) for p in procs]
+        for rc, stdout, stderr in results:
+            assert rc == 0 and "Traceback" not in stderr, stderr
+        lines = [stdout.strip().splitlines()[-1] for _, stdout, _ in results]
+        reused = [line for line in lines if "(reused)" in line]
+        assert len(reused) == (0 if extra else 5), lines  # one computes, the others wait and reuse
+        assert len({line.replace(" (reused)", "") for line in lines}) == 1  # same numbers, same folder
+        (folder,) = _folders(out)
+        assert is_complete(folder)
+        assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]  # no scratch left
