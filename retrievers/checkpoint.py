@@ -254,10 +254,12 @@ def safetensors_header(path: str | Path) -> dict[str, tuple[str, tuple[int, ...]
             raise MireEvalError(f"{path}: weights: {name}: malformed data_offsets {[begin, end]}")
         if end - begin != count * width:
             raise MireEvalError(f"{path}: weights: {name}: {end - begin} bytes for {dtype} of shape {shape}")
-        if end > data:
-            raise MireEvalError(f"{path}: weights: {name}: ends at byte {end}, the file has {data} (truncated)")
         out[name] = (dtype, shape)
         spans.append((begin, end, name))
+    cut = sorted(span for span in spans if span[1] > data)
+    if cut:  # the first tensor the file does not hold in full
+        begin, end, name = cut[0]
+        raise MireEvalError(f"{path}: weights: {name}: ends at byte {end} of the data, the file has {data} (truncated)")
     position = 0
     for begin, end, name in sorted(spans):
         if begin != position:

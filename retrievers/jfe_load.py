@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -225,7 +226,8 @@ def load_adapter(backbone, checkpoint: str, trainable: bool, dtype: torch.dtype)
         raise MireEvalError(f"{checkpoint}: adapter_model.safetensors missing")
     stored = safetensors_header(file)
     try:
-        with _quiet_transformers():
+        with _quiet_transformers(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Found missing adapter keys")  # checked below, as an error
             model = PeftModel.from_pretrained(backbone, checkpoint, is_trainable=trainable)
     except RuntimeError as exc:
         found = _SIZE_MISMATCH.search(str(exc))
