@@ -14,7 +14,7 @@ import pytest
 import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
-from test_jfe import examples, image, tiny  # noqa: F401  (tiny: the module's tiny Qwen2-VL fixture)
+from test_jfe import image, tiny  # noqa: F401  (tiny: the tiny Qwen2-VL fixture of test_jfe)
 from typer.testing import CliRunner
 
 from harness.cli import app
