@@ -140,19 +140,24 @@ def _quiet_transformers():
 def load_processor(path: str, model_type: str, settings, revision: str | None):
     """The model's processor with the image-resolution bounds of ``settings`` applied and the
     image processor backend ``settings.image_processor`` (``pil`` unless asked otherwise)."""
-    from transformers import AutoProcessor
+    from transformers import AutoImageProcessor, AutoProcessor
     from transformers.image_utils import SizeDict
 
     if settings.image_processor not in IMAGE_PROCESSORS:
         raise MireEvalError(f"jfe: image_processor {settings.image_processor!r}; known: {', '.join(IMAGE_PROCESSORS)}")
     check_remote_code(path, settings.trust_remote_code)
-    kw = {"revision": revision, "trust_remote_code": settings.trust_remote_code, "backend": settings.image_processor}
+    kw = {"revision": revision, "trust_remote_code": settings.trust_remote_code}
     try:
         with _quiet_transformers():
             if model_type in IMAGE_ONLY_TYPES:
                 processor = image_only_processor_class(model_type).from_pretrained(path, **kw)
             else:
                 processor = AutoProcessor.from_pretrained(path, **kw)
+            if hasattr(processor, "image_processor"):
+                # The backend goes to the image processor alone: passed to the processor it would
+                # also land on the tokenizer (whose ``backend`` attribute means something else).
+                processor.image_processor = AutoImageProcessor.from_pretrained(
+                    path, backend=settings.image_processor, **kw)
     except (OSError, ValueError) as exc:
         raise hub_error(path, revision, exc) from None
     if not hasattr(processor, "image_processor") or not getattr(processor, "chat_template", None):

@@ -247,3 +247,4 @@ def test_images_decode_per_batch_and_lengths_count_the_placeholder_once(tiny, mo
     torch.testing.assert_close(got, plain.encode_queries(queries, "full"), rtol=1e-4, atol=1e-5)
     described = encoder.describe()
     assert described["image_processor_class"] == "Qwen2VLImageProcessorPil" and described["image_processor"] == "pil"
+    assert getattr(model.processor.tokenizer, "backend", "tokenizers") == "tokenizers"  # the choice reached only images
