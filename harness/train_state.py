@@ -18,7 +18,7 @@ import torch
 from safetensors.torch import save_file
 
 from harness.errors import MireEvalError
-from retrievers.checkpoint import read_safetensors
+from retrievers.weights import read_safetensors
 
 
 def save_optimizer(optimizer: torch.optim.Optimizer, directory: Path) -> None:

@@ -26,7 +26,8 @@ from pathlib import Path
 import torch
 
 from harness.errors import MireEvalError
-from retrievers.checkpoint import check_match, safetensors_header
+from retrievers.checkpoint import check_match
+from retrievers.weights import safetensors_header
 
 IMAGE_ONLY_TYPES = ("qwen2_vl", "qwen2_5_vl")
 IMAGE_PROCESSORS = ("pil", "torchvision")
