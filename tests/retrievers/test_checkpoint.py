@@ -130,3 +130,19 @@ def test_default_checkpoints_come_from_the_hub(monkeypatch, mire_dir, colbert_di
     assert colbert.build(None).describe()["checkpoint"] == "colbert-ir/colbertv2.0"
     mire.build("Y-J-Ju/MIRe_base_pt@0123abc")
     assert asked[-1] == ("Y-J-Ju/MIRe_base_pt", "0123abc")
+
+
+def test_torch_weights_only_reads_the_legacy_magic_pickle_restricted(tmp_path):
+    """Defence in depth, and the fact the design rests on: torch 2.13's legacy loader reads the
+    magic-number pickle with its weights-only unpickler too, so a payload there never runs even
+    without our byte check of the magic number (which refuses such a file first)."""
+    import evil
+
+    marker = tmp_path / "ran"
+    path = evil.write("legacy-magic", tmp_path / "m.pth", {"w": torch.ones(1)}, marker)
+    with pytest.raises(Exception, match="eval"):
+        torch.load(path, weights_only=True)
+    assert not marker.exists()
+    with pytest.raises(MireEvalError, match="not a torch zip or legacy checkpoint"):
+        read_weights(path)
+    assert not marker.exists()
