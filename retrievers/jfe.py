@@ -234,6 +234,7 @@ class JfeModel(torch.nn.Module):
         self.backbone.save_pretrained(directory, safe_serialization=True)
         self.processor.save_pretrained(directory)
         record = {**asdict(self.settings), "weights": "lora" if is_peft else "full"}
+        del record["trust_remote_code"]  # never read back from a checkpoint: only the command line sets it
         if not is_peft:
             record["model"], record["revision"] = ".", None  # the weights live in this directory
         (directory / CONFIG_NAME).write_text(json.dumps(record, indent=1))
