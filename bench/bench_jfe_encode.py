@@ -66,7 +66,7 @@ def workload(n_queries: int, n_passages: int, seed: int, max_side: int):
 
 
 def padded_share(encoder: JfeEncoder, prompts: list[str], images: list, grouped: bool) -> float:
-    lengths = [encoder.model.prompt_length(p, im) for p, im in zip(prompts, images)]
+    lengths = [encoder.model.prompt_length(p, im.size if im is not None else None) for p, im in zip(prompts, images)]
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i]) if grouped else list(range(len(lengths)))
     b = encoder.model.settings.batch_size
     padded = sum(max(lengths[i] for i in order[s : s + b]) * len(order[s : s + b]) for s in range(0, len(order), b))

@@ -47,7 +47,15 @@ from tqdm.auto import tqdm
 
 from harness.contrastive import info_nce, pad_token_embeddings, score_matrix
 from harness.errors import MireEvalError
-from harness.train_state import latest_state, load_optimizer, load_rng, read_history, save_state, write_history
+from harness.train_state import (
+    latest_state,
+    load_optimizer,
+    load_rng,
+    read_history,
+    read_state,
+    save_state,
+    write_history,
+)
 from harness.types import Passage, Query, TrainExample
 
 
@@ -385,7 +393,7 @@ def train(
     scaler = torch.amp.GradScaler("cuda") if _uses_fp16(config.precision, dev) else None
     step, history = 0, []
     if last is not None:
-        saved = json.loads((last / "state.json").read_text())
+        saved = read_state(last)
         was = (saved["config"]["batch_size"] * saved["world_size"], saved["examples"])
         if was != (global_batch, len(examples)):
             raise MireEvalError(

@@ -1,26 +1,28 @@
-"""Finding and reading checkpoints without ever running pickled code.
+"""Finding checkpoints and matching their weights to a module.
 
-A ``--checkpoint`` is a local directory, a local weights file, or a hub id. Weights come from
-safetensors when present; ``.pth``/``.bin`` files are read with ``torch.load(weights_only=True)``
-and, when non-tensor entries stop that (the MIRe authors' ``.pth`` holds an OmegaConf config),
-with :class:`RestrictedUnpickler`: tensors and plain containers are rebuilt, every other class
-becomes an inert :class:`Opaque` value, and a pickle that *calls* anything unknown (the way a
-malicious ``__reduce__`` runs code) is refused.
-
->>> plain({"a": [1, (2, 3)]})
-{'a': [1, [2, 3]]}
+A ``--checkpoint`` is a local directory, a local weights file, or a hub id. Weights files are
+read by :mod:`retrievers.weights` (safetensors checked against their bytes; torch files only by
+``torch.load(weights_only=True)``, never running pickled code); its readers are re-exported
+here. :func:`load_into` and :func:`check_match` hold the one rule every family's weights obey.
 """
 
 from __future__ import annotations
 
 import json
-import pickle
 import re
-import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import MireEvalError
+from retrievers.weights import (  # noqa: F401  (re-exported: where the loaders look for them)
+    Loaded,
+    Opaque,
+    plain,
+    read_safetensors,
+    read_weights,
+    safetensors_header,
+    summarise_extras,
+)
 
 # Hub ids with the revisions we read. ``main`` resolves to the newest commit at download time;
 # the resolved commit is recorded in meta.json (``Resolved.revision``). Pin one by passing
@@ -77,176 +79,6 @@ def resolve(checkpoint: str, allow_patterns: list[str] | None = None,
         ) from None
     return Resolved(Path(path), checkpoint, Path(path).name)
 
-
-# --------------------------------------------------------------------------------------------
-# Restricted unpickling
-# --------------------------------------------------------------------------------------------
-class Opaque:
-    """An instance of a class we refused to import, kept as inert data.
-
-    Built by pickle's NEWOBJ (``cls.__new__``) then ``__setstate__``; calling the class
-    (pickle's REDUCE, how a ``__reduce__`` payload runs a function) is refused in ``__init__``.
-    """
-
-    __slots__ = ("state",)
-    qualname = "?"
-
-    def __init__(self, *args, **kwargs):
-        raise MireEvalError(f"refusing to unpickle: the file calls {self.qualname}{args!r:.80}")
-
-    def __setstate__(self, state):
-        self.state = state
-
-    def __repr__(self) -> str:
-        return f"<opaque {self.qualname}>"
-
-
-_STANDINS: dict[tuple[str, str], type] = {}
-
-
-def _standin(module: str, name: str) -> type:
-    key = (module, name)
-    if key not in _STANDINS:
-        _STANDINS[key] = type(name, (Opaque,), {"__slots__": (), "qualname": f"{module}.{name}"})
-    return _STANDINS[key]
-
-
-def _allowed() -> dict[tuple[str, str], object]:
-    import collections
-    import copyreg
-
-    import torch
-
-    allowed: dict[tuple[str, str], object] = {
-        ("collections", "OrderedDict"): collections.OrderedDict,
-        ("collections", "defaultdict"): collections.defaultdict,
-        ("copyreg", "_reconstructor"): copyreg._reconstructor,
-        ("torch", "Size"): torch.Size,
-        ("torch", "device"): torch.device,
-    }
-    for name in ("dict", "list", "set", "frozenset", "tuple", "int", "float", "str", "bytes",
-                 "bytearray", "complex", "bool", "slice", "range", "object"):
-        for module in ("builtins", "__builtin__"):
-            allowed[(module, name)] = getattr(__import__("builtins"), name)
-    allowed[("__builtin__", "long")] = int
-    for name in ("_rebuild_tensor", "_rebuild_tensor_v2", "_rebuild_parameter",
-                 "_rebuild_parameter_with_state"):
-        allowed[("torch._utils", name)] = getattr(torch._utils, name)
-    for name, value in vars(torch).items():
-        if isinstance(value, torch.dtype):
-            allowed[("torch", name)] = value
-    return allowed
-
-
-class RestrictedUnpickler(pickle.Unpickler):
-    """Rebuilds tensors and plain containers; everything else becomes :class:`Opaque`."""
-
-    _allow: dict | None = None
-
-    def find_class(self, module: str, name: str):
-        if RestrictedUnpickler._allow is None:
-            RestrictedUnpickler._allow = _allowed()
-        target = RestrictedUnpickler._allow.get((module, name))
-        return target if target is not None else _standin(module, name)
-
-
-restricted_pickle = types.SimpleNamespace(
-    __name__="restricted_pickle", Unpickler=RestrictedUnpickler, load=pickle.load,
-)
-
-
-def plain(obj):
-    """Opaque values to plain data: an OmegaConf DictConfig/ListConfig becomes its dict/list,
-    any other unknown object its class name. Used to record a checkpoint's config."""
-    if isinstance(obj, Opaque):
-        state = getattr(obj, "state", None)
-        if isinstance(state, dict) and "_content" in state:
-            return plain(state["_content"])
-        if isinstance(state, dict) and "_val" in state:
-            return plain(state["_val"])
-        return repr(obj)
-    if isinstance(obj, dict):
-        return {str(k): plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [plain(v) for v in obj]
-    if isinstance(obj, (str, int, float, bool)) or obj is None:
-        return obj
-    return type(obj).__name__
-
-
-# --------------------------------------------------------------------------------------------
-# Reading weights
-# --------------------------------------------------------------------------------------------
-@dataclass
-class Loaded:
-    """Tensors of one weights file and the non-tensor entries beside them (plain data)."""
-
-    state_dict: dict
-    extras: dict = field(default_factory=dict)
-    reader: str = "safetensors"
-
-
-def read_weights(path: str | Path) -> Loaded:
-    """Read a ``.safetensors``/``.pth``/``.bin`` file without executing pickled code.
-
-    A torch file holding ``{"model": state_dict, ...}`` (the MIRe training format) gives
-    that state dict, the other entries become ``extras``.
-    """
-    import torch
-
-    path = Path(path)
-    if not path.is_file():
-        raise MireEvalError(f"{path}: weights: file not found")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        try:
-            return Loaded(load_file(str(path)), {}, "safetensors")
-        except Exception as exc:
-            raise MireEvalError(f"{path}: weights: not a readable safetensors file ({exc})") from None
-    reader = "torch.load(weights_only=True)"
-    try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        reader = "restricted unpickler"
-        try:
-            obj = torch.load(str(path), map_location="cpu", weights_only=False,
-                             pickle_module=restricted_pickle)
-        except MireEvalError as exc:
-            raise MireEvalError(f"{path}: weights: {exc}") from None
-        except Exception as exc:
-            raise MireEvalError(f"{path}: weights: cannot read ({type(exc).__name__}: {exc})") from None
-    except Exception as exc:
-        raise MireEvalError(f"{path}: weights: cannot read ({type(exc).__name__}: {exc})") from None
-    if not isinstance(obj, dict):
-        raise MireEvalError(f"{path}: weights: expected a dict, found {type(obj).__name__}")
-    for key in ("model", "state_dict", "model_state_dict"):
-        if isinstance(obj.get(key), dict):
-            extras = {k: v for k, v in obj.items() if k != key}
-            return Loaded(_tensors(obj[key], path, key), extras, reader)
-    return Loaded(_tensors(obj, path, None), {}, reader)
-
-
-def _tensors(state: dict, path: Path, key: str | None) -> dict:
-    import torch
-
-    bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
-    if bad:
-        where = f"[{key!r}]" if key else ""
-        raise MireEvalError(f"{path}: weights{where}: entry {bad[0]!r} is not a tensor")
-    return dict(state)
-
-
-def summarise_extras(extras: dict) -> dict:
-    """What to record of a training checkpoint's non-tensor entries (config, epoch), as
-    plain data; optimizer/scheduler/scaler states are reduced to their presence."""
-    out = {}
-    for key, value in extras.items():
-        if key in ("optimizer", "scheduler", "scaler"):
-            out[key] = "present (not used)"
-        else:
-            out[key] = plain(value)
-    return out
 
 
 def find_weights(directory: Path, preferred: tuple[str, ...] = ()) -> Path:
@@ -325,22 +157,28 @@ def load_into(module, state: dict, origin: Path | str, prefixes: dict[str, str],
     missing = sorted(set(own) - set(mapped))
     report.missing = [k for k in missing if any(re.search(p, k) for p in allow_missing)]
     fatal = [k for k in missing if k not in report.missing]
-    if report.unexpected or fatal:
-        parts = []
-        if fatal:
-            parts.append(f"{len(fatal)} missing keys (e.g. {fatal[0]})")
-        if report.unexpected:
-            parts.append(f"{len(report.unexpected)} unexpected keys (e.g. {report.unexpected[0]})")
-        raise MireEvalError(f"{origin}: weights: {'; '.join(parts)}")
-    shapes = [k for k, v in mapped.items() if tuple(v.shape) != tuple(own[k].shape)]
-    if shapes:
-        k = shapes[0]
-        raise MireEvalError(
-            f"{origin}: weights: {k} has shape {tuple(mapped[k].shape)}, "
-            f"the config gives {tuple(own[k].shape)}"
-        )
+    shapes = [(k, tuple(v.shape), tuple(own[k].shape)) for k, v in mapped.items()
+              if k in own and tuple(v.shape) != tuple(own[k].shape)]
+    check_match(origin, fatal, report.unexpected, shapes)
     module.load_state_dict(mapped, strict=False)
     return report
+
+
+def check_match(origin: Path | str, missing: list[str], unexpected: list[str],
+                shapes: list[tuple[str, tuple, tuple]]) -> None:
+    """The one rule every family's weights obey: no model weight missing (never left randomly
+    initialised), no file tensor unused, every shape as the config gives. One line naming the
+    file and the first tensor at fault; ``shapes`` holds ``(name, in file, in model)``."""
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing keys (e.g. {sorted(missing)[0]})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected keys (e.g. {sorted(unexpected)[0]})")
+        raise MireEvalError(f"{origin}: weights: {'; '.join(parts)}")
+    if shapes:
+        name, got, want = sorted(shapes)[0]
+        raise MireEvalError(f"{origin}: weights: {name} has shape {got}, the config gives {want}")
 
 
 def device_of(device: str) -> str:

@@ -165,11 +165,12 @@ class TextTower:
     source: Resolved
     weights: Path
     keys: KeyReport
+    reader: str = "safetensors"  # how the weights file was read (Loaded.reader)
 
     def describe(self) -> dict:
         return {"checkpoint": self.source.source, "revision": self.source.revision,
-                "weights_file": self.weights.name, "artifact_metadata": asdict(self.settings),
-                "state_dict": self.keys.as_dict()}
+                "weights_file": self.weights.name, "weights_reader": self.reader,
+                "artifact_metadata": asdict(self.settings), "state_dict": self.keys.as_dict()}
 
 
 def load_text_tower(checkpoint: str | None) -> TextTower:
@@ -190,13 +191,14 @@ def load_text_tower(checkpoint: str | None) -> TextTower:
     weights = source.path if source.path.is_file() else find_weights(
         directory, ("model.safetensors", "pytorch_model.bin"))
     model = ColBERTModel(bert_config, settings.dim)
-    keys = load_into(model, read_weights(weights).state_dict, weights, prefixes={},
-                     ignore=IGNORED_KEYS)
+    loaded = read_weights(weights)
+    keys = load_into(model, loaded.state_dict, weights, prefixes={}, ignore=IGNORED_KEYS)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(directory))
+        tokenizer = AutoTokenizer.from_pretrained(str(directory), trust_remote_code=False)
     except Exception as exc:
         raise MireEvalError(f"{directory}: tokenizer: cannot load ({exc})") from None
-    return TextTower(model.eval(), ColBERTTokenizer(tokenizer, settings), settings, source, weights, keys)
+    return TextTower(model.eval(), ColBERTTokenizer(tokenizer, settings), settings, source, weights, keys,
+                     loaded.reader)
 
 
 def check_options(retriever: str, given, known: set[str]) -> None:

@@ -16,8 +16,9 @@ in the prompt changes.
 
 Checkpoints: ``--checkpoint`` is a hub id or local MLLM directory (zero-shot), or a directory
 written by :meth:`JfeModel.save_checkpoint` (``jfe_config.json`` + peft LoRA adapter as
-safetensors, or full weights), which records its base model and prompts. Weights load from
-safetensors only; ``trust_remote_code`` is off unless the option is set.
+safetensors, or full weights), which records its base model and prompts. Loading (remote code,
+weight checks, precision, the image processor) is :mod:`retrievers.jfe_load`; query images are
+decoded per batch and shrunk right after decoding (:mod:`retrievers.jfe_images`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,14 @@ import torch.nn.functional as F
 from harness.errors import MireEvalError
 from harness.types import Passage, Query
 from retrievers.base import EncoderRetriever, check_view
+from retrievers.jfe_images import batches, fitter, image_size
+from retrievers.jfe_load import (  # noqa: F401  (image_only_processor_class: re-exported)
+    image_only_processor_class,
+    load_adapter,
+    load_backbone,
+    load_processor,
+    resolve_dtype,
+)
 
 DEFAULT_MODEL = "Qwen/Qwen2-VL-2B-Instruct"
 DEFAULT_REVISION = "895c3a49bc3fa70a340399125c650a463535e71c"
@@ -88,9 +97,11 @@ class JfeSettings:
     passage_max_tokens: int = 384
     batch_size: int = 8  # items per forward pass when encoding
     group_by_length: bool = True
-    dtype: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16 | fp16
+    dtype: str = "auto"  # auto (bf16 on CUDA with bf16 support, else fp16; fp32 on CPU) | fp32 | bf16 | fp16
     attn_implementation: str | None = None
-    trust_remote_code: bool = False
+    image_processor: str = "pil"  # pil | torchvision (transformers' backends; pil reproduces across machines)
+    image_workers: int = 4  # threads decoding the next batch's images (0: decode in the calling thread)
+    trust_remote_code: bool = False  # only ever from the command line, never from a checkpoint
     lora: bool = True  # training: LoRA adapters (False: full fine-tuning of the language model)
     lora_rank: int = 16
     lora_alpha: int = 32
@@ -121,90 +132,7 @@ class JfeSettings:
         return own or PROMPTS[self.prompts][role]
 
     def torch_dtype(self, device: str) -> torch.dtype:
-        name = self.dtype if self.dtype != "auto" else ("bf16" if device.startswith("cuda") else "fp32")
-        return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
-
-
-# --------------------------------------------------------------------------------------------
-# Loading: processor (image-only for Qwen2-VL without torchvision) and backbone
-# --------------------------------------------------------------------------------------------
-def image_only_processor_class(model_type: str):
-    """Qwen2-VL's processor minus its video processor (which needs torchvision).
-
-    It sets the image/video token attributes the full processor sets, then initialises
-    ``ProcessorMixin`` with just the image processor and the tokenizer.
-    """
-    from transformers.processing_utils import ProcessorMixin
-
-    if model_type == "qwen2_5_vl":
-        from transformers.models.qwen2_5_vl.processing_qwen2_5_vl import Qwen2_5_VLProcessor as base
-    else:
-        from transformers.models.qwen2_vl.processing_qwen2_vl import Qwen2VLProcessor as base
-
-    def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
-        self.image_token = getattr(tokenizer, "image_token", None) or "<|image_pad|>"
-        self.video_token = getattr(tokenizer, "video_token", None) or "<|video_pad|>"
-        self.image_token_id = tokenizer.convert_tokens_to_ids(self.image_token)
-        self.video_token_id = tokenizer.convert_tokens_to_ids(self.video_token)
-        ProcessorMixin.__init__(self, image_processor, tokenizer, chat_template=chat_template)
-
-    return type(f"{base.__name__}ImageOnly", (base,), {"__init__": __init__})
-
-
-IMAGE_ONLY_TYPES = ("qwen2_vl", "qwen2_5_vl")
-
-
-def _hub_error(name: str, revision: str | None, exc: Exception) -> MireEvalError:
-    from harness.hub import download_advice
-
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return MireEvalError(f"{name}: cannot load ({first}); {download_advice(name, '--checkpoint DIR', revision=revision)}")
-
-
-def _require_hub(name: str, revision: str | None) -> None:
-    """A hub id (not a local folder) needs the hub: fail in one line when it is out of reach."""
-    if not Path(name).exists():
-        from harness.hub import require
-
-        require(name, "--checkpoint DIR", revision=revision)
-
-
-def load_processor(path: str, model_type: str, settings: JfeSettings, revision: str | None):
-    """The model's processor with the image-resolution bounds of ``settings`` applied."""
-    from transformers import AutoProcessor
-    from transformers.image_utils import SizeDict
-
-    kw = {"revision": revision, "trust_remote_code": settings.trust_remote_code}
-    _require_hub(path, revision)
-    try:
-        if model_type in IMAGE_ONLY_TYPES:
-            processor = image_only_processor_class(model_type).from_pretrained(path, **kw)
-        else:
-            processor = AutoProcessor.from_pretrained(path, **kw)
-    except (OSError, ValueError) as exc:
-        raise _hub_error(path, revision, exc) from None
-    if not hasattr(processor, "image_processor") or not getattr(processor, "chat_template", None):
-        raise MireEvalError(f"{path}: jfe needs an image-text-to-text model with an image processor and a chat template")
-    size = getattr(processor.image_processor, "size", None)
-    if size is not None and "longest_edge" in size and "shortest_edge" in size:  # Qwen-style pixel bounds
-        processor.image_processor.size = SizeDict(shortest_edge=settings.min_pixels, longest_edge=settings.max_pixels)
-    return processor
-
-
-def load_backbone(path: str, settings: JfeSettings, device: str, dtype: torch.dtype):
-    """The MLLM without its LM head (``AutoModel``), from safetensors only."""
-    from transformers import AutoModel
-
-    _require_hub(path, settings.revision)
-    try:
-        model = AutoModel.from_pretrained(
-            path, revision=settings.revision, trust_remote_code=settings.trust_remote_code,
-            dtype=dtype, use_safetensors=True,
-            **({"attn_implementation": settings.attn_implementation} if settings.attn_implementation else {}),
-        )
-    except (OSError, ValueError) as exc:
-        raise _hub_error(path, settings.revision, exc) from None
-    return model.to(device)
+        return resolve_dtype(self.dtype, device)
 
 
 # --------------------------------------------------------------------------------------------
@@ -221,6 +149,8 @@ class JfeModel(torch.nn.Module):
         self.processor = processor
         self.settings = settings
         self.source = source  # the --checkpoint this model was built from
+        self.lora_merged: bool | None = None  # None: no adapter; False: kept as a separate branch
+        self.fit = fitter(getattr(processor, "image_processor", None))  # decoded image -> processor's size
 
     # -- prompts ----------------------------------------------------------------------------------
     def _truncate(self, text: str, limit: int) -> str:
@@ -260,8 +190,14 @@ class JfeModel(torch.nn.Module):
 
     def collate_queries(self, queries: Sequence[Query], view: str = "full", images: list | None = None) -> dict:
         prompts = [self.query_prompt(q, view) for q in queries]
-        loaded = images if images is not None else [q.image.load() if q.image is not None else None for q in queries]
+        loaded = images if images is not None else [self.load_image(q.image) if q.image is not None else None
+                                                    for q in queries]
         return self._encode_inputs([p for p, _ in prompts], [im for (_, has), im in zip(prompts, loaded) if has])
+
+    def load_image(self, ref):
+        """Decode a query image and shrink it at once to the size the processor would give it."""
+        image = ref.load()
+        return self.fit(image) if self.fit is not None else image
 
     def collate_passages(self, passages: Sequence[Passage]) -> dict:
         return self._encode_inputs([self.passage_prompt(p) for p in passages], [])
@@ -279,10 +215,14 @@ class JfeModel(torch.nn.Module):
     embed_passages = embed
 
     # -- lengths for grouping -----------------------------------------------------------------------
-    def prompt_length(self, prompt: str, image=None) -> int:
+    def prompt_length(self, prompt: str, size: tuple[int, int] | None = None) -> int:
+        """Tokens the model will see: the prompt's, with its one image placeholder token replaced
+        by the image's visual tokens (``size`` = (width, height))."""
         n = len(self.processor.tokenizer(prompt, add_special_tokens=False)["input_ids"])
-        if image is not None and hasattr(self.processor, "_get_num_multimodal_tokens"):
-            n += self.processor._get_num_multimodal_tokens(image_sizes=[(image.height, image.width)]).num_image_tokens[0]
+        if size is not None and hasattr(self.processor, "_get_num_multimodal_tokens"):
+            width, height = size
+            visual = self.processor._get_num_multimodal_tokens(image_sizes=[(height, width)]).num_image_tokens[0]
+            n += visual - 1  # the placeholder is counted in the prompt's tokens already
         return n
 
     # -- checkpoints ----------------------------------------------------------------------------------
@@ -294,6 +234,7 @@ class JfeModel(torch.nn.Module):
         self.backbone.save_pretrained(directory, safe_serialization=True)
         self.processor.save_pretrained(directory)
         record = {**asdict(self.settings), "weights": "lora" if is_peft else "full"}
+        del record["trust_remote_code"]  # never read back from a checkpoint: only the command line sets it
         if not is_peft:
             record["model"], record["revision"] = ".", None  # the weights live in this directory
         (directory / CONFIG_NAME).write_text(json.dumps(record, indent=1))
@@ -323,7 +264,8 @@ def load_model(checkpoint: str | None, device: str, trainable: bool, options: di
             defaults["prompts"] = "instruct"
         settings = JfeSettings.create(defaults, **options)
     else:
-        settings = JfeSettings.create(saved, **options)
+        # A checkpoint never turns remote code on; only the command line (options) does.
+        settings = JfeSettings.create({k: v for k, v in saved.items() if k != "trust_remote_code"}, **options)
     dtype = settings.torch_dtype(device)
     if trainable and not settings.lora and settings.dtype == "auto":
         dtype = torch.float32  # full fine-tuning keeps fp32 master weights; the trainer autocasts to bf16
@@ -333,14 +275,9 @@ def load_model(checkpoint: str | None, device: str, trainable: bool, options: di
         processor = load_processor(checkpoint, model_type, settings, revision=None)
     else:
         processor = load_processor(settings.model, model_type, settings, settings.revision)
+    merged = None
     if saved is not None and saved["weights"] == "lora":
-        from peft import PeftModel
-
-        if not (Path(checkpoint) / "adapter_model.safetensors").is_file():
-            raise MireEvalError(f"{checkpoint}: adapter_model.safetensors missing")
-        backbone = PeftModel.from_pretrained(backbone, checkpoint, is_trainable=trainable)
-        if not trainable:
-            backbone = backbone.merge_and_unload()  # plain weights: faster inference, same embeddings
+        backbone, merged = load_adapter(backbone, checkpoint, trainable, dtype)
     elif trainable and settings.lora:
         from peft import LoraConfig, get_peft_model
 
@@ -354,6 +291,7 @@ def load_model(checkpoint: str | None, device: str, trainable: bool, options: di
             p.requires_grad_(settings.train_vision or not name.startswith("visual"))
     settings.weights = saved["weights"] if saved is not None else "base"
     model = JfeModel(backbone, processor, settings, source=checkpoint).to(device)
+    model.lora_merged = merged
     if trainable and settings.gradient_checkpointing:
         _enable_checkpointing(backbone)
     return model.train() if trainable else model.eval()
@@ -381,14 +319,15 @@ class JfeEncoder:
         self.model = model
         self.device = device
 
-    def _run(self, prompts: list[str], images: list, lengths: list[int]) -> torch.Tensor:
+    def _run(self, prompts: list[str], refs: list, lengths: list[int]) -> torch.Tensor:
+        """Embed ``prompts`` (with the images ``refs``, None where a prompt has none), longest
+        first in batches; each batch's images are decoded while the previous batch runs."""
         s = self.model.settings
         order = sorted(range(len(prompts)), key=lambda i: -lengths[i]) if s.group_by_length else list(range(len(prompts)))
         out: list[torch.Tensor | None] = [None] * len(prompts)
         with torch.inference_mode():
-            for start in range(0, len(order), s.batch_size):
-                idx = order[start : start + s.batch_size]
-                batch = self.model._encode_inputs([prompts[i] for i in idx], [images[i] for i in idx if images[i] is not None])
+            for idx, images in batches(refs, order, s.batch_size, self.model.fit, s.image_workers):
+                batch = self.model._encode_inputs([prompts[i] for i in idx], [im for im in images if im is not None])
                 emb, _ = self.model.embed({k: v.to(self.device) for k, v in batch.items()})
                 for row, i in enumerate(idx):
                     out[i] = emb[row].cpu()
@@ -396,13 +335,13 @@ class JfeEncoder:
 
     def encode_queries(self, queries: Sequence[Query], view: str = "full") -> torch.Tensor:
         check_view(view)
-        prompts, images = [], []
+        prompts, refs = [], []
         for q in queries:
             prompt, with_image = self.model.query_prompt(q, view)
             prompts.append(prompt)
-            images.append(q.image.load() if with_image else None)
-        lengths = [self.model.prompt_length(p, im) for p, im in zip(prompts, images)]
-        return self._run(prompts, images, lengths)
+            refs.append(q.image if with_image else None)
+        lengths = [self.model.prompt_length(p, image_size(r) if r is not None else None) for p, r in zip(prompts, refs)]
+        return self._run(prompts, refs, lengths)
 
     def encode_passages(self, passages: Sequence[Passage]) -> torch.Tensor:
         prompts = [self.model.passage_prompt(p) for p in passages]
@@ -417,6 +356,10 @@ class JfeEncoder:
             "pooling": "last token, final hidden state, L2-normalised",
             "views": {"text": "image left out of the prompt", "image": "question left out of the prompt"},
             "dtype_resolved": str(s.torch_dtype(self.device)).removeprefix("torch."),
+            "image_processor_class": type(getattr(self.model.processor, "image_processor", None)).__name__,
+            "lora": {None: None, True: "merged into the fp32 weights",
+                     False: "kept as a separate branch (merging into half-precision weights rounds the update away)"
+                     }[self.model.lora_merged],
         }
 
 

@@ -225,6 +225,7 @@ class LoadedMIRe:
     keys: KeyReport | None
     extras: dict
     notes: list[str]
+    reader: str | None = None  # how the weights file was read (Loaded.reader)
 
     def describe(self) -> dict:
         c = self.model.config
@@ -232,6 +233,7 @@ class LoadedMIRe:
             "checkpoint": self.source.source if self.source else None,
             "revision": self.source.revision if self.source else None,
             "weights_file": self.weights.name if self.weights else None,
+            "weights_reader": self.reader,
             "config": {k: getattr(c, k) for k in MIReConfig.MIRE_FIELDS},
             "state_dict": self.keys.as_dict() if self.keys else None,
             "checkpoint_entries": self.extras, "load_notes": self.notes,
@@ -285,7 +287,7 @@ def _text_side(config: MIReConfig, directory: Path, notes: list[str]):
                          "DIR as colbert_checkpoint in the checkpoint's config.json").directory
     settings = ColBERTSettings.from_metadata(source / "artifact.metadata")
     try:
-        tok = AutoTokenizer.from_pretrained(str(source))
+        tok = AutoTokenizer.from_pretrained(str(source), trust_remote_code=False)
     except Exception as exc:
         raise MireEvalError(f"{source}: tokenizer: cannot load ({exc})") from None
     return ColBERTTokenizer(tok, settings), settings
@@ -307,10 +309,8 @@ def load_mire(checkpoint: str | None) -> LoadedMIRe:
     keys = load_into(model, loaded.state_dict, weights, checkpoint_prefixes(model),
                      ignore=IGNORED_KEYS + (r"^model\.bert\.pooler\.",))
     tokenizer, settings = _text_side(config, directory, notes)
-    if loaded.reader != "safetensors":
-        notes.append(f"weights read with {loaded.reader}")
     return LoadedMIRe(model.eval(), tokenizer, settings, image_processor(vision_dir), source,
-                      weights, keys, summarise_extras(loaded.extras), notes)
+                      weights, keys, summarise_extras(loaded.extras), notes, loaded.reader)
 
 
 def fresh_mire(colbert_checkpoint: str | None, vision_model: str, num_tokens: int = 16,

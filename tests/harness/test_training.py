@@ -205,3 +205,28 @@ def test_cross_device_negatives_equal_one_big_batch(tmp_path, similarity="maxsim
         grads = load_file(str(tmp_path / f"grads{rank}.safetensors"))
         for name, p in model.named_parameters():
             torch.testing.assert_close(grads[name], p.grad, rtol=1e-4, atol=1e-6)
+
+
+def test_resume_from_a_damaged_state_is_one_line(tmp_path):
+    """Each file of a saved step, damaged, ends --resume with one line naming it."""
+    import shutil
+
+    examples = tiny_examples(12)
+    config = TrainConfig(epochs=2, lr=0.02, batch_size=6, warmup=0, seed=0)
+    build = lambda c: _build(c, "cosine")  # noqa: E731
+    first = TrainConfig(**{**config.__dict__, "max_steps": 1})
+    train(build, examples, first, tmp_path / "run", progress=False)
+    step = sorted((tmp_path / "run" / "steps").glob("step-*"))[-1]
+    damages = {
+        "state.json": lambda p: p.write_text("{not json"),
+        "rng.safetensors": lambda p: p.write_bytes(p.read_bytes()[:20]),
+        "optimizer.json": lambda p: p.write_text('{"param_groups": [], "scalars": {}}'),
+        "history.jsonl": lambda p: p.write_text('{"step": 1}\nnot json\n'),
+    }
+    for name, damage in damages.items():
+        run = tmp_path / f"run-{name}"
+        shutil.copytree(tmp_path / "run", run)
+        damage(run / name if name == "history.jsonl" else run / "steps" / step.name / name)
+        with pytest.raises(MireEvalError) as err:
+            train(build, examples, config, run, resume=True, progress=False)
+        assert name in str(err.value) and "\n" not in str(err.value), (name, err.value)

@@ -22,7 +22,8 @@ def test_authors_pth_with_omegaconf_entries(tmp_path):
     with pytest.raises(Exception):  # what torch refuses on its own
         torch.load(tmp_path / "m.pth", weights_only=True)
     loaded = read_weights(tmp_path / "m.pth")
-    assert loaded.reader == "restricted unpickler"
+    assert loaded.reader.startswith("torch.load(weights_only=True), zip format, inert stand-ins for ")
+    assert "omegaconf.dictconfig.DictConfig" in loaded.reader and "restricted" not in loaded.reader
     assert set(loaded.state_dict) == {"a.weight", "a.bias"}
     assert torch.equal(loaded.state_dict["a.weight"], state["a.weight"])
     extras = summarise_extras(loaded.extras)
@@ -48,7 +49,7 @@ def test_malicious_pickle_is_refused_and_never_runs(tmp_path, payload):
     marker = tmp_path / "pwned"
     evil = _Payload(marker) if payload == "system" else _ExecPayload()
     torch.save({"model": {"w": torch.ones(1)}, "config": evil}, tmp_path / "evil.pth")
-    with pytest.raises(MireEvalError, match="refusing to unpickle") as err:
+    with pytest.raises(MireEvalError, match="refusing to unpickle .*convert it") as err:
         read_weights(tmp_path / "evil.pth")
     assert "evil.pth" in str(err.value) and "\n" not in str(err.value)
     assert not marker.exists() and not os.path.exists("/tmp/mire-eval-pwned-exec")
@@ -57,7 +58,20 @@ def test_malicious_pickle_is_refused_and_never_runs(tmp_path, payload):
 def test_plain_state_dict_uses_weights_only(tmp_path):
     torch.save({"w": torch.ones(2)}, tmp_path / "plain.bin")
     loaded = read_weights(tmp_path / "plain.bin")
-    assert loaded.reader == "torch.load(weights_only=True)" and loaded.extras == {}
+    assert loaded.reader == "torch.load(weights_only=True), zip format" and loaded.extras == {}
+    torch.save({"w": torch.ones(2)}, tmp_path / "old.bin", _use_new_zipfile_serialization=False)
+    old = read_weights(tmp_path / "old.bin")
+    assert old.reader == "torch.load(weights_only=True), legacy format" and torch.equal(old.state_dict["w"], torch.ones(2))
+
+
+def test_authors_config_reads_the_same_from_the_legacy_format(tmp_path):
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.create({"model": {"num_tokens": 16}, "seed": 2024})
+    torch.save({"model": {"w": torch.ones(1)}, "config": cfg}, tmp_path / "m.pth", _use_new_zipfile_serialization=False)
+    loaded = read_weights(tmp_path / "m.pth")
+    assert loaded.reader.startswith("torch.load(weights_only=True), legacy format, inert stand-ins")
+    assert summarise_extras(loaded.extras)["config"] == {"model": {"num_tokens": 16}, "seed": 2024}
 
 
 def test_non_tensor_state_and_corrupt_files(tmp_path):
@@ -116,3 +130,19 @@ def test_default_checkpoints_come_from_the_hub(monkeypatch, mire_dir, colbert_di
     assert colbert.build(None).describe()["checkpoint"] == "colbert-ir/colbertv2.0"
     mire.build("Y-J-Ju/MIRe_base_pt@0123abc")
     assert asked[-1] == ("Y-J-Ju/MIRe_base_pt", "0123abc")
+
+
+def test_torch_weights_only_reads_the_legacy_magic_pickle_restricted(tmp_path):
+    """Defence in depth, and the fact the design rests on: torch 2.13's legacy loader reads the
+    magic-number pickle with its weights-only unpickler too, so a payload there never runs even
+    without our byte check of the magic number (which refuses such a file first)."""
+    import evil
+
+    marker = tmp_path / "ran"
+    path = evil.write("legacy-magic", tmp_path / "m.pth", {"w": torch.ones(1)}, marker)
+    with pytest.raises(Exception, match="eval"):
+        torch.load(path, weights_only=True)
+    assert not marker.exists()
+    with pytest.raises(MireEvalError, match="not a torch zip or legacy checkpoint"):
+        read_weights(path)
+    assert not marker.exists()

@@ -128,6 +128,7 @@ def test_lora_finetuning_lowers_loss_raises_hit_rate_and_round_trips(tiny, tmp_p
 
     saved = json.loads((result.model_dir / "jfe_config.json").read_text())
     assert saved["weights"] == "lora" and saved["prompts"] == "instruct" and saved["model"] == str(tiny)
+    assert "trust_remote_code" not in saved  # only ever from the command line
     assert (result.model_dir / "adapter_model.safetensors").is_file()
     assert not list(result.model_dir.glob("*.bin"))
     trained.eval()
