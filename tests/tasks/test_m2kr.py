@@ -273,21 +273,22 @@ def test_fetch_with_a_local_copy_only_verifies_it(evqa, cache, monkeypatch, caps
     assert "evqa: 2 test queries, 3 passages" in capsys.readouterr().out
 
 
-def test_hub_revision_is_a_run_input(evqa, cache, monkeypatch):
+def test_hub_revision_is_a_run_input(hub_copy, cache, monkeypatch):
     """Read from the hub, a split is identified by the pinned revision (an override changes it)."""
     import datasets
 
-    root, images = evqa
-    real = datasets.load_dataset
+    other = "0" * 40
+    hub_copy[(HUB_ID, other)] = hub_copy[(HUB_ID, REVISION)]
+    HubStandIn(hub_copy).install(monkeypatch)
+    real_load = datasets.load_dataset
 
-    def from_hub(repo, config, split, revision, cache_dir):  # the hub, served from the local snapshot
-        assert repo == HUB_ID
-        files = sorted((root / config).glob(f"{split}-*.parquet"))
-        return real("parquet", data_files={split: [str(f) for f in files]}, split=split, cache_dir=cache_dir)
+    def load_dataset(kind, data_files, split, cache_dir):  # hf:// URLs served from the stand-in's folder
+        local = [str(hub_copy[(HUB_ID, REVISION)] / u.split("@", 1)[1].split("/", 1)[1]) for u in data_files[split]]
+        return real_load(kind, data_files={split: local}, split=split, cache_dir=cache_dir)
 
-    monkeypatch.setattr(datasets, "load_dataset", from_hub)
-    task = load_task("evqa", LoadOptions(image_dir=images, cache_dir=cache))
-    assert task.inputs == {f"hf://datasets/{HUB_ID}/EVQA_data/test": REVISION,
-                           f"hf://datasets/{HUB_ID}/EVQA_passages/test_passages": REVISION}
-    monkeypatch.setenv("MIRE_EVAL_M2KR_REVISION", "0" * 40)
-    assert set(load_task("evqa", LoadOptions(image_dir=images, cache_dir=cache)).inputs.values()) == {"0" * 40}
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    options = LoadOptions(cache_dir=cache, skip_missing_images=True)
+    assert load_task("evqa", options).inputs == {f"hf://datasets/{HUB_ID}/EVQA_data/test": REVISION,
+                                                 f"hf://datasets/{HUB_ID}/EVQA_passages/test_passages": REVISION}
+    monkeypatch.setenv("MIRE_EVAL_M2KR_REVISION", other)
+    assert set(load_task("evqa", options).inputs.values()) == {other}
