@@ -114,6 +114,10 @@ def run_evaluation(settings: RunSettings, retriever=None, data: TaskData | None 
                 with open(directory / "metrics.json") as g:
                     return RunResult(directory, json.load(g)["metrics"], reused=True)
 
+    from harness.distributed import init as join_ranks
+    from harness.store_index import index_for_run
+
+    ranks = join_ranks(settings.device)  # a world of one unless started by torchrun
     seed_everything(settings.seed)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -135,7 +139,7 @@ def run_evaluation(settings: RunSettings, retriever=None, data: TaskData | None 
     if retriever is None:
         retriever = build_retriever(settings)
     lap("load_retriever")
-    retriever.index(data.corpus)
+    indexed = index_for_run(retriever, data.corpus, settings.checkpoint, settings.task, settings.load.cache_dir)
     lap("index")
     run = retriever.search(data.queries, settings.k, settings.view)
     lap("search")
@@ -162,7 +166,10 @@ def run_evaluation(settings: RunSettings, retriever=None, data: TaskData | None 
         "device": settings.device,
         "seed": settings.seed,
         "timings_s": timings,
+        **indexed,  # "store" (key, reused, ...) and "distributed"
     }
+    if not ranks.is_main:  # only rank 0 writes results
+        return RunResult(directory, scores.mean, reused=False)
     with atomic_dir(directory) as tmp:
         write_trec_run(run, tmp / "run.trec", tag=f"{settings.retriever}-{settings.setting}-{settings.view}", k=settings.k)
         write_qrels_tsv(qrels, tmp / "qrels.tsv")
