@@ -12,15 +12,16 @@ per passage (order, lengths, offsets), never the tokens.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from harness.search import length_tiles
 
 
 class MappedTokens:
-    """Token matrices of ``shards``: (mapped fp16 [T_s, d] tensor, manifest entry) per shard."""
+    """Token matrices of ``shards``: (mapped fp16 [T_s, d] array, manifest entry) per shard."""
 
-    def __init__(self, shards: list[tuple[torch.Tensor, dict]], shard_passages: int):
+    def __init__(self, shards: list[tuple[np.ndarray, dict]], shard_passages: int):
         self.tokens = [t for t, _ in shards]
         self.shard_passages = shard_passages
         n = sum(e["n_passages"] for _, e in shards)
@@ -53,20 +54,21 @@ class MappedTokens:
         ids, counts = torch.unique_consecutive(shard, return_counts=True)
         parts, at = [], 0
         for s, c in zip(ids.tolist(), counts.tolist()):
-            parts.append(self.tokens[s][positions[at : at + c]])
+            # numpy's take reads a mapping ~10x faster than torch's advanced indexing here
+            parts.append(self.tokens[s].take(positions[at : at + c].numpy(), axis=0))
             at += c
-        return parts[0] if len(parts) == 1 else torch.cat(parts)
+        return torch.from_numpy(parts[0] if len(parts) == 1 else np.concatenate(parts))
 
     def passage(self, row: int) -> torch.Tensor:
         start = int(self.row_offset[row])
-        return self.tokens[row // self.shard_passages][start : start + int(self.row_length[row])]
+        return torch.from_numpy(self.tokens[row // self.shard_passages][start : start + int(self.row_length[row])])
 
 
 class MappedVectors:
     """One vector per passage over the shards' mapped fp16 [n_s, d] tensors, in row order."""
 
-    def __init__(self, shards: list[tuple[torch.Tensor, dict]], shard_passages: int):
-        self.vectors = [t for t, _ in shards]
+    def __init__(self, shards: list[tuple[np.ndarray, dict]], shard_passages: int):
+        self.vectors = [torch.from_numpy(t) for t, _ in shards]
         self.shard_passages = shard_passages
         self.n = sum(t.shape[0] for t in self.vectors)
 
