@@ -107,6 +107,16 @@ def _tmp(final: Path) -> Path:
     return final.with_name(f"{final.name}.tmp-{os.getpid()}")
 
 
+def _alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return int(pid) != os.getpid()  # our own leftovers are stale
+
+
 def write_json_atomic(path: Path, obj) -> None:
     tmp = _tmp(path)
     tmp.write_text(json.dumps(obj, indent=1, sort_keys=True) + "\n")
@@ -171,11 +181,13 @@ class Store:
                                        **extra})
 
     def clean_partial(self, shards) -> None:
-        """Remove temporary files a killed writer left for these shards."""
+        """Remove temporary files a killed writer left for these shards (a live writer's,
+        named by its pid on this host, are left alone)."""
         for s in shards:
             for stem in (self.data_path(s), self.entry_path(s)):
                 for tmp in stem.parent.glob(f"{stem.name}.tmp-*"):
-                    tmp.unlink(missing_ok=True)
+                    if not _alive(tmp.name.rpartition("-")[2]):
+                        tmp.unlink(missing_ok=True)
 
     def entry(self, shard: int) -> dict | None:
         try:
@@ -248,6 +260,10 @@ class ShardWriter:
         self.crc = zlib.crc32(data, self.crc)
         self.n_rows += array.shape[0]
         self.dim = int(array.shape[1])
+
+    def abort(self) -> None:
+        self.file.close()
+        self.tmp.unlink(missing_ok=True)
 
     def commit(self) -> dict:
         expected = len(self.store.plan.rows(self.shard))

@@ -71,16 +71,21 @@ def build_store(encoder, corpus: Corpus, spec: StoreSpec, passage_batch: int) ->
             store.discard_shard(s)
             todo.append(s)
     present = len(mine) - len(todo)
-    bar = tqdm(total=sum(len(plan.rows(s)) for s in mine), initial=sum(len(plan.rows(s)) for s in mine if s not in todo),
-               unit="passage", desc=f"encode {encoder.name}", leave=False, disable=not w.is_main or not todo)
+    size = {s: len(plan.rows(s)) for s in mine}
+    bar = tqdm(total=sum(size.values()), initial=sum(size[s] for s in mine if s not in todo), unit="passage",
+               desc=f"encode {encoder.name}", leave=False, disable=not w.is_main or not todo)
     bar.set_postfix(shards=f"{present}/{len(mine)}", resumed=present)
     with torch.inference_mode():
         for done, s in enumerate(todo, present + 1):
             rows = plan.rows(s)
             writer = store.writer(s, encoder.similarity)
-            for _, passages in Corpus(corpus.table.slice(rows.start, len(rows))).batches(passage_batch):
-                writer.add(encoder.encode_passages(passages))
-                bar.update(len(passages))
+            try:
+                for _, passages in Corpus(corpus.table.slice(rows.start, len(rows))).batches(passage_batch):
+                    writer.add(encoder.encode_passages(passages))
+                    bar.update(len(passages))
+            except BaseException:
+                writer.abort()
+                raise
             writer.commit()
             bar.set_postfix(shards=f"{done}/{len(mine)}", resumed=present)
     bar.close()

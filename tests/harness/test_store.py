@@ -76,8 +76,8 @@ def flip_byte(path: Path, at: int) -> None:
     path.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize("change", ["checkpoint byte", "option", "corpus line"])
-def test_any_change_of_the_key_encodes_again(tmp_path, checkpoint, change):
+@pytest.mark.parametrize("change", ["checkpoint byte", "option", "corpus line", "code version"])
+def test_any_change_of_the_key_encodes_again(tmp_path, checkpoint, change, monkeypatch):
     base = retriever_for(checkpoint, tmp_path)
     base.index(make_corpus(40))
     corpus, options = make_corpus(40), {}
@@ -85,8 +85,12 @@ def test_any_change_of_the_key_encodes_again(tmp_path, checkpoint, change):
         flip_byte(checkpoint, 700)
     elif change == "option":
         options = {"doc_maxlen": 11}
-    else:
+    elif change == "corpus line":
         corpus = make_corpus(40, changed_line=39)
+    else:
+        import harness.store
+
+        monkeypatch.setattr(harness.store, "PASSAGE_ENCODING_VERSION", harness.store.PASSAGE_ENCODING_VERSION + 1)
     other = retriever_for(checkpoint, tmp_path, **options)
     other.index(corpus)
     assert other.store_info["key"] != base.store_info["key"]
