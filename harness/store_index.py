@@ -90,7 +90,8 @@ def build_store(encoder, corpus: Corpus, spec: StoreSpec, passage_batch: int) ->
             bar.set_postfix(shards=f"{done}/{len(mine)}", resumed=present)
     bar.close()
     barrier()  # every rank's shards are committed past this point
-    encoded, resumed, damaged = sum_ints([len(todo), present if todo else 0, damaged])
+    encoded, present, damaged = sum_ints([len(todo), present, damaged])
+    resumed = present if encoded else 0  # shards an earlier, unfinished encoding left
     missing = [s for s in range(plan.n_shards) if store.entry(s) is None]
     if missing:
         raise RuntimeError(f"store {store.key}: shards {missing[:5]} missing after encoding")
