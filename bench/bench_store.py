@@ -6,6 +6,7 @@ so that encoding does not hide the store's own costs: with a real encoder the fi
 is encoding-bound and the ratios below only get better for the store.
 
     python bench/bench_store.py --sizes 10000 50000 200000
+    python bench/bench_store.py --interleaved --sizes 200000  # search only, alternated in one process
     python bench/bench_store.py --device cuda --real-size    # GPU: MIRe-base passage throughput
 
 Phases per size: ``memory`` (EncoderRetriever without a store), ``store-first`` (encodes
@@ -125,6 +126,34 @@ def one_phase(phase: str, n: int, queries: int, cache: str, repeat: int) -> dict
             "run_digest": hashlib.sha256(json.dumps(run, sort_keys=True).encode()).hexdigest()}
 
 
+def interleaved_search(n: int, queries: int, repeat: int) -> None:
+    """Exact search in memory and over the mapped store, alternated in one process (best of
+    ``repeat`` CPU times each): on a shared machine, neighbours' load hits both alike."""
+    from harness.store_index import StoreSpec
+    from harness.types import Corpus, Query
+    from retrievers.base import EncoderRetriever
+
+    corpus = Corpus.from_records([{"_id": f"p{i}", "title": "", "text": "x"} for i in range(n)])
+    qs = [Query(f"q{i}", "x") for i in range(queries)]
+    memory = EncoderRetriever(SyntheticEncoder(), passage_batch=1024)
+    mapped = EncoderRetriever(SyntheticEncoder(), passage_batch=1024)
+    with tempfile.TemporaryDirectory(prefix="bench-store-") as cache:
+        mapped.use_store(StoreSpec(Path(cache), checkpoint=None, task="bench"))
+        best = {"memory": float("inf"), "mapped": float("inf")}
+        runs = {}
+        for r in (memory, mapped):
+            r.index(corpus)
+            r.search(qs, 100)  # warm-up
+        for _ in range(repeat):
+            for name, r in (("memory", memory), ("mapped", mapped)):
+                c = time.process_time()
+                runs[name] = r.search(qs, 100)
+                best[name] = min(best[name], time.process_time() - c)
+    print(f"n={n} interleaved search, {queries} queries, best of {repeat} (cpu s): memory {best['memory']:.2f}, "
+          f"mapped {best['mapped']:.2f}, ratio {best['mapped'] / best['memory']:.3f}, "
+          f"same run: {runs['memory'] == runs['mapped']}")
+
+
 REAL_CORPORA = {"E-VQA": 51_000, "InfoSeek": 100_000, "OK-VQA-GS": 166_000, "ReMuQ": 196_000,
                 "OK-VQA Wiki-11M": 11_000_000}
 
@@ -174,11 +203,16 @@ def main() -> None:
     p.add_argument("--real-size", action="store_true", help="MIRe-base passage encoding throughput (random weights)")
     p.add_argument("--passages", type=int, default=20000, help="--real-size: passages encoded")
     p.add_argument("--batch-size", type=int, default=128, help="--real-size: encoder batch")
+    p.add_argument("--interleaved", action="store_true", help="search only: memory vs mapped, alternated")
     p.add_argument("--phase", help=argparse.SUPPRESS)
     p.add_argument("--cache", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.real_size:
         real_size_throughput(args)
+        return
+    if args.interleaved:
+        for n in args.sizes:
+            interleaved_search(n, args.queries, args.repeat)
         return
     if args.phase:  # child
         print(json.dumps(one_phase(args.phase, args.sizes[0], args.queries, args.cache, args.repeat)))
