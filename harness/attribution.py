@@ -91,22 +91,12 @@ class IndexScorer:
     index (the fp16 passage vectors the search used), split by query token type."""
 
     def __init__(self, retriever):
-        import torch
-
         self.retriever = retriever
         self.encoder = retriever.encoder
         self.row_of = {pid: i for i, pid in enumerate(retriever.corpus.ids)}
-        store = retriever.store
-        if self.encoder.similarity == "maxsim":
-            self.position = torch.empty_like(store.order)
-            self.position[store.order] = torch.arange(len(store.order))
 
     def passage(self, pid: str):
-        store, row = self.retriever.store, self.row_of[pid]
-        if self.encoder.similarity != "maxsim":
-            return store.vectors[row]
-        j = int(self.position[row])
-        return store.tokens[store.offsets[j] : store.offsets[j + 1]]
+        return self.retriever.passage_vectors(self.row_of[pid])
 
     def scores(self, queries: Sequence[Query], gold: Mapping[str, str], view: str) -> dict[str, tuple]:
         """``{qid: (score, text_part, image_part)}``; parts are None where no split exists."""

@@ -25,7 +25,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-EXTENSIONS = ("harness.cli_data", "harness.cli_train", "harness.cli_r2p", "harness.cli_probe")
+EXTENSIONS = ("harness.cli_data", "harness.cli_train", "harness.cli_r2p", "harness.cli_probe", "harness.cli_cache")
 
 
 def parse_options(pairs: list[str]) -> dict:

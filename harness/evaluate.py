@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import random
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from harness.cache import stable_hash
 from harness.errors import MireEvalError
-from harness.fingerprint import fingerprint_paths
+from harness.fingerprint import checkpoint_fingerprint
 from harness.metrics import DEFAULT_METRICS, evaluate, first_relevant_rank
 from harness.registry import RETRIEVERS
 from harness.relevance import MODES as ANSWER_MODES
@@ -103,14 +104,6 @@ class RunResult:
     reused: bool
 
 
-def checkpoint_fingerprint(checkpoint: str | None) -> str | None:
-    """:func:`harness.fingerprint.fingerprint_paths` of a local checkpoint (file or folder);
-    None for hub ids or none (a hub revision is part of the checkpoint string)."""
-    if not checkpoint or not Path(checkpoint).exists():
-        return None
-    return fingerprint_paths([checkpoint])
-
-
 def materialise_qrels(data: TaskData, cache_dir: Path) -> Qrels:
     """The task's qrels, or answer-match qrels over the whole corpus (cached)."""
     if data.relevance == "qrels":
@@ -146,12 +139,20 @@ def run_evaluation(settings: RunSettings, retriever=None, data: TaskData | None 
     load_s = round(time.perf_counter() - started, 3)
     identity = json.loads(json.dumps(settings.identity(data.inputs), default=str))
     directory = Path(settings.output) / task_slug(settings.task) / settings.retriever / settings.tag(identity)
-    with run_lock(directory):  # an identical run elsewhere finishes first; then it is reused
-        recover(directory)
-        if not settings.overwrite and _finished(directory, identity):
+    from harness.distributed import init as join_ranks
+    from harness.distributed import sum_ints
+
+    ranks = join_ranks(settings.device)  # a world of one unless started by torchrun
+    # Rank 0 alone holds the lock and decides reuse (the others would wait on it while rank 0
+    # waits on them in a collective); every rank follows its decision.
+    with run_lock(directory) if ranks.is_main else nullcontext():
+        if ranks.is_main:
+            recover(directory)
+        finished = ranks.is_main and not settings.overwrite and _finished(directory, identity)
+        if sum_ints([int(finished)])[0]:
             with open(directory / "metrics.json") as g:
                 return RunResult(directory, json.load(g)["metrics"], reused=True)
-        return _evaluate(settings, identity, directory, data, retriever, load_s)
+        return _evaluate(settings, identity, directory, data, retriever, load_s, ranks)
 
 
 def _finished(directory: Path, identity: dict) -> bool:
@@ -166,7 +167,7 @@ def _finished(directory: Path, identity: dict) -> bool:
 
 
 def _evaluate(settings: RunSettings, identity: dict, directory: Path, data: TaskData, retriever,
-              load_s: float) -> RunResult:
+              load_s: float, ranks) -> RunResult:
     seed_everything(settings.seed)
     timings: dict[str, float] = {"load_task": load_s}
     clock = time.perf_counter()
@@ -185,7 +186,7 @@ def _evaluate(settings: RunSettings, identity: dict, directory: Path, data: Task
     if retriever is None:
         retriever = build_retriever(settings)
     lap("load_retriever")
-    retriever.index(data.corpus)
+    indexed = index_for_run(retriever, data.corpus, settings.checkpoint, settings.task, settings.load.cache_dir)
     lap("index")
     run = retriever.search(data.queries, settings.k, settings.view)
     lap("search")
@@ -212,7 +213,10 @@ def _evaluate(settings: RunSettings, identity: dict, directory: Path, data: Task
         "device": settings.device,
         "seed": settings.seed,
         "timings_s": timings,
+        **indexed,  # "store" (key, reused, ...) and "distributed"
     }
+    if not ranks.is_main:  # only rank 0 writes results
+        return RunResult(directory, scores.mean, reused=False)
     with publish(directory) as tmp:
         write_trec_run(run, tmp / "run.trec", tag=f"{settings.retriever}-{settings.setting}-{settings.view}", k=settings.k)
         write_qrels_tsv(qrels, tmp / "qrels.tsv")

@@ -159,3 +159,11 @@ def _store(key: str, value: str) -> None:
         _loaded[target] = entries
     except OSError:
         pass
+
+
+def checkpoint_fingerprint(checkpoint: str | None) -> str | None:
+    """:func:`fingerprint_paths` of a local checkpoint (file or folder); None for hub ids or
+    none (a hub id's revision is part of the checkpoint string itself)."""
+    if not checkpoint or not Path(checkpoint).exists():
+        return None
+    return fingerprint_paths([checkpoint])

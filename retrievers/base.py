@@ -17,13 +17,15 @@ removed). How a view is realised is the retriever's business and goes into ``des
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Protocol, runtime_checkable
 
 import torch
 from tqdm.auto import tqdm
 
+from harness.distributed import all_gather_topk, world
 from harness.errors import MireEvalError
-from harness.search import TokenStore, VectorStore, cosine_search, id_ranks, maxsim_search
+from harness.search import TokenStore, VectorStore, cosine_search, id_ranks, maxsim_search, topk_trec
 from harness.types import Corpus, Passage, Query, Run
 
 VIEWS = ("full", "text", "image")
@@ -76,17 +78,45 @@ class Encoder(Protocol):
 
 
 class EncoderRetriever:
-    """Index = every passage encoded once into an fp16 store; search = exact scan."""
+    """Index = every passage encoded once into fp16 vectors; search = exact scan.
 
-    def __init__(self, encoder: Encoder, passage_batch: int = 64, query_batch: int = 64):
+    Given a :class:`~harness.store_index.StoreSpec` (:meth:`use_store`; ``mire-eval run``
+    always gives one), the vectors live in an on-disk store, encoded once per passage side of
+    the encoder x corpus, resumable and split over torchrun's ranks, and search tiles straight
+    from its memory-mapped shards. Without one they are held in memory (tests, notebooks).
+    """
+
+    def __init__(self, encoder: Encoder, passage_batch: int = 64, query_batch: int = 64,
+                 shard_passages: int | None = None):
         self.encoder = encoder
+        self.shard_passages = shard_passages  # None: the store's default
         self.name = encoder.name
         self.passage_batch = passage_batch
         self.query_batch = query_batch
-        self.store: TokenStore | VectorStore | None = None
+        self.store_spec = None
+        self.store_info: dict | None = None  # meta.json's "store" after an index through the store
+        self.index_store = None  # TokenStore / VectorStore in memory, or a store's mapped view
         self.corpus: Corpus | None = None
 
+    def use_store(self, spec) -> None:
+        """Index through the on-disk store described by ``spec`` from now on."""
+        self.store_spec = spec
+
     def index(self, corpus: Corpus) -> None:
+        if self.store_spec is not None:
+            from harness.store_index import build_store
+
+            spec = self.store_spec
+            if self.shard_passages:
+                spec = replace(spec, shard_passages=self.shard_passages)
+            opened = build_store(self.encoder, corpus, spec, self.passage_batch)
+            self.index_store, self.store_info = opened.index, opened.info
+        else:
+            self.index_store, self.store_info = self._in_memory(corpus), None
+        self.corpus = corpus
+        self._ranks = id_ranks(corpus.ids)
+
+    def _in_memory(self, corpus: Corpus) -> TokenStore | VectorStore:
         parts: list = []
         with torch.inference_mode():
             for _, passages in tqdm(
@@ -99,11 +129,17 @@ class EncoderRetriever:
                 else:
                     parts.append(encoded.detach().to("cpu", torch.float16))
         if self.encoder.similarity == "maxsim":
-            self.store = TokenStore.from_matrices(parts)
-        else:
-            self.store = VectorStore(torch.cat(parts))
-        self.corpus = corpus
-        self._ranks = id_ranks(corpus.ids)
+            return TokenStore.from_matrices(parts)
+        return VectorStore(torch.cat(parts))
+
+    @property
+    def store(self) -> TokenStore | VectorStore | None:
+        """The in-memory index (None when the index is an on-disk store's mapped view)."""
+        return self.index_store if self.store_info is None else None
+
+    def passage_vectors(self, row: int) -> torch.Tensor:
+        """Corpus row ``row``'s fp16 vectors as the search read them: [L, d] or [d]."""
+        return self.index_store.passage(row)
 
     def encode_queries(self, queries: Sequence[Query], view: str):
         out: list = []
@@ -117,8 +153,11 @@ class EncoderRetriever:
         return out if self.encoder.similarity == "maxsim" else torch.cat(out)
 
     def search(self, queries: Sequence[Query], k: int, view: str = "full") -> Run:
+        """Exact top-k. Under torchrun with a store, each rank scans its share of the tiles
+        (read from the mapped shards) and the per-rank top-k are merged (all_gather) in
+        trec_eval's order: every rank returns the run one process would, bit for bit."""
         check_view(view)
-        if self.store is None or self.corpus is None:
+        if self.index_store is None or self.corpus is None:
             raise RuntimeError("index() the corpus before search()")
         if not queries:
             return {}
@@ -126,10 +165,13 @@ class EncoderRetriever:
             # A text-only model given no text has nothing to search with.
             return {q.id: {} for q in queries}
         encoded = self.encode_queries(queries, view)
-        if self.encoder.similarity == "maxsim":
-            scores, rows = maxsim_search(encoded, self.store, k, self._ranks)
-        else:
-            scores, rows = cosine_search(encoded, self.store, k, self._ranks)
+        search = maxsim_search if self.encoder.similarity == "maxsim" else cosine_search
+        w = world()
+        split = self.store_info is not None and w.world_size > 1
+        part = (w.rank, w.world_size) if split else (0, 1)
+        scores, rows = search(encoded, self.index_store, k, self._ranks, part=part)
+        if split:
+            scores, rows = merge_ranks(scores, rows, min(k, len(self.corpus)), self._ranks)
         ids = self.corpus.ids
         return {
             q.id: {ids[r]: float(s) for s, r in zip(scores[i].tolist(), rows[i].tolist())}
@@ -138,3 +180,12 @@ class EncoderRetriever:
 
     def describe(self) -> dict:
         return {**self.encoder.describe(), "search": "exact", "similarity": self.encoder.similarity}
+
+
+def merge_ranks(scores: torch.Tensor, rows: torch.Tensor, k: int, ranks: torch.Tensor):
+    """Every rank's top-k [nq, k] -> the global top-k, ties by trec_eval's id order."""
+    all_scores, all_rows = all_gather_topk(scores, rows, k)  # (W, nq, k)
+    cand_scores = torch.cat(list(all_scores), 1)  # (nq, W * k)
+    cand_rows = torch.cat(list(all_rows), 1)
+    best, idx = topk_trec(cand_scores, ranks[cand_rows], k)
+    return best, cand_rows.gather(1, idx)
