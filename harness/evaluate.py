@@ -168,6 +168,8 @@ def _finished(directory: Path, identity: dict) -> bool:
 
 def _evaluate(settings: RunSettings, identity: dict, directory: Path, data: TaskData, retriever,
               load_s: float, ranks) -> RunResult:
+    from harness.store_index import index_for_run
+
     seed_everything(settings.seed)
     timings: dict[str, float] = {"load_task": load_s}
     clock = time.perf_counter()
