@@ -54,8 +54,6 @@ def ls(what: str = typer.Argument("all", help="tasks, retrievers or all")) -> No
                 typer.echo(f"{name}:")
                 for entry in registry.entries():
                     typer.echo(f"  {entry.name:15s} {entry.summary}")
-        if what in ("tasks", "all"):
-            typer.echo("  local:PATH      any directory in the local format (see README)")
 
 
 def load_options(split, data_dir, image_dir, skip_missing_images, relevance):
