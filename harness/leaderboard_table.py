@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from harness.labels import metric_header, task_label
 
 IDENTITY = ("task", "retriever", "setting", "view", "split", "limit")
-PRIORITY = ("hit_rate@5", "mrr@5", "hit_rate@1", "hit_rate@10", "recall@100", "ndcg@10", "probe_text_dominance",
+PRIORITY = ("hit_rate@5", "mrr@5", "hit_rate@1", "probe_text_dominance", "recall@100", "hit_rate@10", "ndcg@10",
             "n_queries", "hit_rate@100", "recall@5", "mrr@10", "n_without_relevant")
 HIDDEN = ("path", "created", "checkpoint")  # in the CSV; too long or too raw for a terminal
 SHORT = {"probe_text_dominance": "text-dominance", "n_without_relevant": "no-relevant", "n_queries": "queries"}
