@@ -15,8 +15,6 @@ Two rules make the numbers trec_eval's, ties and all:
 
 from __future__ import annotations
 
-import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 from harness.runs import canonical_run
@@ -103,6 +101,8 @@ def ranx_per_query(qrels: Qrels, ranked: dict, queries: list[str], metrics: list
     from ranx import Run as RanxRun
     from ranx import evaluate as ranx_evaluate
 
+    from harness.quiet import quiet_numba
+
     depth = max(len(ranked[q]) for q in queries)
     ranx_run = RanxRun({q: {pid: float(depth - i) for i, (pid, _) in enumerate(ranked[q])} for q in queries})
     ranx_qrels = RanxQrels({q: {p: g for p, g in qrels[q].items() if g > 0} for q in queries})
@@ -113,15 +113,6 @@ def ranx_per_query(qrels: Qrels, ranked: dict, queries: list[str], metrics: list
         for q, value in ranx_run.scores[m].items():
             out[q][m] = float(value)
     return out
-
-
-@contextmanager
-def quiet_numba():
-    """Silence numba's "unsafe cast from uint64 to int64" type-safety warning, which ranx's
-    compiled code raises on a cold cache (harmless: ids and counts fit in int64); nothing else."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"unsafe cast from uint64 to int64")
-        yield
 
 
 def first_relevant_rank(qrels: Qrels, run: Run) -> dict[str, int | None]:

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import torch
 
+from harness.progress import progress
+
 
 # --------------------------------------------------------------------------------------------
 # Stores
@@ -164,7 +166,7 @@ def cosine_search(
     """Exact dot-product search of [nq, d] (normalised) queries; returns (scores, rows) [nq, k]."""
     q = queries.float()  # (nq, d)
     top = RunningTopK(q.shape[0], min(k, len(store)), ranks)
-    for start in range(0, len(store), tile):
+    for start in progress(range(0, len(store), tile), "search (cosine)", unit="tile"):
         block = store.vectors[start : start + tile].float()  # (n, d)
         rows = torch.arange(start, start + block.shape[0])
         top.push(0, q @ block.T, rows)  # (nq, n)
@@ -228,7 +230,7 @@ def maxsim_search(
     blocks = [pad_queries(queries[i : i + query_block]) for i in range(0, len(queries), query_block)]
     top = RunningTopK(len(queries), min(k, len(store)), ranks)
     lengths = store.lengths()
-    for start, stop, longest in store.tiles(tile_tokens):
+    for start, stop, longest in progress(store.tiles(tile_tokens), "search (MaxSim)", unit="tile"):
         # Position t of passage j reads token min(t, len_j - 1): padding repeats the passage's
         # last real token, so it can never win a max it would not already win (exact, no fill).
         positions = torch.minimum(torch.arange(longest).view(1, -1), lengths[start:stop].view(-1, 1) - 1)

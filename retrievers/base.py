@@ -22,6 +22,8 @@ from typing import Protocol, runtime_checkable
 import torch
 from tqdm.auto import tqdm
 
+from harness.progress import progress
+
 from harness.errors import MireEvalError
 from harness.search import TokenStore, VectorStore, cosine_search, id_ranks, maxsim_search
 from harness.types import Corpus, Passage, Query, Run
@@ -108,7 +110,7 @@ class EncoderRetriever:
     def encode_queries(self, queries: Sequence[Query], view: str):
         out: list = []
         with torch.inference_mode():
-            for i in range(0, len(queries), self.query_batch):
+            for i in progress(range(0, len(queries), self.query_batch), f"encode queries ({view})", unit="batch"):
                 encoded = self.encoder.encode_queries(queries[i : i + self.query_batch], view)
                 if self.encoder.similarity == "maxsim":
                     out.extend(m.detach().float().cpu() for m in encoded)

@@ -106,3 +106,16 @@ def test_score_does_not_import_ranx(tmp_path):
             "import json; m = json.loads(r.output); assert m['hit_rate@1'] == 0.5 and m['mrr@5'] == 0.5, m; "
             "assert 'ranx' not in sys.modules and 'numba' not in sys.modules, 'ranx imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_quiet_numba_silences_only_the_uint64_cast_warning():
+    import warnings
+
+    from harness.quiet import quiet_numba
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with quiet_numba():
+            warnings.warn("unsafe cast from uint64 to int64", UserWarning)
+            warnings.warn("something else", UserWarning)
+    assert [str(w.message) for w in caught] == ["something else"]
