@@ -1,7 +1,7 @@
 """The leaderboard as printed: one screen wide, short labels, no ``None`` or ``NaN``.
 
 leaderboard.csv keeps every column at full precision; this is only the view of it for a
-terminal. Columns are taken in :data:`PRIORITY` order (then any other numeric column) while
+terminal. Columns are taken in :data:`PRIORITY` order (then any other column) while
 the table fits ``width``; the ones left out are named in a closing line.
 """
 
@@ -50,7 +50,7 @@ def format_leaderboard(rows: Sequence[Mapping], width: int = 120) -> str:
     """
     tasks = list(dict.fromkeys(str(r.get("task")) for r in rows))
     present = list(dict.fromkeys(k for r in rows for k in r if k not in HIDDEN))
-    numeric = [k for k in present if k not in IDENTITY and any(isinstance(r.get(k), (int, float)) for r in rows)]
+    numeric = [k for k in present if k not in IDENTITY]  # values: numbers, or short text from extensions
     order = [k for k in IDENTITY if any(cell(r.get(k)) != MISSING for r in rows)]
     wanted = [k for k in PRIORITY if k in numeric] + [k for k in numeric if k not in PRIORITY]
 
@@ -59,7 +59,7 @@ def format_leaderboard(rows: Sequence[Mapping], width: int = 120) -> str:
         if key == "task":
             return ["task", "", *(_cut(task_label(str(r.get("task"))), MAX_LABEL) for r in rows)]
         name, _, paper = (metric_header(key, tasks) if "@" in key else SHORT.get(key, key)).partition(" ")
-        return [name, paper, *(cell(r.get(key)) for r in rows)]
+        return [name, paper, *(_cut(cell(r.get(key)), MAX_LABEL) for r in rows)]
 
     columns = [column(k) for k in order]
     used = sum(max(map(len, c)) for c in columns) + 2 * (len(columns) - 1)
