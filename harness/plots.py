@@ -293,6 +293,8 @@ def plot_results(results: str | Path, attention_queries: int = 4) -> list[Path]:
     """Draw every figure ``results`` has data for; returns the files written."""
     from PIL import Image
 
+    from harness.labels import task_label
+
     results = Path(results)
     probes = find_probes(results)
     written: list[Path] = []
@@ -300,7 +302,7 @@ def plot_results(results: str | Path, attention_queries: int = 4) -> list[Path]:
     for directory, p in probes:
         by_task.setdefault(p["task"], []).append((directory, p))
         rows = list(csv.DictReader(open(directory / "probe_per_query.csv")))
-        title = f"{p['task']} / {p['retriever']} ({p.get('setting', '')}): where the gold score comes from"
+        title = f"{task_label(p['task'])} / {p['retriever']} ({p.get('setting', '')}): where the gold score comes from"
         written.append(plot_attribution(rows, title, directory / "attribution.png"))
         attention_file = directory / "pooling_attention.json"
         if attention_file.exists():

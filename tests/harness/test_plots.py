@@ -229,3 +229,26 @@ def test_leaderboard_figure_labels_tasks_by_name(tmp_path, figures):
     plots.plot_leaderboard(entries, tmp_path / "l.png")
     labels = [t.get_text() for t in figures[0].axes[0].get_yticklabels()]
     assert labels == ["local:diag-copy\n(mrr@5)"]
+
+
+def test_plot_results_names_a_local_task_by_its_folder_not_its_path(tmp_path, figures):
+    from matplotlib.text import Text
+
+    task = f"local:{tmp_path}/somewhere/diag-copy"
+    directory = tmp_path / "results" / "local-diag-copy" / "bm25" / "zero-shot-full-test-0123456789"
+    directory.mkdir(parents=True)
+    probe = _probe("bm25", "zero-shot", 0.66, 0.66, 0.0, 0.66, task=task)
+    (directory / "probe.json").write_text(json.dumps(probe))
+    (directory / "metrics.json").write_text(json.dumps({
+        "task": task, "retriever": "bm25", "setting": "zero-shot", "view": "full", "split": "test",
+        "checkpoint": None, "limit": None, "created": "2026-01-01T00:00:00", "metrics": {"hit_rate@1": 0.66}}))
+    rows = _rows()
+    with open(directory / "probe_per_query.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    write_marker(directory)
+    assert len(plots.plot_results(tmp_path / "results")) == 3
+    texts = [t.get_text() for fig in figures for t in fig.findobj(Text)]
+    assert any("local:diag-copy" in t for t in texts)
+    assert not [t for t in texts if str(tmp_path) in t]
