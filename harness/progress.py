@@ -3,8 +3,9 @@
 A bar shows count, rate and ETA, redraws at least every 5 seconds, appears only once its
 phase has run 2 seconds (short phases print nothing), and stays on screen when done. A bar
 opened inside another one (query encoding inside a probe view) is erased when done, so a
-long run leaves one line per phase. Bars are off when stderr is not a terminal (logs, CI)
-or when ``MIRE_EVAL_PROGRESS=0``; ``MIRE_EVAL_PROGRESS=1`` forces them on.
+long run leaves one line per phase. Bars are off when stderr is not a terminal (logs, CI),
+on torchrun ranks other than 0, or when ``MIRE_EVAL_PROGRESS=0``; ``MIRE_EVAL_PROGRESS=1``
+forces them on (rank 0 only).
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ MAX_INTERVAL_S = 5.0  # the bar redraws at least this often, even between slow s
 
 
 def enabled() -> bool:
-    """Whether bars are drawn: ``MIRE_EVAL_PROGRESS`` (0/1) when set, else stderr is a TTY."""
+    """Whether bars are drawn: never on torchrun ranks other than 0 (``RANK``); else
+    ``MIRE_EVAL_PROGRESS`` (0/1) when set; else whether stderr is a terminal."""
+    if os.environ.get("RANK", "0").strip() not in ("", "0"):
+        return False
     setting = os.environ.get("MIRE_EVAL_PROGRESS", "").strip()
     if setting:
         return setting not in ("0", "false", "no", "off")

@@ -10,8 +10,13 @@ from harness.progress import enabled, progress
 def test_switch(monkeypatch):
     monkeypatch.setattr("sys.stderr", io.StringIO())  # not a terminal
     monkeypatch.delenv("MIRE_EVAL_PROGRESS", raising=False)
+    monkeypatch.delenv("RANK", raising=False)
     assert not enabled()
     monkeypatch.setenv("MIRE_EVAL_PROGRESS", "1")
+    assert enabled()
+    monkeypatch.setenv("RANK", "1")  # torchrun: only rank 0 draws
+    assert not enabled()
+    monkeypatch.setenv("RANK", "0")
     assert enabled()
     monkeypatch.setenv("MIRE_EVAL_PROGRESS", "0")
     assert not enabled()
@@ -20,6 +25,7 @@ def test_switch(monkeypatch):
 
 
 def test_bar_shows_rate_and_eta_and_stays(monkeypatch):
+    monkeypatch.delenv("RANK", raising=False)
     out = io.StringIO()
     monkeypatch.setenv("MIRE_EVAL_PROGRESS", "1")
     items = list(progress(range(5), "encode queries", unit="batch", file=out, delay=0))
@@ -30,6 +36,7 @@ def test_bar_shows_rate_and_eta_and_stays(monkeypatch):
 
 
 def test_nested_bar_is_erased_when_done(monkeypatch):
+    monkeypatch.delenv("RANK", raising=False)
     monkeypatch.setenv("MIRE_EVAL_PROGRESS", "1")
     outer_out, inner_out = io.StringIO(), io.StringIO()
     with progress(desc="probe views", total=2, file=outer_out, delay=0) as outer:
