@@ -218,12 +218,12 @@ def search_and_attribute(retriever, queries: Sequence[Query], qrels: Qrels, k: i
     retriever's query matrices are encoded once per view and chunk, for search and
     attribution alike.
     """
+    from harness.progress import progress
+
     by_view = {"full": list(queries), "text": list(queries), "image": list(queries), "swap": swap_images(queries, seed)}
     runs: dict[str, Run] = {v: {} for v in PROBE_VIEWS}
     attribution: dict[str, dict] = {v: {} for v in PROBE_VIEWS}
     gold: dict[str, str] = {}
-    from harness.progress import progress
-
     encoder = getattr(retriever, "encoder", None)
     if encoder is not None:
         retriever.encoder = RememberingEncoder(encoder)

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import torch
+
 from harness.contrastive import info_nce, pad_token_embeddings, score_matrix
 from harness.errors import MireEvalError
 from harness.progress import progress as progress_bar

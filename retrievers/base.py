@@ -22,9 +22,8 @@ from typing import Protocol, runtime_checkable
 import torch
 from tqdm.auto import tqdm
 
-from harness.progress import progress
-
 from harness.errors import MireEvalError
+from harness.progress import progress
 from harness.search import TokenStore, VectorStore, cosine_search, id_ranks, maxsim_search
 from harness.types import Corpus, Passage, Query, Run
 
