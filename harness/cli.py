@@ -54,8 +54,6 @@ def ls(what: str = typer.Argument("all", help="tasks, retrievers or all")) -> No
                 typer.echo(f"{name}:")
                 for entry in registry.entries():
                     typer.echo(f"  {entry.name:15s} {entry.summary}")
-        if what in ("tasks", "all"):
-            typer.echo("  local:PATH      any directory in the local format (see README)")
 
 
 def load_options(split, data_dir, image_dir, skip_missing_images, relevance):
@@ -133,8 +131,7 @@ def score(
 def leaderboard(output: Path = typer.Option(Path("results"), help="results directory")) -> None:
     """Collect every metrics.json under OUTPUT into OUTPUT/leaderboard.csv and print it."""
     with user_errors():
-        import pandas as pd
-
+        from harness.leaderboard_table import format_leaderboard
         from harness.results import leaderboard as collect
         from harness.results import write_leaderboard
 
@@ -142,9 +139,7 @@ def leaderboard(output: Path = typer.Option(Path("results"), help="results direc
         if not rows:
             raise MireEvalError(f"{output}: no metrics.json found (run `mire-eval run` first)")
         write_leaderboard(rows, output / "leaderboard.csv")
-        table = pd.DataFrame(rows).drop(columns=["path", "created", "checkpoint"], errors="ignore")
-        with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.4f}".format):
-            typer.echo(table.to_string(index=False))
+        typer.echo(format_leaderboard(rows))
         typer.echo(f"{len(rows)} rows -> {output / 'leaderboard.csv'}")
 
 

@@ -1,11 +1,14 @@
-"""Retrieval metrics through ranx, equal to trec_eval's on the same files.
+"""Retrieval metrics equal to trec_eval's (and ranx's) on the same files.
+
+The reported metrics are computed with numpy (:mod:`harness.metric_arrays`, no compiler
+start-up); any other ranx name (``map``, ``bpref``, ...) goes through ranx.
 
 Names are ranx's everywhere: ``hit_rate@k`` (trec ``success``; the papers' R@k / PR@k),
 ``recall@k`` (relevant retrieved / all relevant), ``mrr@k``, ``precision@k``, ``ndcg@k``.
 
 Two rules make the numbers trec_eval's, ties and all:
-* every ranking is put in trec_eval's order first (score desc, pid desc) and ranx is
-  given rank-derived scores, so ranx cannot re-break ties its own way;
+* every ranking is put in trec_eval's order first (score desc, pid desc); ranx, where used,
+  is given rank-derived scores, so it cannot re-break ties its own way;
 * the mean runs over ALL evaluated queries: one without any relevant passage, or with an
   empty ranking, scores 0 (never silently dropped) and is counted.
 """
@@ -20,8 +23,6 @@ from harness.types import Qrels, Run
 METRIC_NAMES = ("hit_rate", "recall", "mrr", "precision", "ndcg")
 CUTOFFS = (1, 5, 10, 20, 50, 100)
 DEFAULT_METRICS = tuple(f"{m}@{k}" for m in METRIC_NAMES for k in CUTOFFS)
-# The papers' labels, for display beside ranx names (never instead of them).
-PAPER_LABELS = {"hit_rate@5": "R@5 / PR@5", "mrr@5": "MRR@5", "hit_rate@10": "R@10"}
 
 
 @dataclass
@@ -61,9 +62,8 @@ def evaluate(qrels: Qrels, run: Run, metrics=DEFAULT_METRICS, queries=None) -> S
     >>> s.mean, s.n_without_relevant
     ({'hit_rate@1': 0.0, 'mrr@5': 0.25}, 1)
     """
-    from ranx import Qrels as RanxQrels
-    from ranx import Run as RanxRun
-    from ranx import evaluate as ranx_evaluate
+    from harness.metric_arrays import per_query as array_metrics
+    from harness.metric_arrays import supported
 
     metrics = list(metrics)
     queries = list(qrels) if queries is None else list(queries)
@@ -71,13 +71,15 @@ def evaluate(qrels: Qrels, run: Run, metrics=DEFAULT_METRICS, queries=None) -> S
     per_query = {q: {m: 0.0 for m in metrics} for q in queries}
     scorable = [q for q in queries if any(g > 0 for g in qrels.get(q, {}).values()) and ranked[q]]
     if scorable:
-        depth = max(len(ranked[q]) for q in scorable)
-        ranx_run = RanxRun({q: {pid: float(depth - i) for i, (pid, _) in enumerate(ranked[q])} for q in scorable})
-        ranx_qrels = RanxQrels({q: {p: g for p, g in qrels[q].items() if g > 0} for q in scorable})
-        ranx_evaluate(ranx_qrels, ranx_run, metrics, save_results_in_run=True)
-        for m in metrics:
-            for q, value in ranx_run.scores[m].items():
-                per_query[q][m] = float(value)
+        ours = [m for m in metrics if supported(m)]
+        values = array_metrics([[pid for pid, _ in ranked[q]] for q in scorable], [qrels[q] for q in scorable], ours)
+        for m in ours:
+            for q, value in zip(scorable, values[m].tolist()):
+                per_query[q][m] = value
+        rest = [m for m in metrics if not supported(m)]
+        if rest:
+            for q, row in ranx_per_query(qrels, ranked, scorable, rest).items():
+                per_query[q].update(row)
     n = len(queries)
     mean = {m: (sum(per_query[q][m] for q in queries) / n if n else 0.0) for m in metrics}
     return Scores(
@@ -87,6 +89,30 @@ def evaluate(qrels: Qrels, run: Run, metrics=DEFAULT_METRICS, queries=None) -> S
         n_without_relevant=sum(1 for q in queries if not any(g > 0 for g in qrels.get(q, {}).values())),
         n_empty_rankings=sum(1 for q in queries if not ranked[q]),
     )
+
+
+def ranx_per_query(qrels: Qrels, ranked: dict, queries: list[str], metrics: list[str]) -> dict[str, dict[str, float]]:
+    """``{qid: {metric: value}}`` through ranx, for the names :mod:`harness.metric_arrays` lacks.
+
+    ``ranked`` is in trec_eval order already; ranx gets rank-derived scores so it cannot
+    re-break ties its own way.
+    """
+    from ranx import Qrels as RanxQrels
+    from ranx import Run as RanxRun
+    from ranx import evaluate as ranx_evaluate
+
+    from harness.quiet import quiet_numba
+
+    depth = max(len(ranked[q]) for q in queries)
+    ranx_run = RanxRun({q: {pid: float(depth - i) for i, (pid, _) in enumerate(ranked[q])} for q in queries})
+    ranx_qrels = RanxQrels({q: {p: g for p, g in qrels[q].items() if g > 0} for q in queries})
+    with quiet_numba():
+        ranx_evaluate(ranx_qrels, ranx_run, metrics, save_results_in_run=True)
+    out: dict[str, dict[str, float]] = {q: {} for q in queries}
+    for m in metrics:
+        for q, value in ranx_run.scores[m].items():
+            out[q][m] = float(value)
+    return out
 
 
 def first_relevant_rank(qrels: Qrels, run: Run) -> dict[str, int | None]:

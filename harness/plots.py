@@ -24,6 +24,7 @@ from pathlib import Path
 VIEW_COLOURS = {"full": "#1f4e79", "text": "#d95f02", "image": "#1b9e77", "swap": "#7570b3"}
 TYPE_MARKERS = {"image-needed": "o", "text-sufficient": "s", "both-needed": "^", "": "o"}
 DPI = 100
+FONT = 9  # points: the smallest text on any figure (value labels, ticks, legends)
 
 
 def _pyplot():
@@ -51,8 +52,12 @@ def plot_views(task: str, probes: Sequence[Mapping], out: str | Path, panel=(4.6
     all queries and, when the task has query types, one panel per type.
 
     ``probes`` are probe.json dicts of one task. A dashed line marks the random-ranking
-    chance level when the task records one (``chance.random``).
+    chance level of the metric shown, when the probe records one or the corpus size it
+    follows from (:func:`harness.chance.chance_of`).
     """
+    from harness.chance import chance_of
+    from harness.labels import task_label
+
     plt = _pyplot()
     views = ["full", "text", "image", "swap"]
     metric = probes[0]["main_metric"]
@@ -60,23 +65,24 @@ def plot_views(task: str, probes: Sequence[Mapping], out: str | Path, panel=(4.6
     panels = [("all queries", None)] + [(t, t) for t in types]
     fig, axes = plt.subplots(1, len(panels), figsize=(panel[0] * len(panels), panel[1]), sharey=True, squeeze=False)
     width = 0.8 / len(views)
-    chance = (probes[0].get("chance") or {}).get("random", {}).get(metric)
+    chance = chance_of(probes[0].get("chance"), metric)
     for ax, (title, qtype) in zip(axes[0], panels):
         for j, view in enumerate(views):
             xs = [i + (j - (len(views) - 1) / 2) * width for i in range(len(probes))]
             source = [p if qtype is None else p.get("by_type", {}).get(qtype, {}) for p in probes]
             ys = [s.get("views", {}).get(view, {}).get("metrics", {}).get(metric, float("nan")) for s in source]
             bars = ax.bar(xs, ys, width * 0.95, label=view, color=VIEW_COLOURS[view])
-            ax.bar_label(bars, fmt="%.2f", fontsize=6, padding=1)
+            ax.bar_label(bars, fmt="%.2f", fontsize=FONT, padding=1, rotation=90)
         if chance is not None:
             ax.axhline(chance, color="0.3", linestyle="--", linewidth=1, label="random ranking")
-        ax.set_xticks(range(len(probes)), [_label(p) for p in probes], fontsize=8)
-        ax.set_ylim(0, 1.1)
+        ax.set_xticks(range(len(probes)), [_label(p) for p in probes], fontsize=FONT)
+        ax.tick_params(axis="y", labelsize=FONT)
+        ax.set_ylim(0, 1.2)  # room for the upright value labels above a bar of 1.0
         ax.set_title(title, fontsize=10)
     axes[0][0].set_ylabel(metric)
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper right", ncols=len(labels), fontsize=8, frameon=False)
-    fig.suptitle(f"{task}: {metric} by query view (text = image removed, image = question removed, "
+    fig.legend(handles, labels, loc="upper right", ncols=len(labels), fontsize=FONT, frameon=False)
+    fig.suptitle(f"{task_label(task)}: {metric} by query view (text = image removed, image = question removed, "
                  "swap = another query's image)", fontsize=10, x=0.01, ha="left")
     fig.tight_layout(rect=(0, 0, 1, 0.95))
     return _save(fig, out)
@@ -98,7 +104,14 @@ def plot_attribution(rows: Sequence[Mapping], title: str, out: str | Path, view:
     (``text`` view), y = with the question removed (``image`` view), 0 where the view found
     nothing. Markers give the query type, filled when the gold passage is ranked first under
     ``view``. Points above the diagonal owe more to the image than to the text.
+
+    Many queries share a score (a text-only retriever gives every image-needed query the same
+    one), so points are half transparent, jittered by up to 2% of the axis range (seeded:
+    the same rows draw the same picture), filled groups are drawn before hollow ones and
+    smaller groups after bigger ones: no group, and so no legend entry, is hidden.
     """
+    import numpy as np
+
     plt = _pyplot()
     exact = any(_present(r.get(f"{view}_image_part")) for r in rows)
     if exact:
@@ -111,21 +124,31 @@ def plot_attribution(rows: Sequence[Mapping], title: str, out: str | Path, view:
     points = [(_number(r.get(x_key)), _number(r.get(y_key)), r.get("type") or "", _rank(r, view)) for r in rows]
     fig, ax = plt.subplots(figsize=figsize)
     kinds = sorted({p[2] for p in points})
-    for qtype in kinds:
+    groups = [(qtype, hit, [p for p in points if p[2] == qtype and (p[3] == 1) == hit])
+              for qtype in kinds for hit in (True, False)]
+    groups = [g for g in groups if g[2]]
+    span = (max(max(p[0], p[1]) for p in points) - min(min(p[0], p[1]) for p in points)) if points else 0.0
+    jitter = 0.02 * (span or 1.0)
+    rng = np.random.default_rng(0)
+    shown = {}
+    for qtype, hit, sel in sorted(groups, key=lambda g: (not g[1], -len(g[2]))):
         colour = f"C{kinds.index(qtype)}"
-        for hit in (True, False):
-            sel = [p for p in points if p[2] == qtype and (p[3] == 1) == hit]
-            if sel:
-                ax.scatter([p[0] for p in sel], [p[1] for p in sel], marker=TYPE_MARKERS.get(qtype, "o"), s=26,
-                           alpha=0.75, facecolors=colour if hit else "none", edgecolors=colour,
-                           label=f"{qtype or 'query'} ({'rank 1' if hit else 'missed'})")
+        xs = np.array([p[0] for p in sel]) + rng.uniform(-jitter, jitter, len(sel))
+        ys = np.array([p[1] for p in sel]) + rng.uniform(-jitter, jitter, len(sel))
+        shown[(qtype, hit)] = ax.scatter(xs, ys, marker=TYPE_MARKERS.get(qtype, "o"), s=30, alpha=0.5, linewidths=1.2,
+                                         facecolors=colour if hit else "none", edgecolors=colour,
+                                         label=f"{qtype or 'query'} ({'rank 1' if hit else 'missed'}, {len(sel)})")
     if points:
         lo = min(0.0, *(min(p[0], p[1]) for p in points))
         hi = max(max(p[0], p[1]) for p in points) * 1.05 or 1.0
         ax.plot([lo, hi], [lo, hi], color="0.6", linewidth=1, linestyle=":")
-        ax.legend(fontsize=7, loc="upper left")
-    ax.set_xlabel(x_label)
-    ax.set_ylabel(y_label)
+        order = [shown[(q, h)] for q, h, _ in groups]  # the legend in type order, whatever the drawing order
+        legend = ax.legend(order, [h.get_label() for h in order], fontsize=FONT, loc="upper left")
+        for handle in legend.legend_handles:
+            handle.set_alpha(1.0)
+    ax.set_xlabel(x_label, fontsize=FONT + 1)
+    ax.set_ylabel(y_label, fontsize=FONT + 1)
+    ax.tick_params(labelsize=FONT)
     ax.set_title(f"{title}\n({'exact MaxSim split' if exact else 'no per-token split: scores by view'}, {view} view)",
                  fontsize=9)
     fig.tight_layout()
@@ -178,13 +201,13 @@ def plot_pooling_attention(image, attention, question: str, out: str | Path, max
         ax.imshow(pixels)
         shown = ax.imshow(grid.reshape(side, side), cmap="inferno", alpha=0.55, extent=(0, 224, 224, 0),
                           interpolation="nearest", vmin=0, vmax=vmax)
-        ax.set_title(name, fontsize=8)
+        ax.set_title(name, fontsize=FONT)
     for ax in axes.flat:
         ax.set_axis_off()
     fig.suptitle(f"where the question looked: {question}", fontsize=9)
     fig.tight_layout(rect=(0, 0, 0.92, 1))
     bar = fig.add_axes((0.93, 0.15, 0.012, 0.7))
-    fig.colorbar(shown, cax=bar).set_label("attention / uniform", fontsize=8)
+    fig.colorbar(shown, cax=bar).set_label("attention / uniform", fontsize=FONT)
     return _save(fig, out)
 
 
@@ -196,9 +219,12 @@ def plot_leaderboard(entries: Sequence[Mapping], out: str | Path, figsize=(11.0,
     beside it the text-dominance index on a diverging scale (red: leans on the text).
 
     ``entries``: dicts with ``task``, ``retriever``, ``setting``, ``metric`` (name),
-    ``value`` and optional ``text_dominance``.
+    ``value`` and optional ``text_dominance``. Tasks are labelled by name
+    (:func:`harness.labels.task_label`), never by a ``local:`` path.
     """
     import numpy as np
+
+    from harness.labels import task_label
 
     plt = _pyplot()
     tasks = sorted({e["task"] for e in entries})
@@ -214,20 +240,20 @@ def plot_leaderboard(entries: Sequence[Mapping], out: str | Path, figsize=(11.0,
             dominance[i, j] = e["text_dominance"]
     fig, (left, right) = plt.subplots(1, 2, figsize=figsize)
     xlabels = [f"{r}\n{s}" for r, s in columns]
-    ylabels = [f"{t}\n({metric_of[t]})" for t in tasks]
+    ylabels = [f"{task_label(t)}\n({metric_of[t]})" for t in tasks]
     for ax, grid, cmap, vmin, vmax, title in (
         (left, value, "viridis", 0.0, 1.0, "main metric, full view"),
         (right, dominance, "RdBu_r", -1.0, 1.0, "text-dominance index (> 0: leans on the text)"),
     ):
         shown = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
-        ax.set_xticks(range(len(columns)), xlabels, fontsize=8)
-        ax.set_yticks(range(len(tasks)), ylabels, fontsize=8)
+        ax.set_xticks(range(len(columns)), xlabels, fontsize=FONT)
+        ax.set_yticks(range(len(tasks)), ylabels, fontsize=FONT)
         ax.set_title(title, fontsize=10)
         for i in range(len(tasks)):
             for j in range(len(columns)):
                 text = "n/a" if np.isnan(grid[i, j]) else f"{grid[i, j]:.2f}"
                 dark = not np.isnan(grid[i, j]) and (grid[i, j] < 0.6 if cmap == "viridis" else abs(grid[i, j]) > 0.6)
-                ax.text(j, i, text, ha="center", va="center", fontsize=8, color="white" if dark else "black")
+                ax.text(j, i, text, ha="center", va="center", fontsize=FONT, color="white" if dark else "black")
         fig.colorbar(shown, ax=ax, fraction=0.046)
     fig.tight_layout()
     return _save(fig, out)
@@ -267,6 +293,8 @@ def plot_results(results: str | Path, attention_queries: int = 4) -> list[Path]:
     """Draw every figure ``results`` has data for; returns the files written."""
     from PIL import Image
 
+    from harness.labels import task_label
+
     results = Path(results)
     probes = find_probes(results)
     written: list[Path] = []
@@ -274,7 +302,7 @@ def plot_results(results: str | Path, attention_queries: int = 4) -> list[Path]:
     for directory, p in probes:
         by_task.setdefault(p["task"], []).append((directory, p))
         rows = list(csv.DictReader(open(directory / "probe_per_query.csv")))
-        title = f"{p['task']} / {p['retriever']} ({p.get('setting', '')}): where the gold score comes from"
+        title = f"{task_label(p['task'])} / {p['retriever']} ({p.get('setting', '')}): where the gold score comes from"
         written.append(plot_attribution(rows, title, directory / "attribution.png"))
         attention_file = directory / "pooling_attention.json"
         if attention_file.exists():

@@ -137,8 +137,10 @@ def compare_with_full(qrels: Qrels, runs: Mapping[str, Run], metrics: Sequence[s
             out[q] = {p: float(len(ranked) - i) for i, (p, _) in enumerate(ranked)} or {NO_RESULT: 1.0}
         return RanxRun(out, name=view)
 
+    from harness.quiet import quiet_numba
+
     names = list(runs)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), quiet_numba():
         # scipy warns on (near-)identical paired samples, the normal case of views that agree
         warnings.simplefilter("ignore", RuntimeWarning)
         report = compare(RanxQrels(judged), [ranx_run(v) for v in names], list(metrics), stat_test=stat_test,
@@ -216,6 +218,8 @@ def search_and_attribute(retriever, queries: Sequence[Query], qrels: Qrels, k: i
     retriever's query matrices are encoded once per view and chunk, for search and
     attribution alike.
     """
+    from harness.progress import progress
+
     by_view = {"full": list(queries), "text": list(queries), "image": list(queries), "swap": swap_images(queries, seed)}
     runs: dict[str, Run] = {v: {} for v in PROBE_VIEWS}
     attribution: dict[str, dict] = {v: {} for v in PROBE_VIEWS}
@@ -223,10 +227,15 @@ def search_and_attribute(retriever, queries: Sequence[Query], qrels: Qrels, k: i
     encoder = getattr(retriever, "encoder", None)
     if encoder is not None:
         retriever.encoder = RememberingEncoder(encoder)
+    bar = progress(desc="probe views", total=len(by_view) * len(queries), unit="query")
     try:
         for start in range(0, len(queries), chunk):
             part = {v: qs[start : start + chunk] for v, qs in by_view.items()}
-            part_runs = {v: retriever.search(qs, k, SEARCH_VIEW[v]) for v, qs in part.items()}
+            part_runs = {}
+            for v, qs in part.items():
+                bar.set_postfix_str(v, refresh=False)  # the view being searched
+                part_runs[v] = retriever.search(qs, k, SEARCH_VIEW[v])
+                bar.update(len(qs))
             part_gold = gold_passages({q.id: qrels.get(q.id, {}) for q in part["full"]}, part_runs["full"])
             for v, scores in attribute(retriever, part, part_runs, part_gold, SEARCH_VIEW).items():
                 attribution[v].update(scores)
@@ -236,6 +245,7 @@ def search_and_attribute(retriever, queries: Sequence[Query], qrels: Qrels, k: i
             if encoder is not None:
                 retriever.encoder.clear()
     finally:
+        bar.close()
         if encoder is not None:
             retriever.encoder = encoder
     return runs, gold, attribution

@@ -29,8 +29,12 @@ class Entry:
 
 
 class Registry:
-    def __init__(self, kind: str):
+    """Names -> lazily imported targets; ``patterns`` are names matched by form, not registered
+    (``local:PATH``), listed by ``ls`` and named in the unknown-name error."""
+
+    def __init__(self, kind: str, patterns: tuple[Entry, ...] = ()):
         self.kind = kind
+        self.patterns = patterns
         self._entries: dict[str, Entry] = {}
         self._loaded: dict[str, object] = {}
 
@@ -43,11 +47,13 @@ class Registry:
         return sorted(self._entries)
 
     def entries(self) -> list[Entry]:
-        return [self._entries[n] for n in self.names()]
+        """Registered entries by name, then the patterns."""
+        return [self._entries[n] for n in self.names()] + list(self.patterns)
 
     def entry(self, name: str) -> Entry:
         if name not in self._entries:
-            raise MireEvalError(f"unknown {self.kind} {name!r}; known: {', '.join(self.names())}")
+            known = ", ".join([*self.names(), *(p.name for p in self.patterns)])
+            raise MireEvalError(f"unknown {self.kind} {name!r}; known: {known}")
         return self._entries[name]
 
     def get(self, name: str):
@@ -58,7 +64,8 @@ class Registry:
         return self._loaded[name]
 
 
-TASKS = Registry("task")
+TASKS = Registry("task", patterns=(Entry("local:PATH", "tasks.local:load_local",
+                                          "any directory in the local format (docs/tasks.md)"),))
 RETRIEVERS = Registry("retriever")
 
 # Built-in entries. A task target is a ``tasks.base.TaskSpec``; a retriever target is a

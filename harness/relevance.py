@@ -27,6 +27,7 @@ from pathlib import Path
 import ahocorasick
 
 from harness.cache import stable_hash
+from harness.progress import progress
 from harness.types import Corpus, Qrels, Query
 
 MODES = ("answer-word", "answer-substring")
@@ -114,11 +115,13 @@ def answer_qrels(
 
     qrels: Qrels = {q.id: {} for q in queries}
     ids = corpus.ids
-    for start in range(0, len(corpus), batch_size):
-        for row, text in enumerate(corpus.texts(start, min(start + batch_size, len(corpus))), start):
-            for i in matched_answers(automaton, text.lower(), mode):
-                for qid in queries_of[i]:
-                    qrels[qid][ids[row]] = 1
+    with progress(desc=f"relevance ({mode})", total=len(corpus), unit="passage", unit_scale=True) as bar:
+        for start in range(0, len(corpus), batch_size):
+            for row, text in enumerate(corpus.texts(start, min(start + batch_size, len(corpus))), start):
+                for i in matched_answers(automaton, text.lower(), mode):
+                    for qid in queries_of[i]:
+                        qrels[qid][ids[row]] = 1
+            bar.update(min(batch_size, len(corpus) - start))
 
     if cached:
         cached.parent.mkdir(parents=True, exist_ok=True)

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from harness.progress import progress
+
 
 # --------------------------------------------------------------------------------------------
 # Stores
@@ -205,9 +207,8 @@ def cosine_search(
     """
     q = queries.float()  # (nq, d)
     top = RunningTopK(q.shape[0], min(k, len(store)), ranks)
-    for t, start in enumerate(range(0, len(store), tile)):
-        if t % part[1] != part[0]:
-            continue
+    starts = list(range(0, len(store), tile))[part[0] :: part[1]]  # this rank's share of tiles
+    for start in progress(starts, "search (cosine)", unit="tile"):
         block = store.block(start, start + tile).float()  # (n, d)
         rows = torch.arange(start, start + block.shape[0])
         top.push(0, q @ block.T, rows)  # (nq, n)
@@ -274,9 +275,8 @@ def maxsim_search(
     """
     blocks = [pad_queries(queries[i : i + query_block]) for i in range(0, len(queries), query_block)]
     top = RunningTopK(len(queries), min(k, len(store)), ranks)
-    for t, (start, stop, longest) in enumerate(store.tiles(tile_tokens)):
-        if t % part[1] != part[0]:
-            continue
+    tiles = store.tiles(tile_tokens)[part[0] :: part[1]]  # this rank's share of tiles
+    for start, stop, longest in progress(tiles, "search (MaxSim)", unit="tile"):
         d = store.gather(start, stop, longest).float()  # (n, Ld, dim)
         rows = store.order[start:stop]
         for bi, (q, q_mask) in enumerate(blocks):

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
+from harness.progress import progress
 from harness.distributed import barrier, sum_ints, world
 from harness.store import Store, store_identity, stores_root
 from harness.types import Corpus
@@ -72,8 +72,8 @@ def build_store(encoder, corpus: Corpus, spec: StoreSpec, passage_batch: int) ->
             todo.append(s)
     present = len(mine) - len(todo)
     size = {s: len(plan.rows(s)) for s in mine}
-    bar = tqdm(total=sum(size.values()), initial=sum(size[s] for s in mine if s not in todo), unit="passage",
-               desc=f"encode {encoder.name}", leave=False, disable=not w.is_main or not todo)
+    bar = progress(None, f"encode {encoder.name}", total=sum(size.values()), unit="passage",
+                   initial=sum(size[s] for s in mine if s not in todo), disable=not w.is_main or not todo)
     bar.set_postfix(shards=f"{present}/{len(mine)}", resumed=present)
     with torch.inference_mode():
         for done, s in enumerate(todo, present + 1):

@@ -43,10 +43,10 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import torch
-from tqdm.auto import tqdm
 
 from harness.contrastive import info_nce, pad_token_embeddings, score_matrix
 from harness.errors import MireEvalError
+from harness.progress import progress as progress_bar
 from harness.train_state import (
     latest_state,
     load_optimizer,
@@ -410,7 +410,7 @@ def train(
 
     runner = StepRunner(model, config, dev, scaler)
     model.train()
-    bar = tqdm(total=total, initial=step, desc="train", unit="step", disable=not progress or rank != 0)
+    bar = progress_bar(desc="train", total=total, initial=step, unit="step", disable=not progress or rank != 0)
     if rank == 0:
         output_dir.mkdir(parents=True, exist_ok=True)
         write_history(output_dir, history)

@@ -21,10 +21,10 @@ from dataclasses import replace
 from typing import Protocol, runtime_checkable
 
 import torch
-from tqdm.auto import tqdm
 
 from harness.distributed import all_gather_topk, world
 from harness.errors import MireEvalError
+from harness.progress import progress
 from harness.search import TokenStore, VectorStore, cosine_search, id_ranks, maxsim_search, topk_trec
 from harness.types import Corpus, Passage, Query, Run
 
@@ -119,10 +119,8 @@ class EncoderRetriever:
     def _in_memory(self, corpus: Corpus) -> TokenStore | VectorStore:
         parts: list = []
         with torch.inference_mode():
-            for _, passages in tqdm(
-                corpus.batches(self.passage_batch), total=-(-len(corpus) // self.passage_batch),
-                desc=f"index {self.name}", unit="batch", leave=False,
-            ):
+            for _, passages in progress(corpus.batches(self.passage_batch), f"index {self.name}",
+                                        total=-(-len(corpus) // self.passage_batch), unit="batch"):
                 encoded = self.encoder.encode_passages(passages)
                 if self.encoder.similarity == "maxsim":
                     parts.extend(m.detach().to("cpu", torch.float16) for m in encoded)
@@ -144,7 +142,7 @@ class EncoderRetriever:
     def encode_queries(self, queries: Sequence[Query], view: str):
         out: list = []
         with torch.inference_mode():
-            for i in range(0, len(queries), self.query_batch):
+            for i in progress(range(0, len(queries), self.query_batch), f"encode queries ({view})", unit="batch"):
                 encoded = self.encoder.encode_queries(queries[i : i + self.query_batch], view)
                 if self.encoder.similarity == "maxsim":
                     out.extend(m.detach().float().cpu() for m in encoded)

@@ -32,9 +32,20 @@ class BM25Retriever:
         return bm25s.tokenize(texts, stopwords=self.settings["stopwords"], stemmer=self._stemmer,
                               return_ids=False, show_progress=False)
 
-    def index(self, corpus: Corpus) -> None:
-        tokens = bm25s.tokenize(corpus.texts(), stopwords=self.settings["stopwords"], stemmer=self._stemmer,
-                                show_progress=False)
+    def index(self, corpus: Corpus, chunk: int = 20000) -> None:
+        """Tokenise (the slow part, under a progress bar) ``chunk`` passages at a time, then index.
+
+        bm25s builds its vocabulary from the token strings, as it does from one whole-corpus
+        ``tokenize``; ids are internal, so scores are the same.
+        """
+        from harness.progress import progress
+
+        n = len(corpus)
+        tokens: list[list[str]] = []
+        with progress(desc="bm25 index", total=n, unit="passage", unit_scale=True) as bar:
+            for start in range(0, n, chunk):
+                tokens.extend(self._tokenize(corpus.texts(start, min(start + chunk, n))))
+                bar.update(min(chunk, n - start))
         self._bm25.index(tokens, show_progress=False)
         self._ids = corpus.ids
 

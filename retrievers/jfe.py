@@ -281,11 +281,14 @@ def load_model(checkpoint: str | None, device: str, trainable: bool, options: di
     elif trainable and settings.lora:
         from peft import LoraConfig, get_peft_model
 
+        from harness.quiet import quiet_peft_wrap
+
         # Target the language model's linear layers only (the vision tower stays frozen).
         targets = rf".*language_model.*\.({'|'.join(settings.lora_targets)})$"
         lora = LoraConfig(r=settings.lora_rank, lora_alpha=settings.lora_alpha, lora_dropout=settings.lora_dropout,
                           target_modules=targets)
-        backbone = get_peft_model(backbone, lora)
+        with quiet_peft_wrap():
+            backbone = get_peft_model(backbone, lora)
     elif trainable:
         for name, p in backbone.named_parameters():
             p.requires_grad_(settings.train_vision or not name.startswith("visual"))

@@ -235,12 +235,14 @@ def load_adapter(backbone, checkpoint: str, trainable: bool, dtype: torch.dtype)
     checked; merged into the weights only for fp32 inference. Returns ``(model, merged)``."""
     from peft import PeftModel
 
+    from harness.quiet import quiet_peft_wrap
+
     file = Path(checkpoint) / "adapter_model.safetensors"
     if not file.is_file():
         raise MireEvalError(f"{checkpoint}: adapter_model.safetensors missing")
     stored = safetensors_header(file)
     try:
-        with _quiet_transformers(), warnings.catch_warnings():
+        with _quiet_transformers(), warnings.catch_warnings(), quiet_peft_wrap():
             warnings.filterwarnings("ignore", message="Found missing adapter keys")  # checked below, as an error
             model = PeftModel.from_pretrained(backbone, checkpoint, is_trainable=trainable)
     except RuntimeError as exc:

@@ -69,3 +69,53 @@ def test_queries_without_relevant_or_ranking_score_zero_and_are_counted():
     assert s.mean["hit_rate@1"] == pytest.approx(1 / 3)
     assert (s.n_without_relevant, s.n_empty_rankings) == (1, 1)
     assert s.per_query["q2"]["hit_rate@1"] == 0.0
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_numpy_metrics_equal_ranx_per_query(seed):
+    """The numpy path (every reported name, with and without a cut-off) equals ranx query by
+    query, on the same trec_eval-ordered rankings; a name numpy lacks (map) goes through ranx."""
+    from harness.metric_arrays import per_query
+    from harness.metrics import ranx_per_query
+    from harness.runs import canonical_run
+
+    qrels, run = random_case(seed)
+    queries = [q for q, r in qrels.items() if r and run.get(q)]
+    ranked = canonical_run({q: run[q] for q in queries})
+    names = [*DEFAULT_METRICS, "mrr", "ndcg", "recall@3", "precision@7"]
+    ours = per_query([[pid for pid, _ in ranked[q]] for q in queries], [qrels[q] for q in queries], names)
+    reference = ranx_per_query(qrels, ranked, queries, names)
+    for m in names:
+        for i, q in enumerate(queries):
+            assert ours[m][i] == pytest.approx(reference[q][m], abs=1e-12), (m, q)
+    mixed = evaluate(qrels, run, ["map@10", "mrr@5"])
+    alone = ranx_per_query(qrels, ranked, queries, ["map@10"])
+    assert all(mixed.per_query[q]["map@10"] == pytest.approx(alone[q]["map@10"]) for q in queries)
+
+
+def test_score_does_not_import_ranx(tmp_path):
+    """`mire-eval score` with the reported metrics takes the numpy path (no numba start-up)."""
+    import subprocess
+    import sys
+
+    (tmp_path / "q.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\n")
+    (tmp_path / "r.trec").write_text("q1 Q0 d1 1 2.0 t\nq1 Q0 d2 2 1.0 t\nq2 Q0 d1 1 1.0 t\n")
+    code = ("import sys; from typer.testing import CliRunner; from harness.cli import app; "
+            f"r = CliRunner().invoke(app, ['score', '--qrels', {str(tmp_path / 'q.tsv')!r}, '--run', "
+            f"{str(tmp_path / 'r.trec')!r}, '--json']); assert r.exit_code == 0, r.output; "
+            "import json; m = json.loads(r.output); assert m['hit_rate@1'] == 0.5 and m['mrr@5'] == 0.5, m; "
+            "assert 'ranx' not in sys.modules and 'numba' not in sys.modules, 'ranx imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_quiet_numba_silences_only_the_uint64_cast_warning():
+    import warnings
+
+    from harness.quiet import quiet_numba
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with quiet_numba():
+            warnings.warn("unsafe cast from uint64 to int64", UserWarning)
+            warnings.warn("something else", UserWarning)
+    assert [str(w.message) for w in caught] == ["something else"]

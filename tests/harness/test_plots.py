@@ -131,3 +131,124 @@ def test_plot_results_draws_everything_a_results_directory_has(tmp_path):
     for path in written:
         with Image.open(path) as img:
             _not_blank(np.asarray(img.convert("RGB")).astype(np.int16))
+
+
+@pytest.fixture
+def figures(monkeypatch):
+    """The matplotlib figures the plot functions save, kept open for inspection."""
+    kept = []
+
+    def keep(fig, out):
+        kept.append(fig)
+        fig.canvas.draw()
+        fig.savefig(out, dpi=plots.DPI)
+        return out
+
+    monkeypatch.setattr(plots, "_save", keep)
+    yield kept
+    for fig in kept:
+        plots._pyplot().close(fig)
+
+
+def test_every_text_is_at_least_9_points(tmp_path, figures):
+    from matplotlib.text import Text
+
+    probes = [_probe("bm25", "zero-shot", 0.66, 0.66, 0.0, 0.66), _probe("mire", "fine-tuned", 0.8, 0.5, 0.4, 0.3)]
+    plots.plot_views("diagnostic", probes, tmp_path / "v.png")
+    plots.plot_attribution(_rows(), "diagnostic / mire", tmp_path / "a.png")
+    plots.plot_leaderboard([{"task": "okvqa", "retriever": "mire", "setting": "zero-shot", "metric": "mrr@5",
+                             "value": 0.4, "text_dominance": 0.2}], tmp_path / "l.png")
+    plots.plot_pooling_attention(Image.new("RGB", (32, 32)), np.ones((2, 49)) / 49, "What?", tmp_path / "p.png")
+    small = [(t.get_text(), t.get_fontsize()) for fig in figures for t in fig.findobj(Text)
+             if t.get_text().strip() and t.get_visible() and t.get_fontsize() < 9]
+    assert not small, small
+    value_labels = [t for t in figures[0].axes[0].texts if t.get_text() in ("0.66", "0.80")]
+    assert value_labels, "bars carry their values"
+
+
+def test_chance_line_follows_the_metric_shown_also_for_a_local_diagnostic_copy(tmp_path, figures):
+    from harness.chance import random_ranking
+
+    path = "local:/tmp/pytest-of-someone/deep/folder/diag-copy"
+    probe = _probe("bm25", "zero-shot", 0.66, 0.66, 0.0, 0.66, task=path)
+    # a local copy is scored by mrr@5 and its diagnostic.json records hit_rate@k chance only
+    probe = json.loads(json.dumps(probe).replace("hit_rate@1", "mrr@5"))
+    probe["chance"] = {"n_objects": 48, "random": {"hit_rate@1": 1 / 48, "hit_rate@5": 5 / 48}}
+    with_line = plots.plot_views(path, [probe], tmp_path / "with.png")
+    lines = [ln for ln in figures[0].axes[0].get_lines() if ln.get_label() == "random ranking"]
+    assert len(lines) == 1 and lines[0].get_ydata()[0] == pytest.approx(sum(1 / r for r in range(1, 6)) / 48)
+    assert lines[0].get_ydata()[0] == pytest.approx(random_ranking("mrr@5", 48))
+    assert "local:diag-copy" in figures[0]._suptitle.get_text() and "/tmp" not in figures[0]._suptitle.get_text()
+    probe["chance"] = None
+    without = plots.plot_views(path, [probe], tmp_path / "without.png")
+    assert not np.array_equal(_pixels(with_line, (4 * 460, 460)), _pixels(without, (4 * 460, 460)))
+
+
+@pytest.mark.parametrize("n,relevant", [(5, 1), (5, 2), (6, 3)])
+def test_random_ranking_chance_is_the_mean_over_every_permutation(n, relevant):
+    from itertools import permutations
+
+    from harness.chance import random_ranking
+    from harness.metric_arrays import per_query
+
+    docs = [f"d{i}" for i in range(n)]
+    judged = {d: 1 for d in docs[:relevant]}
+    orders = [list(p) for p in permutations(docs)]
+    names = [f"{m}@{k}" for m in ("hit_rate", "precision", "recall", "mrr", "ndcg") for k in (1, 2, 3, n, n + 2)]
+    values = per_query(orders, [judged] * len(orders), names)
+    for name in names:
+        assert random_ranking(name, n, relevant) == pytest.approx(values[name].mean(), abs=1e-12), name
+
+
+def test_attribution_shows_every_group_even_when_points_coincide(tmp_path, figures):
+    """27 text-sufficient queries and 3 image-needed ones at the very same point: both colours
+    show outside the legend, and each group's count is in its legend entry."""
+    rows = [{"query_id": f"q{i}", "type": "text-sufficient" if i < 27 else "image-needed", "full_rank": 1,
+             "full_text_part": 10.0, "full_image_part": 4.0} for i in range(30)]
+    out = plots.plot_attribution(rows, "bm25", tmp_path / "same.png")
+    fig = figures[0]
+    ax = fig.axes[0]
+    assert {round(c.get_alpha(), 2) for c in ax.collections} == {0.5}
+    assert all(len({tuple(o) for o in c.get_offsets()}) == len(c.get_offsets()) for c in ax.collections)  # jittered
+    assert len(ax.collections[-1].get_offsets()) == 3  # the small group is drawn on top
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["image-needed (rank 1, 3)", "text-sufficient (rank 1, 27)"]
+    pixels = _pixels(out, (600, 560))
+    box = ax.get_legend().get_window_extent()
+    height = pixels.shape[0]
+    mask = np.ones(pixels.shape[:2], bool)
+    mask[int(height - box.y1) - 2: int(height - box.y0) + 2, int(box.x0) - 2: int(box.x1) + 2] = False
+    r, g, b = (pixels[..., i][mask] for i in range(3))
+    assert ((b - r > 40) & (b > 150)).sum() > 5, "the image-needed (blue) points are hidden"
+    assert ((r - b > 60) & (r > 200)).sum() > 5, "the text-sufficient (orange) points are hidden"
+
+
+def test_leaderboard_figure_labels_tasks_by_name(tmp_path, figures):
+    entries = [{"task": f"local:{tmp_path}/a/diag-copy", "retriever": "bm25", "setting": "zero-shot",
+                "metric": "mrr@5", "value": 0.3, "text_dominance": None}]
+    plots.plot_leaderboard(entries, tmp_path / "l.png")
+    labels = [t.get_text() for t in figures[0].axes[0].get_yticklabels()]
+    assert labels == ["local:diag-copy\n(mrr@5)"]
+
+
+def test_plot_results_names_a_local_task_by_its_folder_not_its_path(tmp_path, figures):
+    from matplotlib.text import Text
+
+    task = f"local:{tmp_path}/somewhere/diag-copy"
+    directory = tmp_path / "results" / "local-diag-copy" / "bm25" / "zero-shot-full-test-0123456789"
+    directory.mkdir(parents=True)
+    probe = _probe("bm25", "zero-shot", 0.66, 0.66, 0.0, 0.66, task=task)
+    (directory / "probe.json").write_text(json.dumps(probe))
+    (directory / "metrics.json").write_text(json.dumps({
+        "task": task, "retriever": "bm25", "setting": "zero-shot", "view": "full", "split": "test",
+        "checkpoint": None, "limit": None, "created": "2026-01-01T00:00:00", "metrics": {"hit_rate@1": 0.66}}))
+    rows = _rows()
+    with open(directory / "probe_per_query.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    write_marker(directory)
+    assert len(plots.plot_results(tmp_path / "results")) == 3
+    texts = [t.get_text() for fig in figures for t in fig.findobj(Text)]
+    assert any("local:diag-copy" in t for t in texts)
+    assert not [t for t in texts if str(tmp_path) in t]

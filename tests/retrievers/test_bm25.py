@@ -23,3 +23,29 @@ def test_bm25_run_writes_results(local_task, tmp_path):
     assert files == ["complete.json", "meta.json", "metrics.json", "per_query.csv", "qrels.tsv", "run.trec"]
     again = run_evaluation(RunSettings(task=f"local:{local_task}", retriever="bm25", output=tmp_path / "res"))
     assert again.reused and again.directory == result.directory
+
+
+def test_chunked_indexing_scores_like_one_whole_corpus_tokenize():
+    """Indexing a chunk at a time (for the progress bar) gives bm25s's whole-corpus scores,
+    stopword-only and empty passages included."""
+    import random
+
+    import bm25s
+
+    from harness.types import Corpus, Query
+    from retrievers.bm25 import BM25Retriever
+
+    rng = random.Random(0)
+    words = "the a of river mountain bird stone red blue green ancient city tower bridge and is was".split()
+    records = [{"_id": f"p{i}", "title": "", "text": " ".join(rng.choice(words) for _ in range(rng.randint(0, 12)))}
+               for i in range(300)]
+    records[3]["text"], records[4]["text"] = "the a of", ""
+    corpus = Corpus.from_records(records)
+    queries = [Query(f"q{i}", " ".join(rng.choice(words) for _ in range(4))) for i in range(40)]
+    chunked = BM25Retriever()
+    chunked.index(corpus, chunk=37)
+    whole = BM25Retriever()
+    whole._bm25.index(bm25s.tokenize(corpus.texts(), stopwords="en", stemmer=whole._stemmer, show_progress=False),
+                      show_progress=False)
+    whole._ids = corpus.ids
+    assert chunked.search(queries, 20) == whole.search(queries, 20)

@@ -1,0 +1,15 @@
+"""Building and reloading a LoRA jfe raises no FutureWarning (transformers 5 deprecations that
+peft trips over are silenced where we call peft, and only those)."""
+
+import warnings
+
+from retrievers.jfe import build_trainable
+from test_jfe import tiny  # noqa: F401  (the tiny Qwen2-VL fixture)
+
+
+def test_lora_build_and_reload_raise_no_future_warning(tiny, tmp_path):  # noqa: F811
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        model = build_trainable(str(tiny), lora_rank=4, gradient_checkpointing=True)
+        model.save_checkpoint(tmp_path / "ckpt")
+        build_trainable(str(tmp_path / "ckpt"), gradient_checkpointing=False)
