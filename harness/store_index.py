@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from filelock import FileLock
 
 from harness.progress import progress
 from harness.distributed import barrier, sum_ints, world
@@ -63,32 +64,35 @@ def build_store(encoder, corpus: Corpus, spec: StoreSpec, passage_batch: int) ->
     store.create({"task": spec.task, "similarity": encoder.similarity})
     plan = store.plan
     mine = [s for s in range(plan.n_shards) if s % w.world_size == w.rank]
-    store.clean_partial(mine)
-    todo, damaged = [], 0
-    for s in mine:
-        if not store.verify_shard(s):
-            damaged += store.entry(s) is not None  # committed once, bytes changed since
-            store.discard_shard(s)
-            todo.append(s)
-    present = len(mine) - len(todo)
-    size = {s: len(plan.rows(s)) for s in mine}
-    bar = progress(None, f"encode {encoder.name}", total=sum(size.values()), unit="passage",
-                   initial=sum(size[s] for s in mine if s not in todo), disable=not w.is_main or not todo)
-    bar.set_postfix(shards=f"{present}/{len(mine)}", resumed=present)
-    with torch.inference_mode():
-        for done, s in enumerate(todo, present + 1):
-            rows = plan.rows(s)
-            writer = store.writer(s, encoder.similarity)
-            try:
-                for _, passages in Corpus(corpus.table.slice(rows.start, len(rows))).batches(passage_batch):
-                    writer.add(encoder.encode_passages(passages))
-                    bar.update(len(passages))
-            except BaseException:
-                writer.abort()
-                raise
-            writer.commit()
-            bar.set_postfix(shards=f"{done}/{len(mine)}", resumed=present)
-    bar.close()
+    # One encoder per (store, rank): a second identical process waits here, then finds every
+    # shard committed and verified (filelock, the same package the run lock uses).
+    with FileLock(str(store.directory / f".encode-{w.rank}-of-{w.world_size}.lock")):
+        store.clean_partial(mine)
+        todo, damaged = [], 0
+        for s in mine:
+            if not store.verify_shard(s):
+                damaged += store.entry(s) is not None  # committed once, bytes changed since
+                store.discard_shard(s)
+                todo.append(s)
+        present = len(mine) - len(todo)
+        size = {s: len(plan.rows(s)) for s in mine}
+        bar = progress(None, f"encode {encoder.name}", total=sum(size.values()), unit="passage",
+                       initial=sum(size[s] for s in mine if s not in todo), disable=not w.is_main or not todo)
+        bar.set_postfix(shards=f"{present}/{len(mine)}", resumed=present)
+        with torch.inference_mode():
+            for done, s in enumerate(todo, present + 1):
+                rows = plan.rows(s)
+                writer = store.writer(s, encoder.similarity)
+                try:
+                    for _, passages in Corpus(corpus.table.slice(rows.start, len(rows))).batches(passage_batch):
+                        writer.add(encoder.encode_passages(passages))
+                        bar.update(len(passages))
+                except BaseException:
+                    writer.abort()
+                    raise
+                writer.commit()
+                bar.set_postfix(shards=f"{done}/{len(mine)}", resumed=present)
+        bar.close()
     barrier()  # every rank's shards are committed past this point
     encoded, present, damaged = sum_ints([len(todo), present, damaged])
     resumed = present if encoded else 0  # shards an earlier, unfinished encoding left
