@@ -255,7 +255,8 @@ def build_index(shards: Shards, total_tokens: int, dim: int, params: AnnParams, 
         if not (work / "centroids.npy").is_file():
             if not (work / "sample.npy").is_file():
                 say(f"sampling {params.sample} of {total_tokens} tokens")
-                _save_npy(work / "sample.npy", _sample(shards, total_tokens, params.sample, params.seed).astype(np.float16))
+                sample = _sample(shards, total_tokens, params.sample, params.seed)
+                _save_npy(work / "sample.npy", sample.astype(np.float16))
             say(f"k-means: {params.nlist} centroids")
             sample = _load_npy(work / "sample.npy").astype(np.float32)
             _save_npy(work / "centroids.npy", _kmeans(sample, params.nlist, params.niter, params.seed))
@@ -271,7 +272,8 @@ def build_index(shards: Shards, total_tokens: int, dim: int, params: AnnParams, 
         n_parts, seen = 0, 0
         for i, (tokens, rows) in enumerate(shards()):
             part = work / f"part-{i:06d}.npz"
-            stamp = {"tokens": len(rows), "start": seen, "rows": hashlib.sha256(np.asarray(rows, np.int64).tobytes()).hexdigest()}
+            digest = hashlib.sha256(np.asarray(rows, np.int64).tobytes()).hexdigest()
+            stamp = {"tokens": len(rows), "start": seen, "rows": digest}
             if not (part.is_file() and (work / f"part-{i:06d}.json").is_file()
                     and json.loads((work / f"part-{i:06d}.json").read_text()) == stamp):
                 say(f"shard {i}: {len(rows)} tokens")
@@ -312,7 +314,8 @@ def _assemble(work: Path, n_parts: int, total: int, params: AnnParams, centroids
         n_rows = max(n_rows, int(r.max()) + 1 if len(r) else 0)
     if params.mode == "ivfpq":
         first = next(each("pq"))
-        pq_codes = np.lib.format.open_memmap(out / "pq_codes.npy", mode="w+", dtype=np.uint8, shape=(total, first.shape[1]))
+        pq_codes = np.lib.format.open_memmap(out / "pq_codes.npy", mode="w+", dtype=np.uint8,
+                                             shape=(total, first.shape[1]))
         at = 0
         for c in each("pq"):
             pq_codes[at : at + len(c)] = c
@@ -332,7 +335,8 @@ def _assemble(work: Path, n_parts: int, total: int, params: AnnParams, centroids
     for c in each("pair_codes"):
         counts += np.bincount(c, minlength=params.nlist)
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    list_rows = np.lib.format.open_memmap(out / "list_rows.npy", mode="w+", dtype=np.int32, shape=(int(offsets[-1]),))
+    list_rows = np.lib.format.open_memmap(out / "list_rows.npy", mode="w+", dtype=np.int32,
+                                          shape=(int(offsets[-1]),))
     cursor = offsets[:-1].copy()
     for p in parts:
         with np.load(p, allow_pickle=False) as z:

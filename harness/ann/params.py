@@ -33,7 +33,8 @@ class AnnParams:
     nlist: centroids (k-means clusters of token vectors); nprobe: centroids probed per query
     token; candidates: passages reranked exactly per query; interaction: passages scored by
     centroid interaction before that (0 = 4 x candidates); sample: tokens k-means trains on;
-    niter: k-means iterations (ColBERT's ``kmeans_niters`` default is 4); seed: k-means and sampling seed; pq_m / pq_nbits: residual code
+    niter: k-means iterations (ColBERT's ``kmeans_niters`` default is 4); seed: k-means and
+    sampling seed; pq_m / pq_nbits: residual code
     of ``ivfpq`` (pq_m sub-vectors of pq_nbits bits each; pq_m must divide the dimension).
     """
 
@@ -75,7 +76,8 @@ class AnnParams:
         return out
 
 
-_INT_RANGES = {"nlist": (0, 2**31 - 1), "nprobe": (1, 2**20), "candidates": (1, 2**31 - 1), "interaction": (0, 2**31 - 1),
+_INT_RANGES = {"nlist": (0, 2**31 - 1), "nprobe": (1, 2**20), "candidates": (1, 2**31 - 1),
+               "interaction": (0, 2**31 - 1),
                "sample": (0, 2**40), "niter": (1, 1000), "seed": (0, 2**31 - 1), "pq_m": (1, 4096),
                "pq_nbits": (1, 16)}
 
@@ -97,7 +99,8 @@ def parse_params(mode: str, options: dict[str, object] | None = None, dim: int |
     values: dict[str, int] = {}
     for key, raw in (options or {}).items():
         if key not in known:
-            raise MireEvalError(f"--search-option {key}: unknown for --search {mode}; known: {', '.join(sorted(known))}")
+            raise MireEvalError(f"--search-option {key}: unknown for --search {mode}; "
+                                f"known: {', '.join(sorted(known))}")
         lo, hi = _INT_RANGES[key]
         try:
             value = int(str(raw).strip()) if not isinstance(raw, bool) else None

@@ -1,6 +1,6 @@
 """Approximate MaxSim search over an :class:`~harness.ann.index.AnnIndex`.
 
-Per query (PLAID's candidate generation, Santhanam et al. 2022, sec. 4, in two stages):
+Per query (PLAID's candidate generation, Santhanam et al. 2022, sec. 4):
 
 1. each query token scores every centroid (one GEMM) and probes its ``nprobe`` best;
    candidate passages = the passages listed under any probed centroid;
@@ -9,7 +9,8 @@ Per query (PLAID's candidate generation, Santhanam et al. 2022, sec. 4, in two s
    passage is in none of its lists (its true best lies in an unprobed, lower-scoring cell);
    summed over query tokens; the ``interaction`` best are kept;
 3. centroid interaction (PLAID's stage 3): MaxSim with every passage token replaced by its
-   centroid, from the token codes; the ``candidates`` best are kept;
+   centroid, from the token codes; ``candidates`` passages are kept: half the stage-2 best,
+   the rest the centroid-interaction best among the ``interaction`` stage-2 best;
 4. exact rerank: MaxSim of the query against the kept passages' tokens through
    :func:`harness.search.maxsim_search` (the one MaxSim, with trec_eval's tie order), the
    tokens read from the fp16 store (``ivf``) or decoded from residual codes (``ivfpq``).
@@ -17,6 +18,7 @@ Per query (PLAID's candidate generation, Santhanam et al. 2022, sec. 4, in two s
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -55,7 +57,9 @@ class Searcher:
         self.tokens = tokens
         self.centroids = torch.from_numpy(np.ascontiguousarray(index.centroids, np.float32))
         self.list_offsets = torch.from_numpy(np.asarray(index.list_offsets, np.int64))
-        self.list_rows = torch.from_numpy(np.asarray(index.list_rows, np.int32).astype(np.int64))
+        with warnings.catch_warnings():  # a read-only memmap: torch only reads it
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            self.list_rows = torch.from_numpy(np.asarray(index.list_rows, np.int32))  # 4 B per entry, not copied
         self.tok_start = torch.from_numpy(np.asarray(index.tok_start, np.int64))
         self.tok_len = torch.from_numpy(np.asarray(index.tok_len, np.int64))
 
@@ -66,13 +70,13 @@ class Searcher:
         vals, cells = scores.topk(min(nprobe, scores.shape[1]), dim=1)  # (Lq, nprobe)
         lens = self.list_offsets[cells + 1] - self.list_offsets[cells]
         flat_lens = lens.flatten()
-        rows = self.list_rows[_ranges(self.list_offsets[cells].flatten(), flat_lens)]
+        rows = self.list_rows[_ranges(self.list_offsets[cells].flatten(), flat_lens)].long()
         uniq, inv = torch.unique(rows, return_inverse=True)
         lq = q.shape[0]
         qtok = torch.repeat_interleave(torch.arange(lq).repeat_interleave(vals.shape[1]), flat_lens)
         best = vals[:, -1:].expand(lq, len(uniq)).contiguous()  # (Lq, U): unlisted = lowest probed
-        best.view(-1).scatter_reduce_(0, qtok * len(uniq) + inv, torch.repeat_interleave(vals.flatten(), flat_lens),
-                                      "amax")
+        listed = torch.repeat_interleave(vals.flatten(), flat_lens)
+        best.view(-1).scatter_reduce_(0, qtok * len(uniq) + inv, listed, "amax")
         interaction = max(interaction or 4 * keep, keep)
         if len(uniq) <= keep:
             return uniq
