@@ -7,13 +7,16 @@
 Typical use by the embedding store::
 
     params = parse_params("ivf", {"nprobe": "4"}, dim=128)
+    shards, tokens = from_store_shards([store.open_shard(s) for s in range(n_shards)])
     index = build_index(shards, total_tokens, 128, params, cache_dir, store_key)
-    scores, rows = Searcher(index, tokens=store_tokens_memmap).search(queries, k, ranks)
+    scores, rows = Searcher(index, tokens).search(queries, k, ranks)
 """
 
-from harness.ann.index import AnnIndex, build_index, load_index, rows_from_lengths, shards_from_arrays
+from harness.ann.index import (
+    AnnIndex, ConcatTokens, build_index, from_store_shards, load_index, rows_from_lengths, shards_from_arrays,
+)
 from harness.ann.params import AnnParams, check_fits, describe_estimate, estimate, parse_params
 from harness.ann.query import Searcher, merge_topk
 
-__all__ = ["AnnIndex", "AnnParams", "Searcher", "build_index", "check_fits", "describe_estimate", "estimate",
+__all__ = ["AnnIndex", "AnnParams", "ConcatTokens", "from_store_shards", "Searcher", "build_index", "check_fits", "describe_estimate", "estimate",
            "load_index", "merge_topk", "parse_params", "rows_from_lengths", "shards_from_arrays"]

@@ -147,6 +147,38 @@ def shards_from_arrays(tokens, rows: np.ndarray, shard_tokens: int = 1 << 20) ->
     return shards
 
 
+class ConcatTokens:
+    """Several [t_s, d] token arrays (e.g. a store's mapped shards) read as one [T, d] array by
+    :class:`harness.ann.query.Searcher`: ``view[ids]`` for int64 ``ids`` [n] -> [n, d]."""
+
+    def __init__(self, arrays):
+        self.arrays = list(arrays)
+        self.starts = np.cumsum([0] + [len(a) for a in self.arrays])
+
+    def __len__(self) -> int:
+        return int(self.starts[-1])
+
+    def __getitem__(self, ids: np.ndarray) -> np.ndarray:
+        ids = np.asarray(ids, dtype=np.int64)
+        shard = np.searchsorted(self.starts, ids, side="right") - 1
+        out = np.empty((len(ids), self.arrays[0].shape[1]), dtype=self.arrays[0].dtype)
+        for s in np.unique(shard):
+            pick = shard == s
+            out[pick] = self.arrays[s].take(ids[pick] - self.starts[s], axis=0)
+        return out
+
+
+def from_store_shards(shards: list[tuple[np.ndarray, dict]]) -> tuple[Shards, ConcatTokens]:
+    """Adapt the embedding store's mapped shards, ``[(tokens [t_s, d] fp16, entry)]`` with entry
+    keys ``first_row``, ``rows`` (local rows in write order) and ``lengths`` (harness/store.py's
+    ``Store.open_shard``), into the shard callable and the token view of the rerank."""
+    def each() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for tokens, entry in shards:
+            rows = np.asarray(entry["rows"], dtype=np.int64) + int(entry["first_row"])
+            yield tokens, np.repeat(rows, np.asarray(entry["lengths"], dtype=np.int64))
+    return each, ConcatTokens(t for t, _ in shards)
+
+
 def rows_from_lengths(lengths) -> np.ndarray:
     """Per-token passage rows [T] of passages stored in row order with ``lengths`` [N]."""
     lengths = np.asarray(lengths, dtype=np.int64)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from harness.ann import (
-    AnnParams, Searcher, build_index, check_fits, estimate, load_index, merge_topk, parse_params,
+    AnnParams, Searcher, from_store_shards, build_index, check_fits, estimate, load_index, merge_topk, parse_params,
     rows_from_lengths, shards_from_arrays,
 )
 from harness.ann.index import index_name
@@ -221,3 +221,18 @@ def test_shards_are_cut_at_passage_boundaries_and_split_passages_refused(corpus,
     shards = shards_from_arrays(tokens, rows, 10**6)
     with pytest.raises(MireEvalError, match="not contiguous"):
         build_index(shards, len(tokens), DIM, parse_params("ivf", {"nlist": 16}), tmp_path, "broken")
+
+
+def test_store_shards_adapter_gives_the_same_index_and_results(corpus, tmp_path):
+    """The embedding store's layout: per shard a token array (each window sorted by length)
+    and an entry with first_row, local rows in write order and their lengths."""
+    lengths = np.array([len(m) for m in corpus["mats"]])
+    shards = []
+    for first in range(0, PASSAGES, 250):
+        local = sorted(range(min(250, PASSAGES - first)), key=lambda i: lengths[first + i])
+        tokens = np.concatenate([corpus["mats"][first + i] for i in local]).astype(np.float16)
+        shards.append((tokens, {"first_row": first, "rows": local, "lengths": [int(lengths[first + i]) for i in local]}))
+    each, view = from_store_shards(shards)
+    index = build_index(each, len(view), DIM, parse_params("ivf", {"nlist": 128}), tmp_path, "store")
+    got = Searcher(index, view).search(corpus["queries"], 30, corpus["ranks"], 128, PASSAGES)
+    assert torch.equal(got[1], corpus["exact"][1][:, :30])
