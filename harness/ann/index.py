@@ -400,6 +400,8 @@ def load_index(directory, key: str | None = None, params: AnnParams | None = Non
     if meta.get("format") != FORMAT:
         raise MireEvalError(f"{meta_path}: format: {meta.get('format')!r}, this version reads {FORMAT}")
     saved = AnnParams(**meta["params"])
+    if params is not None:
+        params = params.resolved(meta["tokens"])  # "derive from the corpus" as the build did
     if key is not None and meta["key"] != key:
         raise MireEvalError(f"{meta_path}: key: built for {meta['key']!r}, not {key!r}")
     if params is not None and saved.identity() != params.identity():

@@ -114,7 +114,7 @@ def test_save_load_round_trip_and_cache_reuse(corpus, tmp_path):
     first = build(corpus, tmp_path)
     again = build(corpus, tmp_path)  # same key + params: the saved index, not a rebuild
     directory = tmp_path / index_name("store-a", first.params)
-    loaded = load_index(directory, "store-a")
+    loaded = load_index(directory, "store-a", parse_params("ivf", {"nlist": "128", "nprobe": "4", "candidates": "64"}))
     assert not any(p.suffix == ".pkl" for p in directory.iterdir())
     results = [Searcher(i, corpus["tokens"]).search(corpus["queries"], 20, corpus["ranks"])
                for i in (first, again, loaded)]
@@ -126,6 +126,8 @@ def test_save_load_round_trip_and_cache_reuse(corpus, tmp_path):
     assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == 3  # key and params both name the index
     with pytest.raises(MireEvalError, match="key"):
         load_index(directory, "store-b")
+    with pytest.raises(MireEvalError, match="params"):
+        load_index(directory, "store-a", parse_params("ivf", {"nlist": "64"}))
 
 
 def test_interrupted_build_resumes_and_matches(corpus, tmp_path):
