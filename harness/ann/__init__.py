@@ -1,6 +1,7 @@
 """Approximate late-interaction search (``--search ivf|ivfpq``) on faiss.
 
 * :mod:`harness.ann.params`: parameters, their one-line checks, memory/disk estimate;
+* :mod:`harness.ann.inputs`: the build's input (token shards) and the rerank's token view;
 * :mod:`harness.ann.index`: resumable build from fp16 token shards, save/load without pickle;
 * :mod:`harness.ann.query`: candidates, exact MaxSim rerank, merge of per-shard top-k.
 
@@ -12,9 +13,8 @@ Typical use by the embedding store::
     scores, rows = Searcher(index, tokens).search(queries, k, ranks)
 """
 
-from harness.ann.index import (
-    AnnIndex, ConcatTokens, build_index, from_store_shards, load_index, rows_from_lengths, shards_from_arrays,
-)
+from harness.ann.index import AnnIndex, build_index, load_index
+from harness.ann.inputs import ConcatTokens, from_store_shards, rows_from_lengths, shards_from_arrays
 from harness.ann.params import AnnParams, check_fits, describe_estimate, estimate, parse_params
 from harness.ann.query import Searcher, merge_topk
 
