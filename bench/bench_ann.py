@@ -7,8 +7,9 @@ point: recall of the exact top-100 in the returned top-100, hit_rate@5 / mrr@5 m
 (relevance = exact top-1, and the source passage / gold docstring), time per query and its
 ratio to exact, measured in the same process.
 
-    python bench/bench_ann.py --sizes 20000,100000,300000 --queries 100 --real 3000
-    python bench/bench_ann.py --sizes 20000 --nprobe 2,4,8 --candidates 256,1024
+    python bench/bench_ann.py --real 4000 --sizes 20000,50000,100000 --queries 50 \
+        --nprobe 4,8 --candidates 256,1024 --pq-m 32          # the run in docs/ann.md
+    python bench/bench_ann.py --sizes 20000 --nprobe 2,4,8 --candidates 256,1024,4096
 
 Data and exact results are cached under ``--dir`` (tokens.npy etc. also feed
 bench/bench_plaid.py); results are appended to ``--dir``/results.jsonl.
@@ -50,10 +51,7 @@ def load(directory: Path) -> dict:
 
 
 def queries_of(d: dict) -> list[torch.Tensor]:
-    q = d["queries"]
-    if q.dtype == object or q.ndim == 1:  # real queries: ragged, saved flat + lengths
-        raise ValueError("unexpected query layout")
-    return [torch.from_numpy(np.ascontiguousarray(x)) for x in q]
+    return [torch.from_numpy(np.ascontiguousarray(x)) for x in d["queries"]]  # [nq, Lq, d]
 
 
 def exact(directory: Path, d: dict, queries, ranks, k: int) -> tuple[np.ndarray, np.ndarray, float]:
