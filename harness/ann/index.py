@@ -150,12 +150,19 @@ def _sample(shards: Shards, total: int, size: int, seed: int) -> np.ndarray:
     return np.concatenate(out)
 
 
+def _gpus() -> int:
+    """GPUs faiss can use (0 with faiss-cpu)."""
+    import faiss
+
+    return faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
+
+
 def _kmeans(sample: np.ndarray, nlist: int, niter: int, seed: int) -> np.ndarray:
     import faiss
 
     km = faiss.Kmeans(sample.shape[1], nlist, niter=niter, seed=seed, spherical=True,
                       max_points_per_centroid=max(256, -(-len(sample) // nlist)),
-                      gpu=faiss.get_num_gpus() > 0 if hasattr(faiss, "get_num_gpus") else False)
+                      gpu=_gpus() > 0)
     km.train(np.ascontiguousarray(sample, dtype=np.float32))
     return np.asarray(km.centroids, dtype=np.float32)
 
@@ -166,6 +173,8 @@ def assign(centroids: np.ndarray, tokens) -> np.ndarray:
 
     quantizer = faiss.IndexFlatIP(centroids.shape[1])
     quantizer.add(np.ascontiguousarray(centroids))
+    if _gpus() > 0:  # the T x nlist x d assignment is the build's cost: on every GPU faiss sees
+        quantizer = faiss.index_cpu_to_all_gpus(quantizer)
     out = np.empty(len(tokens), dtype=np.int64)
     for a in range(0, len(tokens), BLOCK):
         x = np.asarray(tokens[a : a + BLOCK], dtype=np.float32)
