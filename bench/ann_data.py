@@ -1,0 +1,79 @@
+"""Clustered synthetic token vectors shaped like ColBERT's, written as .npy for the ANN benches.
+
+A passage has a topic and 20-40 tokens; each token is a word vector (a Zipf draw from a
+32K-word vocabulary, half the time from its topic's 256 words) plus a topic pull plus noise,
+L2-normalised, fp16. A query (32 tokens) is built from a source passage: 12 of its words,
+10 words of its topic, 10 common words, each re-noised: relevance is then the exact MaxSim
+top-1 (mostly the source passage; both are reported).
+
+Files (``DIR``): ``tokens.npy`` [T, d] fp16 in store order (passages sorted by length, as
+:class:`harness.search.TokenStore` packs them), ``rows.npy`` [T] int64 (corpus row of each
+token), ``lengths.npy`` [N] int64 (by corpus row), ``queries.npy`` [nq, 32, d] fp32,
+``source.npy`` [nq] int64.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+VOCAB, TOPICS, TOPIC_WORDS, QUERY_TOKENS = 32768, 1000, 256, 32
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def _tokens(words, topics, rng, wid, tid, noise):
+    d = words.shape[1]
+    x = words[wid] + 0.35 * topics[tid] + rng.standard_normal((len(wid), d), dtype=np.float32) * (noise / np.sqrt(d))
+    return _unit(x)
+
+
+def generate(directory, passages: int, queries: int, dim: int = 128, seed: int = 0, noise: float = 0.5,
+             chunk: int = 20000) -> Path:
+    """Write the corpus and queries under ``directory`` (skipped when already complete)."""
+    out = Path(directory)
+    if (out / "source.npy").is_file():
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    words = _unit(rng.standard_normal((VOCAB, dim), dtype=np.float32))
+    topics = _unit(rng.standard_normal((TOPICS, dim), dtype=np.float32))
+    topic_vocab = rng.integers(0, VOCAB, (TOPICS, TOPIC_WORDS))
+    zipf = 1.0 / np.arange(1, VOCAB + 1) ** 1.1
+    zipf /= zipf.sum()
+    lengths = rng.integers(20, 41, passages).astype(np.int64)
+    topic_of = rng.integers(0, TOPICS, passages)
+    order = np.argsort(lengths, kind="stable")
+    total = int(lengths.sum())
+    tokens = np.lib.format.open_memmap(out / "tokens.npy", mode="w+", dtype=np.float16, shape=(total, dim))
+    rows = np.repeat(order, lengths[order])
+    word_of = np.empty(total, dtype=np.int64)
+    at = 0
+    for a in range(0, passages, chunk):
+        prow = order[a : a + chunk]
+        tid = np.repeat(topic_of[prow], lengths[prow])
+        own = rng.random(len(tid)) < 0.5
+        wid = np.where(own, topic_vocab[tid, rng.integers(0, TOPIC_WORDS, len(tid))],
+                       rng.choice(VOCAB, len(tid), p=zipf))
+        tokens[at : at + len(tid)] = _tokens(words, topics, rng, wid, tid, noise).astype(np.float16)
+        word_of[at : at + len(tid)] = wid
+        at += len(tid)
+    tokens.flush()
+    start = np.zeros(passages, dtype=np.int64)
+    start[order] = np.concatenate([[0], np.cumsum(lengths[order])[:-1]])
+    source = rng.integers(0, passages, queries)
+    qs = np.empty((queries, QUERY_TOKENS, dim), dtype=np.float32)
+    for i, p in enumerate(source):
+        own = word_of[start[p] + rng.integers(0, lengths[p], 12)]
+        topical = topic_vocab[topic_of[p], rng.integers(0, TOPIC_WORDS, 10)]
+        common = rng.choice(VOCAB, 10, p=zipf)
+        wid = np.concatenate([own, topical, common])
+        qs[i] = _tokens(words, topics, rng, wid, np.full(QUERY_TOKENS, topic_of[p]), noise)
+    np.save(out / "rows.npy", rows, allow_pickle=False)
+    np.save(out / "lengths.npy", lengths, allow_pickle=False)
+    np.save(out / "queries.npy", qs, allow_pickle=False)
+    np.save(out / "source.npy", source, allow_pickle=False)
+    return out
