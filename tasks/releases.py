@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from harness.fingerprint import SAMPLED_METHOD, fingerprint_file
 from harness.errors import MireEvalError, where
-from harness.textfiles import iter_lines, parse_json, read_text
+from harness.textfiles import check_id, iter_lines, parse_json, read_text
 from harness.types import Corpus, Passage, Query, TaskData, TrainExample
 from tasks.base import LoadOptions, check_images
 
@@ -234,7 +234,8 @@ def assemble(
     train: Iterable[TrainExample] | None = None,
     meta: dict | None = None,
 ) -> TaskData:
-    """Check images (error or skip-and-count), drop skipped queries everywhere, record counts."""
+    """Check ids and images (error or skip-and-count), drop skipped queries everywhere, record counts."""
+    check_release_ids(name, queries, corpus)
     kept, skipped = check_all_images(queries, options.skip_missing_images)
     dropped = set(skipped)
     if relevance != "qrels":  # answer-match qrels are materialised by harness.relevance
@@ -257,6 +258,25 @@ def assemble(
         meta["queries_without_relevant"] = sum(1 for q in kept if not qrels.get(q.id))
     return TaskData(name=name, split=options.split, queries=kept, corpus=corpus,
                     relevance=relevance, qrels=qrels, train=train, meta=meta)
+
+
+def check_release_ids(name: str, queries: Sequence[Query], corpus: Corpus) -> None:
+    """Every query and passage id can stand in a TREC run or qrels file (non-empty, no
+    whitespace: trec_eval splits those lines on whitespace), else a one-line error.
+
+    The local loader checks each id with its file and line (:func:`harness.textfiles.check_id`);
+    a release's ids come from many files and formats, so they are checked once here, the corpus
+    column by one Arrow pass (no Python object per passage, also for Wiki-11M).
+    """
+    import pyarrow.compute as pc
+
+    for q in queries:
+        check_id(q.id, f"{name}: query", "question_id")
+    ids = corpus.table.column("_id")
+    bad = pc.or_(pc.equal(pc.utf8_length(ids), 0), pc.match_substring_regex(ids, r"\s"))
+    if pc.any(bad).as_py():
+        first = pc.filter(ids, bad)[0].as_py()
+        check_id(first, f"{name}: corpus", "passage id")
 
 
 def resolve_relevance(task: str, options: LoadOptions, default: str, allowed: Sequence[str]) -> str:

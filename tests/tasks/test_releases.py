@@ -77,3 +77,21 @@ def test_task_modules_import_without_torch_or_datasets():
     code = ("import sys, tasks.okvqa, tasks.okvqa_wiki11m, tasks.infoseek, tasks.evqa, tasks.remuq; "
             "heavy = {'torch', 'datasets'} & set(sys.modules); assert not heavy, heavy")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_release_ids_that_a_trec_file_cannot_hold_are_refused_at_load():
+    """A run.trec written from them could not be read back (trec_eval splits on whitespace)."""
+    from harness.types import Corpus, Query
+    from tasks.releases import assemble
+
+    def load(qid: str, pid: str):
+        corpus = Corpus.from_records([{"_id": "p1", "title": "", "text": "x"}, {"_id": pid, "title": "", "text": "y"}])
+        return assemble("okvqa", LoadOptions(), [Query(id=qid, text="q")], corpus, "answer-word")
+
+    assert load("q1", "p2").corpus.ids == ["p1", "p2"]
+    with pytest.raises(MireEvalError, match=r"^okvqa: query: field 'question_id': 'q 1' contains whitespace"):
+        load("q 1", "p2")
+    with pytest.raises(MireEvalError, match=r"^okvqa: corpus: field 'passage id': 'p\\t2' contains whitespace"):
+        load("q1", "p\t2")
+    with pytest.raises(MireEvalError, match=r"okvqa: corpus: field 'passage id': empty id"):
+        load("q1", "")
