@@ -93,7 +93,7 @@ def missing_files(listing: dict, subsets=SUBSETS) -> list[str]:
     """``config/split`` of every split ``subsets`` declare that has no parquet file in
     ``listing`` (empty: a revision every task and split can load)."""
     wanted = dict.fromkeys(pair for s in subsets for split in s.splits for pair in needed_files(s, split))
-    return [f"{config}/{part}" for config, part in wanted if not split_files(listing, config, part)]
+    return sorted(f"{config}/{part}" for config, part in wanted if not split_files(listing, config, part))
 
 
 def check_pin(subset: Subset, split: str, listing: dict, rev: str, source: str = "",
