@@ -267,10 +267,10 @@ def fetch_subset(subset: Subset, task: str, options: LoadOptions, images: bool =
         advice = hub.download_advice(HUB_ID, "--data-dir DIR", "dataset", rev.commit if rev else None,
                                      subset.name + "_*")
         raise MireEvalError(f"{task}: download from the hub failed ({reason}); {advice}") from None
-    first = {} if m2kr_revision.read_record(options.cache_dir).get("revision") else {
-        "revision": rev.commit, "revision_source": m2kr_revision.ENV}  # a pinned first fetch sets the default
-    m2kr_revision.update_record(options.cache_dir, **first, fetches={f"{subset.name}/{options.split}": {
-        "revision": rev.commit, "files": data + passages, "images_hub_id": IMAGES_HUB_ID, "image_archives": archives}})
+    m2kr_revision.update_record(  # the revision only when none is recorded: a pinned first fetch sets the default
+        options.cache_dir, revision=rev.commit, revision_source=m2kr_revision.ENV,
+        fetches={f"{subset.name}/{options.split}": {"revision": rev.commit, "files": data + passages,
+                                                    "images_hub_id": IMAGES_HUB_ID, "image_archives": archives}})
     return _verify(subset, task, options, target)
 
 

@@ -96,17 +96,28 @@ def _upgrade(record: dict) -> dict:
     return record
 
 
+DEFAULT_FIELDS = ("revision", "revision_source", "resolved")  # the machine's commit: written once
+
+
 def update_record(cache_dir: str | Path, **fields) -> dict:
     """Merge ``fields`` into the record (``fetches`` entries merged by key) and write it
-    atomically: a reader never sees half a file, and concurrent writers each leave a whole one."""
+    atomically, under a lock: a reader never sees half a file, and two fetches finishing at
+    once (evqa and infoseek) both keep their entries. :data:`DEFAULT_FIELDS` are written only
+    when the record has no ``revision`` yet: the first process to record a commit wins, and
+    every later one (a concurrent resolution included) reads that commit."""
+    from filelock import FileLock
+
     path = record_path(cache_dir)
-    record = read_record(cache_dir)
-    fetches = {**record.get("fetches", {}), **fields.pop("fetches", {})}
-    record = {**record, "hub_id": HUB_ID, **fields, **({"fetches": fetches} if fetches else {})}
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(record, indent=1) + "\n")
-    os.replace(tmp, path)
+    with FileLock(str(path) + ".lock"):
+        record = read_record(cache_dir)
+        fetches = {**record.get("fetches", {}), **fields.pop("fetches", {})}
+        if record.get("revision"):
+            fields = {k: v for k, v in fields.items() if k not in DEFAULT_FIELDS}
+        record = {**record, "hub_id": HUB_ID, **fields, **({"fetches": fetches} if fetches else {})}
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(record, indent=1) + "\n")
+        os.replace(tmp, path)
     return record
 
 
@@ -132,6 +143,8 @@ def revision(cache_dir: str | Path) -> Revision:
                   "commit_date": _iso(getattr(commit, "created_at", None)),
                   "commit_title": getattr(commit, "title", "") or "", "rule": RULE})
     path = record_path(cache_dir)
+    if record["revision"] != commit.commit_id:  # another process recorded one first: read that one
+        return Revision(record["revision"], "recorded", path)
     print(f"m2kr: using {HUB_ID}@{commit.commit_id} ({record['resolved']['commit_date'] or 'date unknown'}), "
           f"{RULE}; recorded in {path} (set {ENV} to read another)", file=sys.stderr)
     return Revision(commit.commit_id, "resolved", path, listing)

@@ -128,10 +128,13 @@ def serve_hf_urls(monkeypatch, hub: M2KRHub) -> list[str]:
     real_load, asked = datasets.load_dataset, []
 
     def load_dataset(kind, data_files, split, cache_dir):
-        asked.extend(data_files[split])
-        local = []
+        prefix, local = f"hf://datasets/{HUB_ID}@", []
         for url in data_files[split]:
-            at, path = url[len(f"hf://datasets/{HUB_ID}@"):].split("/", 1)
+            if not url.startswith(prefix):  # a local file (the cache's copy): read as it is
+                local.append(url)
+                continue
+            asked.append(url)
+            at, path = url[len(prefix):].split("/", 1)
             local.append(str(hub.folder(at) / path))
         return real_load(kind, data_files={split: local}, split=split, cache_dir=cache_dir)
 

@@ -89,6 +89,29 @@ def test_a_pin_is_read_as_given_and_not_recorded_by_a_hub_read(history, cache, m
     task = load_task("infoseek", LoadOptions(cache_dir=cache, skip_missing_images=True))
     assert task.meta["revision"] == MARCH and not task.meta["instruction_field"]  # March: no instruction column
     assert hub.history_listed == [] and not (cache / "m2kr" / "fetch.json").exists()
+    fetch("infoseek")  # a pinned first fetch makes the pin this machine's commit
+    record = read_record(cache)
+    assert record["revision"] == MARCH and record["revision_source"] == "MIRE_EVAL_M2KR_REVISION"
+    assert hub.history_listed == []
+
+
+def test_a_commit_recorded_by_another_process_meanwhile_wins(history, cache, monkeypatch, capsys):
+    import huggingface_hub
+
+    from tasks.m2kr_revision import update_record
+
+    stand_in(history, monkeypatch)
+    listed = huggingface_hub.HfApi.list_repo_commits
+
+    def racing(self, *args, **kw):  # a concurrent fetch records its commit while this one resolves
+        commits = listed(self, *args, **kw)
+        update_record(cache, revision=MARCH, revision_source="resolved")
+        return commits
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "list_repo_commits", racing)
+    fetch("evqa")
+    assert f"at commit {MARCH} (recorded in" in capsys.readouterr().out
+    assert read_record(cache)["revision"] == MARCH and read_record(cache)["fetches"]["EVQA/test"]["revision"] == MARCH
 
 
 def test_a_pin_other_than_the_cached_copy_is_one_line_until_fetched(history, cache, monkeypatch):
