@@ -1,7 +1,8 @@
 """``mire-eval fetch TASK``: download a benchmark once into the cache, verify it, say where.
 
-Tasks on the Hugging Face hub (InfoSeek, E-VQA) are downloaded at a pinned revision, only the
-files ``--split`` needs; each file is printed with its size and target before downloading.
+Tasks on the Hugging Face hub (InfoSeek, E-VQA) are downloaded at one commit (pinned, recorded,
+or resolved once: tasks/m2kr_revision.py), only the files ``--split`` needs; each file is
+printed with its size and target before downloading.
 Releases that live on Google Drive or project pages (OK-VQA-GS, Wiki-11M, ReMuQ, COCO)
 cannot be fetched by a program; for those the command checks what is already in place,
 prints each missing file with its source and exact target path, and exits with status 2.

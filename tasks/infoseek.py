@@ -5,13 +5,11 @@ Corpus: ``Infoseek_passages/test_passages`` (~100K). Relevance: answer substring
 uses ``pos_item_ids``. Papers report PR@5 (PreFLMR) or MRR@5.
 """
 
-from tasks.m2kr import Subset, m2kr_task
+from tasks.m2kr import m2kr_task
+from tasks.m2kr_hub import INFOSEEK
 
 TASK = m2kr_task(
-    Subset(name="Infoseek", image_folder="Infoseek", image_basename=True, jpg_fallback=True,
-           splits=("test", "train"), passage_splits=("train_passages", "test_passages"),
-           # M2KR's test split is sampled from InfoSeek val (tasks/m2kr_hub.py)
-           archives=(("test", ("infoseek_val_images.tar",)), ("train", ("infoseek_train_images.tar",)))),
+    INFOSEEK,  # the subset's splits and image archives (tasks/m2kr_hub.py)
     name="infoseek",
     description="InfoSeek (M2KR): OVEN image + question -> Wikipedia passages, answer substring",
     paper_metric="PR@5 (PreFLMR) / MRR@5",

@@ -4,7 +4,8 @@ One dataset repository holds every subset as two configs, ``<Subset>_data`` (spl
 ``train`` / ``valid`` / ``test``) and ``<Subset>_passages`` (``test_passages`` is the corpus
 MIRe and PreFLMR search), stored as parquet files ``<config>/<split>-NNNNN-of-NNNNN.parquet``.
 Three ways in, one reader (``datasets``): a local copy of the repository (``--data-dir``),
-the copy ``mire-eval fetch`` downloaded into the cache, or the hub at a pinned revision.
+the copy ``mire-eval fetch`` downloaded into the cache, or the hub at one commit (pinned,
+recorded or resolved once: :mod:`tasks.m2kr_revision`).
 
 Relevance follows the reference (MIRe's ``compute_pseudo_recall``, FLMR's PseudoRecall): a
 passage is relevant when it contains an answer as a substring (``answer-substring``);
@@ -13,8 +14,8 @@ passage is relevant when it contains an answer as a substring (``answer-substrin
 
 from __future__ import annotations
 
-import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -24,23 +25,22 @@ from harness.errors import MireEvalError
 from harness.fingerprint import record_input
 from harness.types import Corpus, FileImage, Passage, Query, TaskData, TrainExample
 from tasks.base import LoadOptions, TaskSpec
+from tasks import m2kr_revision
 from tasks.m2kr_hub import (
     HUB_ID,
     IMAGES_HUB_ID,
-    REVISION,
     BasenameFinder,
     Subset,
     check_pin,
     extract_archive,
     hub_listing,
     human_bytes,
-    revision,
 )
+from tasks.m2kr_revision import CACHE_NAME, Revision
 from tasks.releases import assemble, file_digest, resolve_relevance
 
-__all__ = ["HUB_ID", "IMAGES_HUB_ID", "REVISION", "Subset", "m2kr_task", "revision"]
+__all__ = ["HUB_ID", "IMAGES_HUB_ID", "Subset", "m2kr_task"]
 
-CACHE_NAME = "m2kr"
 DATA_COLUMNS = ("question_id", "question", "img_path", "answers", "pos_item_ids")
 RELEVANCE = ("answer-substring", "answer-word", "qrels")
 
@@ -76,6 +76,15 @@ def _parquet_files(root: Path, config: str, split: str) -> list[Path]:
     return files
 
 
+def hub_revision(subset: Subset, options: LoadOptions) -> Revision:
+    """The commit to read from the hub, with its file list: pinned or recorded (no request
+    before the reachability check), else resolved once online and recorded."""
+    known = m2kr_revision.known(options.cache_dir)
+    hub.require(HUB_ID, "--data-dir DIR", "dataset", known.commit if known else None, f"{subset.name}_*")
+    rev = known or m2kr_revision.revision(options.cache_dir)
+    return rev if rev.listing is not None else replace(rev, listing=hub_listing(HUB_ID, rev.commit))
+
+
 def read_split(subset: Subset, config: str, split: str, options: LoadOptions):
     """``(datasets.Dataset, provenance)`` of one config split, local copy first, else the hub."""
     import datasets
@@ -83,32 +92,35 @@ def read_split(subset: Subset, config: str, split: str, options: LoadOptions):
     datasets.disable_progress_bars()
     hf_cache = str(Path(options.cache_dir) / "hf-datasets")
     root = _local_root(subset, options)
+    rev = None
     try:
         if root is not None:
             files = _parquet_files(root, config, split)
             ds = datasets.load_dataset("parquet", data_files={split: [str(f) for f in files]},
                                        split=split, cache_dir=hf_cache)
             return ds, {"config": config, "split": split, "files": [file_digest(f) for f in files]}
+        rev = m2kr_revision.known(options.cache_dir)  # named in the advice should the hub fail
         if hub.offline() or os.environ.get("HF_DATASETS_OFFLINE") == "1":
             raise ConnectionError("offline mode")
-        rev = revision()
-        hub.require(HUB_ID, "--data-dir DIR", "dataset", rev, f"{subset.name}_*")
-        data, passages = check_pin(subset, split if config.endswith("_data") else "test", hub_listing(HUB_ID, rev), rev)
+        rev = hub_revision(subset, options)
+        data, passages = check_pin(subset, split if config.endswith("_data") else "test", rev.listing,
+                                   rev.commit, rev.source, rev.remedy())
         wanted = data if config.endswith("_data") else passages  # this split's files only, never the config
-        urls = [f"hf://datasets/{HUB_ID}@{rev}/{p}" for p in wanted]
+        urls = [f"hf://datasets/{HUB_ID}@{rev.commit}/{p}" for p in wanted]
         ds = datasets.load_dataset("parquet", data_files={split: urls}, split=split, cache_dir=hf_cache)
-        record_input(f"hf://datasets/{HUB_ID}/{config}/{split}", rev)  # part of the run identity
-        return ds, {"config": config, "split": split, "revision": rev, "files": wanted}
+        record_input(f"hf://datasets/{HUB_ID}/{config}/{split}", rev.commit)  # part of the run identity
+        return ds, {"config": config, "split": split, "revision": rev.commit, "files": wanted}
     except MireEvalError:
         raise
     except Exception as exc:  # noqa: BLE001 - hub, network and parquet errors all end here
         task = subset.name.lower()
-        place = f"{root}" if root is not None else f"the hub ({HUB_ID}@{revision()[:10]})"
+        commit = rev.commit if rev else None
+        place = f"{root}" if root is not None else f"the hub ({HUB_ID}{f'@{commit[:10]}' if commit else ''})"
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise MireEvalError(
             f"{task}: cannot read {config}/{split} from {place} ({reason}); run `mire-eval fetch "
             f"{'evqa' if subset.name == 'EVQA' else task}` online, or "
-            f"{hub.download_advice(HUB_ID, '--data-dir DIR', 'dataset', revision(), subset.name + '_*')}"
+            f"{hub.download_advice(HUB_ID, '--data-dir DIR', 'dataset', commit, subset.name + '_*')}"
         ) from None
 
 
@@ -153,6 +165,7 @@ def load_subset(subset: Subset, task: str, options: LoadOptions) -> TaskData:
     relevance = resolve_relevance(task, options, "answer-substring", RELEVANCE)
     split = options.split
     config = f"{subset.name}_data"
+    cached = _cached_copy(subset, task, options)  # before any read: a pin naming another commit stops here
     ds, provenance = read_split(subset, config, split, options)
     training = options.split == "train"
     needed = DATA_COLUMNS + (("pos_item_contents",) if training else ())
@@ -187,24 +200,38 @@ def load_subset(subset: Subset, task: str, options: LoadOptions) -> TaskData:
         task, options, queries, corpus, relevance, qrels=qrels, train=train,
         meta={"source": f"{HUB_ID} ({config}, {subset.name}_passages/test_passages)",
               "query_files": provenance, "corpus_files": corpus_provenance, "image_dir": str(images),
-              "instruction_field": has_instruction, **_fetch_record(options)},
+              "instruction_field": has_instruction,
+              "revision": provenance.get("revision", cached.get("revision")), **cached},
     )
 
 
 # --------------------------------------------------------------------------------------------
 # mire-eval fetch
 # --------------------------------------------------------------------------------------------
-def _fetch_record(options: LoadOptions) -> dict:
-    record = Path(options.cache_dir) / CACHE_NAME / "fetch.json"
-    if options.data_dir or not record.exists():
+def _cached_copy(subset: Subset, task: str, options: LoadOptions) -> dict:
+    """``{"fetched": entry, "revision": commit}`` of the split in the cache's copy, from the
+    fetch record (``{}`` for ``--data-dir`` or a hub read). A pin naming another commit than
+    the copy was fetched at is a one-line error: the copy is not what the user asked for."""
+    if options.data_dir or _local_root(subset, options) is None:
         return {}
-    return {"fetched": json.loads(record.read_text())}
+    record = m2kr_revision.read_record(options.cache_dir)
+    entry = record.get("fetches", {}).get(f"{subset.name}/{options.split}")
+    if entry is None:
+        return {}
+    fetched_at, pin = entry.get("revision"), m2kr_revision.pinned()
+    if pin and fetched_at and not fetched_at.startswith(pin):
+        raise MireEvalError(
+            f"{task}: the cached copy in {Path(options.cache_dir) / CACHE_NAME} was fetched at {fetched_at}, "
+            f"but {m2kr_revision.ENV}={pin}; run `mire-eval fetch {task} --split {options.split}` to fetch "
+            f"that commit, or unset {m2kr_revision.ENV}")
+    return {"fetched": entry, "revision": fetched_at}
 
 
 def fetch_subset(subset: Subset, task: str, options: LoadOptions, images: bool = True) -> Path:
-    """Download what ``options.split`` needs (pinned revision) once, verify it, say where.
+    """Download what ``options.split`` needs (at :func:`hub_revision`'s commit) once, verify it,
+    say where, and record the commit in the fetch record.
 
-    The file lists are read first: a config absent at the pin fails before any download, and
+    The file lists are read first: a config absent at the commit fails before any download, and
     every file to download is printed with its size and target before the first byte moves.
     """
     from huggingface_hub import snapshot_download
@@ -213,19 +240,20 @@ def fetch_subset(subset: Subset, task: str, options: LoadOptions, images: bool =
         return _verify(subset, task, options, Path(options.data_dir))
     target = Path(options.cache_dir) / CACHE_NAME
     image_dir = image_root(subset, options)
-    rev = revision()
-    hub.require(HUB_ID, "--data-dir DIR", "dataset", rev, f"{subset.name}_*")
+    rev = None
     try:
-        data, passages = check_pin(subset, options.split, listing := hub_listing(HUB_ID, rev), rev)
-        plan = [(HUB_ID, rev, p, listing[p], target / p) for p in data + passages]
+        rev = hub_revision(subset, options)  # resolved and recorded here when nothing is pinned or recorded
+        listing = rev.listing
+        data, passages = check_pin(subset, options.split, listing, rev.commit, rev.source, rev.remedy())
+        plan = [(HUB_ID, rev.commit, p, listing[p], target / p) for p in data + passages]
         archives = [f"{subset.image_folder}/{a}" for a in subset.archives_for(options.split)] if images else []
         images_listing = hub_listing(IMAGES_HUB_ID, None) if archives else {}
         absent = [a for a in archives if a not in images_listing]
         if absent:
             raise MireEvalError(f"{task}: {IMAGES_HUB_ID} has no {absent[0]}")
         plan += [(IMAGES_HUB_ID, "main", a, images_listing[a], image_dir.parent / a) for a in archives]
-        _print_plan(task, options.split, plan)
-        snapshot_download(HUB_ID, repo_type="dataset", revision=rev, local_dir=str(target),
+        _print_plan(task, options.split, plan, rev)
+        snapshot_download(HUB_ID, repo_type="dataset", revision=rev.commit, local_dir=str(target),
                           allow_patterns=data + passages + ["README.md"])
         if archives:
             snapshot_download(IMAGES_HUB_ID, repo_type="dataset", local_dir=str(image_dir.parent),
@@ -236,17 +264,20 @@ def fetch_subset(subset: Subset, task: str, options: LoadOptions, images: bool =
         raise
     except Exception as exc:  # noqa: BLE001 - hub, network and archive errors all end here
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise MireEvalError(f"{task}: download from the hub failed ({reason}); "
-                            f"{hub.download_advice(HUB_ID, '--data-dir DIR', 'dataset', rev, subset.name + '_*')}"
-                            ) from None
-    record = {"hub_id": HUB_ID, "revision": rev, "split": options.split, "files": data + passages,
-              "images_hub_id": IMAGES_HUB_ID, "image_archives": archives}
-    (target / "fetch.json").write_text(json.dumps(record, indent=1))
+        advice = hub.download_advice(HUB_ID, "--data-dir DIR", "dataset", rev.commit if rev else None,
+                                     subset.name + "_*")
+        raise MireEvalError(f"{task}: download from the hub failed ({reason}); {advice}") from None
+    m2kr_revision.update_record(  # the revision only when none is recorded: a pinned first fetch sets the default
+        options.cache_dir, revision=rev.commit, revision_source=m2kr_revision.ENV,
+        fetches={f"{subset.name}/{options.split}": {"revision": rev.commit, "files": data + passages,
+                                                    "images_hub_id": IMAGES_HUB_ID, "image_archives": archives}})
     return _verify(subset, task, options, target)
 
 
-def _print_plan(task: str, split: str, plan: list) -> None:
-    """One line per file: source, size, target; then the total. Printed before downloading."""
+def _print_plan(task: str, split: str, plan: list, rev: Revision) -> None:
+    """The commit and where it came from, one line per file (source, size, target), then the
+    total. Printed before downloading."""
+    print(f"{task}: {HUB_ID} at commit {rev.commit} ({rev.source})")
     print(f"{task}: the {split} split needs {len(plan)} file(s):")
     for repo, rev, path, size, dest in plan:
         print(f"  {repo}@{rev[:10]}:{path}  {human_bytes(size)}  -> {dest}")

@@ -1,4 +1,4 @@
-"""M2KR on the hub: the pinned revision, what each subset holds, the file list, the image archives.
+"""M2KR on the hub: what each subset holds, the file list at a revision, the image archives.
 
 Facts of the release this module encodes (each with its source):
 
@@ -30,13 +30,7 @@ from pathlib import Path, PurePosixPath
 from harness.errors import MireEvalError
 
 HUB_ID = "BByrneLab/multi_task_multi_modal_knowledge_retrieval_benchmark_M2KR"
-# UNVERIFIED PIN. This is the February 2024 commit whose card documents the fields; the
-# InfoSeek configs were added in March 2024 and both subsets re-uploaded in June 2024, so a
-# commit from after June 2024 belongs here. None could be looked up from where this was
-# written (no hub access); :func:`check_pin` lists the files at the pin before anything is
-# read or downloaded and fails in one line when a config is absent. Set
-# $MIRE_EVAL_M2KR_REVISION to a commit from the repository's history page to override.
-REVISION = "2cfa1198bf19127dcd071f2f688ad3d1f707126b"
+# No commit is written here: tasks/m2kr_revision.py says which one a load reads.
 IMAGES_HUB_ID = "BByrneLab/M2KR_Images"
 
 
@@ -56,8 +50,20 @@ class Subset:
         return dict(self.archives).get(split, ())
 
 
-def revision() -> str:
-    return os.environ.get("MIRE_EVAL_M2KR_REVISION", REVISION)
+INFOSEEK = Subset(
+    name="Infoseek", image_folder="Infoseek", image_basename=True, jpg_fallback=True,
+    splits=("test", "train"), passage_splits=("train_passages", "test_passages"),
+    # M2KR's test split is sampled from InfoSeek val (see the module docstring)
+    archives=(("test", ("infoseek_val_images.tar",)), ("train", ("infoseek_train_images.tar",))),
+)
+EVQA = Subset(
+    name="EVQA", image_folder="EVQA", image_basename=False, jpg_fallback=False,
+    splits=("test", "valid", "train"), passage_splits=("train_passages", "valid_passages", "test_passages"),
+    # flat archives: inat.zip holds train/ and val/, google-landmark.tar holds train/
+    archives=tuple((s, ("inat.zip", "google-landmark.tar")) for s in ("test", "valid", "train")),
+)
+SUBSETS = (INFOSEEK, EVQA)
+CORPUS_SPLIT = "test_passages"  # the one passages split every load reads (MIRe and PreFLMR search it)
 
 
 # --------------------------------------------------------------------------------------------
@@ -78,16 +84,30 @@ def split_files(listing: dict, config: str, split: str) -> list[str]:
     return found or sorted(p for p in listing if fnmatch.fnmatch(p, f"{config}/{split}/*.parquet"))
 
 
-def check_pin(subset: Subset, split: str, listing: dict, rev: str) -> tuple[list[str], list[str]]:
-    """(data files of ``split``, test passage files) at the pin, or a one-line error."""
+def needed_files(subset: Subset, split: str) -> tuple[tuple[str, str], ...]:
+    """The (config, split) pairs a load of ``split`` reads: its data and the test passages."""
+    return ((f"{subset.name}_data", split), (f"{subset.name}_passages", CORPUS_SPLIT))
+
+
+def missing_files(listing: dict, subsets=SUBSETS) -> list[str]:
+    """``config/split`` of every split ``subsets`` declare that has no parquet file in
+    ``listing`` (empty: a revision every task and split can load)."""
+    wanted = dict.fromkeys(pair for s in subsets for split in s.splits for pair in needed_files(s, split))
+    return sorted(f"{config}/{part}" for config, part in wanted if not split_files(listing, config, part))
+
+
+def check_pin(subset: Subset, split: str, listing: dict, rev: str, source: str = "",
+              remedy: str = "") -> tuple[list[str], list[str]]:
+    """(data files of ``split``, test passage files) at ``rev``, or a one-line error naming
+    where ``rev`` came from (``source``) and what else to do (``remedy``)."""
     out = []
-    for config, part in ((f"{subset.name}_data", split), (f"{subset.name}_passages", "test_passages")):
+    for config, part in needed_files(subset, split):
         files = split_files(listing, config, part)
         if not files:
             raise MireEvalError(
-                f"{subset.name.lower()}: {HUB_ID} has no {config}/{part}-*.parquet at revision {rev} "
-                f"(the pinned revision predates it?); set MIRE_EVAL_M2KR_REVISION to a commit that holds "
-                f"{subset.name}_data and {subset.name}_passages"
+                f"{subset.name.lower()}: {HUB_ID} has no {config}/{part}-*.parquet at revision {rev}"
+                f"{f' ({source})' if source else ''}; set MIRE_EVAL_M2KR_REVISION to a commit that holds "
+                f"{subset.name}_data and {subset.name}_passages{remedy}"
             )
         out.append(files)
     return out[0], out[1]

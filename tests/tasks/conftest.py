@@ -10,3 +10,9 @@ def cache(tmp_path, monkeypatch) -> Path:
     path.mkdir()
     monkeypatch.setenv("MIRE_EVAL_DATA", str(path))
     return path
+
+
+@pytest.fixture(autouse=True)
+def no_m2kr_pin(monkeypatch):
+    """No test inherits a user's $MIRE_EVAL_M2KR_REVISION: a test that pins sets it."""
+    monkeypatch.delenv("MIRE_EVAL_M2KR_REVISION", raising=False)

@@ -72,14 +72,17 @@ def write_tar(path: Path, members: dict[str, bytes]) -> Path:
 class HubStandIn:
     """The hub as a few local folders: ``{(repo_id, revision): folder}``; revision None = main.
 
-    Serves ``HfApi().list_repo_tree`` (paths and sizes) and ``snapshot_download`` (copying only
-    the files ``allow_patterns`` match), and records every call, so a test sees what would
-    have been listed and downloaded.
+    Serves ``HfApi().list_repo_tree`` (paths and sizes), ``HfApi().list_repo_commits`` (from
+    ``commits``: ``{repo_id: [(commit_id, created_at, title), ...]}``, returned newest first
+    as the hub does) and ``snapshot_download`` (copying only the files ``allow_patterns``
+    match), and records every call, so a test sees what would have been listed and downloaded.
     """
 
-    def __init__(self, repos: dict):
+    def __init__(self, repos: dict, commits: dict | None = None):
         self.repos = repos
+        self.commits = commits or {}
         self.listed: list[tuple] = []
+        self.history_listed: list[str] = []
         self.downloaded: list[tuple] = []
 
     def _folder(self, repo_id, revision):
@@ -97,7 +100,18 @@ class HubStandIn:
             def __init__(self, path, size):
                 self.path, self.size = path, size
 
+        class Commit:
+            def __init__(self, commit_id, created_at, title):
+                self.commit_id, self.created_at, self.title = commit_id, created_at, title
+                self.authors, self.message = ["someone"], ""
+
         class Api:
+            def list_repo_commits(self, repo_id, repo_type=None, revision=None, **kw):
+                hub.history_listed.append(repo_id)
+                if repo_id not in hub.commits:
+                    raise OSError(f"404 Client Error: Repository Not Found for {repo_id}")
+                return [Commit(*c) for c in sorted(hub.commits[repo_id], key=lambda c: c[1], reverse=True)]
+
             def list_repo_tree(self, repo_id, repo_type=None, revision=None, recursive=False):
                 hub.listed.append((repo_id, revision))
                 folder = hub._folder(repo_id, revision)

@@ -1,55 +1,15 @@
 import json
 import shutil
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from harness.errors import MireEvalError
 from tasks.base import LoadOptions, load_task
-from tasks.m2kr import HUB_ID, REVISION
+from tasks.m2kr import HUB_ID
 
-from release_fixtures import HubStandIn, image_bytes, write_image, write_tar, write_zip
-
-INSTRUCTION = "Using the provided image, obtain documents that address the subsequent question: "
-
-DATA_SCHEMA = pa.schema([  # the columns of M2KR's <Subset>_data parquet files
-    ("question_id", pa.string()), ("question", pa.string()), ("img_id", pa.string()),
-    ("img_path", pa.string()), ("image_id", pa.string()), ("pos_item_ids", pa.list_(pa.string())),
-    ("pos_item_contents", pa.list_(pa.string())), ("answers", pa.list_(pa.string())),
-    ("gold_answer", pa.string()), ("question_type", pa.string()), ("instruction", pa.string()),
-])
-
-
-def data_rows(prefix, img_paths):
-    return [
-        {"question_id": f"{prefix}_{i}", "question": f"What species is this {i}?", "img_id": f"img{i}",
-         "img_path": p, "image_id": f"img{i}", "pos_item_ids": [f"p{i}", f"p{i}b"],
-         "pos_item_contents": [f" passage about {i} ", "other"], "answers": [f"Species {i}", f"sp{i}"],
-         "gold_answer": f"Species {i}", "question_type": "templated", "instruction": INSTRUCTION}
-        for i, p in enumerate(img_paths)
-    ]
-
-
-def write_parquet(path, rows, schema=None):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
-
-
-SPLITS = {"Infoseek": ("test", "train"), "EVQA": ("test", "train", "valid")}  # InfoSeek has no valid split
-
-
-def write_snapshot(root, subset, img_paths, passages_extra=None):
-    """The repository layout: <Subset>_data/<split>-00000-of-00001.parquet, <Subset>_passages/..."""
-    for split in SPLITS[subset]:
-        prefix = subset if split == "test" else f"{subset}_{split}"
-        rows = data_rows(prefix, img_paths)
-        write_parquet(root / f"{subset}_data" / f"{split}-00000-of-00001.parquet", rows[::-1], DATA_SCHEMA)
-    passages = [{"language": "en", "passage_id": f"p{i}", "passage_content": f"This is species {i}."}
-                for i in range(len(img_paths))] + (passages_extra or [])
-    write_parquet(root / f"{subset}_passages" / "test_passages-00000-of-00001.parquet", passages)
-    write_parquet(root / f"{subset}_passages" / "train_passages-00000-of-00001.parquet", passages)
-    (root / "README.md").write_text("---\nconfigs: []\n---\n")
+from m2kr_fixtures import (DATA_SCHEMA, FEB, INSTRUCTION, JUNE, data_rows, serve_hf_urls, write_m2kr_hub,
+                           write_parquet, write_snapshot)
+from release_fixtures import HubStandIn, write_image, write_tar, write_zip
 
 
 @pytest.fixture
@@ -144,14 +104,15 @@ def test_unreachable_hub_is_one_line_before_any_request(cache, monkeypatch):
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(harness.hub, "reachable", lambda timeout=None: False)
-    hub = HubStandIn({}).install(monkeypatch)
+    hub = HubStandIn({}, {HUB_ID: [(JUNE, None, "")]}).install(monkeypatch)
     from harness.cli_data import fetch_task
 
     for attempt in (lambda: load_task("infoseek", LoadOptions(cache_dir=cache)), lambda: fetch_task("evqa")):
         with pytest.raises(MireEvalError, match=r"hub \(https://huggingface.co\) cannot be reached; .*hf download") as err:
             attempt()
-        assert "\n" not in str(err.value)
-    assert hub.listed == [] and hub.downloaded == []
+        assert "\n" not in str(err.value) and "--revision" not in str(err.value)  # no commit known yet
+    assert hub.listed == [] and hub.history_listed == [] and hub.downloaded == []
+    assert not (cache / "m2kr" / "fetch.json").exists()  # nothing resolved, nothing recorded
 
 
 def test_infoseek_declares_no_valid_split(cache):
@@ -165,22 +126,13 @@ def test_infoseek_declares_no_valid_split(cache):
 
 @pytest.fixture
 def hub_copy(tmp_path):
-    """The two hub repositories as published: M2KR at the pin, and M2KR_Images' archives,
-    E-VQA's flat (inat.zip: train/, val/; google-landmark.tar: train/), InfoSeek's one per set."""
-    m2kr, images = tmp_path / "hub" / "m2kr", tmp_path / "hub" / "images"
-    write_snapshot(m2kr, "EVQA", ["inat/train/0001.jpg", "inat/val/0002.jpg", "google-landmark/train/a/b/abc.jpg"])
-    write_snapshot(m2kr, "Infoseek", ["00/oven_00000001.JPEG", "07/oven_00000002.JPEG"])
-    write_zip(images / "EVQA" / "inat.zip", {"train/0001.jpg": image_bytes(), "val/0002.jpg": image_bytes()})
-    write_tar(images / "EVQA" / "google-landmark.tar", {"train/a/b/abc.jpg": image_bytes()})
-    write_tar(images / "Infoseek" / "infoseek_val_images.tar",
-              {"infoseek_val_images/oven_00000001.jpg": image_bytes(), "infoseek_val_images/oven_00000002.JPEG": image_bytes()})
-    write_tar(images / "Infoseek" / "infoseek_train_images.tar", {"oven_00000009.jpg": image_bytes()})
-    write_tar(images / "Infoseek" / "infoseek_test_images.tar", {"oven_00000010.jpg": image_bytes()})
-    return {(HUB_ID, REVISION): m2kr, ("BByrneLab/M2KR_Images", None): images}
+    """M2KR's history (Feb 2024 E-VQA only, March 2024 + InfoSeek, June 2024 both re-uploaded)
+    and M2KR_Images' archives as published (m2kr_fixtures.write_m2kr_hub)."""
+    return write_m2kr_hub(tmp_path)
 
 
 def test_fetch_evqa_unpacks_flat_archives_under_their_stems(hub_copy, cache, monkeypatch, capsys):
-    hub = HubStandIn(hub_copy).install(monkeypatch)
+    hub = HubStandIn(hub_copy.repos, hub_copy.commits).install(monkeypatch)
     from harness.cli_data import fetch_task
 
     assert fetch_task("evqa") == cache / "m2kr"
@@ -188,7 +140,8 @@ def test_fetch_evqa_unpacks_flat_archives_under_their_stems(hub_copy, cache, mon
     plan, verified = out.split("in all")
     images = cache / "m2kr-images" / "EVQA"
     assert f"BByrneLab/M2KR_Images@main:EVQA/inat.zip" in plan and f"-> {images / 'inat.zip'}" in plan
-    assert f"{HUB_ID}@{REVISION[:10]}:EVQA_data/test-00000-of-00001.parquet" in plan
+    assert f"{HUB_ID} at commit {JUNE} (resolved online" in plan  # no pin, no record: the newest complete commit
+    assert f"{HUB_ID}@{JUNE[:10]}:EVQA_data/test-00000-of-00001.parquet" in plan
     assert "evqa: 3 test queries, 3 passages" in verified and "(0 missing)" in verified
     assert (images / "inat" / "val" / "0002.jpg").is_file()
     assert (images / "google-landmark" / "train" / "a" / "b" / "abc.jpg").is_file()
@@ -196,13 +149,15 @@ def test_fetch_evqa_unpacks_flat_archives_under_their_stems(hub_copy, cache, mon
     assert m2kr_files == ("EVQA_data/test-00000-of-00001.parquet",
                           "EVQA_passages/test_passages-00000-of-00001.parquet", "README.md")
     record = json.loads((cache / "m2kr" / "fetch.json").read_text())
-    assert record["revision"] == REVISION and record["image_archives"] == ["EVQA/inat.zip", "EVQA/google-landmark.tar"]
+    assert record["revision"] == JUNE and record["fetches"]["EVQA/test"]["revision"] == JUNE
+    assert record["fetches"]["EVQA/test"]["image_archives"] == ["EVQA/inat.zip", "EVQA/google-landmark.tar"]
     task = load_task("evqa", LoadOptions(cache_dir=cache))  # later loads read the cached copy
-    assert task.queries[0].image.load() and task.meta["fetched"]["revision"] == REVISION
+    assert task.queries[0].image.load() and task.meta["revision"] == JUNE
+    assert task.meta["fetched"]["revision"] == JUNE and task.meta["instruction_field"]
 
 
 def test_fetch_infoseek_test_takes_only_the_val_archive_and_finds_images_by_basename(hub_copy, cache, monkeypatch, capsys):
-    hub = HubStandIn(hub_copy).install(monkeypatch)
+    hub = HubStandIn(hub_copy.repos, hub_copy.commits).install(monkeypatch)
     from harness.cli_data import fetch_task
 
     fetch_task("infoseek")
@@ -216,37 +171,27 @@ def test_fetch_infoseek_test_takes_only_the_val_archive_and_finds_images_by_base
 
 
 def test_a_pin_without_the_config_fails_before_any_download(hub_copy, cache, monkeypatch):
-    old = hub_copy[(HUB_ID, REVISION)]
-    for folder in ("Infoseek_data", "Infoseek_passages"):
-        shutil.rmtree(old / folder)  # the February 2024 upload: E-VQA only
-    hub = HubStandIn(hub_copy).install(monkeypatch)
+    monkeypatch.setenv("MIRE_EVAL_M2KR_REVISION", FEB)  # the February 2024 upload: E-VQA only
+    hub = HubStandIn(hub_copy.repos, hub_copy.commits).install(monkeypatch)
     from harness.cli_data import fetch_task
 
     with pytest.raises(MireEvalError, match=rf"infoseek: {HUB_ID} has no Infoseek_data/test-\*.parquet at revision "
-                                            rf"{REVISION} .*MIRE_EVAL_M2KR_REVISION"):
+                                            rf"{FEB} \(MIRE_EVAL_M2KR_REVISION\); set MIRE_EVAL_M2KR_REVISION"):
         fetch_task("infoseek")
-    assert hub.listed == [(HUB_ID, REVISION)] and hub.downloaded == []
+    assert hub.listed == [(HUB_ID, FEB)] and hub.downloaded == [] and hub.history_listed == []
     with pytest.raises(MireEvalError, match="has no Infoseek_data/test"):
         load_task("infoseek", LoadOptions(cache_dir=cache))
+    assert hub.downloaded == [] and not (cache / "m2kr" / "fetch.json").exists()
 
 
 def test_reading_from_the_hub_asks_for_the_split_files_only(hub_copy, cache, monkeypatch):
-    import datasets
-
-    HubStandIn(hub_copy).install(monkeypatch)
-    real_load, asked = datasets.load_dataset, []
-
-    def load_dataset(kind, data_files, split, cache_dir):  # hf:// URLs served from the stand-in's folder
-        asked.extend(data_files[split])
-        prefix = f"hf://datasets/{HUB_ID}@{REVISION}/"
-        local = [str(hub_copy[(HUB_ID, REVISION)] / u[len(prefix):]) for u in data_files[split]]
-        return real_load(kind, data_files={split: local}, split=split, cache_dir=cache_dir)
-
-    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    HubStandIn(hub_copy.repos, hub_copy.commits).install(monkeypatch)
+    asked = serve_hf_urls(monkeypatch, hub_copy)
     task = load_task("evqa", LoadOptions(cache_dir=cache, skip_missing_images=True))
-    assert asked == [f"hf://datasets/{HUB_ID}@{REVISION}/EVQA_data/test-00000-of-00001.parquet",
-                     f"hf://datasets/{HUB_ID}@{REVISION}/EVQA_passages/test_passages-00000-of-00001.parquet"]
-    assert task.meta["query_files"]["revision"] == REVISION and task.meta["skipped_images"] == 3
+    assert asked == [f"hf://datasets/{HUB_ID}@{JUNE}/EVQA_data/test-00000-of-00001.parquet",
+                     f"hf://datasets/{HUB_ID}@{JUNE}/EVQA_passages/test_passages-00000-of-00001.parquet"]
+    assert task.meta["query_files"]["revision"] == JUNE and task.meta["skipped_images"] == 3
+    assert task.meta["revision"] == JUNE
 
 
 def test_extract_archive_adds_the_stem_folder_only_when_members_lack_it(tmp_path):
@@ -274,21 +219,13 @@ def test_fetch_with_a_local_copy_only_verifies_it(evqa, cache, monkeypatch, caps
 
 
 def test_hub_revision_is_a_run_input(hub_copy, cache, monkeypatch):
-    """Read from the hub, a split is identified by the pinned revision (an override changes it)."""
-    import datasets
-
+    """Read from the hub, a split is identified by the commit read (resolved, or a pin)."""
     other = "0" * 40
-    hub_copy[(HUB_ID, other)] = hub_copy[(HUB_ID, REVISION)]
-    HubStandIn(hub_copy).install(monkeypatch)
-    real_load = datasets.load_dataset
-
-    def load_dataset(kind, data_files, split, cache_dir):  # hf:// URLs served from the stand-in's folder
-        local = [str(hub_copy[(HUB_ID, REVISION)] / u.split("@", 1)[1].split("/", 1)[1]) for u in data_files[split]]
-        return real_load(kind, data_files={split: local}, split=split, cache_dir=cache_dir)
-
-    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    hub_copy.repos[(HUB_ID, other)] = hub_copy.folder(JUNE)
+    HubStandIn(hub_copy.repos, hub_copy.commits).install(monkeypatch)
+    serve_hf_urls(monkeypatch, hub_copy)
     options = LoadOptions(cache_dir=cache, skip_missing_images=True)
-    assert load_task("evqa", options).inputs == {f"hf://datasets/{HUB_ID}/EVQA_data/test": REVISION,
-                                                 f"hf://datasets/{HUB_ID}/EVQA_passages/test_passages": REVISION}
+    assert load_task("evqa", options).inputs == {f"hf://datasets/{HUB_ID}/EVQA_data/test": JUNE,
+                                                 f"hf://datasets/{HUB_ID}/EVQA_passages/test_passages": JUNE}
     monkeypatch.setenv("MIRE_EVAL_M2KR_REVISION", other)
     assert set(load_task("evqa", options).inputs.values()) == {other}
