@@ -147,8 +147,9 @@ def finetune(
     """Train a retriever on a task's train split, then evaluate it on the test split as fine-tuned."""
     with user_errors():
         from harness.cache import cache_home
-        from harness.cli import load_options, parse_options
-        from tasks.base import load_task, task_slug
+        from harness.cli_options import load_options, parse_options
+        from tasks.base import task_slug
+        from tasks.loading import load_task
 
         _retriever_module(retriever)  # unknown or untrainable retrievers fail before loading data
         device = _setup_distributed(device)
@@ -207,7 +208,7 @@ def pretrain(
     """Post-training adaptation / alignment pre-training on generic pairs or R2P data."""
     with user_errors():
         from harness.cache import cache_home
-        from harness.cli import parse_options
+        from harness.cli_options import parse_options
 
         _retriever_module(retriever)
         device = _setup_distributed(device)

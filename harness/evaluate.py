@@ -32,7 +32,8 @@ from harness.results import (
 )
 from harness.runs import write_qrels_tsv, write_trec_run
 from harness.types import Qrels, TaskData
-from tasks.base import LoadOptions, load_task, task_slug
+from tasks.base import LoadOptions, task_slug
+from tasks.loading import load_task
 
 
 SETTINGS = ("zero-shot", "fine-tuned")

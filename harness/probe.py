@@ -279,7 +279,7 @@ def run_probe(settings, stat_test: str = "student", retriever=None, data=None, a
     from harness.errors import MireEvalError
     from harness.evaluate import build_retriever, materialise_qrels, run_evaluation
     from harness.runs import write_trec_run
-    from tasks.base import load_task
+    from tasks.loading import load_task
 
     if stat_test not in STAT_TESTS:
         raise MireEvalError(f"unknown paired test {stat_test!r}; known: {', '.join(STAT_TESTS)}")

@@ -207,7 +207,7 @@ class TaskData:
     answers; materialised by :mod:`harness.relevance`).
     ``meta`` is recorded in every run's meta.json (source, revision or hashes, counts).
     ``inputs`` is ``{absolute path: fingerprint}`` of every data file the load read
-    (:func:`tasks.base.load_task` fills it); it is part of the run identity.
+    (:func:`tasks.loading.load_task` fills it); it is part of the run identity.
     """
 
     name: str

@@ -1,8 +1,9 @@
-"""What every task shares: its declaration, load options, and image checks.
+"""What every task shares: its declaration, load options, relevance choice and image checks.
 
 A task module declares one ``TASK = TaskSpec(...)`` (metadata plus a ``load`` function) and
 is registered by name in :mod:`harness.registry`. ``local:PATH`` names any directory in the
-local format (see :mod:`tasks.local`).
+local format (see :mod:`tasks.local`). Loading by name is :func:`tasks.loading.load_task`
+(its own module: it dispatches to the local loader, which builds on this one).
 """
 
 from __future__ import annotations
@@ -31,7 +32,13 @@ class LoadOptions:
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """A benchmark, declared: metadata plus the function that loads one split."""
+    """A benchmark, declared: metadata plus the function that loads one split.
+
+    The single source of what a task is: ``description`` is what ``mire-eval ls`` shows,
+    ``relevance`` the default judgement (``--relevance`` may pick another of ``relevances``),
+    ``main_metric`` the ranx name the probe and the plots headline, ``paper_metric`` the
+    papers' label for it. ``load`` reads the relevance through :meth:`resolve_relevance`.
+    """
 
     name: str
     description: str
@@ -42,27 +49,27 @@ class TaskSpec:
     splits: tuple[str, ...]
     load: Callable[[LoadOptions], TaskData]
     fetch: Callable[[LoadOptions], Path] | None = None
+    relevances: tuple[str, ...] = ()  # the others --relevance may name; the default is always allowed
+
+    def resolve_relevance(self, options: LoadOptions) -> str:
+        """The relevance this load uses: ``relevance``, or ``--relevance`` when it names one
+        of ``relevances`` (``gold`` means ``qrels``)."""
+        allowed = (self.relevance, *(r for r in self.relevances if r != self.relevance))
+        return resolve_relevance(self.name, options, self.relevance, allowed)
 
 
-def load_task(name: str, options: LoadOptions | None = None) -> TaskData:
-    """Load a registered task or ``local:PATH``; ``inputs`` lists the files it read."""
-    from harness.registry import TASKS
+def resolve_relevance(task: str, options: LoadOptions, default: str, allowed: Sequence[str]) -> str:
+    """The relevance to use: the task default, or ``--relevance`` (``gold`` means ``qrels``).
 
-    from harness.fingerprint import recording_reads
-
-    options = options or LoadOptions()
-    with recording_reads() as reads:  # every adapter fingerprints the files it reads
-        if name.startswith("local:"):
-            from tasks.local import load_local
-
-            data = load_local(Path(name[len("local:"):]), options)
-        else:
-            spec: TaskSpec = TASKS.get(name)
-            if options.split not in spec.splits:
-                raise MireEvalError(f"task {name!r} has no split {options.split!r}; known: {', '.join(spec.splits)}")
-            data = spec.load(options)
-    data.inputs = {**data.inputs, **reads}
-    return data
+    >>> resolve_relevance("t", LoadOptions(relevance="gold"), "answer-word", ("answer-word", "qrels"))
+    'qrels'
+    """
+    wanted = options.relevance or default
+    wanted = "qrels" if wanted == "gold" else wanted
+    if wanted not in allowed:
+        shown = ", ".join("gold" if a == "qrels" else a for a in allowed)
+        raise MireEvalError(f"{task}: unknown relevance {options.relevance!r}; known: {shown}")
+    return wanted
 
 
 def task_slug(name: str) -> str:

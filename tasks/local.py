@@ -19,10 +19,9 @@ from harness.fingerprint import fingerprint_file
 from harness.errors import MireEvalError, where
 from harness.relevance import MODES as ANSWER_MODES
 from harness.runs import iter_qrels
-from harness.textfiles import check_id
+from harness.textfiles import check_id, iter_json_lines
 from harness.types import Corpus, FileImage, Qrels, Query, TaskData, TrainExample
-from tasks.base import LoadOptions, check_images
-from tasks.releases import iter_json_lines, resolve_relevance
+from tasks.base import LoadOptions, check_images, resolve_relevance
 
 
 def _field(obj: dict, name: str, kind, path: Path, n: int, required: bool = True):

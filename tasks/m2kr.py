@@ -36,7 +36,7 @@ from tasks.m2kr_hub import (
     human_bytes,
     revision,
 )
-from tasks.releases import assemble, file_digest, resolve_relevance
+from tasks.releases import assemble, file_digest
 
 __all__ = ["HUB_ID", "IMAGES_HUB_ID", "REVISION", "Subset", "m2kr_task", "revision"]
 
@@ -149,8 +149,8 @@ def query_image(subset: Subset, images: Path, img_path: str, finder: BasenameFin
     return FileImage(images / name)
 
 
-def load_subset(subset: Subset, task: str, options: LoadOptions) -> TaskData:
-    relevance = resolve_relevance(task, options, "answer-substring", RELEVANCE)
+def load_subset(subset: Subset, spec: TaskSpec, options: LoadOptions) -> TaskData:
+    task, relevance = spec.name, spec.resolve_relevance(options)
     split = options.split
     config = f"{subset.name}_data"
     ds, provenance = read_split(subset, config, split, options)
@@ -201,16 +201,17 @@ def _fetch_record(options: LoadOptions) -> dict:
     return {"fetched": json.loads(record.read_text())}
 
 
-def fetch_subset(subset: Subset, task: str, options: LoadOptions, images: bool = True) -> Path:
+def fetch_subset(subset: Subset, spec: TaskSpec, options: LoadOptions, images: bool = True) -> Path:
     """Download what ``options.split`` needs (pinned revision) once, verify it, say where.
 
     The file lists are read first: a config absent at the pin fails before any download, and
     every file to download is printed with its size and target before the first byte moves.
     """
+    task = spec.name
     from huggingface_hub import snapshot_download
 
     if options.data_dir:  # a copy the user made: verify it, download nothing
-        return _verify(subset, task, options, Path(options.data_dir))
+        return _verify(subset, spec, options, Path(options.data_dir))
     target = Path(options.cache_dir) / CACHE_NAME
     image_dir = image_root(subset, options)
     rev = revision()
@@ -242,7 +243,7 @@ def fetch_subset(subset: Subset, task: str, options: LoadOptions, images: bool =
     record = {"hub_id": HUB_ID, "revision": rev, "split": options.split, "files": data + passages,
               "images_hub_id": IMAGES_HUB_ID, "image_archives": archives}
     (target / "fetch.json").write_text(json.dumps(record, indent=1))
-    return _verify(subset, task, options, target)
+    return _verify(subset, spec, options, target)
 
 
 def _print_plan(task: str, split: str, plan: list) -> None:
@@ -255,25 +256,28 @@ def _print_plan(task: str, split: str, plan: list) -> None:
           f"{'' if len(known) == len(plan) else ' (some sizes unknown)'}; archives are unpacked beside themselves")
 
 
-def _verify(subset: Subset, task: str, options: LoadOptions, where: Path) -> Path:
+def _verify(subset: Subset, spec: TaskSpec, options: LoadOptions, where: Path) -> Path:
     """Load the test split (images checked, missing ones counted) and print what is there."""
+    task = spec.name
     local = LoadOptions(split=options.split, data_dir=options.data_dir, cache_dir=options.cache_dir,
                         image_dir=options.image_dir, skip_missing_images=True)
-    data = load_subset(subset, task, local)
+    data = load_subset(subset, spec, local)
     print(f"{task}: {data.meta['queries']} {options.split} queries, {data.meta['passages']} passages in {where}; "
           f"images in {image_root(subset, options)} ({data.meta['skipped_images']} missing)")
     return where
 
 
 def m2kr_task(subset: Subset, name: str, description: str, paper_metric: str) -> TaskSpec:
-    return TaskSpec(
+    spec = TaskSpec(
         name=name,
         description=description,
         source=f"hf:{HUB_ID} ({subset.name}_data, {subset.name}_passages); images hf:{IMAGES_HUB_ID}",
         relevance="answer-substring",
+        relevances=RELEVANCE,
         main_metric="hit_rate@5",
         paper_metric=paper_metric,
         splits=subset.splits,
-        load=lambda options: load_subset(subset, name, options),
-        fetch=lambda options, images=True: fetch_subset(subset, name, options, images),
+        load=lambda options: load_subset(subset, spec, options),
+        fetch=lambda options, images=True: fetch_subset(subset, spec, options, images),
     )
+    return spec

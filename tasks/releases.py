@@ -17,9 +17,9 @@ import pyarrow as pa
 
 from harness.fingerprint import SAMPLED_METHOD, fingerprint_file
 from harness.errors import MireEvalError, where
-from harness.textfiles import iter_lines, parse_json, read_text
+from harness.textfiles import iter_json_lines, iter_lines, load_json, parse_json, read_text  # noqa: F401 (re-exported)
 from harness.types import Corpus, Passage, Query, TaskData, TrainExample
-from tasks.base import LoadOptions, check_images
+from tasks.base import LoadOptions, check_images, resolve_relevance  # noqa: F401 (re-exported)
 
 
 # --------------------------------------------------------------------------------------------
@@ -49,25 +49,6 @@ def find_file(task: str, root: Path, name: str, subdirs: Sequence[str] = ("",), 
 # --------------------------------------------------------------------------------------------
 # Reading files with errors that name file and field
 # --------------------------------------------------------------------------------------------
-def load_json(path: Path):
-    """A whole JSON file (UTF-8, BOM allowed; see :mod:`harness.textfiles`)."""
-    return parse_json(read_text(path), path)
-
-
-def iter_json_lines(path: Path) -> Iterator[tuple[int, dict]]:
-    """``(line_number, record)`` for each non-blank line of a JSON-lines file.
-
-    Encoding, BOM and nesting rules are :mod:`harness.textfiles`'s, shared by every reader.
-    """
-    for n, line in iter_lines(path):
-        if not line.strip():
-            continue
-        record = parse_json(line, path, n, what="malformed JSON line")
-        if not isinstance(record, dict):
-            raise MireEvalError(f"{where(path, n)}: expected a JSON object per line")
-        yield n, record
-
-
 def get_field(record: dict, name: str, origin: str, kind: type | tuple[type, ...] | None = None):
     """``record[name]``, or a one-line error naming the file location and the field.
 
@@ -257,16 +238,6 @@ def assemble(
         meta["queries_without_relevant"] = sum(1 for q in kept if not qrels.get(q.id))
     return TaskData(name=name, split=options.split, queries=kept, corpus=corpus,
                     relevance=relevance, qrels=qrels, train=train, meta=meta)
-
-
-def resolve_relevance(task: str, options: LoadOptions, default: str, allowed: Sequence[str]) -> str:
-    """The relevance to use: the task default, or ``--relevance`` (``gold`` means ``qrels``)."""
-    wanted = options.relevance or default
-    wanted = "qrels" if wanted == "gold" else wanted
-    if wanted not in allowed:
-        shown = ", ".join("gold" if a == "qrels" else a for a in allowed)
-        raise MireEvalError(f"{task}: unknown relevance {options.relevance!r}; known: {shown}")
-    return wanted
 
 
 # --------------------------------------------------------------------------------------------

@@ -104,7 +104,8 @@ def test_bad_config_is_refused():
 
 
 def test_registered_task_generates_itself_once_and_loads_as_local(tmp_path, monkeypatch):
-    from tasks.base import LoadOptions, load_task
+    from tasks.base import LoadOptions
+    from tasks.loading import load_task
 
     monkeypatch.setenv("MIRE_EVAL_DATA", str(tmp_path))
     test = load_task("diagnostic", LoadOptions(split="test"))

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from harness.errors import MireEvalError
-from tasks.base import LoadOptions, load_task
+from tasks.base import LoadOptions
+from tasks.loading import load_task
 from tests.conftest import make_local_task, write_jsonl
 
 

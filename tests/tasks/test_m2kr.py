@@ -6,7 +6,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from harness.errors import MireEvalError
-from tasks.base import LoadOptions, load_task
+from tasks.base import LoadOptions
+from tasks.loading import load_task
 from tasks.m2kr import HUB_ID, REVISION
 
 from release_fixtures import HubStandIn, image_bytes, write_image, write_tar, write_zip
