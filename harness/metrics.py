@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.runs import canonical_run
+from harness.runs import canonical_run, trec_order_scores
 from harness.types import Qrels, Run
 
 METRIC_NAMES = ("hit_rate", "recall", "mrr", "precision", "ndcg")
@@ -67,12 +67,11 @@ def evaluate(qrels: Qrels, run: Run, metrics=DEFAULT_METRICS, queries=None) -> S
 
     metrics = list(metrics)
     queries = list(qrels) if queries is None else list(queries)
-    ranked = canonical_run({q: run.get(q, {}) for q in queries})
+    ranked = trec_order_scores(run, queries)
     per_query = {q: {m: 0.0 for m in metrics} for q in queries}
     scorable = [q for q in queries if any(g > 0 for g in qrels.get(q, {}).values()) and ranked[q]]
     if scorable:
-        depth = max(len(ranked[q]) for q in scorable)
-        ranx_run = RanxRun({q: {pid: float(depth - i) for i, (pid, _) in enumerate(ranked[q])} for q in scorable})
+        ranx_run = RanxRun({q: ranked[q] for q in scorable})
         ranx_qrels = RanxQrels({q: {p: g for p, g in qrels[q].items() if g > 0} for q in scorable})
         ranx_evaluate(ranx_qrels, ranx_run, metrics, save_results_in_run=True)
         for m in metrics:

@@ -125,17 +125,14 @@ def compare_with_full(qrels: Qrels, runs: Mapping[str, Run], metrics: Sequence[s
     from ranx import Run as RanxRun
     from ranx import compare
 
-    from harness.runs import canonical_ranking
+    from harness.runs import trec_order_scores
 
     queries = list(qrels)
     judged = {q: ({p: g for p, g in qrels[q].items() if g > 0} or {NO_RELEVANT: 1}) for q in queries}
 
     def ranx_run(view):
-        out = {}
-        for q in queries:
-            ranked = canonical_ranking(runs[view].get(q, {}))
-            out[q] = {p: float(len(ranked) - i) for i, (p, _) in enumerate(ranked)} or {NO_RESULT: 1.0}
-        return RanxRun(out, name=view)
+        ranked = trec_order_scores(runs[view], queries)
+        return RanxRun({q: ranked[q] or {NO_RESULT: 1.0} for q in queries}, name=view)
 
     names = list(runs)
     with warnings.catch_warnings():
@@ -208,13 +205,14 @@ def summarise(qrels: Qrels, runs: Mapping[str, Run], metrics: Sequence[str], mai
 # The whole probe
 # --------------------------------------------------------------------------------------------
 def search_and_attribute(retriever, queries: Sequence[Query], qrels: Qrels, k: int, seed: int,
-                         chunk: int = 512) -> tuple[dict, dict, dict]:
+                         chunk: int = 512, full_run: Run | None = None) -> tuple[dict, dict, dict]:
     """Search the four views and attribute the gold scores, ``chunk`` queries at a time.
 
     Returns ``(runs, gold, attribution)``: ``runs[view]``, ``gold[qid]`` (see
     :func:`harness.attribution.gold_passages`), ``attribution[view][qid]``. An encoder
     retriever's query matrices are encoded once per view and chunk, for search and
-    attribution alike.
+    attribution alike. ``full_run`` (the evaluation's own run) is taken as the full view
+    rather than searched again: on a large corpus a search is a scan of every passage.
     """
     by_view = {"full": list(queries), "text": list(queries), "image": list(queries), "swap": swap_images(queries, seed)}
     runs: dict[str, Run] = {v: {} for v in PROBE_VIEWS}
@@ -226,7 +224,8 @@ def search_and_attribute(retriever, queries: Sequence[Query], qrels: Qrels, k: i
     try:
         for start in range(0, len(queries), chunk):
             part = {v: qs[start : start + chunk] for v, qs in by_view.items()}
-            part_runs = {v: retriever.search(qs, k, SEARCH_VIEW[v]) for v, qs in part.items()}
+            part_runs = {v: (retriever.search(qs, k, SEARCH_VIEW[v]) if v != "full" or full_run is None
+                             else {q.id: full_run.get(q.id, {}) for q in qs}) for v, qs in part.items()}
             part_gold = gold_passages({q.id: qrels.get(q.id, {}) for q in part["full"]}, part_runs["full"])
             for v, scores in attribute(retriever, part, part_runs, part_gold, SEARCH_VIEW).items():
                 attribution[v].update(scores)
@@ -274,10 +273,11 @@ def run_probe(settings, stat_test: str = "student", retriever=None, data=None, a
 
     ``settings`` is a :class:`harness.evaluate.RunSettings` (its ``view`` is ignored: the
     probe runs them all; its ``seed`` also draws the swap derangement). ``retriever`` and
-    ``data`` may be passed in (tests, notebooks).
+    ``data`` may be passed in (tests, notebooks). The full view's run, qrels and data are the
+    evaluation's own (:class:`harness.evaluate.RunResult`), never searched or judged again.
     """
     from harness.errors import MireEvalError
-    from harness.evaluate import build_retriever, materialise_qrels, run_evaluation
+    from harness.evaluate import build_retriever, run_evaluation
     from harness.runs import write_trec_run
     from tasks.loading import load_task
 
@@ -287,18 +287,17 @@ def run_probe(settings, stat_test: str = "student", retriever=None, data=None, a
     main_metric = main_metric_of(settings.task)
     metrics = list(dict.fromkeys([*settings.metrics, main_metric]))
     settings = replace(settings, metrics=tuple(metrics))
-    if data is None:
+    if data is None:  # loaded before the model, so a data error costs no model loading
         data = load_task(settings.task, replace(settings.load, split=settings.split))
-    data = data.limit(settings.limit)
     if retriever is None:
         retriever = build_retriever(settings)
 
-    full = run_evaluation(settings, retriever=retriever, data=data)  # indexes, unless reused
-    if full.reused:
+    full = run_evaluation(settings, retriever=retriever, data=data)  # loads and indexes, unless reused
+    data, qrels = full.data, full.qrels
+    if full.reused:  # the index is needed for the other views
         retriever.index(data.corpus)
-    qrels = materialise_qrels(data, settings.load.cache_dir)
-    # full is searched again rather than read back from run.trec, whose scores are rounded
-    runs, gold, attribution = search_and_attribute(retriever, data.queries, qrels, settings.k, settings.seed)
+    runs, gold, attribution = search_and_attribute(retriever, data.queries, qrels, settings.k, settings.seed,
+                                                   full_run=full.run)
 
     types, chance = query_types_and_chance(settings.task, data)
     summary, per_query = summarise(qrels, runs, metrics, main_metric, types, stat_test)
