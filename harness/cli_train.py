@@ -171,7 +171,8 @@ def finetune(
             device=device, setting="fine-tuned", output=output,
             load=load_options("test", data_dir, image_dir, skip_missing_images, relevance),
         )
-        evaluation = run_evaluation(settings)
+        test = load_task(task, settings.load, corpus_from=data)  # the train split's corpus, not read again
+        evaluation = run_evaluation(settings, data=test)
         m = evaluation.metrics
         typer.echo(f"{task} / {retriever} (fine-tuned, full): hit_rate@5={m.get('hit_rate@5', float('nan')):.4f} "
                    f"mrr@5={m.get('mrr@5', float('nan')):.4f} -> {evaluation.directory}")

@@ -248,21 +248,21 @@ def main_metric_of(task: str) -> str:
 
 
 def query_types_and_chance(task: str, data) -> tuple[dict | None, dict | None]:
-    """Per-query types and chance levels: from the task's meta (``diagnostic``), or for a
-    ``local:`` directory from the optional ``type`` field of queries.jsonl and a
-    ``diagnostic.json`` written by ``mire-eval make-diagnostic``."""
+    """Per-query types and chance levels: from the task's meta (``diagnostic``), else the
+    queries' own ``type`` field (``Query.extra``, as a ``local:`` copy of the diagnostic task
+    carries it) and, for a ``local:`` directory, a ``diagnostic.json`` written by
+    ``mire-eval make-diagnostic``."""
     import json
     from pathlib import Path
 
-    types, chance = data.meta.get("query_types"), data.meta.get("chance")
-    if task.startswith("local:"):
-        from tasks.diagnostic import read_query_types
+    from tasks.diagnostic import query_types
 
-        root = Path(task[len("local:"):])
-        if not types and (root / "queries.jsonl").exists():
-            types = {q: t for q, t in read_query_types(root).items() if q in {x.id for x in data.queries}}
-        if chance is None and (root / "diagnostic.json").exists():
-            chance = json.loads((root / "diagnostic.json").read_text()).get("chance")
+    types = data.meta.get("query_types") or query_types(data.queries)
+    chance = data.meta.get("chance")
+    if chance is None and task.startswith("local:"):
+        stamp = Path(task[len("local:"):]) / "diagnostic.json"
+        if stamp.exists():
+            chance = json.loads(stamp.read_text()).get("chance")
     return types or None, chance
 
 

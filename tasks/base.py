@@ -9,7 +9,8 @@ local format (see :mod:`tasks.local`). Loading by name is :func:`tasks.loading.l
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,6 +71,47 @@ def resolve_relevance(task: str, options: LoadOptions, default: str, allowed: Se
         shown = ", ".join("gold" if a == "qrels" else a for a in allowed)
         raise MireEvalError(f"{task}: unknown relevance {options.relevance!r}; known: {shown}")
     return wanted
+
+
+@dataclass(frozen=True)
+class CorpusRead:
+    """A corpus as one load read it: what identifies its source, the value the reader
+    returned, and the inputs (fingerprints) recorded while reading it."""
+
+    key: Hashable
+    value: object
+    inputs: dict
+
+
+# The corpus a load is offered (tasks.loading.load_task's ``corpus_from``), and the one it read.
+_offered: ContextVar[CorpusRead | None] = ContextVar("mire_eval_offered_corpus", default=None)
+_read: ContextVar[list | None] = ContextVar("mire_eval_corpus_read", default=None)
+
+
+def corpus_once(key: Hashable, read: Callable[[], object]):
+    """``read()``, unless the load was offered a corpus read from the same source ``key``.
+
+    Every task's corpus is the same for all of its splits, so ``finetune`` (train, then
+    test) and other multi-split callers read it once. Task loaders read their corpus through
+    here; ``key`` must name everything the reader's result depends on (files, folders,
+    revision). A reused corpus replays the inputs its first reading recorded, so the run
+    identity is the same as after a fresh read.
+    """
+    from harness.fingerprint import record_inputs, recording_reads
+
+    offered = _offered.get()
+    if offered is not None and offered.key == key:
+        record_inputs(offered.inputs)
+        done = offered
+    else:
+        with recording_reads() as reads:
+            value = read()
+        record_inputs(reads)
+        done = CorpusRead(key, value, dict(reads))
+    sink = _read.get()
+    if sink is not None:
+        sink.append(done)
+    return done.value
 
 
 def task_slug(name: str) -> str:

@@ -23,7 +23,7 @@ from harness import hub
 from harness.errors import MireEvalError
 from harness.fingerprint import record_input
 from harness.types import Corpus, FileImage, Passage, Query, TaskData, TrainExample
-from tasks.base import LoadOptions, TaskSpec
+from tasks.base import LoadOptions, TaskSpec, corpus_once
 from tasks.m2kr_hub import (
     HUB_ID,
     IMAGES_HUB_ID,
@@ -182,7 +182,9 @@ def load_subset(subset: Subset, spec: TaskSpec, options: LoadOptions) -> TaskDat
     queries = [query for query, _, _ in ordered]
     qrels = {query.id: rel for query, rel, _ in ordered}
     train = [TrainExample(query, positive) for query, _, positive in ordered] if training else None
-    corpus, corpus_provenance = read_passages(subset, options)
+    source = (task, options.data_dir and str(Path(options.data_dir).resolve()), str(Path(options.cache_dir).resolve()),
+              revision())
+    corpus, corpus_provenance = corpus_once(source, lambda: read_passages(subset, options))
     return assemble(
         task, options, queries, corpus, relevance, qrels=qrels, train=train,
         meta={"source": f"{HUB_ID} ({config}, {subset.name}_passages/test_passages)",

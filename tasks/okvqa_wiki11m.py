@@ -18,7 +18,7 @@ from pathlib import Path
 from harness.errors import MireEvalError
 from harness.textfiles import iter_json_lines
 from harness.types import FileImage, Passage, Query, TaskData, TrainExample
-from tasks.base import LoadOptions, TaskSpec
+from tasks.base import LoadOptions, TaskSpec, corpus_once
 from tasks.blocks import blocks_corpus
 from tasks.images import coco_file_name, coco_image_path, coco_manual_files, coco_root
 from tasks.releases import (
@@ -92,7 +92,8 @@ def load(options: LoadOptions) -> TaskData:
     queries = [by_qid[q] for q in order]
     train = [TrainExample(by_qid[q], positives[q]) for q in order] if options.split == "train" else None
     return assemble(
-        NAME, options, queries, blocks_corpus(blocks, Path(options.cache_dir) / NAME),
+        NAME, options, queries, corpus_once((NAME, str(Path(blocks).resolve()), str(Path(options.cache_dir).resolve())),
+                                        lambda: blocks_corpus(blocks, Path(options.cache_dir) / NAME)),
         relevance=TASK.resolve_relevance(options),
         train=train,
         meta={"source": RELEASE, "files": files, "image_dir": str(images)},

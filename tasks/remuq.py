@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.types import Query, TaskData, TrainExample
-from tasks.base import LoadOptions, TaskSpec
+from tasks.base import LoadOptions, TaskSpec, corpus_once
 from tasks.images import WebQAImages
 from tasks.releases import (
     ManualFile,
@@ -50,7 +50,7 @@ def load(options: LoadOptions) -> TaskData:
     if options.split == "train":
         train = [TrainExample(q, r.ctxs[0]) for q, r in zip(queries, records)]
     return assemble(
-        NAME, options, queries, read_kid_text_csv(corpus_file),
+        NAME, options, queries, corpus_once((NAME, str(corpus_file.resolve())), lambda: read_kid_text_csv(corpus_file)),
         relevance=TASK.resolve_relevance(options),
         qrels=qrels, train=train,
         meta={"source": RELEASE, "files": [file_digest(p) for p in (questions, corpus_file, lineidx, tsv)],
