@@ -241,10 +241,18 @@ def search_and_attribute(retriever, queries: Sequence[Query], qrels: Qrels, k: i
 
 
 def main_metric_of(task: str) -> str:
-    """The registered task's main metric (``mrr@5``, the papers' headline, for any other)."""
+    """The registered task's main metric, read from its TaskSpec (``mrr@5``, the papers'
+    headline, for a ``local:`` folder or an unregistered name)."""
     from harness.registry import TASKS
 
     return TASKS.get(task).main_metric if task in TASKS.names() else "mrr@5"
+
+
+def paper_metric_of(task: str) -> str | None:
+    """The papers' label for the registered task's main metric (its TaskSpec's), else None."""
+    from harness.registry import TASKS
+
+    return TASKS.get(task).paper_metric if task in TASKS.names() else None
 
 
 def query_types_and_chance(task: str, data) -> tuple[dict | None, dict | None]:
@@ -307,6 +315,7 @@ def run_probe(settings, stat_test: str = "student", retriever=None, data=None, a
         "task": settings.task, "retriever": settings.retriever, "setting": settings.setting,
         "split": settings.split, "checkpoint": settings.checkpoint, "seed": settings.seed, "k": settings.k,
         **summary,
+        "paper_metric": paper_metric_of(settings.task),
         "realisation": {**{v: (described.get("views") or {}).get(v, f"the retriever's {v!r} view")
                            for v in ("full", "text", "image")},
                         "swap": SWAP_REALISATION.format(seed=settings.seed)},
