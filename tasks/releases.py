@@ -9,7 +9,7 @@ the RA-VQA ``ctxs`` schema shared by OK-VQA-GS and ReMuQ, and the final assembly
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +19,7 @@ from harness.fingerprint import SAMPLED_METHOD, fingerprint_file
 from harness.errors import MireEvalError, where
 from harness.textfiles import iter_json_lines, iter_lines, load_json, parse_json, read_text  # noqa: F401 (re-exported)
 from harness.types import Corpus, Passage, Query, TaskData, TrainExample
-from tasks.base import LoadOptions, check_images, resolve_relevance  # noqa: F401 (re-exported)
+from tasks.base import LoadOptions, check_images
 
 
 # --------------------------------------------------------------------------------------------
