@@ -14,6 +14,7 @@ from typing import Optional
 
 import typer
 
+from harness.cli_options import load_options, parse_options
 from harness.errors import MireEvalError, user_errors
 from harness.registry import RETRIEVERS, TASKS
 
@@ -28,20 +29,6 @@ app = typer.Typer(
 EXTENSIONS = ("harness.cli_data", "harness.cli_train", "harness.cli_r2p", "harness.cli_probe", "harness.cli_cache")
 
 
-def parse_options(pairs: list[str]) -> dict:
-    """``["k1=1.2", "stemmer=null"]`` -> ``{"k1": 1.2, "stemmer": None}`` (JSON values, else strings)."""
-    out = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise MireEvalError(f"--option {pair!r}: expected KEY=VALUE")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
-
-
 @app.command("ls")
 def ls(what: str = typer.Argument("all", help="tasks, retrievers or all")) -> None:
     """List the registered tasks and retrievers."""
@@ -54,13 +41,6 @@ def ls(what: str = typer.Argument("all", help="tasks, retrievers or all")) -> No
                 typer.echo(f"{name}:")
                 for entry in registry.entries():
                     typer.echo(f"  {entry.name:15s} {entry.summary}")
-
-
-def load_options(split, data_dir, image_dir, skip_missing_images, relevance):
-    from tasks.base import LoadOptions
-
-    return LoadOptions(split=split, data_dir=data_dir, image_dir=image_dir,
-                       skip_missing_images=skip_missing_images, relevance=relevance)
 
 
 @app.command("run")

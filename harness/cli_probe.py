@@ -57,7 +57,7 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, help="seed of the run and of the swap view's derangement"),
     ):
         """The text-dominance probe: full, text, image and swap views over one index."""
-        from harness.cli import load_options, parse_options
+        from harness.cli_options import load_options, parse_options
         from harness.errors import user_errors
 
         with user_errors():

@@ -147,8 +147,9 @@ def finetune(
     """Train a retriever on a task's train split, then evaluate it on the test split as fine-tuned."""
     with user_errors():
         from harness.cache import cache_home
-        from harness.cli import load_options, parse_options
-        from tasks.base import load_task, task_slug
+        from harness.cli_options import load_options, parse_options
+        from tasks.base import task_slug
+        from tasks.loading import load_task
 
         _retriever_module(retriever)  # unknown or untrainable retrievers fail before loading data
         device = _setup_distributed(device)
@@ -170,7 +171,8 @@ def finetune(
             device=device, setting="fine-tuned", output=output,
             load=load_options("test", data_dir, image_dir, skip_missing_images, relevance),
         )
-        evaluation = run_evaluation(settings)
+        test = load_task(task, settings.load, corpus_from=data)  # the train split's corpus, not read again
+        evaluation = run_evaluation(settings, data=test)
         m = evaluation.metrics
         typer.echo(f"{task} / {retriever} (fine-tuned, full): hit_rate@5={m.get('hit_rate@5', float('nan')):.4f} "
                    f"mrr@5={m.get('mrr@5', float('nan')):.4f} -> {evaluation.directory}")
@@ -207,7 +209,7 @@ def pretrain(
     """Post-training adaptation / alignment pre-training on generic pairs or R2P data."""
     with user_errors():
         from harness.cache import cache_home
-        from harness.cli import parse_options
+        from harness.cli_options import parse_options
 
         _retriever_module(retriever)
         device = _setup_distributed(device)

@@ -31,9 +31,10 @@ from harness.results import (
     write_json,
     write_per_query,
 )
-from harness.runs import write_qrels_tsv, write_trec_run
-from harness.types import Qrels, TaskData
-from tasks.base import LoadOptions, load_task, task_slug
+from harness.runs import read_qrels, read_trec_run, write_qrels_tsv, write_trec_run
+from harness.types import Qrels, Run, TaskData
+from tasks.base import LoadOptions, task_slug
+from tasks.loading import load_task
 
 
 SETTINGS = ("zero-shot", "fine-tuned")
@@ -99,9 +100,21 @@ class RunSettings:
 
 @dataclass
 class RunResult:
+    """One evaluation's folder and the artefacts it used, for callers that build on it
+    (the probe) instead of loading, judging or searching again.
+
+    ``data``: the task as evaluated (``--limit`` applied); ``qrels``: ``{qid: {pid: grade}}``
+    for every evaluated query (empty when it has no judged passage); ``run``: the full-view
+    run ``{qid: {pid: score}}``, top ``k``. A reused folder's run and qrels are read back
+    from run.trec and qrels.tsv, which hold them exactly (scores as ``repr``).
+    """
+
     directory: Path
     metrics: dict[str, float]
     reused: bool
+    run: Run = field(default_factory=dict, repr=False)
+    qrels: Qrels = field(default_factory=dict, repr=False)
+    data: TaskData | None = field(default=None, repr=False)
 
 
 def materialise_qrels(data: TaskData, cache_dir: Path) -> Qrels:
@@ -131,11 +144,15 @@ def run_evaluation(settings: RunSettings, retriever=None, data: TaskData | None 
     The task is loaded first: its identity includes the fingerprints of the files it read.
     Under the identity's lock, a complete folder with the same identity is reused unless
     ``settings.overwrite``; otherwise the run is computed and published whole.
-    ``retriever`` / ``data`` may be passed in when the caller already holds them.
+    ``retriever`` / ``data`` may be passed in when the caller already holds them. The result
+    carries the run, the qrels and the data it used (:class:`RunResult`).
     """
     started = time.perf_counter()
     if data is None:
         data = load_task(settings.task, _with_split(settings.load, settings.split))
+    data = data.limit(settings.limit)
+    if not data.queries:
+        raise MireEvalError(f"task {settings.task!r} split {settings.split!r} has no queries to evaluate")
     load_s = round(time.perf_counter() - started, 3)
     identity = json.loads(json.dumps(settings.identity(data.inputs), default=str))
     directory = Path(settings.output) / task_slug(settings.task) / settings.retriever / settings.tag(identity)
@@ -150,9 +167,18 @@ def run_evaluation(settings: RunSettings, retriever=None, data: TaskData | None 
             recover(directory)
         finished = ranks.is_main and not settings.overwrite and _finished(directory, identity)
         if sum_ints([int(finished)])[0]:
-            with open(directory / "metrics.json") as g:
-                return RunResult(directory, json.load(g)["metrics"], reused=True)
+            return _read_back(directory, data)
         return _evaluate(settings, identity, directory, data, retriever, load_s, ranks)
+
+
+def _read_back(directory: Path, data: TaskData) -> RunResult:
+    """A finished folder as a :class:`RunResult`: its metrics, and its run and qrels as written."""
+    with open(directory / "metrics.json") as g:
+        metrics = json.load(g)["metrics"]
+    judged = read_qrels(directory / "qrels.tsv")  # a query without judged passages has no line
+    qrels = {q.id: judged.get(q.id, {}) for q in data.queries}
+    return RunResult(directory, metrics, reused=True, run=read_trec_run(directory / "run.trec"), qrels=qrels,
+                     data=data)
 
 
 def _finished(directory: Path, identity: dict) -> bool:
@@ -180,9 +206,6 @@ def _evaluate(settings: RunSettings, identity: dict, directory: Path, data: Task
         timings[phase] = round(now - clock, 3)
         clock = now
 
-    data = data.limit(settings.limit)
-    if not data.queries:
-        raise MireEvalError(f"task {settings.task!r} split {settings.split!r} has no queries to evaluate")
     qrels = materialise_qrels(data, settings.load.cache_dir)
     lap("relevance")
     if retriever is None:
@@ -226,7 +249,7 @@ def _evaluate(settings: RunSettings, identity: dict, directory: Path, data: Task
         write_per_query(tmp / "per_query.csv", scores, n_relevant, first_relevant_rank(qrels, run))
         write_json(tmp / "meta.json", meta)
         write_json(tmp / "metrics.json", summary)
-    return RunResult(directory, scores.mean, reused=False)
+    return RunResult(directory, scores.mean, reused=False, run=run, qrels=qrels, data=data)
 
 
 def _with_split(options: LoadOptions, split: str) -> LoadOptions:

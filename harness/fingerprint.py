@@ -85,6 +85,13 @@ def record_input(name: str, version: str) -> None:
         reads[name] = version
 
 
+def record_inputs(reads: dict[str, str]) -> None:
+    """Record inputs read earlier (a corpus read once for two loads) into the current recording."""
+    current = _reads.get()
+    if current is not None:
+        current.update(reads)
+
+
 @contextmanager
 def recording_reads() -> Iterator[dict[str, str]]:
     """Collect ``{absolute path: fingerprint}`` of every file fingerprinted inside the block

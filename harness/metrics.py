@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.runs import canonical_run
+from harness.runs import trec_order_scores
 from harness.types import Qrels, Run
 
 METRIC_NAMES = ("hit_rate", "recall", "mrr", "precision", "ndcg")
@@ -67,12 +67,12 @@ def evaluate(qrels: Qrels, run: Run, metrics=DEFAULT_METRICS, queries=None) -> S
 
     metrics = list(metrics)
     queries = list(qrels) if queries is None else list(queries)
-    ranked = canonical_run({q: run.get(q, {}) for q in queries})
+    ranked = trec_order_scores(run, queries)
     per_query = {q: {m: 0.0 for m in metrics} for q in queries}
     scorable = [q for q in queries if any(g > 0 for g in qrels.get(q, {}).values()) and ranked[q]]
     if scorable:
         ours = [m for m in metrics if supported(m)]
-        values = array_metrics([[pid for pid, _ in ranked[q]] for q in scorable], [qrels[q] for q in scorable], ours)
+        values = array_metrics([list(ranked[q]) for q in scorable], [qrels[q] for q in scorable], ours)
         for m in ours:
             for q, value in zip(scorable, values[m].tolist()):
                 per_query[q][m] = value
@@ -94,8 +94,8 @@ def evaluate(qrels: Qrels, run: Run, metrics=DEFAULT_METRICS, queries=None) -> S
 def ranx_per_query(qrels: Qrels, ranked: dict, queries: list[str], metrics: list[str]) -> dict[str, dict[str, float]]:
     """``{qid: {metric: value}}`` through ranx, for the names :mod:`harness.metric_arrays` lacks.
 
-    ``ranked`` is in trec_eval order already; ranx gets rank-derived scores so it cannot
-    re-break ties its own way.
+    ``ranked`` comes from :func:`harness.runs.trec_order_scores`: rank-derived scores in
+    trec_eval's order, so ranx cannot re-break ties its own way.
     """
     from ranx import Qrels as RanxQrels
     from ranx import Run as RanxRun
@@ -103,8 +103,7 @@ def ranx_per_query(qrels: Qrels, ranked: dict, queries: list[str], metrics: list
 
     from harness.quiet import quiet_numba
 
-    depth = max(len(ranked[q]) for q in queries)
-    ranx_run = RanxRun({q: {pid: float(depth - i) for i, (pid, _) in enumerate(ranked[q])} for q in queries})
+    ranx_run = RanxRun({q: ranked[q] for q in queries})
     ranx_qrels = RanxQrels({q: {p: g for p, g in qrels[q].items() if g > 0} for q in queries})
     with quiet_numba():
         ranx_evaluate(ranx_qrels, ranx_run, metrics, save_results_in_run=True)

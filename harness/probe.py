@@ -125,17 +125,14 @@ def compare_with_full(qrels: Qrels, runs: Mapping[str, Run], metrics: Sequence[s
     from ranx import Run as RanxRun
     from ranx import compare
 
-    from harness.runs import canonical_ranking
+    from harness.runs import trec_order_scores
 
     queries = list(qrels)
     judged = {q: ({p: g for p, g in qrels[q].items() if g > 0} or {NO_RELEVANT: 1}) for q in queries}
 
     def ranx_run(view):
-        out = {}
-        for q in queries:
-            ranked = canonical_ranking(runs[view].get(q, {}))
-            out[q] = {p: float(len(ranked) - i) for i, (p, _) in enumerate(ranked)} or {NO_RESULT: 1.0}
-        return RanxRun(out, name=view)
+        ranked = trec_order_scores(runs[view], queries)
+        return RanxRun({q: ranked[q] or {NO_RESULT: 1.0} for q in queries}, name=view)
 
     from harness.quiet import quiet_numba
 
@@ -210,13 +207,14 @@ def summarise(qrels: Qrels, runs: Mapping[str, Run], metrics: Sequence[str], mai
 # The whole probe
 # --------------------------------------------------------------------------------------------
 def search_and_attribute(retriever, queries: Sequence[Query], qrels: Qrels, k: int, seed: int,
-                         chunk: int = 512) -> tuple[dict, dict, dict]:
+                         chunk: int = 512, full_run: Run | None = None) -> tuple[dict, dict, dict]:
     """Search the four views and attribute the gold scores, ``chunk`` queries at a time.
 
     Returns ``(runs, gold, attribution)``: ``runs[view]``, ``gold[qid]`` (see
     :func:`harness.attribution.gold_passages`), ``attribution[view][qid]``. An encoder
     retriever's query matrices are encoded once per view and chunk, for search and
-    attribution alike.
+    attribution alike. ``full_run`` (the evaluation's own run) is taken as the full view
+    rather than searched again: on a large corpus a search is a scan of every passage.
     """
     from harness.progress import progress
 
@@ -234,7 +232,8 @@ def search_and_attribute(retriever, queries: Sequence[Query], qrels: Qrels, k: i
             part_runs = {}
             for v, qs in part.items():
                 bar.set_postfix_str(v, refresh=False)  # the view being searched
-                part_runs[v] = retriever.search(qs, k, SEARCH_VIEW[v])
+                part_runs[v] = (retriever.search(qs, k, SEARCH_VIEW[v]) if v != "full" or full_run is None
+                                else {q.id: full_run.get(q.id, {}) for q in qs})
                 bar.update(len(qs))
             part_gold = gold_passages({q.id: qrels.get(q.id, {}) for q in part["full"]}, part_runs["full"])
             for v, scores in attribute(retriever, part, part_runs, part_gold, SEARCH_VIEW).items():
@@ -252,28 +251,36 @@ def search_and_attribute(retriever, queries: Sequence[Query], qrels: Qrels, k: i
 
 
 def main_metric_of(task: str) -> str:
-    """The registered task's main metric (``mrr@5``, the papers' headline, for any other)."""
+    """The registered task's main metric, read from its TaskSpec (``mrr@5``, the papers'
+    headline, for a ``local:`` folder or an unregistered name)."""
     from harness.registry import TASKS
 
     return TASKS.get(task).main_metric if task in TASKS.names() else "mrr@5"
 
 
+def paper_metric_of(task: str) -> str | None:
+    """The papers' label for the registered task's main metric (its TaskSpec's), else None."""
+    from harness.registry import TASKS
+
+    return TASKS.get(task).paper_metric if task in TASKS.names() else None
+
+
 def query_types_and_chance(task: str, data) -> tuple[dict | None, dict | None]:
-    """Per-query types and chance levels: from the task's meta (``diagnostic``), or for a
-    ``local:`` directory from the optional ``type`` field of queries.jsonl and a
-    ``diagnostic.json`` written by ``mire-eval make-diagnostic``."""
+    """Per-query types and chance levels: from the task's meta (``diagnostic``), else the
+    queries' own ``type`` field (``Query.extra``, as a ``local:`` copy of the diagnostic task
+    carries it) and, for a ``local:`` directory, a ``diagnostic.json`` written by
+    ``mire-eval make-diagnostic``."""
     import json
     from pathlib import Path
 
-    types, chance = data.meta.get("query_types"), data.meta.get("chance")
-    if task.startswith("local:"):
-        from tasks.diagnostic import read_query_types
+    from tasks.diagnostic import query_types
 
-        root = Path(task[len("local:"):])
-        if not types and (root / "queries.jsonl").exists():
-            types = {q: t for q, t in read_query_types(root).items() if q in {x.id for x in data.queries}}
-        if chance is None and (root / "diagnostic.json").exists():
-            chance = json.loads((root / "diagnostic.json").read_text()).get("chance")
+    types = data.meta.get("query_types") or query_types(data.queries)
+    chance = data.meta.get("chance")
+    if chance is None and task.startswith("local:"):
+        stamp = Path(task[len("local:"):]) / "diagnostic.json"
+        if stamp.exists():
+            chance = json.loads(stamp.read_text()).get("chance")
     return types or None, chance
 
 
@@ -284,12 +291,13 @@ def run_probe(settings, stat_test: str = "student", retriever=None, data=None, a
 
     ``settings`` is a :class:`harness.evaluate.RunSettings` (its ``view`` is ignored: the
     probe runs them all; its ``seed`` also draws the swap derangement). ``retriever`` and
-    ``data`` may be passed in (tests, notebooks).
+    ``data`` may be passed in (tests, notebooks). The full view's run, qrels and data are the
+    evaluation's own (:class:`harness.evaluate.RunResult`), never searched or judged again.
     """
     from harness.errors import MireEvalError
-    from harness.evaluate import build_retriever, materialise_qrels, run_evaluation
+    from harness.evaluate import build_retriever, run_evaluation
     from harness.runs import write_trec_run
-    from tasks.base import load_task
+    from tasks.loading import load_task
 
     if stat_test not in STAT_TESTS:
         raise MireEvalError(f"unknown paired test {stat_test!r}; known: {', '.join(STAT_TESTS)}")
@@ -297,18 +305,17 @@ def run_probe(settings, stat_test: str = "student", retriever=None, data=None, a
     main_metric = main_metric_of(settings.task)
     metrics = list(dict.fromkeys([*settings.metrics, main_metric]))
     settings = replace(settings, metrics=tuple(metrics))
-    if data is None:
+    if data is None:  # loaded before the model, so a data error costs no model loading
         data = load_task(settings.task, replace(settings.load, split=settings.split))
-    data = data.limit(settings.limit)
     if retriever is None:
         retriever = build_retriever(settings)
 
-    full = run_evaluation(settings, retriever=retriever, data=data)  # indexes, unless reused
-    if full.reused:
+    full = run_evaluation(settings, retriever=retriever, data=data)  # loads and indexes, unless reused
+    data, qrels = full.data, full.qrels
+    if full.reused:  # the index is needed for the other views
         retriever.index(data.corpus)
-    qrels = materialise_qrels(data, settings.load.cache_dir)
-    # full is searched again rather than read back from run.trec, whose scores are rounded
-    runs, gold, attribution = search_and_attribute(retriever, data.queries, qrels, settings.k, settings.seed)
+    runs, gold, attribution = search_and_attribute(retriever, data.queries, qrels, settings.k, settings.seed,
+                                                   full_run=full.run)
 
     types, chance = query_types_and_chance(settings.task, data)
     summary, per_query = summarise(qrels, runs, metrics, main_metric, types, stat_test)
@@ -318,6 +325,7 @@ def run_probe(settings, stat_test: str = "student", retriever=None, data=None, a
         "task": settings.task, "retriever": settings.retriever, "setting": settings.setting,
         "split": settings.split, "checkpoint": settings.checkpoint, "seed": settings.seed, "k": settings.k,
         **summary,
+        "paper_metric": paper_metric_of(settings.task),
         "realisation": {**{v: (described.get("views") or {}).get(v, f"the retriever's {v!r} view")
                            for v in ("full", "text", "image")},
                         "swap": SWAP_REALISATION.format(seed=settings.seed)},

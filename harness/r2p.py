@@ -60,7 +60,7 @@ def iter_json_items(path: str | Path, chunk: int = 1 << 20) -> Iterator[tuple[in
         while head and head.isspace():
             head = f.read(1)
         if head != "[":
-            from tasks.releases import iter_json_lines
+            from harness.textfiles import iter_json_lines
 
             for index, (_, item) in enumerate(iter_json_lines(path)):
                 yield index, item

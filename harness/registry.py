@@ -25,7 +25,7 @@ from harness.errors import MireEvalError
 class Entry:
     name: str
     target: str
-    summary: str
+    summary: str | None  # None: the target's own ``description`` (a TaskSpec's), read on listing
 
 
 class Registry:
@@ -38,7 +38,7 @@ class Registry:
         self._entries: dict[str, Entry] = {}
         self._loaded: dict[str, object] = {}
 
-    def register(self, name: str, target: str, summary: str = "") -> None:
+    def register(self, name: str, target: str, summary: str | None = None) -> None:
         if name in self._entries:
             raise ValueError(f"{self.kind} {name!r} registered twice")
         self._entries[name] = Entry(name, target, summary)
@@ -47,8 +47,13 @@ class Registry:
         return sorted(self._entries)
 
     def entries(self) -> list[Entry]:
-        """Registered entries by name, then the patterns."""
-        return [self._entries[n] for n in self.names()] + list(self.patterns)
+        """Every entry, its summary filled in, then the patterns (a target without its own is imported to read it)."""
+        return [self._described(self._entries[n]) for n in self.names()] + list(self.patterns)
+
+    def _described(self, entry: Entry) -> Entry:
+        if entry.summary is not None:
+            return entry
+        return Entry(entry.name, entry.target, getattr(self.get(entry.name), "description", ""))
 
     def entry(self, name: str) -> Entry:
         if name not in self._entries:
@@ -68,18 +73,19 @@ TASKS = Registry("task", patterns=(Entry("local:PATH", "tasks.local:load_local",
                                           "any directory in the local format (docs/tasks.md)"),))
 RETRIEVERS = Registry("retriever")
 
-# Built-in entries. A task target is a ``tasks.base.TaskSpec``; a retriever target is a
-# factory ``build(checkpoint: str | None, device: str, **options) -> Retriever``.
-for _name, _target, _summary in [
-    ("sample", "tasks.sample:TASK", "tiny multimodal sample shipped with mire-eval (demo)"),
-    ("okvqa", "tasks.okvqa:TASK", "OK-VQA, Google-Search corpus (RA-VQA/FLMR release), answer match"),
-    ("okvqa-wiki11m", "tasks.okvqa_wiki11m:TASK", "OK-VQA over Wikipedia-11M passages, answer match"),
-    ("infoseek", "tasks.infoseek:TASK", "InfoSeek from M2KR (PreFLMR), answer substring match"),
-    ("evqa", "tasks.evqa:TASK", "Encyclopedic-VQA from M2KR (PreFLMR), answer substring match"),
-    ("remuq", "tasks.remuq:TASK", "ReMuQ (WebQA images), gold passage id"),
-    ("diagnostic", "tasks.diagnostic:TASK", "synthetic objects: which modality does each query need?"),
+# Built-in entries. A task target is a ``tasks.base.TaskSpec``, which describes itself (its
+# ``description`` is what ``ls`` shows); a retriever target is a factory
+# ``build(checkpoint: str | None, device: str, **options) -> Retriever``.
+for _name, _target in [
+    ("sample", "tasks.sample:TASK"),
+    ("okvqa", "tasks.okvqa:TASK"),
+    ("okvqa-wiki11m", "tasks.okvqa_wiki11m:TASK"),
+    ("infoseek", "tasks.infoseek:TASK"),
+    ("evqa", "tasks.evqa:TASK"),
+    ("remuq", "tasks.remuq:TASK"),
+    ("diagnostic", "tasks.diagnostic:TASK"),
 ]:
-    TASKS.register(_name, _target, _summary)
+    TASKS.register(_name, _target)
 
 for _name, _target, _summary in [
     ("bm25", "retrievers.bm25:build", "BM25 over the question text (bm25s), text only"),

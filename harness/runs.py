@@ -32,6 +32,24 @@ def canonical_run(run: Run, k: int | None = None) -> dict[str, list[tuple[str, f
     return {qid: canonical_ranking(results, k) for qid, results in run.items()}
 
 
+def trec_order_scores(run: Run, queries) -> dict[str, dict[str, float]]:
+    """Each of ``queries``' rankings in trec_eval's order, as rank-derived scores for ranx.
+
+    ranx breaks no ties, so it is never given the retriever's scores: the best passage of a
+    ranking of n gets n, the next n - 1, and so on (distinct, so ranx's order is trec_eval's).
+    A query absent from ``run`` gets an empty ranking. The one conversion every ranx call
+    (:func:`harness.metrics.evaluate`, the probe's paired tests) goes through.
+
+    >>> trec_order_scores({"q": {"a": 1.0, "b": 1.0, "c": 3.0}}, ["q", "r"])
+    {'q': {'c': 3.0, 'b': 2.0, 'a': 1.0}, 'r': {}}
+    """
+    out = {}
+    for q in queries:
+        ranked = canonical_ranking(run.get(q, {}))
+        out[q] = {pid: float(len(ranked) - i) for i, (pid, _) in enumerate(ranked)}
+    return out
+
+
 def write_trec_run(run: Run, path: Path, tag: str, k: int | None = None) -> None:
     """``qid Q0 pid rank score tag``, ranks from 1, in canonical order.
 

@@ -136,3 +136,22 @@ def check_id(value: str, origin: str, field: str) -> str:
         raise MireEvalError(f"{origin}: field {field!r}: {value!r} contains whitespace "
                             "(TREC run and qrels files cannot hold it)")
     return value
+
+
+def load_json(path: Path):
+    """A whole JSON file (UTF-8, BOM allowed, see above)."""
+    return parse_json(read_text(path), path)
+
+
+def iter_json_lines(path: Path) -> Iterator[tuple[int, dict]]:
+    """``(line_number, record)`` for each non-blank line of a JSON-lines file.
+
+    Encoding, BOM and nesting rules are this module's, shared by every reader.
+    """
+    for n, line in iter_lines(path):
+        if not line.strip():
+            continue
+        record = parse_json(line, path, n, what="malformed JSON line")
+        if not isinstance(record, dict):
+            raise MireEvalError(f"{where(path, n)}: expected a JSON object per line")
+        yield n, record

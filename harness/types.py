@@ -90,6 +90,9 @@ class Query:
     image: ImageRef | None = None
     answers: tuple[str, ...] = ()
     instruction: str | None = None
+    # Fields of the query's record that the loader does not interpret, as read (JSON values):
+    # a local task's per-query ``type`` travels here to the probe. Not part of the hash.
+    extra: dict = field(default_factory=dict, hash=False)
 
     def with_image(self, image: ImageRef | None) -> Query:
         return replace(self, image=image)
@@ -207,7 +210,7 @@ class TaskData:
     answers; materialised by :mod:`harness.relevance`).
     ``meta`` is recorded in every run's meta.json (source, revision or hashes, counts).
     ``inputs`` is ``{absolute path: fingerprint}`` of every data file the load read
-    (:func:`tasks.base.load_task` fills it); it is part of the run identity.
+    (:func:`tasks.loading.load_task` fills it); it is part of the run identity.
     """
 
     name: str
@@ -219,6 +222,9 @@ class TaskData:
     train: list[TrainExample] | None = None
     meta: dict = field(default_factory=dict)
     inputs: dict[str, str] = field(default_factory=dict)
+    # How the corpus was read (a tasks.base.CorpusRead), so another split's load can take it
+    # instead of reading it again (tasks.loading.load_task's ``corpus_from``).
+    corpus_read: object | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
         if self.relevance not in RELEVANCE_KINDS:

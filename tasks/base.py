@@ -1,14 +1,16 @@
-"""What every task shares: its declaration, load options, and image checks.
+"""What every task shares: its declaration, load options, relevance choice and image checks.
 
 A task module declares one ``TASK = TaskSpec(...)`` (metadata plus a ``load`` function) and
 is registered by name in :mod:`harness.registry`. ``local:PATH`` names any directory in the
-local format (see :mod:`tasks.local`).
+local format (see :mod:`tasks.local`). Loading by name is :func:`tasks.loading.load_task`
+(its own module: it dispatches to the local loader, which builds on this one).
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +33,13 @@ class LoadOptions:
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """A benchmark, declared: metadata plus the function that loads one split."""
+    """A benchmark, declared: metadata plus the function that loads one split.
+
+    The single source of what a task is: ``description`` is what ``mire-eval ls`` shows,
+    ``relevance`` the default judgement (``--relevance`` may pick another of ``relevances``),
+    ``main_metric`` the ranx name the probe and the plots headline, ``paper_metric`` the
+    papers' label for it. ``load`` reads the relevance through :meth:`resolve_relevance`.
+    """
 
     name: str
     description: str
@@ -42,27 +50,68 @@ class TaskSpec:
     splits: tuple[str, ...]
     load: Callable[[LoadOptions], TaskData]
     fetch: Callable[[LoadOptions], Path] | None = None
+    relevances: tuple[str, ...] = ()  # the others --relevance may name; the default is always allowed
+
+    def resolve_relevance(self, options: LoadOptions) -> str:
+        """The relevance this load uses: ``relevance``, or ``--relevance`` when it names one
+        of ``relevances`` (``gold`` means ``qrels``)."""
+        allowed = (self.relevance, *(r for r in self.relevances if r != self.relevance))
+        return resolve_relevance(self.name, options, self.relevance, allowed)
 
 
-def load_task(name: str, options: LoadOptions | None = None) -> TaskData:
-    """Load a registered task or ``local:PATH``; ``inputs`` lists the files it read."""
-    from harness.registry import TASKS
+def resolve_relevance(task: str, options: LoadOptions, default: str, allowed: Sequence[str]) -> str:
+    """The relevance to use: the task default, or ``--relevance`` (``gold`` means ``qrels``).
 
-    from harness.fingerprint import recording_reads
+    >>> resolve_relevance("t", LoadOptions(relevance="gold"), "answer-word", ("answer-word", "qrels"))
+    'qrels'
+    """
+    wanted = options.relevance or default
+    wanted = "qrels" if wanted == "gold" else wanted
+    if wanted not in allowed:
+        shown = ", ".join("gold" if a == "qrels" else a for a in allowed)
+        raise MireEvalError(f"{task}: unknown relevance {options.relevance!r}; known: {shown}")
+    return wanted
 
-    options = options or LoadOptions()
-    with recording_reads() as reads:  # every adapter fingerprints the files it reads
-        if name.startswith("local:"):
-            from tasks.local import load_local
 
-            data = load_local(Path(name[len("local:"):]), options)
-        else:
-            spec: TaskSpec = TASKS.get(name)
-            if options.split not in spec.splits:
-                raise MireEvalError(f"task {name!r} has no split {options.split!r}; known: {', '.join(spec.splits)}")
-            data = spec.load(options)
-    data.inputs = {**data.inputs, **reads}
-    return data
+@dataclass(frozen=True)
+class CorpusRead:
+    """A corpus as one load read it: what identifies its source, the value the reader
+    returned, and the inputs (fingerprints) recorded while reading it."""
+
+    key: Hashable
+    value: object
+    inputs: dict
+
+
+# The corpus a load is offered (tasks.loading.load_task's ``corpus_from``), and the one it read.
+_offered: ContextVar[CorpusRead | None] = ContextVar("mire_eval_offered_corpus", default=None)
+_read: ContextVar[list | None] = ContextVar("mire_eval_corpus_read", default=None)
+
+
+def corpus_once(key: Hashable, read: Callable[[], object]):
+    """``read()``, unless the load was offered a corpus read from the same source ``key``.
+
+    Every task's corpus is the same for all of its splits, so ``finetune`` (train, then
+    test) and other multi-split callers read it once. Task loaders read their corpus through
+    here; ``key`` must name everything the reader's result depends on (files, folders,
+    revision). A reused corpus replays the inputs its first reading recorded, so the run
+    identity is the same as after a fresh read.
+    """
+    from harness.fingerprint import record_inputs, recording_reads
+
+    offered = _offered.get()
+    if offered is not None and offered.key == key:
+        record_inputs(offered.inputs)
+        done = offered
+    else:
+        with recording_reads() as reads:
+            value = read()
+        record_inputs(reads)
+        done = CorpusRead(key, value, dict(reads))
+    sink = _read.get()
+    if sink is not None:
+        sink.append(done)
+    return done.value
 
 
 def task_slug(name: str) -> str:

@@ -16,7 +16,8 @@ import pyarrow as pa
 from harness.cache import stable_hash
 from harness.errors import where
 from harness.types import Corpus
-from tasks.releases import file_digest, get_field, iter_json_lines
+from harness.textfiles import iter_json_lines
+from tasks.releases import file_digest, get_field
 
 BATCH_ROWS = 65_536
 

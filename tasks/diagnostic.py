@@ -278,17 +278,14 @@ def generate(out: str | Path, config: DiagnosticConfig = DiagnosticConfig()) -> 
     return out
 
 
-def read_query_types(directory: str | Path) -> dict[str, str]:
-    """``{query id: type}`` from a queries.jsonl with the optional ``type`` field ({} if none)."""
-    path = Path(directory) / "queries.jsonl"
-    types = {}
-    with open(path) as f:
-        for line in f:
-            if line.strip():
-                record = json.loads(line)
-                if record.get("type"):
-                    types[str(record["_id"])] = record["type"]
-    return types
+def query_types(queries) -> dict[str, str]:
+    """``{query id: type}`` from each query's ``type`` field (``Query.extra``), where it has one.
+
+    >>> from harness.types import Query
+    >>> query_types([Query("a", "x", extra={"type": "image-needed"}), Query("b", "y")])
+    {'a': 'image-needed'}
+    """
+    return {q.id: q.extra["type"] for q in queries if q.extra.get("type")}
 
 
 def ensure_generated(directory: Path, config: DiagnosticConfig = DiagnosticConfig()) -> Path:
@@ -320,12 +317,10 @@ def load(options: LoadOptions) -> TaskData:
     data = load_local(directory, options)
     fingerprint_file(directory / "diagnostic.json")  # read below: part of the run's inputs
     info = json.loads((directory / "diagnostic.json").read_text())
-    types = read_query_types(directory)
-    in_split = {q.id: types[q.id] for q in data.queries}
     data.meta.update({
         "diagnostic_fingerprint": info["fingerprint"],
         "chance": info["chance"],
-        "query_types": in_split,
+        "query_types": query_types(data.queries),
     })
     data.name = "diagnostic"
     return data

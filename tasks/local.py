@@ -1,7 +1,8 @@
 """``local:PATH`` tasks: BEIR's layout extended with images and answers (docs/tasks.md).
 
     corpus.jsonl       {"_id": str, "title": str, "text": str}
-    queries.jsonl      {"_id": str, "text": str, "image": "images/x.png" | null, "answers": [str]}
+    queries.jsonl      {"_id": str, "text": str, "image": "images/x.png" | null, "answers": [str],
+                        any other field (e.g. "type"): kept in Query.extra}
     images/            query images, paths relative to the task directory (or to --image-dir),
                        never leaving it
     qrels/<split>.tsv  header "query-id<TAB>corpus-id<TAB>score"
@@ -19,10 +20,9 @@ from harness.fingerprint import fingerprint_file
 from harness.errors import MireEvalError, where
 from harness.relevance import MODES as ANSWER_MODES
 from harness.runs import iter_qrels
-from harness.textfiles import check_id
+from harness.textfiles import check_id, iter_json_lines
 from harness.types import Corpus, FileImage, Qrels, Query, TaskData, TrainExample
-from tasks.base import LoadOptions, check_images
-from tasks.releases import iter_json_lines, resolve_relevance
+from tasks.base import LoadOptions, check_images, corpus_once, resolve_relevance
 
 
 def _field(obj: dict, name: str, kind, path: Path, n: int, required: bool = True):
@@ -66,8 +66,15 @@ def read_corpus(path: Path) -> Corpus:
     return Corpus.from_records(records)
 
 
+QUERY_FIELDS = ("_id", "text", "image", "answers", "instruction")
+
+
 def read_queries(path: Path, root: Path) -> list[Query]:
-    """Queries of ``path``; image paths are relative to ``root`` and must stay inside it."""
+    """Queries of ``path``; image paths are relative to ``root`` and must stay inside it.
+
+    Fields beyond :data:`QUERY_FIELDS` (the diagnostic task's ``type``) are kept, as read,
+    in ``Query.extra``, so no reader needs the file a second time.
+    """
     queries, seen = [], set()
     for n, obj in iter_json_lines(path):
         qid = _field(obj, "_id", str, path, n)
@@ -84,6 +91,7 @@ def read_queries(path: Path, root: Path) -> list[Query]:
             image=FileImage(image_path(image, root, path, n)) if image else None,
             answers=tuple(answers),
             instruction=_field(obj, "instruction", str, path, n, required=False),
+            extra={k: v for k, v in obj.items() if k not in QUERY_FIELDS},
         ))
     if not queries:
         raise MireEvalError(f"{path}: no queries")
@@ -106,7 +114,7 @@ def load_local(root: Path, options: LoadOptions) -> TaskData:
     root = Path(root)
     if not root.is_dir():
         raise MireEvalError(f"{root}: task directory not found (expected corpus.jsonl, queries.jsonl, qrels/)")
-    corpus = read_corpus(root / "corpus.jsonl")
+    corpus = corpus_once(("local", str((root / "corpus.jsonl").resolve())), lambda: read_corpus(root / "corpus.jsonl"))
     queries = read_queries(root / "queries.jsonl", Path(options.image_dir) if options.image_dir else root)
     splits = sorted(p.stem for p in (root / "qrels").glob("*.tsv")) if (root / "qrels").is_dir() else []
 

@@ -24,8 +24,8 @@ from harness import hub
 from harness.errors import MireEvalError
 from harness.fingerprint import record_input
 from harness.types import Corpus, FileImage, Passage, Query, TaskData, TrainExample
-from tasks.base import LoadOptions, TaskSpec
 from tasks import m2kr_revision
+from tasks.base import LoadOptions, TaskSpec, corpus_once
 from tasks.m2kr_hub import (
     HUB_ID,
     IMAGES_HUB_ID,
@@ -37,7 +37,7 @@ from tasks.m2kr_hub import (
     human_bytes,
 )
 from tasks.m2kr_revision import CACHE_NAME, Revision
-from tasks.releases import assemble, file_digest, resolve_relevance
+from tasks.releases import assemble, file_digest
 
 __all__ = ["HUB_ID", "IMAGES_HUB_ID", "Subset", "m2kr_task"]
 
@@ -161,8 +161,8 @@ def query_image(subset: Subset, images: Path, img_path: str, finder: BasenameFin
     return FileImage(images / name)
 
 
-def load_subset(subset: Subset, task: str, options: LoadOptions) -> TaskData:
-    relevance = resolve_relevance(task, options, "answer-substring", RELEVANCE)
+def load_subset(subset: Subset, spec: TaskSpec, options: LoadOptions) -> TaskData:
+    task, relevance = spec.name, spec.resolve_relevance(options)
     split = options.split
     config = f"{subset.name}_data"
     cached = _cached_copy(subset, task, options)  # before any read: a pin naming another commit stops here
@@ -195,7 +195,9 @@ def load_subset(subset: Subset, task: str, options: LoadOptions) -> TaskData:
     queries = [query for query, _, _ in ordered]
     qrels = {query.id: rel for query, rel, _ in ordered}
     train = [TrainExample(query, positive) for query, _, positive in ordered] if training else None
-    corpus, corpus_provenance = read_passages(subset, options)
+    source = (task, options.data_dir and str(Path(options.data_dir).resolve()), str(Path(options.cache_dir).resolve()),
+              revision())
+    corpus, corpus_provenance = corpus_once(source, lambda: read_passages(subset, options))
     return assemble(
         task, options, queries, corpus, relevance, qrels=qrels, train=train,
         meta={"source": f"{HUB_ID} ({config}, {subset.name}_passages/test_passages)",
@@ -227,17 +229,18 @@ def _cached_copy(subset: Subset, task: str, options: LoadOptions) -> dict:
     return {"fetched": entry, "revision": fetched_at}
 
 
-def fetch_subset(subset: Subset, task: str, options: LoadOptions, images: bool = True) -> Path:
+def fetch_subset(subset: Subset, spec: TaskSpec, options: LoadOptions, images: bool = True) -> Path:
     """Download what ``options.split`` needs (at :func:`hub_revision`'s commit) once, verify it,
     say where, and record the commit in the fetch record.
 
     The file lists are read first: a config absent at the commit fails before any download, and
     every file to download is printed with its size and target before the first byte moves.
     """
+    task = spec.name
     from huggingface_hub import snapshot_download
 
     if options.data_dir:  # a copy the user made: verify it, download nothing
-        return _verify(subset, task, options, Path(options.data_dir))
+        return _verify(subset, spec, options, Path(options.data_dir))
     target = Path(options.cache_dir) / CACHE_NAME
     image_dir = image_root(subset, options)
     rev = None
@@ -271,7 +274,7 @@ def fetch_subset(subset: Subset, task: str, options: LoadOptions, images: bool =
         options.cache_dir, revision=rev.commit, revision_source=m2kr_revision.ENV,
         fetches={f"{subset.name}/{options.split}": {"revision": rev.commit, "files": data + passages,
                                                     "images_hub_id": IMAGES_HUB_ID, "image_archives": archives}})
-    return _verify(subset, task, options, target)
+    return _verify(subset, spec, options, target)
 
 
 def _print_plan(task: str, split: str, plan: list, rev: Revision) -> None:
@@ -286,25 +289,28 @@ def _print_plan(task: str, split: str, plan: list, rev: Revision) -> None:
           f"{'' if len(known) == len(plan) else ' (some sizes unknown)'}; archives are unpacked beside themselves")
 
 
-def _verify(subset: Subset, task: str, options: LoadOptions, where: Path) -> Path:
+def _verify(subset: Subset, spec: TaskSpec, options: LoadOptions, where: Path) -> Path:
     """Load the test split (images checked, missing ones counted) and print what is there."""
+    task = spec.name
     local = LoadOptions(split=options.split, data_dir=options.data_dir, cache_dir=options.cache_dir,
                         image_dir=options.image_dir, skip_missing_images=True)
-    data = load_subset(subset, task, local)
+    data = load_subset(subset, spec, local)
     print(f"{task}: {data.meta['queries']} {options.split} queries, {data.meta['passages']} passages in {where}; "
           f"images in {image_root(subset, options)} ({data.meta['skipped_images']} missing)")
     return where
 
 
 def m2kr_task(subset: Subset, name: str, description: str, paper_metric: str) -> TaskSpec:
-    return TaskSpec(
+    spec = TaskSpec(
         name=name,
         description=description,
         source=f"hf:{HUB_ID} ({subset.name}_data, {subset.name}_passages); images hf:{IMAGES_HUB_ID}",
         relevance="answer-substring",
+        relevances=RELEVANCE,
         main_metric="hit_rate@5",
         paper_metric=paper_metric,
         splits=subset.splits,
-        load=lambda options: load_subset(subset, name, options),
-        fetch=lambda options, images=True: fetch_subset(subset, name, options, images),
+        load=lambda options: load_subset(subset, spec, options),
+        fetch=lambda options, images=True: fetch_subset(subset, spec, options, images),
     )
+    return spec

@@ -15,7 +15,7 @@ import random
 from pathlib import Path
 
 from harness.types import FileImage, Query, TaskData, TrainExample
-from tasks.base import LoadOptions, TaskSpec
+from tasks.base import LoadOptions, TaskSpec, corpus_once
 from tasks.images import coco_image_path, coco_manual_files, coco_root
 from tasks.releases import (
     ManualFile,
@@ -26,7 +26,6 @@ from tasks.releases import (
     manual_fetch,
     parse_ctx_release,
     read_kid_text_csv,
-    resolve_relevance,
 )
 
 NAME = "okvqa"
@@ -57,8 +56,8 @@ def load(options: LoadOptions) -> TaskData:
         rng = random.Random(TRAIN_SEED)
         train = [TrainExample(q, rng.choice(r.ctxs), r.negs) for q, r in zip(queries, records)]
     return assemble(
-        NAME, options, queries, read_kid_text_csv(corpus_file),
-        relevance=resolve_relevance(NAME, options, "answer-word", ("answer-word", "answer-substring")),
+        NAME, options, queries, corpus_once((NAME, str(corpus_file.resolve())), lambda: read_kid_text_csv(corpus_file)),
+        relevance=TASK.resolve_relevance(options),
         train=train,
         meta={"source": "RA-VQA v2 data (BByrneLab/RAVQAV2Data); corpus of Vis-DPR", "files": [file_digest(questions), file_digest(corpus_file)],
               "image_dir": str(images), "skipped_without_ctxs": no_ctxs},
@@ -80,6 +79,7 @@ TASK = TaskSpec(
     relevance="answer-word",
     main_metric="hit_rate@5",
     paper_metric="PR@5 (MRR@5 in MIRe's zero-shot table)",
+    relevances=("answer-word", "answer-substring"),
     splits=("test", "testdev", "train"),
     load=load,
     fetch=fetch,

@@ -16,8 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.errors import MireEvalError
+from harness.textfiles import iter_json_lines
 from harness.types import FileImage, Passage, Query, TaskData, TrainExample
-from tasks.base import LoadOptions, TaskSpec
+from tasks.base import LoadOptions, TaskSpec, corpus_once
 from tasks.blocks import blocks_corpus
 from tasks.images import coco_file_name, coco_image_path, coco_manual_files, coco_root
 from tasks.releases import (
@@ -27,10 +28,8 @@ from tasks.releases import (
     file_digest,
     find_file,
     get_field,
-    iter_json_lines,
     load_json,
     manual_fetch,
-    resolve_relevance,
 )
 
 NAME = "okvqa-wiki11m"
@@ -93,8 +92,9 @@ def load(options: LoadOptions) -> TaskData:
     queries = [by_qid[q] for q in order]
     train = [TrainExample(by_qid[q], positives[q]) for q in order] if options.split == "train" else None
     return assemble(
-        NAME, options, queries, blocks_corpus(blocks, Path(options.cache_dir) / NAME),
-        relevance=resolve_relevance(NAME, options, "answer-word", ("answer-word", "answer-substring")),
+        NAME, options, queries, corpus_once((NAME, str(Path(blocks).resolve()), str(Path(options.cache_dir).resolve())),
+                                        lambda: blocks_corpus(blocks, Path(options.cache_dir) / NAME)),
+        relevance=TASK.resolve_relevance(options),
         train=train,
         meta={"source": RELEASE, "files": files, "image_dir": str(images)},
     )
@@ -119,6 +119,7 @@ TASK = TaskSpec(
     relevance="answer-word",
     main_metric="mrr@5",
     paper_metric="MRR@5",
+    relevances=("answer-word", "answer-substring"),
     splits=("test", "train"),
     load=load,
     fetch=fetch,

@@ -9,7 +9,7 @@ the RA-VQA ``ctxs`` schema shared by OK-VQA-GS and ReMuQ, and the final assembly
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from harness.fingerprint import SAMPLED_METHOD, fingerprint_file
 from harness.errors import MireEvalError, where
-from harness.textfiles import check_id, iter_lines, parse_json, read_text
+from harness.textfiles import check_id, iter_json_lines, iter_lines, load_json, parse_json, read_text  # noqa: F401 (re-exported)
 from harness.types import Corpus, Passage, Query, TaskData, TrainExample
 from tasks.base import LoadOptions, check_images
 
@@ -49,25 +49,6 @@ def find_file(task: str, root: Path, name: str, subdirs: Sequence[str] = ("",), 
 # --------------------------------------------------------------------------------------------
 # Reading files with errors that name file and field
 # --------------------------------------------------------------------------------------------
-def load_json(path: Path):
-    """A whole JSON file (UTF-8, BOM allowed; see :mod:`harness.textfiles`)."""
-    return parse_json(read_text(path), path)
-
-
-def iter_json_lines(path: Path) -> Iterator[tuple[int, dict]]:
-    """``(line_number, record)`` for each non-blank line of a JSON-lines file.
-
-    Encoding, BOM and nesting rules are :mod:`harness.textfiles`'s, shared by every reader.
-    """
-    for n, line in iter_lines(path):
-        if not line.strip():
-            continue
-        record = parse_json(line, path, n, what="malformed JSON line")
-        if not isinstance(record, dict):
-            raise MireEvalError(f"{where(path, n)}: expected a JSON object per line")
-        yield n, record
-
-
 def get_field(record: dict, name: str, origin: str, kind: type | tuple[type, ...] | None = None):
     """``record[name]``, or a one-line error naming the file location and the field.
 
@@ -277,16 +258,6 @@ def check_release_ids(name: str, queries: Sequence[Query], corpus: Corpus) -> No
     if pc.any(bad).as_py():
         first = pc.filter(ids, bad)[0].as_py()
         check_id(first, f"{name}: corpus", "passage id")
-
-
-def resolve_relevance(task: str, options: LoadOptions, default: str, allowed: Sequence[str]) -> str:
-    """The relevance to use: the task default, or ``--relevance`` (``gold`` means ``qrels``)."""
-    wanted = options.relevance or default
-    wanted = "qrels" if wanted == "gold" else wanted
-    if wanted not in allowed:
-        shown = ", ".join("gold" if a == "qrels" else a for a in allowed)
-        raise MireEvalError(f"{task}: unknown relevance {options.relevance!r}; known: {shown}")
-    return wanted
 
 
 # --------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.types import Query, TaskData, TrainExample
-from tasks.base import LoadOptions, TaskSpec
+from tasks.base import LoadOptions, TaskSpec, corpus_once
 from tasks.images import WebQAImages
 from tasks.releases import (
     ManualFile,
@@ -22,7 +22,6 @@ from tasks.releases import (
     manual_fetch,
     parse_ctx_release,
     read_kid_text_csv,
-    resolve_relevance,
 )
 
 NAME = "remuq"
@@ -51,8 +50,8 @@ def load(options: LoadOptions) -> TaskData:
     if options.split == "train":
         train = [TrainExample(q, r.ctxs[0]) for q, r in zip(queries, records)]
     return assemble(
-        NAME, options, queries, read_kid_text_csv(corpus_file),
-        relevance=resolve_relevance(NAME, options, "qrels", ("qrels", "answer-word", "answer-substring")),
+        NAME, options, queries, corpus_once((NAME, str(corpus_file.resolve())), lambda: read_kid_text_csv(corpus_file)),
+        relevance=TASK.resolve_relevance(options),
         qrels=qrels, train=train,
         meta={"source": RELEASE, "files": [file_digest(p) for p in (questions, corpus_file, lineidx, tsv)],
               "image_tsv": str(tsv), "skipped_without_ctxs": no_ctxs},
@@ -73,6 +72,7 @@ TASK = TaskSpec(
     relevance="qrels",
     main_metric="hit_rate@5",
     paper_metric="R@5 (MRR@5 in MIRe's zero-shot table)",
+    relevances=("qrels", "answer-word", "answer-substring"),
     splits=("test", "train"),
     load=load,
     fetch=fetch,

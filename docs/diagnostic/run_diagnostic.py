@@ -53,7 +53,8 @@ def main() -> None:
     from harness.training import TrainConfig, train
     from offline_mire import write_offline_parts
     from retrievers import mire
-    from tasks.base import LoadOptions, load_task
+    from tasks.base import LoadOptions
+    from tasks.loading import load_task
 
     def probe(retriever, checkpoint=None, setting="zero-shot", options=None):
         start = time.perf_counter()

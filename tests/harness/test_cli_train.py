@@ -6,7 +6,7 @@ from PIL import Image
 from tiny_trainable import tiny_task
 from typer.testing import CliRunner
 
-import tasks.base
+import tasks.loading
 from harness.cli_train import register
 from harness.errors import MireEvalError
 from harness.pairs import read_pairs
@@ -32,11 +32,11 @@ def app():
 def test_finetune_trains_with_module_defaults_and_flags(app, tmp_path, monkeypatch):
     seen = {}
 
-    def fake_load(name, options):
+    def fake_load(name, options, corpus_from=None):
         seen["split"] = options.split
         return tiny_task(16)
 
-    monkeypatch.setattr(tasks.base, "load_task", fake_load)
+    monkeypatch.setattr(tasks.loading, "load_task", fake_load)
     args = ["finetune", "--task", "tiny", "--retriever", "tiny-test", "--epochs", "2", "--micro-batch", "3",
             "--option", "similarity=maxsim", "--checkpoints", str(tmp_path), "--no-evaluate"]
     result = CliRunner().invoke(app, args)
@@ -91,9 +91,13 @@ def test_read_pairs_formats_and_errors(tmp_path):
             read_pairs(bad)
 
 
-def test_finetune_then_evaluates_as_fine_tuned_through_the_real_cli(local_task, tmp_path):
+def test_finetune_then_evaluates_as_fine_tuned_through_the_real_cli(local_task, tmp_path, monkeypatch):
+    import tasks.local
     from harness.cli import app as real_app
 
+    corpus_reads = []
+    real_read = tasks.local.read_corpus
+    monkeypatch.setattr(tasks.local, "read_corpus", lambda path: corpus_reads.append(path) or real_read(path))
     result = CliRunner().invoke(real_app, [
         "finetune", "-t", f"local:{local_task}", "-r", "tiny-test", "--batch-size", "1", "--epochs", "3",
         "--checkpoints", str(tmp_path / "ck"), "--output", str(tmp_path / "results")])
@@ -105,6 +109,7 @@ def test_finetune_then_evaluates_as_fine_tuned_through_the_real_cli(local_task, 
     model_dir = tmp_path / "ck" / "checkpoints" / "local-animals" / "tiny-test" / "final"
     assert metrics["checkpoint"] == str(model_dir)
     assert json.loads((model_dir / "training.json").read_text())["examples"] == 1  # the train split's one pair
+    assert len(corpus_reads) == 1  # train and test share one reading of corpus.jsonl
 
 
 def test_untrainable_or_unknown_retrievers_are_one_line_errors(local_task):

@@ -10,7 +10,8 @@ import pytest
 
 import harness.fingerprint as fp
 from harness.fingerprint import fingerprint_file, fingerprint_paths, recording_reads
-from tasks.base import LoadOptions, load_task
+from tasks.base import LoadOptions
+from tasks.loading import load_task
 
 
 def _age(path, seconds=60):

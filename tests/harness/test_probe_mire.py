@@ -32,7 +32,8 @@ IMAGE_NEEDED = 96  # the first 96 test queries of the diagnostic task are its im
 def probed(tmp_path_factory):
     from harness.training import TrainConfig, train
     from retrievers import mire
-    from tasks.base import LoadOptions, load_task
+    from tasks.base import LoadOptions
+    from tasks.loading import load_task
 
     root = tmp_path_factory.mktemp("mire-diagnostic")
     patch = pytest.MonkeyPatch()

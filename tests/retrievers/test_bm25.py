@@ -2,7 +2,8 @@
 
 from harness.evaluate import RunSettings, run_evaluation
 from retrievers.bm25 import build
-from tasks.base import LoadOptions, load_task
+from tasks.base import LoadOptions
+from tasks.loading import load_task
 
 
 def test_bm25_finds_passages_by_question_words(local_task):

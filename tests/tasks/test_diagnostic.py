@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 from harness.errors import MireEvalError
-from tasks.diagnostic import QUERY_TYPES, DiagnosticConfig, chance_levels, generate, read_query_types
+from tasks.diagnostic import QUERY_TYPES, DiagnosticConfig, chance_levels, generate, query_types
+from tasks.local import read_queries
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,8 @@ def test_local_format_and_balanced_design(task_dir):
         counts = collections.Counter((queries[q]["type"], p) for q, p, _ in pairs)
         # every object is the target of the same number of queries of every type
         assert set(counts.values()) == {per_object} and len(counts) == 48 * len(QUERY_TYPES)
-    assert read_query_types(task_dir) == {q: v["type"] for q, v in queries.items()}
+    # the type travels on the query as read, no second reading of queries.jsonl
+    assert query_types(read_queries(task_dir / "queries.jsonl", task_dir)) == {q: v["type"] for q, v in queries.items()}
 
 
 def test_text_only_chance_is_exact_on_image_needed(task_dir):
@@ -104,7 +106,8 @@ def test_bad_config_is_refused():
 
 
 def test_registered_task_generates_itself_once_and_loads_as_local(tmp_path, monkeypatch):
-    from tasks.base import LoadOptions, load_task
+    from tasks.base import LoadOptions
+    from tasks.loading import load_task
 
     monkeypatch.setenv("MIRE_EVAL_DATA", str(tmp_path))
     test = load_task("diagnostic", LoadOptions(split="test"))

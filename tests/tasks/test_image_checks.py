@@ -14,7 +14,8 @@ from harness.cli import app
 from harness.errors import MireEvalError
 from harness.images import check_ref, inspect_image
 from harness.types import BytesImage, FileImage
-from tasks.base import LoadOptions, load_task
+from tasks.base import LoadOptions
+from tasks.loading import load_task
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from harness.errors import MireEvalError
-from tasks.base import LoadOptions, load_task
+from tasks.base import LoadOptions
+from tasks.loading import load_task
 from tests.conftest import make_local_task, write_jsonl
 
 
@@ -137,3 +138,33 @@ def test_relevance_names(local_task):
     assert load(local_task, relevance="answer-word").qrels is None
     with pytest.raises(MireEvalError, match=r"unknown relevance 'bogus'; known: gold, answer-word, answer-substring"):
         load(local_task, relevance="bogus")
+
+
+def test_a_second_split_takes_the_first_splits_corpus_with_the_same_inputs(local_task, monkeypatch):
+    """``finetune`` loads train, then test: the corpus is read once, and the test load's
+    inputs (the run identity) are those of a fresh load."""
+    import tasks.local
+
+    fresh_test = load(local_task, split="test")
+    reads = []
+    real = tasks.local.read_corpus
+    monkeypatch.setattr(tasks.local, "read_corpus", lambda path: reads.append(path) or real(path))
+    train = load(local_task, split="train")
+    test = load_task(f"local:{local_task}", LoadOptions(split="test"), corpus_from=train)
+    assert len(reads) == 1 and test.corpus is train.corpus
+    assert test.inputs == fresh_test.inputs and test.meta == fresh_test.meta
+    assert [q.id for q in test.queries] == [q.id for q in fresh_test.queries]
+
+    other = make_local_task(local_task.parent / "other", qrels={"test": [("q-fox", "p-fox")]})
+    elsewhere = load_task(f"local:{other}", LoadOptions(split="test"), corpus_from=train)
+    assert len(reads) == 2 and elsewhere.corpus is not train.corpus  # another source is read
+
+
+def test_extra_query_fields_travel_on_the_query(tmp_path):
+    root = make_local_task(tmp_path / "t")
+    rows = [json.loads(line) for line in (root / "queries.jsonl").read_text().splitlines()]
+    rows[0]["type"], rows[1]["difficulty"] = "image-needed", 3
+    write_jsonl(root / "queries.jsonl", rows)
+    queries = load(root).queries
+    assert queries[0].extra == {"type": "image-needed"} and queries[1].extra == {"difficulty": 3}
+    assert queries[2].extra == {}

@@ -4,7 +4,8 @@ import shutil
 import pytest
 
 from harness.errors import MireEvalError
-from tasks.base import LoadOptions, load_task
+from tasks.base import LoadOptions
+from tasks.loading import load_task
 from tasks.m2kr import HUB_ID
 
 from m2kr_fixtures import (DATA_SCHEMA, FEB, INSTRUCTION, JUNE, data_rows, serve_hf_urls, write_m2kr_hub,

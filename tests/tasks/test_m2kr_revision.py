@@ -6,7 +6,8 @@ import shutil
 import pytest
 
 from harness.errors import MireEvalError
-from tasks.base import LoadOptions, load_task
+from tasks.base import LoadOptions
+from tasks.loading import load_task
 from tasks.m2kr_hub import HUB_ID
 from tasks.m2kr_revision import read_record
 

@@ -3,7 +3,8 @@ import random
 import pytest
 
 from harness.errors import MireEvalError
-from tasks.base import LoadOptions, load_task
+from tasks.base import LoadOptions
+from tasks.loading import load_task
 from tasks.okvqa import TASK, TRAIN_SEED
 from tasks.releases import file_digest
 

@@ -1,7 +1,8 @@
 import pytest
 
 from harness.errors import MireEvalError
-from tasks.base import LoadOptions, load_task
+from tasks.base import LoadOptions
+from tasks.loading import load_task
 from tasks.blocks import convert_blocks
 from tasks.okvqa_wiki11m import vqa_answers
 

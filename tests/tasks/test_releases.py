@@ -4,8 +4,8 @@ import pytest
 
 import harness.fingerprint as fingerprint
 from harness.errors import MireEvalError
-from tasks.releases import file_digest, read_kid_text_csv, remove_caption, resolve_relevance
-from tasks.base import LoadOptions
+from tasks.base import LoadOptions, resolve_relevance
+from tasks.releases import file_digest, read_kid_text_csv, remove_caption
 
 
 @pytest.mark.parametrize("question, caption, expected", [

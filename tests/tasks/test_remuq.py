@@ -2,7 +2,8 @@ import pytest
 
 from harness.errors import MireEvalError
 from harness.images import check_ref
-from tasks.base import LoadOptions, load_task
+from tasks.base import LoadOptions
+from tasks.loading import load_task
 from tasks.images import TsvImage, WebQAImages
 
 from release_fixtures import image_bytes, write_json, write_webqa_tsv

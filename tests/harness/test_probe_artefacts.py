@@ -1,0 +1,73 @@
+"""The evaluation hands its artefacts on: the probe never searches the full view or judges
+relevance a second time, and a reused folder gives back exactly the run and qrels it holds."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+from harness.evaluate import RunSettings, run_evaluation
+from harness.probe import run_probe
+from harness.runs import read_trec_run
+from retrievers.base import EncoderRetriever
+from tests.harness.test_probe import ColourWordEncoder, _task
+
+
+class CountingRetriever(EncoderRetriever):
+    """An encoder retriever that counts searches and indexings by view."""
+
+    def __init__(self, encoder):
+        super().__init__(encoder)
+        self.searched: Counter = Counter()
+        self.indexed = 0
+
+    def index(self, corpus):
+        self.indexed += 1
+        return super().index(corpus)
+
+    def search(self, queries, k, view="full"):
+        self.searched[view] += 1
+        return super().search(queries, k, view)
+
+
+def _probe(tmp_path, retriever):
+    return run_probe(RunSettings(task="toy", retriever="colour-words", k=6, output=tmp_path), data=_task(),
+                     retriever=retriever)
+
+
+def test_the_probe_searches_the_full_view_once_and_not_at_all_when_reused(tmp_path):
+    first = CountingRetriever(ColourWordEncoder())
+    out = _probe(tmp_path, first)
+    # the evaluation's search is the full view; the probe adds text, image and the swap
+    # (searched with the full view over swapped images), one chunk each
+    assert first.searched == Counter({"full": 2, "text": 1, "image": 1}) and first.indexed == 1
+
+    again = CountingRetriever(ColourWordEncoder())
+    reused = _probe(tmp_path, again)
+    assert again.searched == Counter({"full": 1, "text": 1, "image": 1})  # the swap only
+    assert again.indexed == 1  # the other views need the index
+    assert reused["directory"] == out["directory"]
+    for key in ("views", "indices_by_metric", "by_type", "compare"):
+        assert reused[key] == out[key], key
+
+
+def test_a_reused_run_reads_back_exactly_what_was_evaluated(tmp_path):
+    settings = RunSettings(task="toy", retriever="colour-words", k=6, output=tmp_path, limit=5)
+    first = run_evaluation(settings, retriever=EncoderRetriever(ColourWordEncoder()), data=_task())
+    again = run_evaluation(settings, retriever=EncoderRetriever(ColourWordEncoder()), data=_task())
+    assert not first.reused and again.reused
+    assert first.run and again.run == first.run  # every score bit for bit (run.trec holds repr)
+    assert again.qrels == first.qrels and list(again.qrels) == [q.id for q in first.data.queries]
+    assert len(again.data.queries) == 5  # --limit applied to the data handed on
+    assert read_trec_run(Path(first.directory) / "run.trec") == first.run
+    assert json.loads((Path(first.directory) / "metrics.json").read_text())["metrics"] == again.metrics
+
+
+def test_scores_below_printed_precision_survive_the_round_trip(tmp_path):
+    """Two scores closer than any fixed rounding stay ordered after a reuse."""
+    from harness.runs import write_trec_run
+
+    run = {"q": {"a": 0.1 + 0.2, "b": 0.30000000000000004 - 2 ** -54, "c": 1 / 3}}
+    write_trec_run(run, tmp_path / "run.trec", tag="t")
+    assert read_trec_run(tmp_path / "run.trec") == run

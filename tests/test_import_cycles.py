@@ -1,0 +1,135 @@
+"""No import cycles among harness/, tasks/ and retrievers/, lazy (function-level) imports included.
+
+Every module's AST is read whole (``ast.walk``: imports inside functions count), each import
+is resolved to a module of these packages, and the strongly connected components of that
+graph are the cycles. A string constant that is exactly a module name (``"harness.cli_train"``
+in a tuple handed to ``importlib.import_module``) counts as an import too; a registry target
+``"module:attribute"`` does not: it is a plug-in looked up by name, not code the registry runs. A cycle is tolerated only when listed in :data:`KNOWN_CYCLES`, which
+is meant to shrink to empty: a newly listed cycle is a design decision, not a test fix.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("harness", "tasks", "retrievers")
+
+# Cycles still to be undone, each as the set of modules in it. Remove an entry when its
+# cycle is gone (test_known_cycles_still_exist says so).
+KNOWN_CYCLES: set[frozenset[str]] = {
+    frozenset({"retrievers.mire", "retrievers.mire_training"}),
+}
+
+
+def module_names() -> dict[str, Path]:
+    """``{"harness.cli": Path(...)}`` for every module of :data:`PACKAGES`."""
+    out = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            out[name] = path
+    return out
+
+
+def imported_modules(name: str, path: Path, known: set[str]) -> set[str]:
+    """Modules of ``known`` that ``name`` imports anywhere in its file."""
+    is_package = path.name == "__init__.py"
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = name.split(".") if is_package else name.split(".")[:-1]
+                anchor = anchor[: len(anchor) - (node.level - 1)]
+                base = ".".join([*anchor, base] if base else anchor)
+            # ``from pkg import sub`` imports the module pkg.sub when there is one
+            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in known:
+            targets = [node.value]  # a module imported by name at run time
+        else:
+            continue
+        for target in targets:
+            while target and target not in known:  # ``import harness.x.y`` of a non-module y
+                target = target.rpartition(".")[0]
+            if target and target != name:
+                out.add(target)
+    return out
+
+
+def import_graph() -> dict[str, set[str]]:
+    modules = module_names()
+    known = set(modules)
+    return {name: imported_modules(name, path, known) for name, path in modules.items()}
+
+
+def cycles(graph: dict[str, set[str]]) -> set[frozenset[str]]:
+    """Strongly connected components with more than one module (Tarjan, iterative).
+
+    >>> sorted(sorted(c) for c in cycles({"a": {"b"}, "b": {"a", "c"}, "c": set()}))
+    [['a', 'b']]
+    """
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: set[frozenset[str]] = set()
+    counter = 0
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = set()
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.add(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.add(frozenset(component))
+    return found
+
+
+def test_the_graph_sees_lazy_imports():
+    """The parser must see a function-level import, or the test would pass vacuously."""
+    graph = import_graph()
+    assert "harness.registry" in graph["tasks.base"] or "harness.evaluate" in graph["harness.probe"]
+    assert "harness.cli_train" in graph["harness.cli"], "a module imported by its name as a string is missed"
+
+
+def test_no_import_cycles():
+    found = cycles(import_graph())
+    unexpected = found - KNOWN_CYCLES
+    assert not unexpected, "import cycles: " + "; ".join(" <-> ".join(sorted(c)) for c in unexpected)
+
+
+def test_known_cycles_still_exist():
+    """An undone cycle must leave KNOWN_CYCLES, so the list only ever shrinks."""
+    gone = KNOWN_CYCLES - cycles(import_graph())
+    assert not gone, "no longer cycles, remove from KNOWN_CYCLES: " + "; ".join(" <-> ".join(sorted(c)) for c in gone)
