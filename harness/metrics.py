@@ -117,7 +117,7 @@ def ranx_per_query(qrels: Qrels, ranked: dict, queries: list[str], metrics: list
 def first_relevant_rank(qrels: Qrels, run: Run) -> dict[str, int | None]:
     """Rank (from 1) of the first relevant passage in each canonical ranking, or None."""
     out = {}
-    for q, ranking in canonical_run(run).items():
+    for q, ranking in trec_order_scores(run, run).items():
         rel = qrels.get(q, {})
-        out[q] = next((i for i, (pid, _) in enumerate(ranking, 1) if rel.get(pid, 0) > 0), None)
+        out[q] = next((i for i, pid in enumerate(ranking, 1) if rel.get(pid, 0) > 0), None)
     return out

@@ -195,15 +195,16 @@ def load_subset(subset: Subset, spec: TaskSpec, options: LoadOptions) -> TaskDat
     queries = [query for query, _, _ in ordered]
     qrels = {query.id: rel for query, rel, _ in ordered}
     train = [TrainExample(query, positive) for query, _, positive in ordered] if training else None
+    commit = provenance.get("revision", cached.get("revision"))
     source = (task, options.data_dir and str(Path(options.data_dir).resolve()), str(Path(options.cache_dir).resolve()),
-              revision())
+              commit)
     corpus, corpus_provenance = corpus_once(source, lambda: read_passages(subset, options))
     return assemble(
         task, options, queries, corpus, relevance, qrels=qrels, train=train,
         meta={"source": f"{HUB_ID} ({config}, {subset.name}_passages/test_passages)",
               "query_files": provenance, "corpus_files": corpus_provenance, "image_dir": str(images),
               "instruction_field": has_instruction,
-              "revision": provenance.get("revision", cached.get("revision")), **cached},
+              "revision": commit, **cached},
     )
 
 

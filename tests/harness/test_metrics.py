@@ -77,13 +77,13 @@ def test_numpy_metrics_equal_ranx_per_query(seed):
     query, on the same trec_eval-ordered rankings; a name numpy lacks (map) goes through ranx."""
     from harness.metric_arrays import per_query
     from harness.metrics import ranx_per_query
-    from harness.runs import canonical_run
+    from harness.runs import trec_order_scores
 
     qrels, run = random_case(seed)
     queries = [q for q, r in qrels.items() if r and run.get(q)]
-    ranked = canonical_run({q: run[q] for q in queries})
+    ranked = trec_order_scores(run, queries)
     names = [*DEFAULT_METRICS, "mrr", "ndcg", "recall@3", "precision@7"]
-    ours = per_query([[pid for pid, _ in ranked[q]] for q in queries], [qrels[q] for q in queries], names)
+    ours = per_query([list(ranked[q]) for q in queries], [qrels[q] for q in queries], names)
     reference = ranx_per_query(qrels, ranked, queries, names)
     for m in names:
         for i, q in enumerate(queries):
