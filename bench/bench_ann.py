@@ -27,6 +27,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from hits_at5 import at5
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -67,15 +68,6 @@ def exact(directory: Path, d: dict, queries, ranks, k: int) -> tuple[np.ndarray,
     np.savez(cache, scores=s.numpy(), rows=r.numpy(), seconds=sec)
     return s.numpy(), r.numpy(), sec
 
-
-def at5(rows: np.ndarray, relevant: np.ndarray) -> tuple[float, float]:
-    """hit_rate@5 and mrr@5 (percent) with one relevant passage per query."""
-    hit, rr = [], []
-    for got, rel in zip(rows[:, :5], relevant):
-        where = np.flatnonzero(got == rel)
-        hit.append(bool(where.size))
-        rr.append(1.0 / (where[0] + 1) if where.size else 0.0)
-    return 100 * float(np.mean(hit)), 100 * float(np.mean(rr))
 
 
 def recall(rows: np.ndarray, exact_rows: np.ndarray) -> float:

@@ -20,16 +20,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from hits_at5 import at5
 import torch
 
-
-def at5(rows: np.ndarray, relevant: np.ndarray) -> tuple[float, float]:
-    hit, rr = [], []
-    for got, rel in zip(rows[:, :5], relevant):
-        where = np.flatnonzero(got == rel)
-        hit.append(bool(where.size))
-        rr.append(1.0 / (where[0] + 1) if where.size else 0.0)
-    return 100 * float(np.mean(hit)), 100 * float(np.mean(rr))
 
 
 def main() -> None:
