@@ -67,8 +67,3 @@ def test_failed_run_leaves_no_results(local_task, tmp_path):
     assert result.exit_code == 2 and "fox.png" in result.output
     assert not (tmp_path / "r").exists()
 
-
-def test_demo_runs_the_shipped_sample(tmp_path):
-    result = runner.invoke(app, ["demo", "--output", str(tmp_path)])
-    assert result.exit_code == 0, result.output
-    assert "sample / bm25" in result.output and list(tmp_path.glob("sample/bm25/*/metrics.json"))

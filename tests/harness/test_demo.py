@@ -98,3 +98,23 @@ def test_summary_numbers_are_the_written_ones(runs):
     assert chance["random"]["hit_rate@1"] == pytest.approx(1 / n)
     assert re.search(rf"chance: random ranking\s+1/{n}\s+1/{n}", text)
     assert str(root / "results" / "diagnostic" / "probe_views.png") in text
+
+
+def test_cli_demo_prints_and_writes_the_summary(runs, monkeypatch):
+    """`mire-eval demo` at the fixture's size (same cache and output: every step reused)."""
+    import functools
+
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+
+    root, first, _ = runs
+    monkeypatch.setenv("MIRE_EVAL_DATA", str(root / "cache"))  # the fixture's cache, not this test's own
+    small = {k: v for k, v in SMALL.items() if k != "limit"}
+    monkeypatch.setattr(demo, "DemoConfig", functools.partial(demo.DemoConfig, **small))
+    result = CliRunner().invoke(app, ["demo", "--output", str(root / "results"), "--limit", "12"])
+    assert result.exit_code == 0, result.output
+    written = (root / "results" / "demo_summary.txt").read_text()
+    assert written.strip() in result.output
+    assert "total time" in written and "bm25 (zero-shot)" in written
+    assert result.output.count(": reused") == len(first.events)
