@@ -12,7 +12,7 @@ Each row goes through the paths a user's commands take: ``run_probe`` (which run
   and CLIP frozen, query = visual tokens) and ``fine-tuned`` (then the fine-tuning stage:
   text tower and pooling train, query = visual + text tokens);
 * ``jfe``: a small randomly initialised Qwen2-VL trained in two stages on the train split,
-  setting ``tiny random Qwen2-VL, fine-tuned`` so every table and figure says what it is.
+  setting ``tiny-random-Qwen2-VL-fine-tuned`` so every table and figure says what it is.
 
 Caching, so a second demo only reads: finished probes are reused (a folder whose meta.json
 identity equals this run's and that holds probe.json); offline parts, the untrained MIRe and
@@ -32,7 +32,9 @@ from pathlib import Path
 
 from harness.cache import cache_home, stable_hash
 
-JFE_LABEL = "tiny random Qwen2-VL, fine-tuned"  # the setting: every table and figure shows it
+# The setting (a folder-name part, shown in every table and figure) and the summary's label.
+JFE_SETTING = "tiny-random-Qwen2-VL-fine-tuned"
+JFE_LABEL = "tiny random Qwen2-VL, fine-tuned"
 
 # MIRe's two stages on the diagnostic train split (864 examples, 27 steps of 32 an epoch).
 # Not the paper's schedule (docs/training.md has that): sized for 2 CPU cores.
@@ -294,7 +296,7 @@ def drawn_figures(output: Path) -> list[Path] | None:
 
 def run_jfe(config: DemoConfig, train_data, fingerprint: str, log: _Log) -> dict:
     """Tiny random Qwen2-VL: stage 1 (``pretrain``) then stage 2 (``finetune``) on the train
-    split, probed with the setting :data:`JFE_LABEL`."""
+    split, probed with the setting :data:`JFE_SETTING`."""
     corpus = train_data.corpus
     text = " ".join([corpus[i].title + " " + corpus[i].text for i in range(len(corpus))]
                     + sorted({e.query.text for e in train_data.train}))
@@ -309,5 +311,5 @@ def run_jfe(config: DemoConfig, train_data, fingerprint: str, log: _Log) -> dict
     stage2, hit = trained("jfe-stage2", "jfe", "finetune", str(stage1), train_data.train, config.jfe_stage2,
                           JFE_MODEL, fingerprint)
     log.add("jfe stage 2", stage2, hit, step)
-    return probe(probe_settings(config, "jfe", stage2, JFE_LABEL, JFE_EVAL), log, f"jfe ({JFE_LABEL})")
+    return probe(probe_settings(config, "jfe", stage2, JFE_SETTING, JFE_EVAL), log, f"jfe ({JFE_LABEL})")
 
