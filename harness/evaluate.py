@@ -1,7 +1,7 @@
 """One evaluation, in a straight line: task -> index -> search -> metrics -> results.
 
-``run_evaluation(RunSettings(task="sample", retriever="bm25"))`` is what ``mire-eval demo``
-does; tests/retrievers/test_bm25.py runs it on a small task.
+``run_evaluation(RunSettings(task="sample", retriever="bm25"))`` is ``mire-eval run --task sample
+--retriever bm25``; tests/retrievers/test_bm25.py runs it on a small task.
 """
 
 from __future__ import annotations
