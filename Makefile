@@ -1,4 +1,5 @@
-# Two commands on a fresh machine:  make demo  (environment + a first evaluation)  and  make test.
+# Two commands on a fresh machine:  make demo  (environment + the main job offline on the diagnostic task)
+# and  make test.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -12,7 +13,7 @@ $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(if $(TORCH),$(BIN)/python -m pip install -q "$(TORCH)")
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,demo]'
 	touch $@
 
 demo: $(BIN)/.installed

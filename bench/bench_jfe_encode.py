@@ -22,10 +22,12 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "retrievers")]
+sys.path[:0] = [str(ROOT)]
 
 from PIL import Image  # noqa: E402
-from tiny_qwen2vl import make_processor, make_tokenizer, qwen2vl_config  # noqa: E402
+from retrievers.offline import make_qwen_processor as make_processor  # noqa: E402
+from retrievers.offline import make_qwen_tokenizer as make_tokenizer  # noqa: E402
+from retrievers.offline import qwen2vl_config  # noqa: E402
 from transformers import Qwen2VLModel  # noqa: E402
 
 from harness.types import Passage, Query  # noqa: E402

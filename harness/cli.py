@@ -119,16 +119,25 @@ def leaderboard(output: Path = typer.Option(Path("results"), help="results direc
         if not rows:
             raise MireEvalError(f"{output}: no metrics.json found (run `mire-eval run` first)")
         write_leaderboard(rows, output / "leaderboard.csv")
-        typer.echo(format_leaderboard(rows))
+        typer.echo(format_leaderboard([{k: v for k, v in r.items() if k != "paper_source"} for r in rows]))
         typer.echo(f"{len(rows)} rows -> {output / 'leaderboard.csv'}")
 
 
 @app.command("demo")
-def demo(output: Path = typer.Option(Path("results"), help="results directory")) -> None:
-    """Run bm25 on the sample task shipped with mire-eval."""
-    run(task="sample", retriever="bm25", checkpoint=None, split="test", k=100, limit=None, device="cpu", view="full",
-        setting="zero-shot", output=output, overwrite=False, data_dir=None, image_dir=None,
-        skip_missing_images=False, relevance=None, option=[], seed=0)
+def demo(
+    output: Path = typer.Option(Path("results"), help="results directory"),
+    limit: Optional[int] = typer.Option(None, min=1, help="probe only the first N test queries"),
+) -> None:
+    """The main job offline on the diagnostic task: bm25, colbertv2, MIRe zero-shot/aligned/fine-tuned
+    and a tiny jfe, probed, leaderboard and figures (harness/demo.py)."""
+    with user_errors():
+        from harness.demo import DemoConfig, run_demo
+        from harness.demo_summary import summary_text
+
+        result = run_demo(DemoConfig(output=output, limit=limit), echo=typer.echo)
+        text = summary_text(result.rows, result.output, result.figures, result.seconds)
+        (result.output / "demo_summary.txt").write_text(text + "\n")
+        typer.echo("\n" + text)
 
 
 for _module in EXTENSIONS:

@@ -1,7 +1,7 @@
 """One evaluation, in a straight line: task -> index -> search -> metrics -> results.
 
-``run_evaluation(RunSettings(task="sample", retriever="bm25"))`` is what ``mire-eval demo``
-does; tests/retrievers/test_bm25.py runs it on a small task.
+``run_evaluation(RunSettings(task="sample", retriever="bm25"))`` is ``mire-eval run --task sample
+--retriever bm25``; tests/retrievers/test_bm25.py runs it on a small task.
 """
 
 from __future__ import annotations
@@ -37,7 +37,10 @@ from tasks.base import LoadOptions, task_slug
 from tasks.loading import load_task
 
 
-SETTINGS = ("zero-shot", "fine-tuned")
+# The stage a model was evaluated at: untrained for the task, after MIRe's alignment stage only,
+# or after task fine-tuning. ``<setting>@<label>`` adds a free label that tables and figures show
+# (the demo's ``fine-tuned@tiny-random-Qwen2-VL``); the part before ``@`` must be known.
+SETTINGS = ("zero-shot", "aligned", "fine-tuned")
 RELEVANCE_NAMES = ("gold", "qrels", *ANSWER_MODES)  # what --relevance may name; each task narrows it
 
 
@@ -72,8 +75,10 @@ class RunSettings:
 
     def __post_init__(self) -> None:
         """Options are checked when settings are made, so a typo costs no loading or indexing."""
-        if self.setting not in SETTINGS:
-            raise MireEvalError(f"--setting: unknown value {self.setting!r}; known: {', '.join(SETTINGS)}")
+        stage, _, label = self.setting.partition("@")
+        if stage not in SETTINGS or (_ and not label.replace("-", "").replace("_", "").isalnum()):
+            raise MireEvalError(f"--setting: unknown value {self.setting!r}; known: {', '.join(SETTINGS)} "
+                                "(optionally followed by @label, letters, digits, '-' and '_')")
         if self.load.relevance is not None and self.load.relevance not in RELEVANCE_NAMES:
             raise MireEvalError(f"--relevance: unknown value {self.load.relevance!r}; "
                                 f"known: gold, {', '.join(ANSWER_MODES)}")

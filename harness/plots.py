@@ -88,8 +88,25 @@ def plot_views(task: str, probes: Sequence[Mapping], out: str | Path, panel=(4.6
     return _save(fig, out)
 
 
-def _label(probe: Mapping) -> str:
-    return f"{probe['retriever']}\n{probe.get('setting', '')}"
+def _label(probe: Mapping, width: int = 12) -> str:
+    r"""Retriever over setting; a setting's ``@label`` goes on lines of its own, broken after
+    hyphens, so bar groups keep apart.
+
+    >>> _label({"retriever": "jfe", "setting": "fine-tuned@tiny-random-Qwen2-VL"})
+    'jfe\nfine-tuned\ntiny-random-\nQwen2-VL'
+    """
+    stage, _, label = str(probe.get("setting", "")).partition("@")
+    lines = [stage]
+    if label:
+        lines.append("")
+        for part in label.split("-"):
+            piece = part if not lines[-1] else f"-{part}"
+            if lines[-1] and len(lines[-1]) + len(piece) > width:
+                lines[-1] += "-"
+                lines.append(part)
+            else:
+                lines[-1] += piece
+    return "\n".join([probe["retriever"], *lines])
 
 
 # --------------------------------------------------------------------------------------------

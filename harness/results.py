@@ -22,6 +22,7 @@ from importlib import metadata
 from pathlib import Path
 
 from harness.metrics import Scores
+from harness.paper import with_paper_values
 
 LEADERBOARD_METRICS = ("hit_rate@1", "hit_rate@5", "hit_rate@10", "hit_rate@100", "recall@5", "recall@100",
                        "mrr@5", "mrr@10", "ndcg@10")
@@ -198,6 +199,7 @@ def leaderboard(results_dir: Path) -> list[dict]:
         if key not in rows or rank >= rows[key]["_rank"]:
             rows[key] = {**row, "_rank": rank}
     out = [{k: v for k, v in r.items() if k != "_rank"} for r in rows.values()]
+    out = with_paper_values(out)  # harness/paper.py: published numbers of matching settings
     return sorted(out, key=lambda r: (r["task"], r["retriever"], r["setting"] or "", r["view"] or ""))
 
 

@@ -1,4 +1,4 @@
-"""The demo task shipped inside the package: ten museum objects, pictured and described.
+"""A tiny task shipped inside the package: ten museum objects, pictured and described.
 
 Twenty passages (a dated description of each object and a care note that names it too),
 ten queries asking when the pictured object was made. Small enough to run in seconds;

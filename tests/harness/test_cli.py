@@ -69,12 +69,6 @@ def test_failed_run_leaves_no_results(local_task, tmp_path):
     assert not (tmp_path / "r").exists()
 
 
-def test_demo_runs_the_shipped_sample(tmp_path):
-    result = runner.invoke(app, ["demo", "--output", str(tmp_path)])
-    assert result.exit_code == 0, result.output
-    assert "sample / bm25" in result.output and list(tmp_path.glob("sample/bm25/*/metrics.json"))
-
-
 def one_line_error(result, pattern):
     """Exit status 2 and exactly one line on output: ``error: ...`` matching ``pattern``."""
     import re
@@ -126,7 +120,7 @@ def test_bad_run_options_are_one_line_errors_before_any_work(local_task, tmp_pat
     base = ["run", "-t", f"local:{local_task}", "-r", "bm25"]
     out = tmp_path / "results"
     one_line_error(runner.invoke(app, [*base, "--output", str(out), "--setting", "bogus"]),
-                   r"--setting: unknown value 'bogus'; known: zero-shot, fine-tuned")
+                   r"--setting: unknown value 'bogus'; known: zero-shot, aligned, fine-tuned")
     one_line_error(runner.invoke(app, [*base, "--output", str(out), "--relevance", "bogus"]),
                    r"--relevance: unknown value 'bogus'; known: gold, answer-word, answer-substring")
     assert not out.exists()

@@ -23,7 +23,7 @@ from harness.evaluate import RunSettings
 from harness.probe import run_probe
 from harness.runs import read_trec_run
 
-from offline_mire import write_offline_parts
+from retrievers.offline import write_offline_parts
 
 IMAGE_NEEDED = 96  # the first 96 test queries of the diagnostic task are its image-needed ones
 

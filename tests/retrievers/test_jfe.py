@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 from PIL import Image
-from tiny_qwen2vl import save_tiny_qwen2vl
+from retrievers.offline import save_tiny_qwen2vl
 
 from harness.errors import MireEvalError
 from harness.training import TrainConfig, train

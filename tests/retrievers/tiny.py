@@ -19,6 +19,8 @@ from pathlib import Path
 
 import torch
 
+from retrievers.offline import write_clip  # noqa: F401  (re-exported: the tests write CLIPs through tiny)
+
 COLBERT_METADATA = {
     "query_token_id": "[unused0]", "doc_token_id": "[unused1]", "query_token": "[Q]",
     "doc_token": "[D]", "dim": 128, "query_maxlen": 32, "doc_maxlen": 180,
@@ -67,26 +69,6 @@ def write_colbert(directory: Path, seed: int = 0) -> Path:
     config.to_json_file(str(directory / "config.json"))
     _tokenizer().save_pretrained(str(directory))
     (directory / "artifact.metadata").write_text(json.dumps(COLBERT_METADATA, indent=2))
-    return directory
-
-
-def write_clip(directory: Path, seed: int = 0, image_size: int = 32, patch_size: int = 8, width: int = 32) -> Path:
-    """A random full CLIPModel directory (vision: 2 layers; by default 32x32 images in 8x8
-    patches, 16 patches, width 32)."""
-    from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel
-
-    torch.manual_seed(seed)
-    directory.mkdir(parents=True, exist_ok=True)
-    config = CLIPConfig(
-        text_config=dict(vocab_size=99, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                         num_attention_heads=2, max_position_embeddings=16, bos_token_id=0, eos_token_id=1),
-        vision_config=dict(hidden_size=width, intermediate_size=2 * width, num_hidden_layers=2,
-                           num_attention_heads=2, image_size=image_size, patch_size=patch_size),
-        projection_dim=16,
-    )
-    CLIPModel(config).save_pretrained(str(directory))
-    CLIPImageProcessorPil(size={"shortest_edge": image_size},
-                          crop_size={"height": image_size, "width": image_size}).save_pretrained(str(directory))
     return directory
 
 

@@ -1,0 +1,83 @@
+"""Published numbers beside ours: the leaderboard's paper_value / delta columns, on a synthetic
+results folder (no model runs)."""
+
+import csv
+import json
+
+import pytest
+
+from harness.errors import MireEvalError
+from harness.paper import base_checkpoint, read_paper_values
+from harness.results import leaderboard, write_leaderboard
+
+
+def write_run(root, name, *, task, retriever, setting, checkpoint, resolved, relevance, metrics):
+    folder = root / task / retriever / name
+    folder.mkdir(parents=True)
+    (folder / "metrics.json").write_text(json.dumps({
+        "task": task, "retriever": retriever, "setting": setting, "view": "full", "split": "test",
+        "checkpoint": checkpoint, "limit": None, "relevance": relevance, "n_queries": 10,
+        "n_without_relevant": 0, "created": "2026-01-01T00:00:00+00:00", "metrics": metrics}))
+    (folder / "meta.json").write_text(json.dumps({"retriever": {"checkpoint": resolved}}))
+    return folder
+
+
+def test_table_is_well_formed_and_cited():
+    lines = read_paper_values()
+    assert lines and all(0 <= line["value"] <= 1 and line["source"] for line in lines)
+    for line in lines:  # value is the published x100 number on the 0-1 scale
+        assert line["value"] == pytest.approx(float(line["published"]) / 100)
+    keys = [(r["task"], r["retriever"], r["setting"], r["checkpoint"], r["relevance"], r["metric"]) for r in lines]
+    assert len(keys) == len(set(keys))
+
+
+def test_rows_matching_a_published_setting_get_paper_value_and_delta(tmp_path):
+    root = tmp_path / "results"
+    # zero-shot with the default checkpoint (metrics.json says None, meta.json the resolved id)
+    write_run(root, "zs", task="okvqa", retriever="mire", setting="zero-shot", checkpoint=None,
+              resolved="Y-J-Ju/MIRe_base_pt@abc123", relevance="answer-word",
+              metrics={"mrr@5": 0.61, "hit_rate@5": 0.8})
+    # fine-tuned from the base checkpoint: the trained directory records where it started
+    trained = tmp_path / "ckpt" / "final"
+    trained.mkdir(parents=True)
+    (trained / "training.json").write_text(json.dumps({"checkpoint": "Y-J-Ju/MIRe_base_pt", "steps": 3}))
+    write_run(root, "ft", task="remuq", retriever="mire", setting="fine-tuned", checkpoint=str(trained),
+              resolved=str(trained), relevance="qrels", metrics={"mrr@5": 0.5, "hit_rate@5": 0.95})
+    # same task and retriever but another relevance: not the paper's setting
+    write_run(root, "gold", task="okvqa", retriever="mire", setting="fine-tuned", checkpoint=None,
+              resolved="Y-J-Ju/MIRe_base_pt", relevance="gold", metrics={"hit_rate@5": 0.4})
+    # another base checkpoint
+    write_run(root, "other", task="remuq", retriever="mire", setting="zero-shot", checkpoint="/x/mine",
+              resolved="/x/mine", relevance="qrels", metrics={"mrr@5": 0.3})
+    rows = {(r["task"], r["setting"]): r for r in leaderboard(root)}
+
+    zs = rows[("okvqa", "zero-shot")]
+    assert (zs["paper_metric"], zs["paper_value"]) == ("mrr@5", 0.6303)
+    assert zs["delta"] == pytest.approx(0.61 - 0.6303) and "2411.08334" in zs["paper_source"]
+    ft = rows[("remuq", "fine-tuned")]
+    assert (ft["paper_metric"], ft["paper_value"]) == ("hit_rate@5", 0.944)
+    assert ft["delta"] == pytest.approx(0.95 - 0.944)
+    for key in (("okvqa", "fine-tuned"), ("remuq", "zero-shot")):
+        assert rows[key]["paper_value"] is None and rows[key]["delta"] is None
+
+    write_leaderboard(list(rows.values()), root / "leaderboard.csv")
+    written = {(r["task"], r["setting"]): r for r in csv.DictReader(open(root / "leaderboard.csv"))}
+    assert float(written[("okvqa", "zero-shot")]["delta"]) == pytest.approx(0.61 - 0.6303)
+    assert written[("remuq", "zero-shot")]["paper_value"] == ""
+
+
+def test_base_checkpoint_follows_chained_trainings(tmp_path):
+    stage1, stage2 = tmp_path / "s1", tmp_path / "s2"
+    stage1.mkdir(), stage2.mkdir()
+    (stage1 / "training.json").write_text(json.dumps({"checkpoint": "owner/base@rev"}))
+    (stage2 / "training.json").write_text(json.dumps({"checkpoint": str(stage1)}))
+    assert base_checkpoint(str(stage2)) == "owner/base"
+    assert base_checkpoint(str(tmp_path)) == str(tmp_path)  # a directory nobody trained
+
+
+def test_a_bad_table_line_is_one_error(tmp_path):
+    path = tmp_path / "values.csv"
+    path.write_text("task,retriever,setting,checkpoint,relevance,metric,published,value,source\n"
+                    "okvqa,mire,zero-shot,x,,mrr@5,63,sixty,paper\n")
+    with pytest.raises(MireEvalError, match=r"values.csv:2: value: not a number"):
+        read_paper_values(path)
