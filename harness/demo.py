@@ -201,24 +201,24 @@ def probe_settings(config: DemoConfig, retriever: str, checkpoint=None, setting=
     return replace(settings, metrics=tuple(dict.fromkeys([*settings.metrics, main_metric_of("diagnostic")])))
 
 
-def finished_probe(settings) -> Path | None:
-    """The run folder of ``settings`` when its evaluation and probe are both complete."""
-    from tasks.base import task_slug
+def finished_probe(settings, data) -> Path | None:
+    """The run folder of ``settings`` when its evaluation (same identity, sealed) and its probe
+    are both complete; the identity is the harness's own (:func:`harness.evaluate.finished_run`)."""
+    from harness.evaluate import finished_run
 
-    identity = settings.identity()
-    directory = Path(settings.output) / task_slug(settings.task) / settings.retriever / settings.tag(identity)
-    try:
-        same = json.loads((directory / "meta.json").read_text()).get("identity") == identity
-    except (OSError, json.JSONDecodeError):
-        return None
-    return directory if same and (directory / "probe.json").exists() else None
+    directory = finished_run(settings, data)
+    return directory if directory is not None and (directory / "probe.json").exists() else None
 
 
 def probe(settings, log: _Log, label: str) -> dict:
     from harness.probe import run_probe
 
+    from dataclasses import replace
+
+    from tasks.loading import load_task
+
     start = time.perf_counter()
-    directory = finished_probe(settings)
+    directory = finished_probe(settings, load_task(settings.task, replace(settings.load, split=settings.split)))
     hit = directory is not None
     if not hit:
         directory = Path(run_probe(settings)["directory"])
@@ -234,7 +234,8 @@ def run_demo(config: DemoConfig = DemoConfig(), echo=print) -> DemoResult:
     """Run (or reuse) every row, write leaderboard.csv, demo.json and the figures."""
     from harness.plots import plot_results
     from harness.results import leaderboard, write_json, write_leaderboard
-    from tasks.base import LoadOptions, load_task
+    from tasks.base import LoadOptions
+    from tasks.loading import load_task
 
     start = time.perf_counter()
     log = _Log(echo)

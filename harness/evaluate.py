@@ -159,8 +159,7 @@ def run_evaluation(settings: RunSettings, retriever=None, data: TaskData | None 
     if not data.queries:
         raise MireEvalError(f"task {settings.task!r} split {settings.split!r} has no queries to evaluate")
     load_s = round(time.perf_counter() - started, 3)
-    identity = json.loads(json.dumps(settings.identity(data.inputs), default=str))
-    directory = Path(settings.output) / task_slug(settings.task) / settings.retriever / settings.tag(identity)
+    identity, directory = run_identity(settings, data)
     from harness.distributed import init as join_ranks
     from harness.distributed import sum_ints
 
@@ -174,6 +173,19 @@ def run_evaluation(settings: RunSettings, retriever=None, data: TaskData | None 
         if sum_ints([int(finished)])[0]:
             return _read_back(directory, data)
         return _evaluate(settings, identity, directory, data, retriever, load_s, ranks)
+
+
+def run_identity(settings: RunSettings, data: TaskData) -> tuple[dict, Path]:
+    """``(identity, folder)`` of ``settings`` over the loaded (and limited) ``data``: the
+    identity as meta.json records it, with the fingerprints of the files the task read."""
+    identity = json.loads(json.dumps(settings.identity(data.inputs), default=str))
+    return identity, Path(settings.output) / task_slug(settings.task) / settings.retriever / settings.tag(identity)
+
+
+def finished_run(settings: RunSettings, data: TaskData) -> Path | None:
+    """The complete folder of an identical earlier run of ``settings`` on ``data``, or None."""
+    identity, directory = run_identity(settings, data.limit(settings.limit))
+    return directory if _finished(directory, identity) else None
 
 
 def _read_back(directory: Path, data: TaskData) -> RunResult:

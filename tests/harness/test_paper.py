@@ -8,7 +8,7 @@ import pytest
 
 from harness.errors import MireEvalError
 from harness.paper import base_checkpoint, read_paper_values
-from harness.results import leaderboard, write_leaderboard
+from harness.results import leaderboard, write_leaderboard, write_marker
 
 
 def write_run(root, name, *, task, retriever, setting, checkpoint, resolved, relevance, metrics):
@@ -19,6 +19,7 @@ def write_run(root, name, *, task, retriever, setting, checkpoint, resolved, rel
         "checkpoint": checkpoint, "limit": None, "relevance": relevance, "n_queries": 10,
         "n_without_relevant": 0, "created": "2026-01-01T00:00:00+00:00", "metrics": metrics}))
     (folder / "meta.json").write_text(json.dumps({"retriever": {"checkpoint": resolved}}))
+    write_marker(folder)  # a finished run: the leaderboard reads sealed folders only
     return folder
 
 
