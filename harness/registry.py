@@ -112,7 +112,7 @@ for _name, _build, _pretrain, _finetune in [
     ("jfe", "retrievers.jfe.training:build_trainable", "retrievers.jfe.configuration:PRETRAIN_DEFAULTS",
      "retrievers.jfe.configuration:FINETUNE_DEFAULTS"),
 ]:
-    TRAINABLES.register(_name, _build)
+    TRAINABLES.register(_name, _build, "")  # a summary of "": listing never imports the target
     if _pretrain:
-        PRETRAIN_DEFAULTS.register(_name, _pretrain)
-    FINETUNE_DEFAULTS.register(_name, _finetune)
+        PRETRAIN_DEFAULTS.register(_name, _pretrain, "")
+    FINETUNE_DEFAULTS.register(_name, _finetune, "")
