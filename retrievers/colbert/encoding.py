@@ -10,7 +10,7 @@ from harness.types import Passage, Query
 from retrievers.base import EncoderRetriever, check_view
 from retrievers.checkpoint import device_of
 from retrievers.colbert.configuration import EVAL_DOC_MAXLEN, EVAL_QUERY_MAXLEN
-from retrievers.colbert.modeling import TextTower, encode_passage_tokens, load_text_tower
+from retrievers.colbert.modeling import TextTower, encode_passage_tokens, encode_query_tokens, load_text_tower
 from retrievers.options import check_options, option_bool
 
 
@@ -36,15 +36,8 @@ class ColBERTv2Encoder:
     @torch.inference_mode()
     def encode_queries(self, queries: Sequence[Query], view: str = "full") -> list[torch.Tensor]:
         check_view(view)
-        s = self.tower.settings
-        ids, mask = self.tower.tokenizer.queries([q.text for q in queries], self.query_maxlen,
-                                                 s.attend_to_mask_tokens)
-        ids, mask = ids.to(self.device), mask.to(self.device)
-        with torch.autocast("cuda", dtype=torch.float16, enabled=self.amp):
-            Q = self.tower.model(ids, mask)                          # [B, Lq, 128]
-        keep = ids != self.tower.tokenizer.pad_id                    # every position (no [PAD] left)
-        Q = torch.nn.functional.normalize(Q.float() * keep.unsqueeze(-1), p=2, dim=-1)
-        return [Q[i][keep[i]] for i in range(len(queries))]
+        return encode_query_tokens(self.tower, [q.text for q in queries], self.query_maxlen,
+                                   self.device, self.amp)
 
     @torch.inference_mode()
     def encode_passages(self, passages: Sequence[Passage]) -> list[torch.Tensor]:

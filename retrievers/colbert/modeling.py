@@ -7,7 +7,8 @@ interaction (MaxSim) through :mod:`harness.search`:
     ids, mask                                   [B, L]        (tokenization.py)
     BERT last hidden state                      [B, L, 768]
     linear                                      [B, L, 128]
-    x keep (not [PAD], not punctuation)         [B, L, 128]   (passages)
+    x keep                                      [B, L, 128]   queries: not [PAD] (every position);
+                                                              passages: not [PAD], not punctuation
     L2 normalise, keep rows                     [L_i, 128] per item
 
 MIRe's text tower is this model (:mod:`retrievers.mire.modeling`).
@@ -119,6 +120,19 @@ def bucketed_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]
     """
     order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def encode_query_tokens(tower: TextTower, texts: Sequence[str], maxlen: int, device: str,
+                        amp: bool) -> list[torch.Tensor]:
+    """Per query, its token vectors ``[L_i, dim]`` (L2-normalised): every position of the
+    [MASK]-padded query is kept (the reference's ``Checkpoint.queryFromText``)."""
+    ids, mask = tower.tokenizer.queries(texts, maxlen, tower.settings.attend_to_mask_tokens)  # [B, Lq]
+    ids, mask = ids.to(device), mask.to(device)
+    with torch.autocast("cuda", dtype=torch.float16, enabled=amp):
+        Q = tower.model(ids, mask)                                   # [B, Lq, dim]
+    keep = ids != tower.tokenizer.pad_id                             # every position (no [PAD] left)
+    Q = torch.nn.functional.normalize(Q.float() * keep.unsqueeze(-1), p=2, dim=-1)
+    return [Q[i][keep[i]] for i in range(len(texts))]
 
 
 def encode_passage_tokens(tower: TextTower, texts: Sequence[str], maxlen: int, batch_size: int,
