@@ -72,7 +72,7 @@ def main() -> None:
     ap.add_argument("--amp", action="store_true", help="fp16 autocast (CUDA)")
     args = ap.parse_args()
 
-    from retrievers.colbert import encode_passage_tokens, load_text_tower
+    from retrievers.colbert.modeling import encode_passage_tokens, load_text_tower
 
     with tempfile.TemporaryDirectory() as tmp:
         tower = load_text_tower(str(make_checkpoint(Path(tmp) / "colbertv2.0", args.real_size)))

@@ -7,7 +7,10 @@ token to one modality, so ``s = s_text + s_visual`` exactly. The passage vectors
 ones the search used (read back from the retriever's fp16 index), so the attributed score
 is the score the run holds.
 
-Which query rows are visual is the encoder's to say (:func:`query_token_types`).
+Which query rows are visual is the encoder's to say, through the protocols
+:class:`~retrievers.hooks.TypesQueryTokens` or :class:`~retrievers.hooks.DeclaresVisualRows`
+(:func:`query_token_types`); passage vectors are read through
+:class:`~retrievers.hooks.IndexedPassages`.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 
 from harness.runs import canonical_ranking
 from harness.types import Qrels, Query, Run
+from retrievers.hooks import DeclaresVisualRows, IndexedPassages, TypesQueryTokens
 
 
 def gold_passages(qrels: Qrels, full_run: Run) -> dict[str, str]:
@@ -49,29 +53,32 @@ def query_token_types(encoder, queries: Sequence[Query], view: str, matrices) ->
     """Per query, a bool vector over the rows of its query matrix: True where the row is a
     visual token. ``None`` when the encoder does not say.
 
-    An encoder states it by one of (first wins):
-
-    * ``query_token_types(queries, view) -> list[BoolTensor [L_i]]`` aligned with
-      ``encode_queries(queries, view)``;
-    * ``visual_query_tokens: int``: the first that many rows of a query are visual whenever
-      the view keeps the image (MIRe: 16 global + 12 query-guided tokens, then the text).
-
-    A text-only encoder (``modalities == {"text"}``) has no visual rows.
+    An encoder states it by one of (first wins): :class:`~retrievers.hooks.TypesQueryTokens`
+    (``query_token_types(queries, view)``), :class:`~retrievers.hooks.DeclaresVisualRows`
+    (``visual_query_tokens``: the first that many rows are visual whenever the view keeps the
+    image; MIRe: 16 global + 12 query-guided tokens, then the text). A text-only encoder
+    (``modalities == {"text"}``) has no visual rows.
     """
     import torch
 
-    if hasattr(encoder, "query_token_types"):
+    encoder = unwrapped(encoder)
+    if isinstance(encoder, TypesQueryTokens):
         return [torch.as_tensor(t, dtype=torch.bool) for t in encoder.query_token_types(queries, view)]
     if "image" not in getattr(encoder, "modalities", frozenset()):
         return [torch.zeros(m.shape[0], dtype=torch.bool) for m in matrices]
-    n_visual = getattr(encoder, "visual_query_tokens", None)
-    if n_visual is None:
+    if not isinstance(encoder, DeclaresVisualRows):
         return None
     out = []
     for q, m in zip(queries, matrices):
-        n = n_visual if view != "text" and q.image is not None else 0
+        n = encoder.visual_query_tokens if view != "text" and q.image is not None else 0
         out.append(torch.arange(m.shape[0]) < n)
     return out
+
+
+def unwrapped(encoder):
+    """The encoder a :class:`RememberingEncoder` wraps (the protocols are checked on it, as
+    ``isinstance`` with a runtime protocol may not see attributes forwarded by ``__getattr__``)."""
+    return encoder.inner if isinstance(encoder, RememberingEncoder) else encoder
 
 
 def maxsim_contributions(q, d):
@@ -87,10 +94,10 @@ def maxsim_contributions(q, d):
 
 
 class IndexScorer:
-    """Exact gold-passage scores from an :class:`~retrievers.base.EncoderRetriever`'s own
-    index (the fp16 passage vectors the search used), split by query token type."""
+    """Exact gold-passage scores from an :class:`~retrievers.hooks.IndexedPassages` retriever's
+    own index (the fp16 passage vectors the search used), split by query token type."""
 
-    def __init__(self, retriever):
+    def __init__(self, retriever: IndexedPassages):
         self.retriever = retriever
         self.encoder = retriever.encoder
         self.row_of = {pid: i for i, pid in enumerate(retriever.corpus.ids)}
@@ -156,7 +163,7 @@ def split_kind(retriever) -> str:
         return "none (a single-vector similarity has no per-token split)"
     if "image" not in encoder.modalities:
         return "maxsim per query token; text-only encoder: every token is text"
-    if hasattr(encoder, "query_token_types") or hasattr(encoder, "visual_query_tokens"):
+    if isinstance(unwrapped(encoder), (TypesQueryTokens, DeclaresVisualRows)):
         return "maxsim per query token, visual rows as declared by the encoder"
     return "none (the encoder does not declare which query tokens are visual)"
 
@@ -170,7 +177,7 @@ def attribute(retriever, queries_by_view: Mapping[str, Sequence[Query]], runs: M
     ``retriever.score_pairs(queries, passage_ids, view) -> list[float]``, else from the run
     (None when the gold passage was not retrieved).
     """
-    exact = IndexScorer(retriever) if hasattr(retriever, "encoder") and hasattr(retriever, "store") else None
+    exact = IndexScorer(retriever) if isinstance(retriever, IndexedPassages) else None
     out: dict[str, dict[str, GoldScore]] = {}
     for view, queries in queries_by_view.items():
         asked = search_view[view]

@@ -1,10 +1,11 @@
 """``mire-eval pretrain`` and ``mire-eval finetune``: the trainer behind the CLI.
 
-Hyper-parameters come, lowest priority first, from the retriever module's defaults
-(``PRETRAIN_DEFAULTS``, a flat dict; ``FINETUNE_DEFAULTS[task]``, falling back to
-``FINETUNE_DEFAULTS["*"]``), then ``--option key=value`` pairs, then the explicit flags.
-Keys that are :class:`harness.training.TrainConfig` fields configure the trainer; every
-other key is passed to the module's ``build_trainable`` (e.g. ``query_maxlen``, ``lora_rank``).
+Hyper-parameters come, lowest priority first, from the retriever's defaults as
+:mod:`harness.registry` names them (``PRETRAIN_DEFAULTS``, a flat dict;
+``FINETUNE_DEFAULTS[task]``, falling back to ``["*"]``), then ``--option key=value`` pairs,
+then the explicit flags. Keys that are :class:`harness.training.TrainConfig` fields configure
+the trainer; every other key is passed to the retriever's ``build_trainable`` (e.g.
+``query_maxlen``, ``lora_rank``).
 
 Checkpoints go to ``OUTPUT/checkpoints/<task>/<retriever>/`` (``final/`` is the model).
 ``finetune`` then evaluates ``final/`` on the task's test split as setting ``fine-tuned``.
@@ -13,7 +14,6 @@ Nothing here imports torch at import time.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import json
 import os
@@ -57,12 +57,23 @@ def with_train_flags(command):
 
 
 def _retriever_module(name: str):
-    from harness.registry import RETRIEVERS
+    """The retriever's ``build_trainable``, as :data:`harness.registry.TRAINABLES` names it."""
+    from harness.registry import RETRIEVERS, TRAINABLES
 
-    module = importlib.import_module(RETRIEVERS.entry(name).target.partition(":")[0])
-    if not hasattr(module, "build_trainable"):
-        raise MireEvalError(f"retriever {name!r} cannot be trained: {module.__name__} has no build_trainable")
-    return module
+    RETRIEVERS.entry(name)  # an unknown retriever is named as such
+    if name not in TRAINABLES.names():
+        raise MireEvalError(f"retriever {name!r} cannot be trained; trainable: {', '.join(TRAINABLES.names())}")
+    return TRAINABLES.get(name)
+
+
+def training_defaults(name: str, stage: str, task: Optional[str] = None) -> dict:
+    """The registry's defaults for ``name`` at ``stage`` (fine-tuning: ``task``'s, else ``"*"``)."""
+    from harness.registry import FINETUNE_DEFAULTS, PRETRAIN_DEFAULTS
+
+    if stage == "finetune":
+        table = FINETUNE_DEFAULTS.get(name) if name in FINETUNE_DEFAULTS.names() else {}
+        return table.get(task) or table.get("*") or {}
+    return PRETRAIN_DEFAULTS.get(name) if name in PRETRAIN_DEFAULTS.names() else {}
 
 
 def _setup_distributed(device: str) -> str:
@@ -98,12 +109,8 @@ def run_training(
     """Resolve hyper-parameters, build the Trainable and train it (shared by both commands)."""
     from harness.training import TrainConfig, train
 
-    module = _retriever_module(retriever)
-    if stage == "finetune":
-        table = getattr(module, "FINETUNE_DEFAULTS", {}) or {}
-        defaults = table.get(defaults_key) or table.get("*") or {}
-    else:
-        defaults = getattr(module, "PRETRAIN_DEFAULTS", {}) or {}
+    build_trainable = _retriever_module(retriever)
+    defaults = training_defaults(retriever, stage, defaults_key)
     merged = {**defaults, **options, **{k: v for k, v in flags.items() if v is not None}}
     trainer_options, model_options = TrainConfig.split_options(merged)
     config = TrainConfig(**trainer_options)
@@ -114,7 +121,7 @@ def run_training(
             shutil.rmtree(output_dir)
 
     def build(ckpt):
-        return module.build_trainable(ckpt, device, stage=stage, **model_options)
+        return build_trainable(ckpt, device, stage=stage, **model_options)
 
     result = train(build, examples, config, output_dir, checkpoint, device, resume=resume, progress=progress)
     record = {"stage": stage, "retriever": retriever, "checkpoint": checkpoint, "model_options": model_options}

@@ -43,8 +43,10 @@ from harness.attribution import (
     attribution_summary,
     gold_passages,
     split_kind,
+    unwrapped,
 )
 from harness.types import Qrels, Query, Run
+from retrievers.hooks import PoolingAttention
 
 PROBE_VIEWS = ("full", "text", "image", "swap")
 SEARCH_VIEW = {"full": "full", "text": "text", "image": "image", "swap": "full"}
@@ -366,13 +368,13 @@ def attention_queries(queries: Sequence[Query], types: Mapping[str, str] | None,
 
 
 def write_pooling_attention(directory, retriever, queries: Sequence[Query], types, n: int = 4) -> None:
-    """When the encoder offers ``pooling_attention(queries) -> [B, heads, P]`` (each head's
+    """When the encoder is a :class:`~retrievers.hooks.PoolingAttention` (each head's
     attention over the image patches, averaged over the question's tokens), keep it for a few
     queries with their images, so ``mire-eval plot`` can draw it without the model."""
     import json
 
-    encoder = getattr(retriever, "encoder", None)
-    chosen = attention_queries(queries, types, n) if hasattr(encoder, "pooling_attention") else []
+    encoder = unwrapped(getattr(retriever, "encoder", None))
+    chosen = attention_queries(queries, types, n) if isinstance(encoder, PoolingAttention) else []
     if not chosen:
         return
     import torch

@@ -4,7 +4,7 @@ A :class:`Retriever` turns a corpus into an index and answers queries from it:
 
     retriever.index(corpus)                      # once per corpus
     run = retriever.search(queries, k, view)     # {qid: {pid: score}}
-    retriever.describe()                         # what meta.json records
+    retriever.describe()                         # what meta.json records (DESCRIBE_KEYS first)
 
 Dense and late-interaction models implement only an :class:`Encoder` (queries and passages
 to vectors, plus their similarity); :class:`EncoderRetriever` gives them indexing and exact
@@ -30,10 +30,32 @@ from harness.types import Corpus, Passage, Query, Run
 
 VIEWS = ("full", "text", "image")
 
+# The keys every retriever's describe() starts with (meta.json's "retriever"), in this order:
+# its registry name, the --checkpoint it loaded (None: none), "bm25" | "maxsim" | "cosine",
+# how it searches, how each of VIEWS is realised (read by the probe), and the named options in
+# effect (what ``--option`` can set). A family's own details follow them.
+DESCRIBE_KEYS = ("name", "checkpoint", "similarity", "search", "views", "options")
+
 
 def check_view(view: str) -> None:
     if view not in VIEWS:
         raise MireEvalError(f"unknown view {view!r}; known: {', '.join(VIEWS)}")
+
+
+def describe_record(**fields) -> dict:
+    """A ``describe()`` dict: :data:`DESCRIBE_KEYS` first (each one required, ``views`` naming
+    every view), then the family's own fields.
+
+    >>> describe_record(name="x", checkpoint=None, similarity="cosine", search="exact", options={},
+    ...                 views={"full": "f", "text": "t", "image": "i"}, extra=1)["extra"]
+    1
+    """
+    missing = [k for k in DESCRIBE_KEYS if k not in fields]
+    if missing:
+        raise ValueError(f"describe(): missing common key(s) {missing}")
+    if set(fields["views"]) != set(VIEWS):
+        raise ValueError(f"describe(): views must name {', '.join(VIEWS)}, got {sorted(fields['views'])}")
+    return {**{k: fields.pop(k) for k in DESCRIBE_KEYS}, **fields}
 
 
 @runtime_checkable
@@ -55,15 +77,11 @@ class Encoder(Protocol):
     [n, d] tensor) or ``"maxsim"`` (a list of [L_i, d] token matrices).
     ``modalities`` is the set of query inputs the model reads ({"text"} or {"text", "image"}).
 
-    Optional, read by the text-dominance probe (:mod:`harness.attribution`, :mod:`harness.probe`):
+    ``describe()`` gives every key of :data:`DESCRIBE_KEYS` but ``search`` (which
+    :class:`EncoderRetriever` adds); it is also part of an on-disk store's key.
 
-    * ``visual_query_tokens: int``: a maxsim encoder's query matrix starts with that many
-      visual rows whenever the view keeps the image (MIRe: 16 + 12), or, more generally,
-      ``query_token_types(queries, view) -> list[BoolTensor [L_i]]`` (True = visual row);
-      either lets the probe split each score exactly into text and visual parts;
-    * ``pooling_attention(queries) -> Tensor [B, heads, P]``: each head's attention over the
-      P image patches, averaged over the question's valid tokens (rows sum to 1), drawn by
-      ``mire-eval plot`` over the query image.
+    Optional hooks read by the text-dominance probe (:mod:`harness.attribution`,
+    :mod:`harness.probe`) are the protocols of :mod:`retrievers.hooks`.
     """
 
     name: str
@@ -177,7 +195,12 @@ class EncoderRetriever:
         }
 
     def describe(self) -> dict:
-        return {**self.encoder.describe(), "search": "exact", "similarity": self.encoder.similarity}
+        """The encoder's ``describe()`` with ``search``; a common key the encoder leaves out
+        (one written without them) gets a neutral value rather than failing the run."""
+        unsaid = {"name": self.encoder.name, "checkpoint": None, "options": {},
+                  "views": {v: f"the encoder's {v!r} view" for v in VIEWS}}
+        return describe_record(**{**unsaid, **self.encoder.describe(), "search": "exact",
+                                  "similarity": self.encoder.similarity})
 
 
 def merge_ranks(scores: torch.Tensor, rows: torch.Tensor, k: int, ranks: torch.Tensor):

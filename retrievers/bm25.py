@@ -14,7 +14,7 @@ import bm25s
 import Stemmer
 
 from harness.errors import MireEvalError
-from retrievers.base import check_view
+from retrievers.base import check_view, describe_record
 from harness.types import Corpus, Query, Run
 
 
@@ -63,14 +63,12 @@ class BM25Retriever:
         }
 
     def describe(self) -> dict:
-        return {
-            "retriever": self.name,
-            "checkpoint": None,
-            "settings": self.settings,
-            "library": f"bm25s {bm25s.__version__}",
-            "views": {"full": "question text", "text": "question text (same as full)",
-                      "image": "nothing to search with: empty rankings"},
-        }
+        return describe_record(
+            name=self.name, checkpoint=None, similarity="bm25", search="exact (bm25s top-k over every passage)",
+            views={"full": "question text", "text": "question text (same as full)",
+                   "image": "nothing to search with: empty rankings"},
+            options=self.settings, library=f"bm25s {bm25s.__version__}",
+        )
 
 
 def build(checkpoint: str | None = None, device: str = "cpu", **options) -> BM25Retriever:

@@ -35,7 +35,7 @@ def test_run_score_and_leaderboard(local_task, tmp_path):
     assert "hit_rate@5=1.0000" in result.output
     (run_dir,) = out.glob("local-animals/bm25/*")
     meta = json.loads((run_dir / "meta.json").read_text())
-    assert meta["retriever"]["retriever"] == "bm25" and meta["task"]["queries"] == 3
+    assert meta["retriever"]["name"] == "bm25" and meta["task"]["queries"] == 3
     assert {"load_task", "index", "search", "metrics"} <= set(meta["timings_s"])
 
     scored = runner.invoke(app, ["score", "--qrels", str(run_dir / "qrels.tsv"), "--run", str(run_dir / "run.trec"),

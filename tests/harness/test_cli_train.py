@@ -10,7 +10,7 @@ import tasks.loading
 from harness.cli_train import register
 from harness.errors import MireEvalError
 from harness.pairs import read_pairs
-from harness.registry import RETRIEVERS, Entry
+from harness.registry import FINETUNE_DEFAULTS, PRETRAIN_DEFAULTS, RETRIEVERS, TRAINABLES, Entry
 from tests.single_thread import one_thread  # noqa: F401
 
 
@@ -19,6 +19,9 @@ from tests.single_thread import one_thread  # noqa: F401
 def tiny_retriever(monkeypatch):
     """A trainable test retriever, registered for the duration of one test only."""
     monkeypatch.setitem(RETRIEVERS._entries, "tiny-test", Entry("tiny-test", "tiny_trainable:build", "test only"))
+    for registry, target in [(TRAINABLES, "build_trainable"), (PRETRAIN_DEFAULTS, "PRETRAIN_DEFAULTS"),
+                             (FINETUNE_DEFAULTS, "FINETUNE_DEFAULTS")]:
+        monkeypatch.setitem(registry._entries, "tiny-test", Entry("tiny-test", f"tiny_trainable:{target}", ""))
 
 
 

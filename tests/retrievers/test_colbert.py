@@ -11,6 +11,7 @@ import torch
 
 from harness.errors import MireEvalError
 from retrievers import colbert
+from retrievers.colbert.modeling import encode_passage_tokens
 from tests.single_thread import one_thread  # noqa: F401
 
 Q_MARKER, D_MARKER, MASK, PAD, CLS, SEP = 1, 2, 103, 0, 101, 102  # bert-base-uncased ids
@@ -61,8 +62,8 @@ def test_encoder_outputs(colbert_dir, queries, passages):
 def test_bucketed_equals_naive_padding(colbert_dir, passages):
     tower = colbert.load_text_tower(str(colbert_dir))
     texts = [p.contents for p in passages] * 3
-    a = colbert.encode_passage_tokens(tower, texts, 384, 4, True, "cpu", False, bucketed=True)
-    b = colbert.encode_passage_tokens(tower, texts, 384, 4, True, "cpu", False, bucketed=False)
+    a = encode_passage_tokens(tower, texts, 384, 4, True, "cpu", False, bucketed=True)
+    b = encode_passage_tokens(tower, texts, 384, 4, True, "cpu", False, bucketed=False)
     assert all(torch.allclose(x, y, atol=1e-5) for x, y in zip(a, b))
     assert [x.shape for x in a] == [y.shape for y in b]
 
@@ -76,7 +77,7 @@ def test_retriever_search_and_views(colbert_dir, queries, passages):
     assert set(run) == {"q1", "q2", "q3"} and all(len(v) == 2 for v in run.values())
     assert r.search(queries, 2, view="image") == {"q1": {}, "q2": {}, "q3": {}}
     meta = r.describe()
-    assert meta["query_maxlen"] == 32 and meta["doc_maxlen"] == 100
+    assert meta["options"]["query_maxlen"] == 32 and meta["options"]["doc_maxlen"] == 100
     assert meta["artifact_metadata"]["attend_to_mask_tokens"] is False
     json.dumps(meta)
 

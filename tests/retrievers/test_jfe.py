@@ -96,8 +96,9 @@ def test_length_grouping_gives_the_same_embeddings_and_pixels_are_bounded(tiny):
     batch = small.model.collate_queries([queries[-1]])
     assert int(batch["image_grid_thw"].prod()) // 4 <= 2  # at most two visual tokens
     described = small.describe()
-    assert described["max_pixels"] == 28 * 28 * 2 and described["min_pixels"] == 28 * 28
-    assert described["trust_remote_code"] is False and described["views"]["image"] == "question left out of the prompt"
+    options = described["options"]
+    assert options["max_pixels"] == 28 * 28 * 2 and options["min_pixels"] == 28 * 28
+    assert options["trust_remote_code"] is False and described["views"]["image"] == "question left out of the prompt"
 
 
 def _hit_at_1(retriever, data) -> float:
@@ -224,4 +225,4 @@ def test_zero_shot_and_fine_tuned_runs_land_side_by_side(tiny, local_task, tmp_p
     rows = leaderboard(results)
     assert sorted(r["setting"] for r in rows) == ["fine-tuned", "zero-shot"]
     meta = json.loads(next((results / "local-animals" / "jfe").glob("fine-tuned-*/meta.json")).read_text())
-    assert meta["retriever"]["prompts"] == "instruct" and meta["retriever"]["weights"] == "lora"
+    assert meta["retriever"]["options"]["prompts"] == "instruct" and meta["retriever"]["options"]["weights"] == "lora"

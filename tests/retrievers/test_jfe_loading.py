@@ -21,7 +21,7 @@ from harness.cli import app
 from harness.errors import MireEvalError
 from harness.types import BytesImage, Query
 from retrievers.jfe import build, build_trainable
-from retrievers.jfe_load import resolve_dtype
+from retrievers.jfe.loading import resolve_dtype
 from tests.single_thread import one_thread  # noqa: F401
 
 EVIL_MODULE = '''
@@ -246,5 +246,5 @@ def test_images_decode_per_batch_and_lengths_count_the_placeholder_once(tiny, mo
     plain = build(str(tiny), batch_size=2, image_workers=0, group_by_length=False).encoder
     torch.testing.assert_close(got, plain.encode_queries(queries, "full"), rtol=1e-4, atol=1e-5)
     described = encoder.describe()
-    assert described["image_processor_class"] == "Qwen2VLImageProcessorPil" and described["image_processor"] == "pil"
+    assert described["image_processor_class"] == "Qwen2VLImageProcessorPil" and described["options"]["image_processor"] == "pil"
     assert getattr(model.processor.tokenizer, "backend", "tokenizers") == "tokenizers"  # the choice reached only images

@@ -30,7 +30,7 @@ def test_loads_authors_layout_and_records_it(encoder):
     assert meta["checkpoint_entries"]["config"]["model"]["num_tokens"] == 16
     assert meta["checkpoint_entries"]["epoch"] == 4
     assert meta["weights_reader"].startswith("torch.load(weights_only=True), zip format, inert stand-ins")
-    assert meta["query_mask"] == "reference-eval" and meta["passage_punctuation"] == "skip"
+    assert meta["options"]["query_mask"] == "reference-eval" and meta["options"]["passage_punctuation"] == "skip"
     json.dumps(meta)
 
 
@@ -97,7 +97,7 @@ def test_q1_masking_both_ways(mire_dir, queries, mode):
     assert torch.allclose(got, want, atol=1e-5)
     Q = enc.encode_queries(queries[1:2], "full")[0]
     assert Q.shape[0] == 28 + (64 if mode == "training" else int(mask.sum()))
-    assert enc.describe()["query_mask"] == mode
+    assert enc.describe()["options"]["query_mask"] == mode
 
 
 def test_views(encoder, queries):

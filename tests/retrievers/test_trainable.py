@@ -74,7 +74,14 @@ def test_defaults_follow_the_reference_configs():
         trainer, model = TrainConfig.split_options(table)
         TrainConfig(**trainer).check()
         assert set(model) == {"query_maxlen", "doc_maxlen"}
-    assert colbert.FINETUNE_DEFAULTS is ft
+    from harness.cli_train import training_defaults
+    from harness.registry import FINETUNE_DEFAULTS, PRETRAIN_DEFAULTS
+
+    # the registry names these tables for mire, and MIRe's fine-tuning table for colbertv2
+    assert PRETRAIN_DEFAULTS.get("mire") is pre and FINETUNE_DEFAULTS.get("mire") is ft
+    assert FINETUNE_DEFAULTS.get("colbertv2") is ft and training_defaults("colbertv2", "pretrain") == {}
+    assert training_defaults("mire", "finetune", "okvqa") is ft["okvqa"]
+    assert training_defaults("mire", "finetune", "no-such-task") is ft["*"]
 
 
 def test_colbert_trainable_and_round_trip(colbert_dir, queries, passages, tmp_path):

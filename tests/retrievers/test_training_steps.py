@@ -13,6 +13,7 @@ import io
 
 import pytest
 
+from harness.cli_train import training_defaults
 from harness.training import TrainConfig, train
 from harness.types import BytesImage, Corpus, Passage, Query, TrainExample
 from retrievers import colbert, mire
@@ -50,8 +51,8 @@ def text_task():
 
 
 def train_with(module, checkpoint, stage: str, examples, out, **overrides):
-    """harness/training.py's trainer, from the module's reference defaults plus overrides."""
-    defaults = module.PRETRAIN_DEFAULTS if stage == "pretrain" else module.FINETUNE_DEFAULTS["*"]
+    """harness/training.py's trainer, from the registry's reference defaults plus overrides."""
+    defaults = training_defaults({mire: "mire", colbert: "colbertv2"}[module], stage)
     trainer, model_options = TrainConfig.split_options({**defaults, **overrides})
     build = lambda ckpt: module.build_trainable(ckpt, "cpu", stage=stage, **model_options)  # noqa: E731
     return train(build, examples, TrainConfig(**trainer), out, checkpoint, progress=False)

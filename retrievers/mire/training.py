@@ -11,7 +11,6 @@ reference's ``MIRe.encode_query`` / ``encode_document`` (tests/retrievers/test_r
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,11 +21,10 @@ from torch import nn
 from harness.errors import MireEvalError
 from harness.types import Passage, Query
 from retrievers.checkpoint import device_of
-from retrievers.colbert import TextTower, check_options, save_text_tower
-from retrievers.mire import (
-    VISION_MODELS, LoadedMIRe, fresh_mire, load_mire, load_pixels, require_images,
-)
-from retrievers.training_defaults import FINETUNE_DEFAULTS, PRETRAIN_DEFAULTS
+from retrievers.mire.configuration import FINETUNE_DEFAULTS, PRETRAIN_DEFAULTS, VISION_MODELS
+from retrievers.mire.conversion import LoadedMIRe, fresh_mire, load_mire, save_mire
+from retrievers.mire.encoding import load_pixels, require_images
+from retrievers.options import check_options
 
 
 class FeatureCache:
@@ -62,7 +60,6 @@ class FeatureCache:
             np.save(self._file(key), value.numpy())
         else:
             self.memory[key] = value
-
 
 
 class MIReTrainable(nn.Module):
@@ -148,30 +145,13 @@ class MIReTrainable(nn.Module):
 
     def embed_passages(self, batch):
         ids = batch["input_ids"].to(self._device())
-        with torch.set_grad_enabled(torch.is_grad_enabled() and self.stage == "finetune"):
-            D = self.model.colbert(ids, batch["attention_mask"].to(ids.device))  # [B, Ld, D]
         keep = self.loaded.tokenizer.token_mask(ids, skip_punctuation=True)   # [B, Ld]
-        return F.normalize(D * keep.unsqueeze(-1), p=2, dim=2), keep
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self.stage == "finetune"):
+            D = self.model.passage_tokens(ids, batch["attention_mask"].to(ids.device), keep)  # [B, Ld, D]
+        return D, keep
 
     def save_checkpoint(self, directory: Path) -> None:
         save_mire(self.loaded, Path(directory))
-
-
-def save_mire(loaded: LoadedMIRe, directory: Path) -> None:
-    """Our layout: the authors' config.json fields, tokenizer, artifact.metadata, CLIP's
-    vision_config.json + preprocessor_config.json, and model.safetensors (every weight)."""
-    from safetensors.torch import save_file
-
-    directory.mkdir(parents=True, exist_ok=True)
-    model = loaded.model
-    text = TextTower(model.colbert, loaded.tokenizer, loaded.settings, loaded.source,
-                     loaded.weights, loaded.keys)
-    save_text_tower(text, directory, prefix="colbert.")
-    (directory / "config.json").write_text(json.dumps(model.config.to_json(), indent=2))
-    model.config.vision_config.to_json_file(str(directory / "vision_config.json"))
-    loaded.processor.save_pretrained(str(directory))
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(tensors, str(directory / "model.safetensors"), metadata={"format": "pt", "model": "mire"})
 
 
 _TRAINABLE_OPTIONS = {"query_maxlen", "doc_maxlen", "feature_cache", "colbert_checkpoint",
