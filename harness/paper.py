@@ -34,7 +34,7 @@ KEY = ("task", "retriever", "setting", "checkpoint", "relevance")
 def read_paper_values(path: str | Path | None = None) -> list[dict]:
     """The table's lines as dicts (``value`` a float in [0, 1]); the packaged table by default."""
     if path is None:
-        text = resources.files("harness").joinpath("paper_values.csv").read_text()
+        text = resources.files(__package__).joinpath("paper_values.csv").read_text()
         name = "harness/paper_values.csv"
     else:
         text, name = Path(path).read_text(), str(path)
