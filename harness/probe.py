@@ -314,8 +314,10 @@ def run_probe(settings, stat_test: str = "student", retriever=None, data=None, a
 
     full = run_evaluation(settings, retriever=retriever, data=data)  # loads and indexes, unless reused
     data, qrels = full.data, full.qrels
-    if full.reused:  # the index is needed for the other views
-        retriever.index(data.corpus)
+    if full.reused:  # the index is needed for the other views: the same (cached) store as the run's
+        from harness.store_index import index_for_run
+
+        index_for_run(retriever, data.corpus, settings.checkpoint, settings.task, settings.load.cache_dir)
     runs, gold, attribution = search_and_attribute(retriever, data.queries, qrels, settings.k, settings.seed,
                                                    full_run=full.run)
 

@@ -32,8 +32,11 @@ class CountingRetriever(EncoderRetriever):
 
 
 def _probe(tmp_path, retriever):
-    return run_probe(RunSettings(task="toy", retriever="colour-words", k=6, output=tmp_path), data=_task(),
-                     retriever=retriever)
+    from tasks.base import LoadOptions
+
+    settings = RunSettings(task="toy", retriever="colour-words", k=6, output=tmp_path,
+                           load=LoadOptions(cache_dir=tmp_path / "cache"))
+    return run_probe(settings, data=_task(), retriever=retriever)
 
 
 def test_the_probe_searches_the_full_view_once_and_not_at_all_when_reused(tmp_path):
@@ -47,6 +50,7 @@ def test_the_probe_searches_the_full_view_once_and_not_at_all_when_reused(tmp_pa
     reused = _probe(tmp_path, again)
     assert again.searched == Counter({"full": 1, "text": 1, "image": 1})  # the swap only
     assert again.indexed == 1  # the other views need the index
+    assert again.store_info["reused"] is True  # the run's embedding store, not a fresh encoding
     assert reused["directory"] == out["directory"]
     for key in ("views", "indices_by_metric", "by_type", "compare"):
         assert reused[key] == out[key], key
