@@ -15,14 +15,10 @@ from __future__ import annotations
 
 import argparse
 import random
-import sys
 import time
 from pathlib import Path
 
 import torch
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT)]
 
 from PIL import Image  # noqa: E402
 from retrievers.offline import make_qwen_processor as make_processor  # noqa: E402
