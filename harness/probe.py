@@ -295,7 +295,7 @@ def run_probe(settings, stat_test: str = "student", retriever=None, data=None, a
     evaluation's own (:class:`harness.evaluate.RunResult`), never searched or judged again.
     """
     from harness.errors import MireEvalError
-    from harness.evaluate import build_retriever, run_evaluation
+    from harness.evaluate import build_retriever, index_retriever, run_evaluation
     from harness.runs import write_trec_run
     from tasks.loading import load_task
 
@@ -312,8 +312,8 @@ def run_probe(settings, stat_test: str = "student", retriever=None, data=None, a
 
     full = run_evaluation(settings, retriever=retriever, data=data)  # loads and indexes, unless reused
     data, qrels = full.data, full.qrels
-    if full.reused:  # the index is needed for the other views
-        retriever.index(data.corpus)
+    if full.reused:  # the index (and --search's) is needed for the other views
+        index_retriever(retriever, settings, data.corpus)
     runs, gold, attribution = search_and_attribute(retriever, data.queries, qrels, settings.k, settings.seed,
                                                    full_run=full.run)
 
