@@ -247,6 +247,7 @@ def _evaluate(settings: RunSettings, identity: dict, directory: Path, data: Task
     summary = {
         "task": settings.task, "retriever": settings.retriever, "setting": settings.setting,
         "view": settings.view, "split": settings.split, "checkpoint": settings.checkpoint, "limit": settings.limit,
+        "search": settings.search,
         "relevance": data.relevance, "n_queries": scores.n_queries, "n_without_relevant": scores.n_without_relevant,
         "n_empty_rankings": scores.n_empty_rankings, "created": created, "metrics": scores.mean,
     }

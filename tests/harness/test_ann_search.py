@@ -169,6 +169,10 @@ def test_run_with_search_ivf_through_the_cli_is_close_to_exact(tmp_path, colbert
     assert abs(m_ivf["hit_rate@5"] - m_exact["hit_rate@5"]) <= 0.1, (m_ivf, m_exact)
     assert abs(m_ivf["mrr@5"] - m_exact["mrr@5"]) <= 0.1
     assert "search ivf" in ivf.output
+    board = runner.invoke(app, ["leaderboard", "--output", str(out)])  # an approximate run is its own row
+    assert board.exit_code == 0 and "2 rows" in board.output, board.output
+    table = board.output.splitlines()
+    assert "search" in table[0] and sum(" ivf " in f"{line} " for line in table) == 1
 
 
 @pytest.mark.parametrize("extra, fragment", [
