@@ -224,3 +224,29 @@ def test_two_gloo_ranks_search_their_shards_and_give_one_process_run(tmp_path, c
                    capture_output=True, timeout=300)
     exact = Path(json.loads((exact_dir / "done.json").read_text())["directory"]) / "run.trec"
     assert exact.read_text() != run_one
+
+
+def test_probe_searches_every_view_approximately_also_when_the_full_run_is_reused(tmp_path, colbert_dir):
+    task = local_words_task(tmp_path / "words")
+    out = tmp_path / "probe"
+    args = ["probe", "-t", f"local:{task}", "-r", "colbertv2", "--checkpoint", str(colbert_dir), "--k", "10",
+            "--output", str(out), "--search", "ivf", "--search-option", "nlist=32", "--search-option", "candidates=24"]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    (probe,) = out.rglob("probe.json")
+    before = json.loads(probe.read_text())
+    meta = json.loads(probe.with_name("meta.json").read_text())
+    assert meta["ann"]["candidates"] == 24 and meta["identity"]["search"]["mode"] == "ivf"
+    again = runner.invoke(app, args)  # the full view is reused; the other views search through the index again
+    assert again.exit_code == 0, again.output
+    after = json.loads(probe.read_text())
+    assert after["views"] == before["views"] and after["indices"] == before["indices"]
+    assert (probe.parent / "run_text.trec").read_text().count("\n") > 0
+
+
+def test_finetune_refuses_a_bad_search_before_training(local_task, tmp_path):
+    result = runner.invoke(app, ["finetune", "-t", f"local:{local_task}", "-r", "colbertv2", "--search", "hnsw",
+                                 "--checkpoints", str(tmp_path / "ckpts"), "--output", str(tmp_path / "r")])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines() == ["error: --search hnsw: unknown search; known: exact, ivf, ivfpq"]
+    assert not (tmp_path / "ckpts").exists()
