@@ -14,7 +14,7 @@ from typing import Optional
 
 import typer
 
-from harness.cli_options import load_options, parse_options
+from harness.cli_options import CommandOptions, shared_options
 from harness.errors import MireEvalError, user_errors
 from harness.registry import RETRIEVERS, TASKS
 
@@ -43,40 +43,24 @@ def ls(what: str = typer.Argument("all", help="tasks, retrievers or all")) -> No
                     typer.echo(f"  {entry.name:15s} {entry.summary}")
 
 
+RUN_FLAGS = ("task", "retriever", "checkpoint", "split", "k", "limit", "device", "view", "setting", "output",
+             "overwrite", "data_dir", "image_dir", "skip_missing_images", "relevance", "option", "search",
+             "search_option", "seed", "metrics")
+
+
 @app.command("run")
-def run(
-    task: str = typer.Option(..., "--task", "-t", help="task name or local:PATH"),
-    retriever: str = typer.Option(..., "--retriever", "-r", help="retriever name"),
-    checkpoint: Optional[str] = typer.Option(None, help="hub id or local directory"),
-    split: str = typer.Option("test"),
-    k: int = typer.Option(100, min=1, help="passages retrieved per query"),
-    limit: Optional[int] = typer.Option(None, min=1, help="evaluate only the first N queries"),
-    device: str = typer.Option("cpu"),
-    view: str = typer.Option("full", help="full, text (image removed) or image (question removed)"),
-    setting: str = typer.Option("zero-shot", help="zero-shot or fine-tuned (a label for the leaderboard)"),
-    output: Path = typer.Option(Path("results"), help="results directory"),
-    overwrite: bool = typer.Option(False, help="recompute even if an identical run is finished"),
-    data_dir: Optional[Path] = typer.Option(None, help="local copy of the task's release"),
-    image_dir: Optional[Path] = typer.Option(None, help="where the query images live"),
-    skip_missing_images: bool = typer.Option(False, help="skip (and count) queries whose image is missing or corrupt"),
-    relevance: Optional[str] = typer.Option(None, help="override the task's relevance (e.g. gold, answer-word)"),
-    option: list[str] = typer.Option([], "--option", "-o", help="retriever option KEY=VALUE (repeatable)"),
-    seed: int = typer.Option(0),
-) -> None:
+@shared_options(*RUN_FLAGS)
+def run(opts: CommandOptions) -> None:
     """Evaluate one retriever on one task; writes OUTPUT/<task>/<retriever>/<tag>/."""
     with user_errors():
-        from harness.evaluate import RunSettings, run_evaluation
+        from harness.evaluate import run_evaluation
 
-        RETRIEVERS.entry(retriever)  # unknown names fail before any loading
-        settings = RunSettings(
-            task=task, retriever=retriever, checkpoint=checkpoint, split=split, k=k, limit=limit, device=device,
-            view=view, setting=setting, output=output, overwrite=overwrite, seed=seed,
-            load=load_options(split, data_dir, image_dir, skip_missing_images, relevance),
-            retriever_options=parse_options(option),
-        )
-        result = run_evaluation(settings)
+        RETRIEVERS.entry(opts.retriever)  # unknown names fail before any loading
+        result = run_evaluation(opts.run_settings())
         m = result.metrics
-        typer.echo(f"{task} / {retriever} ({setting}, {view}): hit_rate@5={m.get('hit_rate@5', float('nan')):.4f} "
+        search = "" if opts.search == "exact" else f", search {opts.search}"
+        typer.echo(f"{opts.task} / {opts.retriever} ({opts.setting}, {opts.view}{search}): "
+                   f"hit_rate@5={m.get('hit_rate@5', float('nan')):.4f} "
                    f"mrr@5={m.get('mrr@5', float('nan')):.4f} recall@100={m.get('recall@100', float('nan')):.4f}"
                    f"{' (reused)' if result.reused else ''} -> {result.directory}")
 

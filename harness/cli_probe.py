@@ -11,6 +11,12 @@ from typing import Optional
 
 import typer
 
+from harness.cli_options import CommandOptions, deprecated_out, output_path, shared_options
+
+# The shared flags of ``run`` but ``view``: the probe runs every view.
+PROBE_FLAGS = ("task", "retriever", "checkpoint", "split", "k", "limit", "device", "setting", "output", "overwrite",
+               "data_dir", "image_dir", "skip_missing_images", "relevance", "option", "search", "search_option",
+               "seed", "metrics")
 
 def _format(value) -> str:
     return "n/a" if value is None else f"{value:.3f}"
@@ -36,42 +42,24 @@ def probe_line(result: dict) -> str:
 
 def register(app: typer.Typer) -> None:
     @app.command()
+    @shared_options(*PROBE_FLAGS, help={
+        "k": "passages retrieved per query and view", "limit": "probe only the first N queries",
+        "overwrite": "recompute the full-view run even if an identical one is finished",
+        "seed": "seed of the run and of the swap view's derangement"})
     def probe(
-        task: str = typer.Option(..., "--task", "-t", help="task name or local:PATH"),
-        retriever: str = typer.Option(..., "--retriever", "-r", help="retriever name"),
-        checkpoint: Optional[str] = typer.Option(None, help="hub id or local directory"),
-        split: str = typer.Option("test"),
-        k: int = typer.Option(100, min=1, help="passages retrieved per query and view"),
-        limit: Optional[int] = typer.Option(None, min=1, help="probe only the first N queries"),
-        device: str = typer.Option("cpu"),
-        setting: str = typer.Option("zero-shot", help="zero-shot or fine-tuned (a label for the leaderboard)"),
-        output: Path = typer.Option(Path("results"), help="results directory"),
-        overwrite: bool = typer.Option(False, help="recompute the full-view run even if an identical one is finished"),
+        opts: CommandOptions,
         stat_test: str = typer.Option("student", help="ranx paired test: student (t-test) or fisher (randomisation)"),
         attention_queries: int = typer.Option(4, help="queries whose pooling attention is kept (MIRe)"),
-        data_dir: Optional[Path] = typer.Option(None, help="local copy of the task's release"),
-        image_dir: Optional[Path] = typer.Option(None, help="where the query images live"),
-        skip_missing_images: bool = typer.Option(False, help="skip (and count) queries whose image is missing"),
-        relevance: Optional[str] = typer.Option(None, help="override the task's relevance"),
-        option: list[str] = typer.Option([], "--option", "-o", help="retriever option KEY=VALUE (repeatable)"),
-        seed: int = typer.Option(0, help="seed of the run and of the swap view's derangement"),
     ):
         """The text-dominance probe: full, text, image and swap views over one index."""
-        from harness.cli_options import load_options, parse_options
         from harness.errors import user_errors
 
         with user_errors():
-            from harness.evaluate import RunSettings
             from harness.probe import run_probe
             from harness.registry import RETRIEVERS
 
-            RETRIEVERS.entry(retriever)  # unknown names fail before any loading
-            settings = RunSettings(
-                task=task, retriever=retriever, checkpoint=checkpoint, split=split, k=k, limit=limit, device=device,
-                setting=setting, output=output, overwrite=overwrite, seed=seed,
-                load=load_options(split, data_dir, image_dir, skip_missing_images, relevance),
-                retriever_options=parse_options(option),
-            )
+            RETRIEVERS.entry(opts.retriever)  # unknown names fail before any loading
+            settings = opts.run_settings()
             typer.echo(probe_line(run_probe(settings, stat_test=stat_test, attention_queries=attention_queries)))
 
     @app.command()
@@ -92,16 +80,18 @@ def register(app: typer.Typer) -> None:
 
     @app.command("make-diagnostic")
     def make_diagnostic(
-        out: Path = typer.Option(..., help="directory to write the task into (local format)"),
+        output: Optional[Path] = typer.Option(None, "--output", help="directory to write the task into (local format)"),
         seed: int = typer.Option(0, help="generation seed"),
+        out: Optional[Path] = deprecated_out(),
     ):
-        """Write the controlled diagnostic task in the local format (read it as local:OUT)."""
+        """Write the controlled diagnostic task in the local format (read it as local:OUTPUT)."""
         import json
 
         from harness.errors import user_errors
         from tasks.diagnostic import DiagnosticConfig, generate
 
         with user_errors():
+            out = output_path(output, out)
             generate(out, DiagnosticConfig(seed=seed))
         info = json.loads((out / "diagnostic.json").read_text())
         chance = info["chance"]["random"]["hit_rate@1"]

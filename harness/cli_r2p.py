@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
+
+from harness.cli_options import deprecated_out, output_path
 
 
 def register(app: typer.Typer) -> None:
@@ -12,19 +15,24 @@ def register(app: typer.Typer) -> None:
     def build_r2p_command(
         qa: Path = typer.Option(..., "--qa", help="QA pairs: JSON array or JSON lines of {question, document (the response), image, ...}"),
         kb: Path = typer.Option(..., "--kb", help="knowledge base: Wiki6M .jsonl (wikipedia_content), BEIR corpus.jsonl or a mire-eval .arrow corpus"),
-        out: Path = typer.Option(..., "--out", help="R2P JSON file to write"),
+        output: Optional[Path] = typer.Option(None, "--output", help="R2P JSON file to write"),
         checkpoint: str = typer.Option(None, "--checkpoint", help="ColBERTv2 checkpoint (default colbert-ir/colbertv2.0)"),
         k: int = typer.Option(3, "--k", help="passages retrieved per response"),
         device: str = typer.Option("cpu", "--device"),
         batch_size: int = typer.Option(256, "--batch-size", help="responses searched together"),
         remove_bracket: bool = typer.Option(False, "--remove-bracket", help="the authors' 'Title: ... content:' variant"),
         limit: int = typer.Option(None, "--limit", help="convert only the first N pairs"),
+        out: Optional[Path] = deprecated_out(),
     ) -> None:
         """Search each response over the KB with ColBERTv2 and write P1 + response + P2 + P3."""
-        from harness.r2p import build_r2p
-        from retrievers.colbert import build
+        from harness.errors import user_errors
 
-        retriever = build(checkpoint, device, query_maxlen=80, doc_maxlen=256)
-        n = build_r2p(qa, kb, out, retriever, k=k, batch_size=batch_size,
-                      remove_bracket=remove_bracket, limit=limit)
-        typer.echo(f"build-r2p: {n} pairs -> {out}")
+        with user_errors():
+            from harness.r2p import build_r2p
+            from retrievers.colbert import build
+
+            out = output_path(output, out)
+            retriever = build(checkpoint, device, query_maxlen=80, doc_maxlen=256)
+            n = build_r2p(qa, kb, out, retriever, k=k, batch_size=batch_size,
+                          remove_bracket=remove_bracket, limit=limit)
+            typer.echo(f"build-r2p: {n} pairs -> {out}")

@@ -23,6 +23,7 @@ from typing import Optional
 
 import typer
 
+from harness.cli_options import CommandOptions, parse_options, shared_options
 from harness.errors import MireEvalError, user_errors
 
 # Trainer flags shared by both commands: (name, type, help). Unset flags leave the defaults.
@@ -132,52 +133,59 @@ def run_training(
     return result
 
 
+# The shared flags of the evaluation after training, and of the training itself. Not split,
+# view, setting (train, then the test split's full view as fine-tuned) nor seed (a trainer flag).
+FINETUNE_FLAGS = ("task", "retriever", "checkpoint", "option", "device", "overwrite", "data_dir", "image_dir",
+                  "skip_missing_images", "relevance", "k", "limit", "output", "search", "search_option", "metrics")
+TRAINING_HELP = {
+    "retriever": "retriever name (must provide build_trainable)",
+    "checkpoint": "starting checkpoint (hub id or directory)",
+    "option": "KEY=VALUE: trainer field or build_trainable option (repeatable)",
+    "overwrite": "replace an existing run in the checkpoint directory",
+}
+
+
+@shared_options(*FINETUNE_FLAGS, help={
+    **TRAINING_HELP, "task": "task name or local:PATH (its train split is used)",
+    "relevance": "override the task's relevance for the evaluation",
+    "k": "passages retrieved per query in the evaluation", "limit": "evaluate only the first N test queries",
+    "output": "results directory of the evaluation (as for run)",
+    "search": "search of the evaluation: exact | ivf | ivfpq (docs/ann.md)"})
 def finetune(
-    task: str = typer.Option(..., "--task", "-t", help="task name or local:PATH (its train split is used)"),
-    retriever: str = typer.Option(..., "--retriever", "-r", help="retriever name (must provide build_trainable)"),
-    checkpoint: Optional[str] = typer.Option(None, help="starting checkpoint (hub id or directory)"),
-    option: list[str] = typer.Option([], "--option", "-o", help="KEY=VALUE: trainer field or build_trainable option"),
-    device: str = typer.Option("cpu", help="cpu | cuda"),
+    opts: CommandOptions,
     checkpoints: Optional[Path] = typer.Option(None, help="root for checkpoints/ (default: the mire-eval cache)"),
     resume: bool = typer.Option(False, help="continue from the last saved step"),
-    overwrite: bool = typer.Option(False, help="replace an existing run in the checkpoint directory"),
-    data_dir: Optional[Path] = typer.Option(None, help="local copy of the task's release"),
-    image_dir: Optional[Path] = typer.Option(None, help="where the query images live"),
-    skip_missing_images: bool = typer.Option(False, help="skip (and count) queries whose image is missing or corrupt"),
-    relevance: Optional[str] = typer.Option(None, help="override the task's relevance for the evaluation"),
     evaluate: bool = typer.Option(True, help="evaluate the trained model on the test split"),
-    k: int = typer.Option(100, min=1, help="passages retrieved per query in the evaluation"),
-    limit: Optional[int] = typer.Option(None, min=1, help="evaluate only the first N test queries"),
-    output: Path = typer.Option(Path("results"), help="results directory of the evaluation (as for run)"),
     **flags,
 ) -> None:
     """Train a retriever on a task's train split, then evaluate it on the test split as fine-tuned."""
     with user_errors():
         from harness.cache import cache_home
-        from harness.cli_options import load_options, parse_options
         from tasks.base import task_slug
         from tasks.loading import load_task
 
+        task, retriever = opts.task, opts.retriever
         _retriever_module(retriever)  # unknown or untrainable retrievers fail before loading data
-        device = _setup_distributed(device)
-        data = load_task(task, load_options("train", data_dir, image_dir, skip_missing_images, relevance))
+        # The evaluation's settings are checked now (a bad --search option costs no training);
+        # its checkpoint is the trained model, known once training is done.
+        opts.run_settings(split="test", setting="fine-tuned")
+        device = _setup_distributed(opts.device)
+        data = load_task(task, opts.load("train"))
         if not data.train:
             raise MireEvalError(f"task {task!r}: the train split has no training examples")
         out = (checkpoints or cache_home()) / "checkpoints" / task_slug(task) / retriever
-        result = run_training("finetune", retriever, data.train, out, checkpoint, device, flags,
-                              parse_options(option), defaults_key=task, resume=resume, overwrite=overwrite)
+        result = run_training("finetune", retriever, data.train, out, opts.checkpoint, device, flags,
+                              parse_options(opts.option), defaults_key=task, resume=resume,
+                              overwrite=opts.overwrite)
         last = result.history[-1] if result.history else {}
         typer.echo(f"finetuned {retriever} on {task}: {result.steps} steps, loss {last.get('loss', float('nan')):.4f} "
                    f"-> {result.model_dir}")
         if not evaluate or int(os.environ.get("RANK", "0")) != 0:
             return
-        from harness.evaluate import RunSettings, run_evaluation
+        from harness.evaluate import run_evaluation
 
-        settings = RunSettings(
-            task=task, retriever=retriever, checkpoint=str(result.model_dir), split="test", k=k, limit=limit,
-            device=device, setting="fine-tuned", output=output,
-            load=load_options("test", data_dir, image_dir, skip_missing_images, relevance),
-        )
+        settings = opts.run_settings(checkpoint=str(result.model_dir), split="test", device=device,
+                                     setting="fine-tuned", overwrite=False, retriever_options={})
         test = load_task(task, settings.load, corpus_from=data)  # the train split's corpus, not read again
         evaluation = run_evaluation(settings, data=test)
         m = evaluation.metrics
@@ -200,30 +208,27 @@ def read_training_file(path: Path, image_dir: Optional[Path]) -> list:
     raise MireEvalError(f"{path}: training data must be .jsonl (pairs) or .json (R2P/ViD2R)")
 
 
+@shared_options("retriever", "checkpoint", "option", "device", "overwrite", "image_dir",
+                help={**TRAINING_HELP, "image_dir": "root of the images the data names"})
 def pretrain(
-    retriever: str = typer.Option(..., "--retriever", "-r", help="retriever name (must provide build_trainable)"),
+    opts: CommandOptions,
     data: list[Path] = typer.Option(..., help="training file(s): pairs .jsonl or R2P/ViD2R .json (repeatable)"),
-    image_dir: Optional[Path] = typer.Option(None, help="root of the images the data names"),
-    checkpoint: Optional[str] = typer.Option(None, help="starting checkpoint (hub id or directory)"),
-    option: list[str] = typer.Option([], "--option", "-o", help="KEY=VALUE: trainer field or build_trainable option"),
-    device: str = typer.Option("cpu", help="cpu | cuda"),
     checkpoints: Optional[Path] = typer.Option(None, help="root for checkpoints/ (default: the mire-eval cache)"),
     name: Optional[str] = typer.Option(None, help="run name (default: pretrain-<first data file stem>)"),
     resume: bool = typer.Option(False, help="continue from the last saved step"),
-    overwrite: bool = typer.Option(False, help="replace an existing run in the checkpoint directory"),
     **flags,
 ) -> None:
     """Post-training adaptation / alignment pre-training on generic pairs or R2P data."""
     with user_errors():
         from harness.cache import cache_home
-        from harness.cli_options import parse_options
 
+        retriever = opts.retriever
         _retriever_module(retriever)
-        device = _setup_distributed(device)
-        examples = [e for path in data for e in read_training_file(path, image_dir)]
+        device = _setup_distributed(opts.device)
+        examples = [e for path in data for e in read_training_file(path, opts.image_dir)]
         out = (checkpoints or cache_home()) / "checkpoints" / (name or f"pretrain-{data[0].stem}") / retriever
-        result = run_training("pretrain", retriever, examples, out, checkpoint, device, flags, parse_options(option),
-                              resume=resume, overwrite=overwrite)
+        result = run_training("pretrain", retriever, examples, out, opts.checkpoint, device, flags,
+                              parse_options(opts.option), resume=resume, overwrite=opts.overwrite)
         last = result.history[-1] if result.history else {}
         typer.echo(f"pretrained {retriever} on {len(examples)} pairs: {result.steps} steps, "
                    f"loss {last.get('loss', float('nan')):.4f} -> {result.model_dir}")

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from harness.cache import stable_hash
+from harness.ann.retrieve import search_identity
 from harness.errors import MireEvalError
 from harness.fingerprint import checkpoint_fingerprint
 from harness.metrics import DEFAULT_METRICS, evaluate, first_relevant_rank
@@ -72,6 +73,8 @@ class RunSettings:
     load: LoadOptions = field(default_factory=LoadOptions)
     retriever_options: dict = field(default_factory=dict)
     metrics: tuple[str, ...] = DEFAULT_METRICS
+    search: str = "exact"  # or "ivf" / "ivfpq" (harness.ann.retrieve)
+    search_options: dict = field(default_factory=dict)  # --search-option pairs
 
     def __post_init__(self) -> None:
         """Options are checked when settings are made, so a typo costs no loading or indexing."""
@@ -82,6 +85,7 @@ class RunSettings:
         if self.load.relevance is not None and self.load.relevance not in RELEVANCE_NAMES:
             raise MireEvalError(f"--relevance: unknown value {self.load.relevance!r}; "
                                 f"known: gold, {', '.join(ANSWER_MODES)}")
+        search_identity(self.search, self.search_options)  # a bad mode or option: one line, now
         check_output_dir(self.output)
 
     def identity(self, inputs: dict[str, str] | None = None) -> dict:
@@ -91,13 +95,14 @@ class RunSettings:
         the checkpoint's fingerprint is computed here.
         """
         load = {k: str(v) for k, v in asdict(self.load).items() if k not in ("split", "cache_dir")}
-        return {
+        search = search_identity(self.search, self.search_options)
+        return ({"search": search} if search is not None else {}) | {
             "task": self.task, "retriever": self.retriever, "checkpoint": self.checkpoint,
             "checkpoint_fingerprint": checkpoint_fingerprint(self.checkpoint),
             "inputs": dict(sorted((inputs or {}).items())), "split": self.split, "k": self.k,
             "limit": self.limit, "view": self.view, "setting": self.setting, "seed": self.seed, "load": load,
             "retriever_options": self.retriever_options, "metrics": list(self.metrics),
-        }
+        }  # an exact run names no search: its identity (and tag) are those it always had
 
     def tag(self, identity: dict) -> str:
         return f"{self.setting}-{self.view}-{self.split}-{stable_hash(identity, 10)}"
@@ -132,6 +137,27 @@ def materialise_qrels(data: TaskData, cache_dir: Path) -> Qrels:
 def build_retriever(settings: RunSettings):
     factory = RETRIEVERS.get(settings.retriever)
     return factory(settings.checkpoint, settings.device, **settings.retriever_options)
+
+
+def index_retriever(retriever, settings: RunSettings, corpus) -> dict:
+    """Index ``corpus`` (through the store when the retriever has one) and, for ``--search
+    ivf|ivfpq``, build or reuse the store's approximate index and hand it to the retriever.
+    Returns meta.json's ``"store"``, ``"distributed"`` and, when approximate, ``"ann"``."""
+    from harness.ann.retrieve import ApproximateSearch, check_searchable, search_params
+    from harness.store_index import index_for_run
+
+    params = search_params(settings.search, settings.search_options)
+    check_searchable(retriever, settings.search)  # before any encoding
+    indexed = index_for_run(retriever, corpus, settings.checkpoint, settings.task, settings.load.cache_dir)
+    if params is None:
+        return indexed
+    if indexed["store"] is None:
+        raise MireEvalError(f"--search {settings.search}: builds on the embedding store; unset MIRE_EVAL_STORE=off")
+    from harness.store import Store
+
+    info = indexed["store"]
+    retriever.approximate = ApproximateSearch(Store(Path(info["path"]), info["identity"]), params)
+    return {**indexed, "ann": retriever.approximate.describe()}
 
 
 def seed_everything(seed: int) -> None:
@@ -211,8 +237,6 @@ def _finished(directory: Path, identity: dict) -> bool:
 
 def _evaluate(settings: RunSettings, identity: dict, directory: Path, data: TaskData, retriever,
               load_s: float, ranks) -> RunResult:
-    from harness.store_index import index_for_run
-
     seed_everything(settings.seed)
     timings: dict[str, float] = {"load_task": load_s}
     clock = time.perf_counter()
@@ -228,7 +252,7 @@ def _evaluate(settings: RunSettings, identity: dict, directory: Path, data: Task
     if retriever is None:
         retriever = build_retriever(settings)
     lap("load_retriever")
-    indexed = index_for_run(retriever, data.corpus, settings.checkpoint, settings.task, settings.load.cache_dir)
+    indexed = index_retriever(retriever, settings, data.corpus)
     lap("index")
     run = retriever.search(data.queries, settings.k, settings.view)
     lap("search")
@@ -240,6 +264,7 @@ def _evaluate(settings: RunSettings, identity: dict, directory: Path, data: Task
     summary = {
         "task": settings.task, "retriever": settings.retriever, "setting": settings.setting,
         "view": settings.view, "split": settings.split, "checkpoint": settings.checkpoint, "limit": settings.limit,
+        "search": settings.search,
         "relevance": data.relevance, "n_queries": scores.n_queries, "n_without_relevant": scores.n_without_relevant,
         "n_empty_rankings": scores.n_empty_rankings, "created": created, "metrics": scores.mean,
     }

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 
 from harness.labels import metric_header, task_label
 
-IDENTITY = ("task", "retriever", "setting", "view", "split", "limit")
+IDENTITY = ("task", "retriever", "setting", "view", "search", "split", "limit")
 PRIORITY = ("hit_rate@5", "mrr@5", "hit_rate@1", "probe_text_dominance", "recall@100", "hit_rate@10", "ndcg@10",
             "n_queries", "hit_rate@100", "recall@5", "mrr@10", "n_without_relevant")
 HIDDEN = ("path", "created", "checkpoint")  # in the CSV; too long or too raw for a terminal
@@ -46,7 +46,8 @@ def format_leaderboard(rows: Sequence[Mapping], width: int = 120) -> str:
     Task labels are names (``local:PATH`` -> ``local:<dir name>``); a metric a task reports in
     its paper under another name carries that name under the ranx name in the header
     (``hit_rate@5`` over ``(R@5/PR@5)``).
-    Identity columns that are empty in every row (``limit`` of full runs) are left out.
+    Identity columns that are empty in every row (``limit`` of full runs, ``search`` of exact
+    runs) are left out.
     """
     tasks = list(dict.fromkeys(str(r.get("task")) for r in rows))
     present = list(dict.fromkeys(k for r in rows for k in r if k not in HIDDEN))

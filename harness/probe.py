@@ -297,7 +297,7 @@ def run_probe(settings, stat_test: str = "student", retriever=None, data=None, a
     evaluation's own (:class:`harness.evaluate.RunResult`), never searched or judged again.
     """
     from harness.errors import MireEvalError
-    from harness.evaluate import build_retriever, run_evaluation
+    from harness.evaluate import build_retriever, index_retriever, run_evaluation
     from harness.runs import write_trec_run
     from tasks.loading import load_task
 
@@ -314,10 +314,8 @@ def run_probe(settings, stat_test: str = "student", retriever=None, data=None, a
 
     full = run_evaluation(settings, retriever=retriever, data=data)  # loads and indexes, unless reused
     data, qrels = full.data, full.qrels
-    if full.reused:  # the index is needed for the other views: the same (cached) store as the run's
-        from harness.store_index import index_for_run
-
-        index_for_run(retriever, data.corpus, settings.checkpoint, settings.task, settings.load.cache_dir)
+    if full.reused:  # the other views need the index: the run's cached store (and --search's index)
+        index_retriever(retriever, settings, data.corpus)
     runs, gold, attribution = search_and_attribute(retriever, data.queries, qrels, settings.k, settings.seed,
                                                    full_run=full.run)
 

@@ -177,7 +177,7 @@ def write_per_query(path: Path, scores: Scores, n_relevant: dict[str, int], firs
 
 
 def leaderboard(results_dir: Path) -> list[dict]:
-    """One row per (task, retriever, setting, view, split): the newest full run of each.
+    """One row per (task, retriever, setting, view, split, search): the newest full run of each.
 
     Only complete folders count (:func:`complete_runs`).
     """
@@ -187,6 +187,8 @@ def leaderboard(results_dir: Path) -> list[dict]:
         with open(path) as f:
             m = json.load(f)
         row = {key: m.get(key) for key in ("task", "retriever", "setting", "view", "split", "checkpoint", "limit")}
+        # an approximate run (--search ivf|ivfpq) is a row of its own, never taken for the exact one
+        row["search"] = None if m.get("search", "exact") == "exact" else m["search"]
         row.update({name: m["metrics"].get(name) for name in LEADERBOARD_METRICS})
         row.update(n_queries=m.get("n_queries"), n_without_relevant=m.get("n_without_relevant"),
                    created=m.get("created"), path=str(path.parent))
@@ -194,7 +196,7 @@ def leaderboard(results_dir: Path) -> list[dict]:
         if probe.exists():
             with open(probe) as f:
                 row.update({f"probe_{k}": v for k, v in json.load(f).get("indices", {}).items()})
-        key = (row["task"], row["retriever"], row["setting"], row["view"], row["split"])
+        key = (row["task"], row["retriever"], row["setting"], row["view"], row["split"], row["search"])
         rank = (row["limit"] is None, row["created"] or "")
         if key not in rows or rank >= rows[key]["_rank"]:
             rows[key] = {**row, "_rank": rank}

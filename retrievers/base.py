@@ -115,12 +115,14 @@ class EncoderRetriever:
         self.store_info: dict | None = None  # meta.json's "store" after an index through the store
         self.index_store = None  # TokenStore / VectorStore in memory, or a store's mapped view
         self.corpus: Corpus | None = None
+        self.approximate = None  # harness.ann.retrieve.ApproximateSearch (--search ivf|ivfpq), set after index()
 
     def use_store(self, spec) -> None:
         """Index through the on-disk store described by ``spec`` from now on."""
         self.store_spec = spec
 
     def index(self, corpus: Corpus) -> None:
+        self.approximate = None  # an index of the previous vectors does not apply
         if self.store_spec is not None:
             from harness.store_index import build_store
 
@@ -185,12 +187,16 @@ class EncoderRetriever:
         w = world()
         split = self.store_info is not None and w.world_size > 1
         part = (w.rank, w.world_size) if split else (0, 1)
-        scores, rows = search(encoded, self.index_store, k, self._ranks, part=part)
+        if self.approximate is not None:
+            scores, rows = self.approximate.search(encoded, k, self._ranks)
+            split = False  # merged over the ranks already
+        else:
+            scores, rows = search(encoded, self.index_store, k, self._ranks, part=part)
         if split:
             scores, rows = merge_ranks(scores, rows, min(k, len(self.corpus)), self._ranks)
         ids = self.corpus.ids
         return {
-            q.id: {ids[r]: float(s) for s, r in zip(scores[i].tolist(), rows[i].tolist())}
+            q.id: {ids[r]: float(s) for s, r in zip(scores[i].tolist(), rows[i].tolist()) if r >= 0}
             for i, q in enumerate(queries)
         }
 
@@ -199,7 +205,8 @@ class EncoderRetriever:
         (one written without them) gets a neutral value rather than failing the run."""
         unsaid = {"name": self.encoder.name, "checkpoint": None, "options": {},
                   "views": {v: f"the encoder's {v!r} view" for v in VIEWS}}
-        return describe_record(**{**unsaid, **self.encoder.describe(), "search": "exact",
+        search = "exact" if self.approximate is None else self.approximate.params.mode
+        return describe_record(**{**unsaid, **self.encoder.describe(), "search": search,
                                   "similarity": self.encoder.similarity})
 
 

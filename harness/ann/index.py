@@ -162,6 +162,7 @@ def _kmeans(sample: np.ndarray, nlist: int, niter: int, seed: int) -> np.ndarray
 
     km = faiss.Kmeans(sample.shape[1], nlist, niter=niter, seed=seed, spherical=True,
                       max_points_per_centroid=max(256, -(-len(sample) // nlist)),
+                      min_points_per_centroid=1,  # silences a warning only: faiss uses it for nothing else
                       gpu=_gpus() > 0)
     km.train(np.ascontiguousarray(sample, dtype=np.float32))
     return np.asarray(km.centroids, dtype=np.float32)
@@ -188,6 +189,7 @@ def _train_pq(sample: np.ndarray, centroids: np.ndarray, m: int, nbits: int, see
     residual = sample - centroids[assign(centroids, sample)]
     pq = faiss.ProductQuantizer(sample.shape[1], m, nbits)
     pq.cp.seed = seed
+    pq.cp.min_points_per_centroid = 1  # only silences faiss's "please provide at least" warning: the sample is what it is
     pq.train(np.ascontiguousarray(residual, dtype=np.float32))
     return faiss.vector_to_array(pq.centroids).astype(np.float32)
 

@@ -2,6 +2,7 @@
 evaluation through the store (for the kill -9 and torchrun tests of test_store.py).
 
     python store_helpers.py CHECKPOINT OUTPUT N_PASSAGES [--delay S] [--shard P] [--similarity S]
+                            [--search ivf --search-option nprobe=2 ...]
 """
 
 from __future__ import annotations
@@ -86,13 +87,16 @@ def main(argv=None) -> None:
     p.add_argument("--similarity", default="maxsim")
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--shard", type=int, default=16)
+    p.add_argument("--search", default="exact")
+    p.add_argument("--search-option", action="append", default=[])
     args = p.parse_args(argv)
     from store_helpers import WordEncoder as Named  # the class as the tests name it (part of the key)
 
     encoder = Named(args.checkpoint, args.similarity, delay=args.delay)
     retriever = EncoderRetriever(encoder, passage_batch=args.batch, shard_passages=args.shard)
+    options = dict(pair.split("=", 1) for pair in args.search_option)
     settings = RunSettings(task="words", retriever="words", checkpoint=args.checkpoint, k=20,
-                           output=Path(args.output), overwrite=True)
+                           output=Path(args.output), overwrite=True, search=args.search, search_options=options)
     result = run_evaluation(settings, retriever=retriever, data=make_task(args.n))
     from harness.distributed import world
 

@@ -13,7 +13,7 @@ runner = CliRunner()
 def test_make_diagnostic_probe_local_copy_and_plot(tmp_path, monkeypatch):
     monkeypatch.setenv("MIRE_EVAL_DATA", str(tmp_path / "cache"))
     task_dir = tmp_path / "diag"
-    made = runner.invoke(app, ["make-diagnostic", "--out", str(task_dir)])
+    made = runner.invoke(app, ["make-diagnostic", "--output", str(task_dir)])
     assert made.exit_code == 0, made.output
     assert "48 passages, 864 train and 288 test queries" in made.output
 
