@@ -140,7 +140,7 @@ def local_words_task(root: Path, n: int = 240, n_queries: int = 30) -> Path:
 @pytest.fixture(scope="module")
 def colbert_dir(tmp_path_factory) -> Path:
     """MiniLM's first two layers in the ColBERTv2 layout: real token vectors, small and offline."""
-    from offline_mire import write_minilm_colbert
+    from retrievers.offline import write_minilm_colbert
 
     return write_minilm_colbert(tmp_path_factory.mktemp("ckpt") / "colbertv2.0", text_layers=2)
 
