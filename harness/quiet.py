@@ -26,3 +26,17 @@ def quiet_peft_wrap():
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning)
         yield
+
+
+@contextmanager
+def quiet_saving():
+    """transformers' "Writing model shards" bar off while a model is saved (one shard, instant)."""
+    from transformers.utils import logging
+
+    was = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            logging.enable_progress_bar()

@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from harness.errors import MireEvalError
+from harness.quiet import quiet_saving
 
 COLBERT_METADATA = {"dim": 128, "query_maxlen": 32, "doc_maxlen": 180, "mask_punctuation": True,
                     "attend_to_mask_tokens": False, "query_token_id": "[unused0]", "doc_token_id": "[unused1]",
@@ -91,7 +92,8 @@ def write_clip(directory: Path, seed: int = 0, image_size: int = 32, patch_size:
                            num_attention_heads=2, image_size=image_size, patch_size=patch_size),
         projection_dim=16,
     )
-    CLIPModel(config).save_pretrained(str(directory))
+    with quiet_saving():
+        CLIPModel(config).save_pretrained(str(directory))
     CLIPImageProcessorPil(size={"shortest_edge": image_size},
                           crop_size={"height": image_size, "width": image_size}).save_pretrained(str(directory))
     return directory
@@ -194,6 +196,7 @@ def save_tiny_qwen2vl(directory: Path, seed: int = 0, extra_text: str = "", **si
     tokenizer = make_qwen_tokenizer(extra_text)
     torch.manual_seed(seed)
     model = Qwen2VLForConditionalGeneration(qwen2vl_config(tokenizer, **sizes))
-    model.save_pretrained(directory)
+    with quiet_saving():
+        model.save_pretrained(directory)
     make_qwen_processor(tokenizer).save_pretrained(directory)
     return Path(directory)

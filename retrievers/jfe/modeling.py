@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from harness.errors import MireEvalError
+from harness.quiet import quiet_saving
 from harness.types import Passage, Query
 from retrievers.jfe.configuration import CONFIG_NAME, JfeSettings
 from retrievers.jfe.images import fitter
@@ -131,7 +132,8 @@ class JfeModel(torch.nn.Module):
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         is_peft = hasattr(self.backbone, "peft_config")
-        self.backbone.save_pretrained(directory, safe_serialization=True)
+        with quiet_saving():
+            self.backbone.save_pretrained(directory, safe_serialization=True)
         self.processor.save_pretrained(directory)
         record = {**asdict(self.settings), "weights": "lora" if is_peft else "full"}
         del record["trust_remote_code"]  # never read back from a checkpoint: only the command line sets it
