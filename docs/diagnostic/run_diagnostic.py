@@ -4,7 +4,8 @@
 
 runs or reuses the demo into ``--output``, prints its summary, and with ``--reference``
 copies what docs/ shows (the summary, the views and leaderboard figures, leaderboard.csv,
-each row's metrics.json and probe.json; no run files) into that folder.
+each row's metrics.json, probe.json, attribution figure and MIRe's first pooling-attention
+figure; no run files) into that folder.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ def copy_reference(output: Path, reference: Path, rows: list[dict]) -> None:
         run = Path(row["directory"])
         target = reference / run.relative_to(output / "diagnostic")
         target.mkdir(parents=True)
-        for name in ("metrics.json", "probe.json"):
-            shutil.copy2(run / name, target / name)
+        for name in ("metrics.json", "probe.json", "attribution.png", "pooling_attention_0.png"):
+            if (run / name).exists():  # pooling attention: MIRe rows only
+                shutil.copy2(run / name, target / name)
 
 
 def main() -> None:
