@@ -219,7 +219,14 @@ def read_kb(path: str | Path, chunk: int = 100_000):
 
     path = Path(path)
     if path.suffix in (".arrow", ".ipc"):
-        corpus = Corpus.from_ipc(path)
+        if not path.is_file():
+            raise MireEvalError(f"{path}: --kb: file not found")
+        try:
+            corpus = Corpus.from_ipc(path)
+        except (pa.ArrowInvalid, OSError, ValueError) as exc:
+            raise MireEvalError(f"{path}: --kb: not an Arrow IPC corpus ({str(exc).splitlines()[0]})") from None
+        if corpus.table.schema != Corpus.SCHEMA:
+            raise MireEvalError(f"{path}: --kb: columns {corpus.table.schema.names}, expected {Corpus.SCHEMA.names} (strings)")
         _check_unique_ids(corpus, path)
         return corpus
     batches, cols = [], {"_id": [], "title": [], "text": []}

@@ -212,3 +212,22 @@ def test_read_kb_refuses_non_string_text_and_duplicate_ids(tmp_path):
     kb.write_text("".join(json.dumps({"_id": "d", "title": t, "text": "t"}) + "\n" for t in ("x", None)))
     with pytest.raises(MireEvalError, match="already used"):
         read_kb(kb)
+
+
+def test_read_kb_arrow_corpus_errors_are_one_line(tmp_path):
+    import pyarrow as pa
+
+    from harness.r2p import read_kb
+    from harness.types import Corpus
+
+    with pytest.raises(MireEvalError, match=r"none.arrow: --kb: file not found"):
+        read_kb(tmp_path / "none.arrow")
+    (tmp_path / "junk.arrow").write_text("not arrow")
+    with pytest.raises(MireEvalError, match=r"junk.arrow: --kb: not an Arrow IPC corpus"):
+        read_kb(tmp_path / "junk.arrow")
+    Corpus(pa.table({"_id": ["a", "b", "a"], "title": ["", "", ""], "text": ["x", "y", "z"]},
+                    schema=Corpus.SCHEMA)).write_ipc(tmp_path / "dup.arrow")
+    with pytest.raises(MireEvalError, match=r"dup.arrow: _id: 'a' appears more than once"):
+        read_kb(tmp_path / "dup.arrow")
+    Corpus(pa.table({"_id": ["a"], "title": [""], "text": ["x"]}, schema=Corpus.SCHEMA)).write_ipc(tmp_path / "ok.arrow")
+    assert read_kb(tmp_path / "ok.arrow").ids == ["a"]
