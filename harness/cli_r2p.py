@@ -28,10 +28,11 @@ def register(app: typer.Typer) -> None:
         from harness.errors import user_errors
 
         with user_errors():
-            from harness.r2p import build_r2p
+            from harness.r2p import build_r2p, check_build_options
             from retrievers.colbert import build
 
             out = output_path(output, out)
+            check_build_options(out, k, batch_size, limit)  # before the model loads
             retriever = build(checkpoint, device, query_maxlen=80, doc_maxlen=256)
             n = build_r2p(qa, kb, out, retriever, k=k, batch_size=batch_size,
                           remove_bracket=remove_bracket, limit=limit)

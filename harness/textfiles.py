@@ -73,6 +73,12 @@ def _first_bad_line(path: Path) -> int:
     return n
 
 
+def invalid_utf8(path: str | Path) -> MireEvalError:
+    """The one-line error for a file that does not decode as UTF-8, naming its first bad line
+    (for streaming readers that catch ``UnicodeDecodeError`` from :func:`open_text`)."""
+    return MireEvalError(f"{where(path, _first_bad_line(Path(path)))}: encoding: invalid UTF-8")
+
+
 def iter_lines(path: str | Path, what: str = "file") -> Iterator[tuple[int, str]]:
     """``(line_number, text)`` for every line of a UTF-8 text file, line ending removed.
 
@@ -86,7 +92,7 @@ def iter_lines(path: str | Path, what: str = "file") -> Iterator[tuple[int, str]
             for n, line in enumerate(f, 1):
                 yield n, line.rstrip("\n").rstrip("\r")
         except UnicodeDecodeError:
-            raise MireEvalError(f"{where(path, _first_bad_line(Path(path)))}: encoding: invalid UTF-8") from None
+            raise invalid_utf8(path) from None
 
 
 def read_text(path: str | Path, what: str = "file") -> str:

@@ -38,6 +38,7 @@ from pathlib import Path
 
 from harness.cache import stable_hash
 from harness.errors import MireEvalError
+from harness.outputs import check_output_dir
 from harness.types import TaskData
 from tasks.base import LoadOptions, TaskSpec
 
@@ -241,7 +242,9 @@ def generate(out: str | Path, config: DiagnosticConfig = DiagnosticConfig()) -> 
 
     Everything follows from ``config.seed``: the same config gives byte-identical files.
     """
-    out = Path(out)
+    out = check_output_dir(out)
+    for sub in ("images", "qrels"):
+        check_output_dir(out / sub)
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "qrels").mkdir(exist_ok=True)
     rng = random.Random(config.seed)

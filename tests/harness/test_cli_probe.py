@@ -50,3 +50,12 @@ def test_probe_cli_and_diagnostic_task_import_without_torch():
     code = ("import sys, harness.cli_probe, tasks.diagnostic; "
             "heavy = {'torch', 'matplotlib', 'transformers'} & set(sys.modules); assert not heavy, heavy")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_make_diagnostic_into_a_file_is_one_line(tmp_path):
+    target = tmp_path / "existing.txt"
+    target.write_text("keep")
+    r = runner.invoke(app, ["make-diagnostic", "--output", str(target)])
+    assert r.exit_code == 2, r.output
+    assert r.output.strip() == f"error: {target}: --output: is a file, not a directory; name a directory to write into"
+    assert target.read_text() == "keep"

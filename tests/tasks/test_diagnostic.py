@@ -121,3 +121,16 @@ def test_registered_task_generates_itself_once_and_loads_as_local(tmp_path, monk
     assert test.meta["chance"]["random"]["hit_rate@1"] == 1 / 48
     assert len(train.train) == 864 and train.train[0].positive.id == train.qrels[train.train[0].query.id].popitem()[0]
     assert test.queries[0].image.load().size == (128, 128)
+
+
+def test_output_that_cannot_be_a_directory_is_refused_before_writing(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(MireEvalError, match=r"file: --output: is a file, not a directory"):
+        generate(tmp_path / "file")
+    with pytest.raises(MireEvalError, match=r"file/task: --output: .*file is a file, not a directory"):
+        generate(tmp_path / "file" / "task")
+    (tmp_path / "task").mkdir()
+    (tmp_path / "task" / "qrels").write_text("x")
+    with pytest.raises(MireEvalError, match=r"qrels: --output: is a file"):
+        generate(tmp_path / "task")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["file", "qrels", "task"]
