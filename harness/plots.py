@@ -241,10 +241,11 @@ def plot_leaderboard(entries: Sequence[Mapping], out: str | Path, figsize=(11.0,
     """
     import numpy as np
 
-    from harness.labels import task_label
+    from harness.labels import task_labels
 
     plt = _pyplot()
     tasks = sorted({e["task"] for e in entries})
+    labels = task_labels(tasks)
     columns = sorted({(e["retriever"], e["setting"]) for e in entries}, key=lambda c: (c[1] != "zero-shot", c))
     value = np.full((len(tasks), len(columns)), np.nan)
     dominance = np.full((len(tasks), len(columns)), np.nan)
@@ -257,7 +258,7 @@ def plot_leaderboard(entries: Sequence[Mapping], out: str | Path, figsize=(11.0,
             dominance[i, j] = e["text_dominance"]
     fig, (left, right) = plt.subplots(1, 2, figsize=figsize)
     xlabels = [f"{r}\n{s}" for r, s in columns]
-    ylabels = [f"{task_label(t)}\n({metric_of[t]})" for t in tasks]
+    ylabels = [f"{labels[t]}\n({metric_of[t]})" for t in tasks]
     for ax, grid, cmap, vmin, vmax, title in (
         (left, value, "viridis", 0.0, 1.0, "main metric, full view"),
         (right, dominance, "RdBu_r", -1.0, 1.0, "text-dominance index (> 0: leans on the text)"),

@@ -33,7 +33,7 @@ def test_run_score_and_leaderboard(local_task, tmp_path):
     result = runner.invoke(app, ["run", "-t", f"local:{local_task}", "-r", "bm25", "--output", str(out)])
     assert result.exit_code == 0, result.output
     assert "hit_rate@5=1.0000" in result.output
-    (run_dir,) = out.glob("local-animals/bm25/*")
+    (run_dir,) = out.glob("local-animals-*/bm25/*")
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["retriever"]["name"] == "bm25" and meta["task"]["queries"] == 3
     assert {"load_task", "index", "search", "metrics"} <= set(meta["timings_s"])
@@ -82,7 +82,7 @@ def test_the_run_we_write_scores_back_to_the_metrics_beside_it(local_task, tmp_p
     out = tmp_path / "results"
     result = runner.invoke(app, ["run", "-t", f"local:{local_task}", "-r", "bm25", "--output", str(out)])
     assert result.exit_code == 0, result.output
-    (run_dir,) = out.glob("local-animals/bm25/*")
+    (run_dir,) = out.glob("local-animals-*/bm25/*")
     written = json.loads((run_dir / "metrics.json").read_text())["metrics"]
     scored = runner.invoke(app, ["score", "--qrels", str(run_dir / "qrels.tsv"), "--run", str(run_dir / "run.trec"),
                                  "--json"])

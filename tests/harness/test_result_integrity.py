@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tasks.base import task_slug
 from harness.evaluate import RunSettings, run_evaluation
 from harness.results import MARKER, is_complete, leaderboard
 from retrievers.bm25 import BM25Retriever
@@ -127,7 +128,7 @@ def test_a_first_run_killed_before_its_seal_is_neither_listed_nor_reused(local_t
     assert child.returncode == 137, child.stderr
     assert leaderboard(out) == []
     # a visible folder that lacks files (e.g. copied by hand) is skipped with one warning line
-    fake = out / "local-animals" / "bm25" / "zero-shot-full-test-0000000000"
+    fake = out / task_slug(f"local:{local_task}") / "bm25" / "zero-shot-full-test-0000000000"
     fake.mkdir(parents=True)
     (fake / "metrics.json").write_text("{}")
     assert leaderboard(out) == []
