@@ -7,11 +7,11 @@ from tiny_trainable import tiny_task
 from typer.testing import CliRunner
 
 import tasks.loading
-from tasks.base import task_slug
 from harness.cli_train import register
 from harness.errors import MireEvalError
 from harness.pairs import read_pairs
 from harness.registry import FINETUNE_DEFAULTS, PRETRAIN_DEFAULTS, RETRIEVERS, TRAINABLES, Entry
+from tasks.base import task_slug
 from tests.single_thread import one_thread  # noqa: F401
 
 

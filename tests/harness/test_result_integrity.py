@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from tasks.base import task_slug
 from harness.evaluate import RunSettings, run_evaluation
 from harness.results import MARKER, is_complete, leaderboard
 from retrievers.bm25 import BM25Retriever
+from tasks.base import LoadOptions, task_slug
 
 
 def _run(task_dir: Path, out: Path, **kw):
@@ -66,6 +66,27 @@ def test_editing_one_checkpoint_byte_is_not_reused(local_task, tmp_path):
     (ckpt / "weights.bin").write_bytes(bytes(data))
     assert not run().reused
     assert run().reused and len(_folders(tmp_path / "res")) == 2 and first.directory.exists()
+
+
+def test_a_skipped_image_restored_or_broken_later_is_another_run(local_task, tmp_path):
+    """--skip-missing-images: which queries survive is part of the run, not only the data files."""
+    out, image = tmp_path / "res", local_task / "images" / "owl.png"
+    full = _run(local_task, out, load=LoadOptions(skip_missing_images=True))
+    assert json.loads((full.directory / "metrics.json").read_text())["n_queries"] == 3
+    kept = image.read_bytes()
+    image.unlink()
+    fewer = _run(local_task, out, load=LoadOptions(skip_missing_images=True))
+    assert not fewer.reused and fewer.directory != full.directory
+    assert json.loads((fewer.directory / "metrics.json").read_text())["n_queries"] == 2
+    image.write_bytes(kept[: len(kept) // 2])  # back, but broken: the same two queries
+    assert _run(local_task, out, load=LoadOptions(skip_missing_images=True)).directory == fewer.directory
+    image.write_bytes(kept)  # restored: the three-query result again, never the two-query one
+    again = _run(local_task, out, load=LoadOptions(skip_missing_images=True))
+    assert again.reused and again.directory == full.directory
+    assert json.loads((again.directory / "metrics.json").read_text())["n_queries"] == 3
+    # without the flag the query set follows from the data files: the tag it always had
+    plain = RunSettings(task=f"local:{local_task}", retriever="bm25", output=out)
+    assert "queries" not in plain.identity({}, ["q-fox"]) and plain.identity({}, ["q-fox"]) == plain.identity({})
 
 
 # --------------------------------------------------------------------------------------------
