@@ -133,6 +133,31 @@ def publish(final: Path):
     shutil.rmtree(aside, ignore_errors=True)
 
 
+def restore_set_aside(results_dir: Path) -> list[Path]:
+    """Move back every complete result that a killed ``--overwrite`` left set aside.
+
+    For each ``<results>/<task>/<retriever>/.<tag>.<token>.old`` whose ``<tag>`` folder is
+    missing, :func:`recover` runs under that run's lock. A run whose lock is held is being
+    written right now (its set-aside folder is a step of a live write), so it is left alone.
+    Returns the folders restored.
+    """
+    from filelock import Timeout
+
+    restored = []
+    for old in sorted(Path(results_dir).glob("*/*/.*.old")):
+        final = old.parent / old.name[1:].rsplit(".", 2)[0]
+        if final.exists() or not old.is_dir():
+            continue
+        try:
+            with run_lock(final, timeout=0):
+                recover(final)
+        except Timeout:
+            continue
+        if is_complete(final):
+            restored.append(final)
+    return restored
+
+
 _warned: set[Path] = set()  # folders already warned about in this process
 
 
@@ -140,8 +165,11 @@ def complete_runs(results_dir: Path, name: str = "metrics.json") -> list[Path]:
     """Run folders ``<results>/<task>/<retriever>/<tag>/`` holding ``name``, complete ones only.
 
     Scratch and set-aside folders (hidden) are passed over; a visible folder without a valid
-    marker is skipped with a one-line warning on stderr.
+    marker is skipped with a one-line warning on stderr. A previous result that a killed
+    ``--overwrite`` left set aside is first moved back (:func:`restore_set_aside`), so it stays
+    listed instead of waiting for the same run to be repeated.
     """
+    restore_set_aside(Path(results_dir))
     out = []
     for path in sorted(Path(results_dir).glob(f"*/*/*/{name}")):
         directory = path.parent

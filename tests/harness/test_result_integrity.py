@@ -129,17 +129,31 @@ def test_a_write_killed_at_any_step_never_leaves_a_torn_or_missing_result(local_
                            capture_output=True, text=True, timeout=300)
     assert child.returncode == 137, child.stderr
 
+    if step == "set-aside":  # the old result waits beside, complete ...
+        assert not old.directory.exists()
     rows = leaderboard(out)  # never a row for a scratch or set-aside folder
     assert all(Path(r["path"]) == old.directory for r in rows)
-    if step == "set-aside":  # the old result waits beside, complete, until the next run restores it
-        assert not old.directory.exists() and rows == []
-    else:
-        assert is_complete(old.directory) and len(rows) == 1
+    # ... and the leaderboard moves it back: the previous good result stays listed
+    assert is_complete(old.directory) and len(rows) == 1
+    assert (old.directory / "meta.json").read_text() == old_meta or step == "in-place"
     again = _run(local_task, out)
     assert again.reused and again.directory == old.directory and is_complete(again.directory)
     if step != "in-place":  # the killed writer never replaced the old result
         assert (again.directory / "meta.json").read_text() == old_meta
     assert [p.name for p in _folders(out)] == [old.directory.name]  # scratch and old folders tidied
+
+
+def test_a_set_aside_result_of_a_live_writer_is_left_to_it(local_task, tmp_path):
+    """A writer holding the run's lock is mid-overwrite: leaderboard does not move its folders."""
+    from harness.results import restore_set_aside, run_lock
+
+    out = tmp_path / "res"
+    final = _run(local_task, out).directory
+    aside = final.parent / f".{final.name}.123-abcdef01.old"
+    final.rename(aside)
+    with run_lock(final):
+        assert leaderboard(out) == [] and aside.exists() and not final.exists()
+    assert restore_set_aside(out) == [final] and is_complete(final) and not aside.exists()
 
 
 def test_a_first_run_killed_before_its_seal_is_neither_listed_nor_reused(local_task, tmp_path, capsys):
