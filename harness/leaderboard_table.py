@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 
 from harness.labels import metric_header, task_labels
 
-IDENTITY = ("task", "retriever", "setting", "view", "search", "split", "limit")
+IDENTITY = ("task", "retriever", "setting", "view", "search", "split", "limit", "run")
 PRIORITY = ("hit_rate@5", "mrr@5", "hit_rate@1", "probe_text_dominance", "recall@100", "hit_rate@10", "ndcg@10",
             "n_queries", "hit_rate@100", "recall@5", "mrr@10", "n_without_relevant")
 HIDDEN = ("path", "created", "checkpoint")  # in the CSV; too long or too raw for a terminal
@@ -48,13 +48,17 @@ def format_leaderboard(rows: Sequence[Mapping], width: int = 120) -> str:
     its paper under another name carries that name under the ranx name in the header
     (``hit_rate@5`` over ``(R@5/PR@5)``).
     Identity columns that are empty in every row (``limit`` of full runs, ``search`` of exact
-    runs) are left out.
+    runs) are left out; ``run`` (the folder's identity hash) is shown only when two rows agree
+    on every other identity column (runs differing in relevance, checkpoint, options, data).
     """
     tasks = list(dict.fromkeys(str(r.get("task")) for r in rows))
     labels = task_labels(tasks)  # two local folders of one name: each with its path's hash
     present = list(dict.fromkeys(k for r in rows for k in r if k not in HIDDEN))
     numeric = [k for k in present if k not in IDENTITY]  # values: numbers, or short text from extensions
-    order = [k for k in IDENTITY if any(cell(r.get(k)) != MISSING for r in rows)]
+    order = [k for k in IDENTITY if k != "run" and any(cell(r.get(k)) != MISSING for r in rows)]
+    seen = [tuple(cell(r.get(k)) for k in order) for r in rows]
+    if len(set(seen)) < len(seen):  # two runs alike in every shown column: their identity hash tells them apart
+        order.append("run")
     wanted = [k for k in PRIORITY if k in numeric] + [k for k in numeric if k not in PRIORITY]
 
     def column(key: str) -> list[str]:

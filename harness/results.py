@@ -206,32 +206,31 @@ def write_per_query(path: Path, scores: Scores, n_relevant: dict[str, int], firs
 
 
 def leaderboard(results_dir: Path) -> list[dict]:
-    """One row per (task, retriever, setting, view, split, search): the newest full run of each.
+    """One row per complete run folder (:func:`complete_runs`): every run so far, each identity
+    its own row, never merged with a run that differs in relevance, checkpoint, options,
+    metrics or data. Rows are sorted by task, retriever, setting, view, then creation time.
 
-    Only complete folders count (:func:`complete_runs`).
+    ``run`` is the folder's identity hash (the end of its tag), which tells apart rows whose
+    other columns agree.
     """
-    rows: dict[tuple, dict] = {}
+    out = []
     for directory in complete_runs(Path(results_dir)):
-        path = directory / "metrics.json"
-        with open(path) as f:
+        with open(directory / "metrics.json") as f:
             m = json.load(f)
         row = {key: m.get(key) for key in ("task", "retriever", "setting", "view", "split", "checkpoint", "limit")}
-        # an approximate run (--search ivf|ivfpq) is a row of its own, never taken for the exact one
+        # an approximate run (--search ivf|ivfpq) says so; an exact one leaves the column empty
         row["search"] = None if m.get("search", "exact") == "exact" else m["search"]
-        row.update({name: m["metrics"].get(name) for name in LEADERBOARD_METRICS})
+        row.update({name: (m.get("metrics") or {}).get(name) for name in LEADERBOARD_METRICS})
         row.update(n_queries=m.get("n_queries"), n_without_relevant=m.get("n_without_relevant"),
-                   created=m.get("created"), path=str(path.parent))
-        probe = path.parent / "probe.json"
+                   created=m.get("created"), run=directory.name.rsplit("-", 1)[-1], path=str(directory))
+        probe = directory / "probe.json"
         if probe.exists():
             with open(probe) as f:
                 row.update({f"probe_{k}": v for k, v in json.load(f).get("indices", {}).items()})
-        key = (row["task"], row["retriever"], row["setting"], row["view"], row["split"], row["search"])
-        rank = (row["limit"] is None, row["created"] or "")
-        if key not in rows or rank >= rows[key]["_rank"]:
-            rows[key] = {**row, "_rank": rank}
-    out = [{k: v for k, v in r.items() if k != "_rank"} for r in rows.values()]
+        out.append(row)
     out = with_paper_values(out)  # harness/paper.py: published numbers of matching settings
-    return sorted(out, key=lambda r: (r["task"], r["retriever"], r["setting"] or "", r["view"] or ""))
+    return sorted(out, key=lambda r: (str(r["task"]), str(r["retriever"]), r["setting"] or "", r["view"] or "",
+                                      r["created"] or "", r["path"]))
 
 
 def write_leaderboard(rows: list[dict], path: Path) -> None:
