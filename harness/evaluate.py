@@ -10,6 +10,7 @@ import json
 import random
 import time
 from contextlib import nullcontext
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -88,11 +89,16 @@ class RunSettings:
         search_identity(self.search, self.search_options)  # a bad mode or option: one line, now
         check_output_dir(self.output)
 
-    def identity(self, inputs: dict[str, str] | None = None) -> dict:
+    def identity(self, inputs: dict[str, str] | None = None, query_ids: Sequence[str] | None = None) -> dict:
         """Everything that changes the result (not where it is written, nor device).
 
         ``inputs`` are the fingerprints of the data files the task read (``TaskData.inputs``);
-        the checkpoint's fingerprint is computed here.
+        the checkpoint's fingerprint is computed here. ``query_ids``: the ids of the queries
+        evaluated. With ``--skip-missing-images`` which queries survive depends on the images
+        on disk, not only on the data files, so their set (a hash of the sorted ids) is part
+        of the identity: an image removed, restored or broken later is another run. Without
+        the flag every query is evaluated or the load fails, so the set follows from the
+        inputs and the identity (and tag) stay those it always had.
         """
         load = {k: str(v) for k, v in asdict(self.load).items() if k not in ("split", "cache_dir")}
         search = search_identity(self.search, self.search_options)
@@ -102,7 +108,8 @@ class RunSettings:
             "inputs": dict(sorted((inputs or {}).items())), "split": self.split, "k": self.k,
             "limit": self.limit, "view": self.view, "setting": self.setting, "seed": self.seed, "load": load,
             "retriever_options": self.retriever_options, "metrics": list(self.metrics),
-        }  # an exact run names no search: its identity (and tag) are those it always had
+        } | ({"queries": stable_hash(sorted(query_ids or []), 16)} if self.load.skip_missing_images else {})
+        # an exact run names no search: its identity (and tag) are those it always had
 
     def tag(self, identity: dict) -> str:
         return f"{self.setting}-{self.view}-{self.split}-{stable_hash(identity, 10)}"
@@ -204,7 +211,8 @@ def run_evaluation(settings: RunSettings, retriever=None, data: TaskData | None 
 def run_identity(settings: RunSettings, data: TaskData) -> tuple[dict, Path]:
     """``(identity, folder)`` of ``settings`` over the loaded (and limited) ``data``: the
     identity as meta.json records it, with the fingerprints of the files the task read."""
-    identity = json.loads(json.dumps(settings.identity(data.inputs), default=str))
+    ids = [q.id for q in data.queries]
+    identity = json.loads(json.dumps(settings.identity(data.inputs, ids), default=str))
     return identity, Path(settings.output) / task_slug(settings.task) / settings.retriever / settings.tag(identity)
 
 

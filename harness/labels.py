@@ -8,6 +8,7 @@ task reports is read from its ``TaskSpec.paper_metric``, never repeated here.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import PurePath
 
@@ -25,6 +26,24 @@ def task_label(task: str) -> str:
     if task.startswith("local:"):
         return "local:" + PurePath(task[len("local:"):].rstrip("/") or "/").name
     return task
+
+
+def task_labels(tasks: Iterable[str]) -> dict[str, str]:
+    """``{task: label}`` for tasks shown together: :func:`task_label`, and where two different
+    local tasks share a label, each adds the 6-digit hash of its path that its results folder
+    carries (:func:`tasks.base.task_slug`): ``local:base-1a2b3c``.
+
+    >>> labels = task_labels(["local:/a/base", "local:/b/base", "local:/c/other", "okvqa"])
+    >>> labels["local:/c/other"], labels["okvqa"], labels["local:/a/base"] != labels["local:/b/base"]
+    ('local:other', 'okvqa', True)
+    """
+    from tasks.base import local_path_hash
+
+    tasks = list(dict.fromkeys(tasks))
+    plain = {t: task_label(t) for t in tasks}
+    shared = Counter(plain.values())
+    return {t: f"{plain[t]}-{local_path_hash(t[len('local:'):].rstrip('/') or '/')}"
+            if shared[plain[t]] > 1 and t.startswith("local:") else plain[t] for t in tasks}
 
 
 def paper_names(declared: str | Iterable[str]) -> dict[str, list[str]]:

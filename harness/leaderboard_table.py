@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from harness.labels import metric_header, task_label
+from harness.labels import metric_header, task_labels
 
-IDENTITY = ("task", "retriever", "setting", "view", "search", "split", "limit")
+IDENTITY = ("task", "retriever", "setting", "view", "search", "split", "limit", "run")
 PRIORITY = ("hit_rate@5", "mrr@5", "hit_rate@1", "probe_text_dominance", "recall@100", "hit_rate@10", "ndcg@10",
             "n_queries", "hit_rate@100", "recall@5", "mrr@10", "n_without_relevant")
 HIDDEN = ("path", "created", "checkpoint")  # in the CSV; too long or too raw for a terminal
@@ -43,22 +43,28 @@ def _cut(text: str, limit: int) -> str:
 def format_leaderboard(rows: Sequence[Mapping], width: int = 120) -> str:
     """The printed table of :func:`harness.results.leaderboard` rows, at most ``width`` wide.
 
-    Task labels are names (``local:PATH`` -> ``local:<dir name>``); a metric a task reports in
+    Task labels are names (``local:PATH`` -> ``local:<dir name>``, plus the path's hash when two
+    local tasks share a name); a metric a task reports in
     its paper under another name carries that name under the ranx name in the header
     (``hit_rate@5`` over ``(R@5/PR@5)``).
     Identity columns that are empty in every row (``limit`` of full runs, ``search`` of exact
-    runs) are left out.
+    runs) are left out; ``run`` (the folder's identity hash) is shown only when two rows agree
+    on every other identity column (runs differing in relevance, checkpoint, options, data).
     """
     tasks = list(dict.fromkeys(str(r.get("task")) for r in rows))
+    labels = task_labels(tasks)  # two local folders of one name: each with its path's hash
     present = list(dict.fromkeys(k for r in rows for k in r if k not in HIDDEN))
     numeric = [k for k in present if k not in IDENTITY]  # values: numbers, or short text from extensions
-    order = [k for k in IDENTITY if any(cell(r.get(k)) != MISSING for r in rows)]
+    order = [k for k in IDENTITY if k != "run" and any(cell(r.get(k)) != MISSING for r in rows)]
+    seen = [tuple(cell(r.get(k)) for k in order) for r in rows]
+    if len(set(seen)) < len(seen):  # two runs alike in every shown column: their identity hash tells them apart
+        order.append("run")
     wanted = [k for k in PRIORITY if k in numeric] + [k for k in numeric if k not in PRIORITY]
 
     def column(key: str) -> list[str]:
         """[name, paper names or "", value per row]: a two-line header keeps columns narrow."""
         if key == "task":
-            return ["task", "", *(_cut(task_label(str(r.get("task"))), MAX_LABEL) for r in rows)]
+            return ["task", "", *(_cut(labels[str(r.get("task"))], MAX_LABEL) for r in rows)]
         name, _, paper = (metric_header(key, tasks) if "@" in key else SHORT.get(key, key)).partition(" ")
         return [name, paper, *(_cut(cell(r.get(key)), MAX_LABEL) for r in rows)]
 

@@ -241,10 +241,11 @@ def plot_leaderboard(entries: Sequence[Mapping], out: str | Path, figsize=(11.0,
     """
     import numpy as np
 
-    from harness.labels import task_label
+    from harness.labels import task_labels
 
     plt = _pyplot()
     tasks = sorted({e["task"] for e in entries})
+    labels = task_labels(tasks)
     columns = sorted({(e["retriever"], e["setting"]) for e in entries}, key=lambda c: (c[1] != "zero-shot", c))
     value = np.full((len(tasks), len(columns)), np.nan)
     dominance = np.full((len(tasks), len(columns)), np.nan)
@@ -257,7 +258,7 @@ def plot_leaderboard(entries: Sequence[Mapping], out: str | Path, figsize=(11.0,
             dominance[i, j] = e["text_dominance"]
     fig, (left, right) = plt.subplots(1, 2, figsize=figsize)
     xlabels = [f"{r}\n{s}" for r, s in columns]
-    ylabels = [f"{task_label(t)}\n({metric_of[t]})" for t in tasks]
+    ylabels = [f"{labels[t]}\n({metric_of[t]})" for t in tasks]
     for ax, grid, cmap, vmin, vmax, title in (
         (left, value, "viridis", 0.0, 1.0, "main metric, full view"),
         (right, dominance, "RdBu_r", -1.0, 1.0, "text-dominance index (> 0: leans on the text)"),
@@ -288,22 +289,27 @@ def find_probes(results: str | Path) -> list[tuple[Path, dict]]:
 
 
 def leaderboard_entries(results: str | Path) -> list[dict]:
-    """Heat-map entries from the leaderboard's full-view rows: the task's main metric and, where
-    the run was probed, the text-dominance index."""
+    """Heat-map entries from the leaderboard's full-view rows, one per (task, retriever,
+    setting) cell: the task's main metric and, where the run was probed, the text-dominance
+    index, of the newest run that measured the metric (one without ``--limit`` first)."""
     from harness.probe import main_metric_of
     from harness.results import leaderboard
 
-    entries = []
+    chosen: dict[tuple, tuple] = {}  # one cell per (task, retriever, setting)
     for row in leaderboard(Path(results)):
         if row.get("view") != "full":
             continue
         probe = Path(row["path"]) / "probe.json"
         metric = json.loads(probe.read_text())["main_metric"] if probe.exists() else main_metric_of(row["task"])
         if row.get(metric) is None:
-            continue
-        entries.append({"task": row["task"], "retriever": row["retriever"], "setting": row.get("setting") or "",
-                        "metric": metric, "value": row[metric], "text_dominance": row.get("probe_text_dominance")})
-    return entries
+            continue  # a run that measured other metrics never blanks the cell
+        key = (row["task"], row["retriever"], row.get("setting") or "")
+        rank = (row.get("limit") is None, row.get("created") or "")
+        if key not in chosen or rank >= chosen[key][0]:
+            chosen[key] = (rank, {"task": row["task"], "retriever": row["retriever"], "setting": key[2],
+                                  "metric": metric, "value": row[metric],
+                                  "text_dominance": row.get("probe_text_dominance")})
+    return [entry for _, entry in chosen.values()]
 
 
 def plot_results(results: str | Path, attention_queries: int = 4) -> list[Path]:

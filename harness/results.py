@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from contextlib import contextmanager
 from importlib import metadata
@@ -132,6 +133,31 @@ def publish(final: Path):
     shutil.rmtree(aside, ignore_errors=True)
 
 
+def restore_set_aside(results_dir: Path) -> list[Path]:
+    """Move back every complete result that a killed ``--overwrite`` left set aside.
+
+    For each ``<results>/<task>/<retriever>/.<tag>.<token>.old`` whose ``<tag>`` folder is
+    missing, :func:`recover` runs under that run's lock. A run whose lock is held is being
+    written right now (its set-aside folder is a step of a live write), so it is left alone.
+    Returns the folders restored.
+    """
+    from filelock import Timeout
+
+    restored = []
+    for old in sorted(Path(results_dir).glob("*/*/.*.old")):
+        final = old.parent / old.name[1:].rsplit(".", 2)[0]
+        if final.exists() or not old.is_dir():
+            continue
+        try:
+            with run_lock(final, timeout=0):
+                recover(final)
+        except Timeout:
+            continue
+        if is_complete(final):
+            restored.append(final)
+    return restored
+
+
 _warned: set[Path] = set()  # folders already warned about in this process
 
 
@@ -139,8 +165,11 @@ def complete_runs(results_dir: Path, name: str = "metrics.json") -> list[Path]:
     """Run folders ``<results>/<task>/<retriever>/<tag>/`` holding ``name``, complete ones only.
 
     Scratch and set-aside folders (hidden) are passed over; a visible folder without a valid
-    marker is skipped with a one-line warning on stderr.
+    marker is skipped with a one-line warning on stderr. A previous result that a killed
+    ``--overwrite`` left set aside is first moved back (:func:`restore_set_aside`), so it stays
+    listed instead of waiting for the same run to be repeated.
     """
+    restore_set_aside(Path(results_dir))
     out = []
     for path in sorted(Path(results_dir).glob(f"*/*/*/{name}")):
         directory = path.parent
@@ -177,39 +206,45 @@ def write_per_query(path: Path, scores: Scores, n_relevant: dict[str, int], firs
 
 
 def leaderboard(results_dir: Path) -> list[dict]:
-    """One row per (task, retriever, setting, view, split, search): the newest full run of each.
+    """One row per complete run folder (:func:`complete_runs`): every run so far, each identity
+    its own row, never merged with a run that differs in relevance, checkpoint, options,
+    metrics or data. Rows are sorted by task, retriever, setting, view, then creation time.
 
-    Only complete folders count (:func:`complete_runs`).
+    ``run`` is the folder's identity hash (the end of its tag), which tells apart rows whose
+    other columns agree.
     """
-    rows: dict[tuple, dict] = {}
+    out = []
     for directory in complete_runs(Path(results_dir)):
-        path = directory / "metrics.json"
-        with open(path) as f:
+        with open(directory / "metrics.json") as f:
             m = json.load(f)
         row = {key: m.get(key) for key in ("task", "retriever", "setting", "view", "split", "checkpoint", "limit")}
-        # an approximate run (--search ivf|ivfpq) is a row of its own, never taken for the exact one
+        # an approximate run (--search ivf|ivfpq) says so; an exact one leaves the column empty
         row["search"] = None if m.get("search", "exact") == "exact" else m["search"]
-        row.update({name: m["metrics"].get(name) for name in LEADERBOARD_METRICS})
+        row.update({name: (m.get("metrics") or {}).get(name) for name in LEADERBOARD_METRICS})
         row.update(n_queries=m.get("n_queries"), n_without_relevant=m.get("n_without_relevant"),
-                   created=m.get("created"), path=str(path.parent))
-        probe = path.parent / "probe.json"
+                   created=m.get("created"), run=directory.name.rsplit("-", 1)[-1], path=str(directory))
+        probe = directory / "probe.json"
         if probe.exists():
             with open(probe) as f:
                 row.update({f"probe_{k}": v for k, v in json.load(f).get("indices", {}).items()})
-        key = (row["task"], row["retriever"], row["setting"], row["view"], row["split"], row["search"])
-        rank = (row["limit"] is None, row["created"] or "")
-        if key not in rows or rank >= rows[key]["_rank"]:
-            rows[key] = {**row, "_rank": rank}
-    out = [{k: v for k, v in r.items() if k != "_rank"} for r in rows.values()]
+        out.append(row)
     out = with_paper_values(out)  # harness/paper.py: published numbers of matching settings
-    return sorted(out, key=lambda r: (r["task"], r["retriever"], r["setting"] or "", r["view"] or ""))
+    return sorted(out, key=lambda r: (str(r["task"]), str(r["retriever"]), r["setting"] or "", r["view"] or "",
+                                      r["created"] or "", r["path"]))
 
 
 def write_leaderboard(rows: list[dict], path: Path) -> None:
+    """Write ``rows`` as CSV through a uniquely named temporary file in the same folder, so
+    concurrent writers never share (and truncate) one scratch file and readers never see half."""
     columns = list(dict.fromkeys(k for r in rows for k in r))
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=columns)
-        w.writeheader()
-        w.writerows(rows)
-    tmp.replace(path)
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=columns)
+            w.writeheader()
+            w.writerows(rows)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

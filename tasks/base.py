@@ -115,14 +115,29 @@ def corpus_once(key: Hashable, read: Callable[[], object]):
 
 
 def task_slug(name: str) -> str:
-    """A directory-safe task name: ``local:/data/my_task`` -> ``local-my_task``.
+    """A directory-safe task name, distinct for every task: ``local:/data/my_task`` ->
+    ``local-my_task-1a2b3c``.
 
-    >>> task_slug("local:/data/my_task/"), task_slug("infoseek")
-    ('local-my_task', 'infoseek')
+    A local task's slug carries the first 6 hex digits of the SHA-256 of its resolved absolute
+    path, so two local folders of the same name (``/a/base``, ``/b/base``) never share a
+    results or checkpoint folder. Registered tasks (``diagnostic`` included) keep their name.
+
+    >>> task_slug("local:/data/my_task/") == task_slug("local:/data/../data/my_task")
+    True
+    >>> task_slug("local:/data/my_task/").startswith("local-my_task-"), task_slug("infoseek")
+    (True, 'infoseek')
     """
     if name.startswith("local:"):
-        return "local-" + Path(name[len("local:"):].rstrip("/")).name
+        path = Path(name[len("local:"):].rstrip("/") or "/").expanduser().resolve()
+        return f"local-{path.name}-{local_path_hash(path)}"
     return name
+
+
+def local_path_hash(path: str | Path) -> str:
+    """6 hex digits naming a local task's resolved absolute path (its slug and printed label)."""
+    import hashlib
+
+    return hashlib.sha256(str(Path(path).expanduser().resolve()).encode()).hexdigest()[:6]
 
 
 def check_images(queries: Sequence[Query], skip: bool) -> tuple[list[Query], list[str]]:

@@ -1,5 +1,6 @@
 """The CLI through typer's runner: summaries, files, and one-line errors with exit code 2."""
 
+import csv
 import json
 import shutil
 import subprocess
@@ -33,7 +34,7 @@ def test_run_score_and_leaderboard(local_task, tmp_path):
     result = runner.invoke(app, ["run", "-t", f"local:{local_task}", "-r", "bm25", "--output", str(out)])
     assert result.exit_code == 0, result.output
     assert "hit_rate@5=1.0000" in result.output
-    (run_dir,) = out.glob("local-animals/bm25/*")
+    (run_dir,) = out.glob("local-animals-*/bm25/*")
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["retriever"]["name"] == "bm25" and meta["task"]["queries"] == 3
     assert {"load_task", "index", "search", "metrics"} <= set(meta["timings_s"])
@@ -50,6 +51,29 @@ def test_run_score_and_leaderboard(local_task, tmp_path):
     assert board.exit_code == 0, board.output
     lines = (out / "leaderboard.csv").read_text().splitlines()
     assert lines[0].startswith("task,retriever,setting,view") and len(lines) == 3
+
+
+def test_leaderboard_lists_every_run_one_row_each(local_task, tmp_path):
+    """Runs alike in task, retriever, setting, view and split but not in identity (metrics,
+    relevance) are rows of their own; the newest never blanks an older one's metrics."""
+    out = tmp_path / "results"
+    base = ["run", "-t", f"local:{local_task}", "-r", "bm25", "--output", str(out)]
+    for extra in ([], ["--metrics", "mrr@10"], ["--relevance", "answer-word"]):
+        result = runner.invoke(app, [*base, *extra])
+        assert result.exit_code == 0, result.output
+    board = runner.invoke(app, ["leaderboard", "--output", str(out)])
+    assert board.exit_code == 0, board.output
+    rows = list(csv.DictReader(open(out / "leaderboard.csv")))
+    assert len(rows) == 3 and len({r["path"] for r in rows}) == 3 and len({r["run"] for r in rows}) == 3
+    assert [r["created"] for r in rows] == sorted(r["created"] for r in rows)  # same task...: oldest first
+    only_mrr = [r for r in rows if r["hit_rate@5"] == ""]
+    assert len(only_mrr) == 1 and only_mrr[0]["mrr@10"] == "1.0"  # the --metrics mrr@10 run
+    assert all(r["hit_rate@5"] == "1.0" for r in rows if r not in only_mrr)  # ... blanks no other row
+    lines = board.output.splitlines()
+    assert max(map(len, lines)) <= 120 and "3 rows" in lines[-1], board.output
+    header, table = lines[0], [line for line in lines[1:] if line.startswith("local:")]
+    assert "run" in header.split() and len(table) == 3
+    assert len({line.split()[header.split().index("run")] for line in table}) == 3  # told apart on screen
 
 
 def test_score_rejects_bad_files(tmp_path):
@@ -82,7 +106,7 @@ def test_the_run_we_write_scores_back_to_the_metrics_beside_it(local_task, tmp_p
     out = tmp_path / "results"
     result = runner.invoke(app, ["run", "-t", f"local:{local_task}", "-r", "bm25", "--output", str(out)])
     assert result.exit_code == 0, result.output
-    (run_dir,) = out.glob("local-animals/bm25/*")
+    (run_dir,) = out.glob("local-animals-*/bm25/*")
     written = json.loads((run_dir / "metrics.json").read_text())["metrics"]
     scored = runner.invoke(app, ["score", "--qrels", str(run_dir / "qrels.tsv"), "--run", str(run_dir / "run.trec"),
                                  "--json"])

@@ -72,3 +72,35 @@ def test_leaderboard_without_paper_names_has_a_one_line_header():
 
     text = format_leaderboard([{"task": "local:/a/b", "retriever": "bm25", "view": "full", "mrr@5": 0.25}])
     assert text.splitlines() == ["task     retriever  view   mrr@5", "local:b  bm25       full  0.2500"]
+
+
+def test_two_local_tasks_of_one_folder_name_keep_apart_in_results_and_in_the_table(tmp_path):
+    from harness.leaderboard_table import format_leaderboard
+    from tasks.base import task_slug
+
+    a, b = f"local:{tmp_path}/a/base", f"local:{tmp_path}/b/base"
+    assert task_slug(a) != task_slug(b) and task_slug(a).startswith("local-base-")
+    assert task_slug(a) == task_slug(f"local:{tmp_path}/b/../a/base/")  # the resolved path names it
+    assert task_slug("diagnostic") == "diagnostic" and task_slug("okvqa") == "okvqa"
+    text = format_leaderboard([{"task": t, "retriever": "bm25", "view": "full", "mrr@5": 0.25} for t in (a, b)])
+    labels = [line.split()[0] for line in text.splitlines()[1:]]
+    assert len(set(labels)) == 2 and all(label.startswith("local:base-") for label in labels), text
+    assert task_slug(a).endswith(labels[0].rsplit("-", 1)[1])  # the label names the results folder's hash
+    # alone, a local task keeps its plain name
+    assert format_leaderboard([{"task": a, "retriever": "bm25"}]).splitlines()[1].split()[0] == "local:base"
+
+
+def test_leaderboard_csv_is_written_through_a_unique_temporary_file(tmp_path, monkeypatch):
+    import os
+
+    from harness.results import write_leaderboard
+
+    (tmp_path / "leaderboard.tmp").write_text("someone else's scratch file")
+    replaced = []
+    real = os.replace
+    monkeypatch.setattr(os, "replace", lambda src, dst: (replaced.append(str(src)), real(src, dst))[1])
+    write_leaderboard([{"task": "okvqa", "mrr@5": 0.5}], tmp_path / "leaderboard.csv")
+    assert (tmp_path / "leaderboard.tmp").read_text() == "someone else's scratch file"
+    assert len(replaced) == 1 and replaced[0] != str(tmp_path / "leaderboard.tmp")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["leaderboard.csv", "leaderboard.tmp"]
+    assert list(csv.DictReader(open(tmp_path / "leaderboard.csv"))) == [{"task": "okvqa", "mrr@5": "0.5"}]

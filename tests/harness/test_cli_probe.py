@@ -21,7 +21,7 @@ def test_make_diagnostic_probe_local_copy_and_plot(tmp_path, monkeypatch):
     probed = runner.invoke(app, ["probe", "--task", f"local:{task_dir}", "--retriever", "bm25", "--output", str(out)])
     assert probed.exit_code == 0, probed.output
     assert probed.output.startswith("probe local:") and "image dependence 0.000" in probed.output
-    (probe_json,) = out.glob("local-diag/bm25/*/probe.json")
+    (probe_json,) = out.glob("local-diag-*/bm25/*/probe.json")
     record = json.loads(probe_json.read_text())
     # a local copy keeps its query types and chance levels (queries.jsonl "type", diagnostic.json)
     assert set(record["by_type"]) == {"image-needed", "text-sufficient", "both-needed"}
@@ -30,7 +30,7 @@ def test_make_diagnostic_probe_local_copy_and_plot(tmp_path, monkeypatch):
 
     plotted = runner.invoke(app, ["plot", "--output", str(out)])
     assert plotted.exit_code == 0, plotted.output
-    assert (out / "local-diag" / "probe_views.png").exists() and (out / "leaderboard.png").exists()
+    assert (probe_json.parents[2] / "probe_views.png").exists() and (out / "leaderboard.png").exists()
     with Image.open(probe_json.parent / "attribution.png") as img:
         assert img.size == (600, 560)
 

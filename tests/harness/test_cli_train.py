@@ -11,6 +11,7 @@ from harness.cli_train import register
 from harness.errors import MireEvalError
 from harness.pairs import read_pairs
 from harness.registry import FINETUNE_DEFAULTS, PRETRAIN_DEFAULTS, RETRIEVERS, TRAINABLES, Entry
+from tasks.base import task_slug
 from tests.single_thread import one_thread  # noqa: F401
 
 
@@ -106,10 +107,10 @@ def test_finetune_then_evaluates_as_fine_tuned_through_the_real_cli(local_task, 
         "--checkpoints", str(tmp_path / "ck"), "--output", str(tmp_path / "results")])
     assert result.exit_code == 0, result.output
     assert "finetuned tiny-test on local:" in result.output and "(fine-tuned, full): hit_rate@5=" in result.output
-    (run_dir,) = (tmp_path / "results" / "local-animals" / "tiny-test").glob("fine-tuned-full-test-*")
+    (run_dir,) = (tmp_path / "results").glob("local-animals-*/tiny-test/fine-tuned-full-test-*")
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["setting"] == "fine-tuned" and metrics["n_queries"] == 3  # the test split, not train
-    model_dir = tmp_path / "ck" / "checkpoints" / "local-animals" / "tiny-test" / "final"
+    model_dir = tmp_path / "ck" / "checkpoints" / task_slug(f"local:{local_task}") / "tiny-test" / "final"
     assert metrics["checkpoint"] == str(model_dir)
     assert json.loads((model_dir / "training.json").read_text())["examples"] == 1  # the train split's one pair
     assert len(corpus_reads) == 1  # train and test share one reading of corpus.jsonl

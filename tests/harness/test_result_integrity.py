@@ -18,6 +18,7 @@ import pytest
 from harness.evaluate import RunSettings, run_evaluation
 from harness.results import MARKER, is_complete, leaderboard
 from retrievers.bm25 import BM25Retriever
+from tasks.base import LoadOptions, task_slug
 
 
 def _run(task_dir: Path, out: Path, **kw):
@@ -67,6 +68,27 @@ def test_editing_one_checkpoint_byte_is_not_reused(local_task, tmp_path):
     assert run().reused and len(_folders(tmp_path / "res")) == 2 and first.directory.exists()
 
 
+def test_a_skipped_image_restored_or_broken_later_is_another_run(local_task, tmp_path):
+    """--skip-missing-images: which queries survive is part of the run, not only the data files."""
+    out, image = tmp_path / "res", local_task / "images" / "owl.png"
+    full = _run(local_task, out, load=LoadOptions(skip_missing_images=True))
+    assert json.loads((full.directory / "metrics.json").read_text())["n_queries"] == 3
+    kept = image.read_bytes()
+    image.unlink()
+    fewer = _run(local_task, out, load=LoadOptions(skip_missing_images=True))
+    assert not fewer.reused and fewer.directory != full.directory
+    assert json.loads((fewer.directory / "metrics.json").read_text())["n_queries"] == 2
+    image.write_bytes(kept[: len(kept) // 2])  # back, but broken: the same two queries
+    assert _run(local_task, out, load=LoadOptions(skip_missing_images=True)).directory == fewer.directory
+    image.write_bytes(kept)  # restored: the three-query result again, never the two-query one
+    again = _run(local_task, out, load=LoadOptions(skip_missing_images=True))
+    assert again.reused and again.directory == full.directory
+    assert json.loads((again.directory / "metrics.json").read_text())["n_queries"] == 3
+    # without the flag the query set follows from the data files: the tag it always had
+    plain = RunSettings(task=f"local:{local_task}", retriever="bm25", output=out)
+    assert "queries" not in plain.identity({}, ["q-fox"]) and plain.identity({}, ["q-fox"]) == plain.identity({})
+
+
 # --------------------------------------------------------------------------------------------
 # Crash windows: a child process killed (os._exit, no clean-up) at each step of the write
 # --------------------------------------------------------------------------------------------
@@ -107,17 +129,31 @@ def test_a_write_killed_at_any_step_never_leaves_a_torn_or_missing_result(local_
                            capture_output=True, text=True, timeout=300)
     assert child.returncode == 137, child.stderr
 
+    if step == "set-aside":  # the old result waits beside, complete ...
+        assert not old.directory.exists()
     rows = leaderboard(out)  # never a row for a scratch or set-aside folder
     assert all(Path(r["path"]) == old.directory for r in rows)
-    if step == "set-aside":  # the old result waits beside, complete, until the next run restores it
-        assert not old.directory.exists() and rows == []
-    else:
-        assert is_complete(old.directory) and len(rows) == 1
+    # ... and the leaderboard moves it back: the previous good result stays listed
+    assert is_complete(old.directory) and len(rows) == 1
+    assert (old.directory / "meta.json").read_text() == old_meta or step == "in-place"
     again = _run(local_task, out)
     assert again.reused and again.directory == old.directory and is_complete(again.directory)
     if step != "in-place":  # the killed writer never replaced the old result
         assert (again.directory / "meta.json").read_text() == old_meta
     assert [p.name for p in _folders(out)] == [old.directory.name]  # scratch and old folders tidied
+
+
+def test_a_set_aside_result_of_a_live_writer_is_left_to_it(local_task, tmp_path):
+    """A writer holding the run's lock is mid-overwrite: leaderboard does not move its folders."""
+    from harness.results import restore_set_aside, run_lock
+
+    out = tmp_path / "res"
+    final = _run(local_task, out).directory
+    aside = final.parent / f".{final.name}.123-abcdef01.old"
+    final.rename(aside)
+    with run_lock(final):
+        assert leaderboard(out) == [] and aside.exists() and not final.exists()
+    assert restore_set_aside(out) == [final] and is_complete(final) and not aside.exists()
 
 
 def test_a_first_run_killed_before_its_seal_is_neither_listed_nor_reused(local_task, tmp_path, capsys):
@@ -127,7 +163,7 @@ def test_a_first_run_killed_before_its_seal_is_neither_listed_nor_reused(local_t
     assert child.returncode == 137, child.stderr
     assert leaderboard(out) == []
     # a visible folder that lacks files (e.g. copied by hand) is skipped with one warning line
-    fake = out / "local-animals" / "bm25" / "zero-shot-full-test-0000000000"
+    fake = out / task_slug(f"local:{local_task}") / "bm25" / "zero-shot-full-test-0000000000"
     fake.mkdir(parents=True)
     (fake / "metrics.json").write_text("{}")
     assert leaderboard(out) == []

@@ -224,5 +224,5 @@ def test_zero_shot_and_fine_tuned_runs_land_side_by_side(tiny, local_task, tmp_p
     assert tuned.exit_code == 0, tuned.output
     rows = leaderboard(results)
     assert sorted(r["setting"] for r in rows) == ["fine-tuned", "zero-shot"]
-    meta = json.loads(next((results / "local-animals" / "jfe").glob("fine-tuned-*/meta.json")).read_text())
+    meta = json.loads(next(results.glob("local-animals-*/jfe/fine-tuned-*/meta.json")).read_text())
     assert meta["retriever"]["options"]["prompts"] == "instruct" and meta["retriever"]["options"]["weights"] == "lora"

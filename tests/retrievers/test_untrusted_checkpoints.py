@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 import evil
 from harness.cli import app
 from retrievers.checkpoint import read_weights
+from tasks.base import task_slug
 from test_cli_mire import write_colour_task
 from tests.single_thread import one_thread  # noqa: F401
 
@@ -65,7 +66,7 @@ def test_colbertv2_run_refuses(kind, colbert_dir, task, tmp_path):
 @pytest.mark.parametrize("kind", evil.KINDS)
 def test_finetune_resume_refuses(kind, mire_dir, task, tmp_path):
     """A resumable state whose model directory holds a payload (a shared or downloaded run)."""
-    out = tmp_path / "ck" / "checkpoints" / "local-colours" / "mire"
+    out = tmp_path / "ck" / "checkpoints" / task_slug(f"local:{task}") / "mire"
     step = out / "steps" / "step-00000004"
     shutil.copytree(mire_dir, step / "model")
     marker = tmp_path / "ran"
