@@ -40,6 +40,8 @@ def test_finetune_trains_with_module_defaults_and_flags(app, tmp_path, monkeypat
         seen["split"] = options.split
         return tiny_task(16)
 
+    import harness.evaluate  # noqa: F401 - binds the real load_task before it is patched for this test
+
     monkeypatch.setattr(tasks.loading, "load_task", fake_load)
     args = ["finetune", "--task", "tiny", "--retriever", "tiny-test", "--epochs", "2", "--micro-batch", "3",
             "--option", "similarity=maxsim", "--checkpoints", str(tmp_path), "--no-evaluate"]
