@@ -129,9 +129,52 @@ for _module in EXTENSIONS:
         importlib.import_module(_module).register(app)
 
 
-def main() -> None:
+def _click_exceptions():
+    """The exception module of the click typer runs on: typer >= 0.26 vendors click as ``typer._click``."""
     try:
-        app()
+        from typer._click import exceptions
+    except ImportError:  # older typer: plain click
+        from click import exceptions
+    return exceptions
+
+
+def usage_line(exc) -> str:
+    """A click usage error as ``<option>: <message>`` on one line (click draws a box of usage and
+    help around it; the promise is one line naming the option)."""
+    errors = _click_exceptions()
+    param = getattr(exc, "param", None)
+    if param is not None:
+        opts = getattr(param, "opts", None) or []
+        where = opts[0] if getattr(param, "param_type_name", "") == "option" and opts else param.human_readable_name
+    elif getattr(exc, "option_name", None):
+        where = exc.option_name
+    elif getattr(exc, "ctx", None) is not None:
+        where = exc.ctx.command_path
+    else:
+        where = "mire-eval"
+    plain_bad_value = isinstance(exc, errors.BadParameter) and not isinstance(exc, errors.MissingParameter)
+    message = exc.message if plain_bad_value and exc.message else exc.format_message()
+    return " ".join(f"{where}: {message}".split())
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The ``mire-eval`` entry point: every usage error and every MireEvalError ends as one line
+    ``error: ...`` on stderr with exit status 2; ``--help`` (and no arguments) still print help."""
+    import sys
+
+    errors = _click_exceptions()
+    try:
+        status = app(args=argv, standalone_mode=False)
+    except errors.NoArgsIsHelpError as exc:
+        exc.show()  # the help text, as click prints it: not an error
+        raise SystemExit(exc.exit_code) from None
+    except errors.UsageError as exc:
+        typer.echo(f"error: {usage_line(exc)}", err=True)
+        raise SystemExit(2) from None
+    except typer.Abort:
+        typer.echo("Aborted!", err=True)
+        raise SystemExit(1) from None
     except MireEvalError as exc:  # a command that did not catch its own (should not happen)
         typer.echo(f"error: {exc}", err=True)
         raise SystemExit(2) from None
+    sys.exit(status if isinstance(status, int) and not isinstance(status, bool) else 0)

@@ -178,3 +178,38 @@ def test_the_installed_command_prints_one_line_on_stderr(tmp_path):
                            "--run", str(tmp_path / "r.trec")], capture_output=True, text=True)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.splitlines() == [f"error: {tmp_path / 'q.tsv'}:1: encoding: UTF-16 file; save it as UTF-8"]
+
+
+USAGE_ERRORS = {
+    ("run", "-t", "x", "-r", "bm25", "--k", "0"): r"--k: .*greater than or equal to 1",
+    ("run", "-t", "x", "-r", "bm25", "--limit", "-1"): r"--limit: .*greater than or equal to 1",
+    ("run", "-t", "x", "-r", "bm25", "--k", "abc"): r"--k: .*integer",
+    ("run", "-t", "x", "-r", "bm25", "--seed", "-1"): r"--seed: .*greater than or equal to 0",
+    ("run", "-t", "x", "-r", "bm25", "--seed", str(2**32)): r"--seed: .*less than or equal to 4294967295",
+    ("probe", "-t", "x", "-r", "bm25", "--seed", "-1"): r"--seed: .*greater than or equal to 0",
+    ("finetune", "-t", "x", "-r", "mire", "--seed", "-5"): r"--seed: .*greater than or equal to 0",
+    ("finetune", "-t", "x", "-r", "mire", "--batch-size", "0"): r"--batch-size: .*greater than or equal to 1",
+    ("run", "--bogus"): r"--bogus: No such option",
+    ("run",): r"--task: Missing option",
+    ("cache", "bogus"): r".*cache: No such command 'bogus'",
+}
+
+
+def test_usage_errors_are_one_line_with_status_2(capsys):
+    """click draws usage errors in a box over several lines; the entry point prints one line."""
+    import re
+
+    import pytest
+
+    from harness.cli import main
+
+    for args, pattern in USAGE_ERRORS.items():
+        with pytest.raises(SystemExit) as done:
+            main(list(args))
+        captured = capsys.readouterr()
+        assert done.value.code == 2, (args, captured.err)
+        lines = captured.err.splitlines()
+        assert len(lines) == 1 and re.match(r"error: " + pattern, lines[0]), (args, captured.err)
+    with pytest.raises(SystemExit) as done:
+        main(["ls", "--help"])
+    assert done.value.code == 0 and "List the registered tasks" in capsys.readouterr().out
