@@ -60,9 +60,34 @@ def run(opts: CommandOptions) -> None:
         m = result.metrics
         search = "" if opts.search == "exact" else f", search {opts.search}"
         typer.echo(f"{opts.task} / {opts.retriever} ({opts.setting}, {opts.view}{search}): "
-                   f"hit_rate@5={m.get('hit_rate@5', float('nan')):.4f} "
-                   f"mrr@5={m.get('mrr@5', float('nan')):.4f} recall@100={m.get('recall@100', float('nan')):.4f}"
-                   f"{' (reused)' if result.reused else ''} -> {result.directory}")
+                   f"{summary_metrics(m)}{' (reused)' if result.reused else ''} -> {result.directory}")
+
+
+SUMMARY_METRICS = ("hit_rate@5", "mrr@5", "recall@100")
+
+
+def summary_metrics(metrics: dict[str, float]) -> str:
+    """The run's one-line summary: hit_rate@5, mrr@5 and recall@100 where computed, else the first
+    three metrics ``--metrics`` asked for; never a metric that was not computed.
+
+    >>> summary_metrics({"mrr@5": 0.5, "ndcg@10": 0.25})
+    'mrr@5=0.5000'
+    >>> summary_metrics({"ndcg@10": 0.25, "bpref": 1.0})
+    'ndcg@10=0.2500 bpref=1.0000'
+    """
+    names = [n for n in SUMMARY_METRICS if n in metrics] or list(metrics)[:3]
+    return " ".join(f"{n}={metrics[n]:.4f}" for n in names)
+
+
+def json_number(value: float) -> float | None:
+    """A metric for ``--json``: JSON has no NaN or infinity (RFC 8259 section 6), so those are null.
+
+    >>> json_number(float("nan")), json_number(0.5)
+    (None, 0.5)
+    """
+    import math
+
+    return value if math.isfinite(value) else None
 
 
 @app.command("score")
@@ -83,7 +108,8 @@ def score(
             raise MireEvalError(f"{qrels}: no judgements")
         result = evaluate(judged, ranked, names)
         if as_json:
-            typer.echo(json.dumps(result.mean))
+            typer.echo(json.dumps({name: json_number(value) for name, value in result.mean.items()},
+                                  allow_nan=False))
         else:
             for name, value in result.mean.items():
                 typer.echo(f"{name:15s} {value:.4f}")
