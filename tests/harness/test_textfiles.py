@@ -105,3 +105,20 @@ def test_blank_lines_and_crlf_are_accepted(tmp_path):
     (tmp_path / "q.tsv").write_bytes(b"query-id\tcorpus-id\tscore\r\nq1\tp1\t1\r\n")
     assert read_trec_run(tmp_path / "r.trec") == {"q1": {"p1": 2.0, "p2": 1.0}}
     assert read_qrels(tmp_path / "q.tsv") == {"q1": {"p1": 1}}
+
+
+@pytest.mark.parametrize("record, field", [
+    (r'{"_id": "b", "text": "\ud800 half a pair"}', "text"),
+    (r'{"_id": "b", "title": "x\uDFFF"}', "title"),
+    (r'{"_id": "b", "answers": ["ok", "\udc00"]}', r"answers\[1\]"),
+])
+def test_lone_surrogate_escapes_are_refused_where_they_are(tmp_path, record, field):
+    """``\\ud800`` is valid JSON but not Unicode: nothing downstream (pyarrow, hashing) can encode it."""
+    (tmp_path / "c.jsonl").write_text('{"_id": "a", "text": "x"}\n' + record + "\n")
+    one_line_error(lambda: list(iter_json_lines(tmp_path / "c.jsonl")),
+                   rf"c.jsonl:2: {field}: not valid Unicode \(lone surrogate\)")
+
+
+def test_escaped_surrogate_pairs_are_ordinary_text(tmp_path):
+    (tmp_path / "c.jsonl").write_text(r'{"_id": "a", "text": "fox \ud83e\udd8a"}' + "\n")
+    assert list(iter_json_lines(tmp_path / "c.jsonl")) == [(1, {"_id": "a", "text": "fox \U0001f98a"})]
