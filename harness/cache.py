@@ -9,8 +9,20 @@ from pathlib import Path
 
 
 def cache_home() -> Path:
-    """``$MIRE_EVAL_DATA``, else ``~/.cache/mire-eval``."""
-    return Path(os.environ.get("MIRE_EVAL_DATA") or Path.home() / ".cache" / "mire-eval")
+    """``$MIRE_EVAL_DATA``, else ``~/.cache/mire-eval``; a one-line error if it (or the nearest
+    existing folder above it) is a file, since every cache entry is made beneath it."""
+    from harness.errors import MireEvalError
+
+    named = os.environ.get("MIRE_EVAL_DATA")
+    home = Path(named or Path.home() / ".cache" / "mire-eval")
+    for path in (home, *home.parents):
+        if path.exists():
+            if not path.is_dir():
+                what = f"MIRE_EVAL_DATA={named}" if named else f"cache directory {home}"
+                clash = "" if path == home else f" ({path} is a file)"
+                raise MireEvalError(f"{what}: not a directory{clash}")
+            break
+    return home
 
 
 def stable_hash(obj, length: int = 16) -> str:

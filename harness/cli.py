@@ -60,9 +60,34 @@ def run(opts: CommandOptions) -> None:
         m = result.metrics
         search = "" if opts.search == "exact" else f", search {opts.search}"
         typer.echo(f"{opts.task} / {opts.retriever} ({opts.setting}, {opts.view}{search}): "
-                   f"hit_rate@5={m.get('hit_rate@5', float('nan')):.4f} "
-                   f"mrr@5={m.get('mrr@5', float('nan')):.4f} recall@100={m.get('recall@100', float('nan')):.4f}"
-                   f"{' (reused)' if result.reused else ''} -> {result.directory}")
+                   f"{summary_metrics(m)}{' (reused)' if result.reused else ''} -> {result.directory}")
+
+
+SUMMARY_METRICS = ("hit_rate@5", "mrr@5", "recall@100")
+
+
+def summary_metrics(metrics: dict[str, float]) -> str:
+    """The run's one-line summary: hit_rate@5, mrr@5 and recall@100 where computed, else the first
+    three metrics ``--metrics`` asked for; never a metric that was not computed.
+
+    >>> summary_metrics({"mrr@5": 0.5, "ndcg@10": 0.25})
+    'mrr@5=0.5000'
+    >>> summary_metrics({"ndcg@10": 0.25, "bpref": 1.0})
+    'ndcg@10=0.2500 bpref=1.0000'
+    """
+    names = [n for n in SUMMARY_METRICS if n in metrics] or list(metrics)[:3]
+    return " ".join(f"{n}={metrics[n]:.4f}" for n in names)
+
+
+def json_number(value: float) -> float | None:
+    """A metric for ``--json``: JSON has no NaN or infinity (RFC 8259 section 6), so those are null.
+
+    >>> json_number(float("nan")), json_number(0.5)
+    (None, 0.5)
+    """
+    import math
+
+    return value if math.isfinite(value) else None
 
 
 @app.command("score")
@@ -83,7 +108,8 @@ def score(
             raise MireEvalError(f"{qrels}: no judgements")
         result = evaluate(judged, ranked, names)
         if as_json:
-            typer.echo(json.dumps(result.mean))
+            typer.echo(json.dumps({name: json_number(value) for name, value in result.mean.items()},
+                                  allow_nan=False))
         else:
             for name, value in result.mean.items():
                 typer.echo(f"{name:15s} {value:.4f}")
@@ -129,9 +155,52 @@ for _module in EXTENSIONS:
         importlib.import_module(_module).register(app)
 
 
-def main() -> None:
+def _click_exceptions():
+    """The exception module of the click typer runs on: typer >= 0.26 vendors click as ``typer._click``."""
     try:
-        app()
+        from typer._click import exceptions
+    except ImportError:  # older typer: plain click
+        from click import exceptions
+    return exceptions
+
+
+def usage_line(exc) -> str:
+    """A click usage error as ``<option>: <message>`` on one line (click draws a box of usage and
+    help around it; the promise is one line naming the option)."""
+    errors = _click_exceptions()
+    param = getattr(exc, "param", None)
+    if param is not None:
+        opts = getattr(param, "opts", None) or []
+        where = opts[0] if getattr(param, "param_type_name", "") == "option" and opts else param.human_readable_name
+    elif getattr(exc, "option_name", None):
+        where = exc.option_name
+    elif getattr(exc, "ctx", None) is not None:
+        where = exc.ctx.command_path
+    else:
+        where = "mire-eval"
+    plain_bad_value = isinstance(exc, errors.BadParameter) and not isinstance(exc, errors.MissingParameter)
+    message = exc.message if plain_bad_value and exc.message else exc.format_message()
+    return " ".join(f"{where}: {message}".split())
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The ``mire-eval`` entry point: every usage error and every MireEvalError ends as one line
+    ``error: ...`` on stderr with exit status 2; ``--help`` (and no arguments) still print help."""
+    import sys
+
+    errors = _click_exceptions()
+    try:
+        status = app(args=argv, standalone_mode=False)
+    except errors.NoArgsIsHelpError as exc:
+        exc.show()  # the help text, as click prints it: not an error
+        raise SystemExit(exc.exit_code) from None
+    except errors.UsageError as exc:
+        typer.echo(f"error: {usage_line(exc)}", err=True)
+        raise SystemExit(2) from None
+    except typer.Abort:
+        typer.echo("Aborted!", err=True)
+        raise SystemExit(1) from None
     except MireEvalError as exc:  # a command that did not catch its own (should not happen)
         typer.echo(f"error: {exc}", err=True)
         raise SystemExit(2) from None
+    sys.exit(status if isinstance(status, int) and not isinstance(status, bool) else 0)

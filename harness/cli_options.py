@@ -43,6 +43,10 @@ class Flag:
                             help=help or self.help, **self.extra)
 
 
+# numpy's np.random.seed takes 0 <= seed < 2**32; every seed flag is held to that range so that
+# a bad seed is a one-line usage error, not a ValueError from numpy mid-run.
+SEED_RANGE = {"min": 0, "max": 2**32 - 1}
+
 FLAGS: dict[str, Flag] = {
     "task": Flag(str, ..., "task name or local:PATH", ("--task", "-t")),
     "retriever": Flag(str, ..., "retriever name", ("--retriever", "-r")),
@@ -64,7 +68,7 @@ FLAGS: dict[str, Flag] = {
                    "search over the embedding store (docs/ann.md)"),
     "search_option": Flag(list[str], [], "KEY=VALUE for --search ivf|ivfpq: nlist, nprobe, candidates, "
                           "interaction, sample, niter, seed, pq_m, pq_nbits (repeatable)", ("--search-option",)),
-    "seed": Flag(int, 0, "seed of the run"),
+    "seed": Flag(int, 0, "seed of the run", extra=SEED_RANGE),
     "metrics": Flag(Optional[str], None, "comma-separated ranx metric names (default: the standard set)"),
 }
 

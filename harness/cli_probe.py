@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from harness.cli_options import CommandOptions, deprecated_out, output_path, shared_options
+from harness.cli_options import SEED_RANGE, CommandOptions, deprecated_out, output_path, shared_options
 
 # The shared flags of ``run`` but ``view``: the probe runs every view.
 PROBE_FLAGS = ("task", "retriever", "checkpoint", "split", "k", "limit", "device", "setting", "output", "overwrite",
@@ -81,7 +81,7 @@ def register(app: typer.Typer) -> None:
     @app.command("make-diagnostic")
     def make_diagnostic(
         output: Optional[Path] = typer.Option(None, "--output", help="directory to write the task into (local format)"),
-        seed: int = typer.Option(0, help="generation seed"),
+        seed: int = typer.Option(0, help="generation seed", **SEED_RANGE),
         out: Optional[Path] = deprecated_out(),
     ):
         """Write the controlled diagnostic task in the local format (read it as local:OUTPUT)."""

@@ -23,7 +23,7 @@ from typing import Optional
 
 import typer
 
-from harness.cli_options import CommandOptions, parse_options, shared_options
+from harness.cli_options import SEED_RANGE, CommandOptions, parse_options, shared_options
 from harness.errors import MireEvalError, user_errors
 
 # Trainer flags shared by both commands: (name, type, help). Unset flags leave the defaults.
@@ -40,6 +40,9 @@ TRAIN_FLAGS = [
     ("precision", str, "auto | fp32 | bf16 | fp16 (autocast on CUDA only)"),
     ("save_every", int, "steps between resumable checkpoints (always at epoch ends)"),
 ]
+# Ranges typer checks on the command line (a count of steps or examples is at least 1).
+TRAIN_LIMITS = {"epochs": {"min": 1}, "batch_size": {"min": 1}, "micro_batch": {"min": 1}, "warmup": {"min": 0},
+                "max_steps": {"min": 1}, "seed": SEED_RANGE, "hard_negatives": {"min": 0}, "save_every": {"min": 1}}
 
 
 def with_train_flags(command):
@@ -50,7 +53,7 @@ def with_train_flags(command):
            if p.kind is not inspect.Parameter.VAR_KEYWORD and p.name not in names]  # idempotent
     extra = [
         inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Optional[kind],
-                          default=typer.Option(None, help=text))
+                          default=typer.Option(None, help=text, **TRAIN_LIMITS.get(name, {})))
         for name, kind, text in TRAIN_FLAGS
     ]
     command.__signature__ = signature.replace(parameters=own + extra)

@@ -15,6 +15,7 @@ Two rules make the numbers trec_eval's, ties and all:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from harness.runs import trec_order_scores
@@ -44,9 +45,15 @@ def check_metrics(metrics) -> list[str]:
         m = m.strip()
         if not m:
             continue
-        base = m.split("@")[0]
-        if base not in known or ("@" in m and not m.split("@", 1)[1].isdigit()):
-            raise MireEvalError(f"unknown metric {m!r}; use ranx names such as {', '.join(DEFAULT_METRICS[:5])}")
+        base, at, cut = m.partition("@")
+        if base not in known:
+            raise MireEvalError(f"--metrics: unknown metric {m!r}; use ranx names such as "
+                                f"{', '.join(DEFAULT_METRICS[:5])}")
+        # A cut-off is a whole number >= 1 in plain ASCII digits, written without leading zeros:
+        # ranx names a metric by its string, so "mrr@05" and "mrr@5" would be two columns of one value.
+        if at and not re.fullmatch(r"[1-9][0-9]*", cut):
+            raise MireEvalError(f"--metrics: {m!r}: the cut-off after '@' must be a whole number >= 1 "
+                                f"written in digits 0-9 without leading zeros (e.g. {base}@5)")
         out.append(m)
     if not out:
         raise MireEvalError(f"--metrics: no metric named in {','.join(metrics)!r}; use ranx names such as "

@@ -102,9 +102,10 @@ def answer_qrels(
     key = stable_hash({"corpus": corpus.fingerprint(), "mode": mode,
                        "answers": [[q.id, sorted(q.answers)] for q in queries]})
     cached = cache_dir / f"qrels-{key}.json.gz" if cache_dir else None
-    if cached and cached.exists():
-        with gzip.open(cached, "rt") as f:
-            return json.load(f)
+    if cached:
+        found = read_cached_qrels(cached)
+        if found is not None:
+            return found
 
     automaton, vocab = build_automaton(a for q in queries for a in q.answers)
     index = {a: i for i, a in enumerate(vocab)}
@@ -124,9 +125,42 @@ def answer_qrels(
             bar.update(min(batch_size, len(corpus) - start))
 
     if cached:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(".tmp")
-        with gzip.open(tmp, "wt") as f:
-            json.dump(qrels, f)
-        tmp.replace(cached)
+        write_cached_qrels(cached, qrels)
     return qrels
+
+
+def read_cached_qrels(path: Path) -> Qrels | None:
+    """A cached answer-match qrels file, or None when it is absent or damaged (truncated, empty,
+    not gzip, not ``{qid: {pid: grade}}``): a cache entry is only ever a shortcut, so a bad one
+    is recomputed and rewritten, never an error."""
+    import zlib
+
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            qrels = json.load(f)
+    except FileNotFoundError:
+        return None
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError, ValueError):  # ValueError: bad JSON
+        return None
+    if not isinstance(qrels, dict) or not all(
+            isinstance(judged, dict) and all(isinstance(g, int) for g in judged.values()) for judged in qrels.values()):
+        return None
+    return qrels
+
+
+def write_cached_qrels(path: Path, qrels: Qrels) -> None:
+    """Write ``qrels`` to ``path`` whole or not at all: a private temporary file beside it, then
+    ``os.replace`` (atomic on one file system), so a reader never sees half a file and two
+    writers never share a temporary name."""
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as raw, gzip.open(raw, "wt", encoding="utf-8") as f:
+            json.dump(qrels, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -110,6 +110,9 @@ def write_qrels_tsv(qrels: Qrels, path: Path) -> None:
                             qrels[qid][pid]])
 
 
+BEIR_QRELS_HEADER = ("query-id", "corpus-id", "score")  # BEIR's qrels/<split>.tsv header
+
+
 def iter_qrels(path: Path) -> Iterator[tuple[int, str, str, int]]:
     """``(line, qid, pid, grade)`` from BEIR-style TSV (with header) or TREC qrels (``qid 0 pid rel``).
 
@@ -118,14 +121,23 @@ def iter_qrels(path: Path) -> Iterator[tuple[int, str, str, int]]:
     agree (trec_eval keeps one silently; which one is an accident of its sort).
     """
     seen: dict[tuple[str, str], int] = {}
+    beir = False  # a BEIR header fixes the format: every line is then query-id, corpus-id, score
     for n, line in iter_lines(path, "qrels file"):
-        if not line.strip() or (n == 1 and line.split("\t")[0].strip() == "query-id"):
+        if not line.strip():
             continue
         parts = line.split("\t") if "\t" in line else line.split()
-        if len(parts) == 4:
+        if n == 1 and parts[0].strip() == "query-id":
+            if [p.strip() for p in parts] != list(BEIR_QRELS_HEADER):
+                raise MireEvalError(f"{where(path, n)}: header: expected {' '.join(BEIR_QRELS_HEADER)} "
+                                    f"(BEIR), got {line.strip()!r}")
+            beir = True
+            continue
+        if len(parts) == 4 and not beir:  # TREC: qid iteration pid rel
             parts = [parts[0], parts[2], parts[3]]
         if len(parts) != 3:
-            raise MireEvalError(f"{where(path, n)}: qrels line needs query-id, corpus-id, score")
+            layout = ("after the BEIR header a qrels line is query-id, corpus-id, score" if beir else
+                      "a qrels line is query-id, corpus-id, score (BEIR) or query-id 0 corpus-id score (TREC)")
+            raise MireEvalError(f"{where(path, n)}: columns: {len(parts)} found; {layout}")
         qid = check_id(parts[0], where(path, n), "query-id")
         pid = check_id(parts[1], where(path, n), "corpus-id")
         try:

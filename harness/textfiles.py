@@ -119,11 +119,48 @@ def parse_json(text: str, path: str | Path, line: int | None = None, what: str =
     parser's own line number is reported.
     """
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise MireEvalError(f"{where(path, line if line is not None else exc.lineno)}: {what} ({exc.msg})") from None
     except RecursionError:
         raise MireEvalError(f"{where(path, line)}: {what} (nested too deeply)") from None
+    # JSON's \uXXXX escapes can spell half of a UTF-16 surrogate pair; Python keeps it as a lone
+    # surrogate, which no UTF-8 writer (pyarrow, hashing, run files) can encode. Only an escape
+    # can make one (the text itself was decoded from UTF-8), so the walk runs only when one appears.
+    if _SURROGATE_ESCAPE.search(text):
+        field = _lone_surrogate(value)
+        if field is not None:
+            raise MireEvalError(f"{where(path, line)}: {field}: not valid Unicode (lone surrogate)")
+    return value
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _lone_surrogate(value, field: str = "") -> str | None:
+    """The field (``text``, ``answers[2]``) holding a string with a lone surrogate, else None.
+
+    >>> _lone_surrogate({"_id": "q", "answers": ["a", "\\ud800"]})
+    'answers[1]'
+    """
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return field or "value"
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _lone_surrogate(key, f"{field}.{key!r}" if field else "key") \
+                or _lone_surrogate(item, f"{field}.{key}" if field else str(key))
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _lone_surrogate(item, f"{field}[{i}]")
+            if found is not None:
+                return found
+    return None
 
 
 def check_id(value: str, origin: str, field: str) -> str:

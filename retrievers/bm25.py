@@ -15,7 +15,29 @@ import Stemmer
 
 from harness.errors import MireEvalError
 from retrievers.base import check_view, describe_record
+from retrievers.options import check_options, option_choice, option_float
 from harness.types import Corpus, Query, Run
+
+
+# The scoring variants bm25s knows (bm25s.scoring._select_tfc_scorer) and the stop-word lists
+# bm25s.tokenization._infer_stopwords names; anything else raises inside bm25s.
+METHODS = ("robertson", "lucene", "atire", "bm25l", "bm25+")
+STOPWORDS = ("english", "en", "english_plus", "en_plus", "german", "de", "dutch", "nl", "french", "fr", "spanish",
+             "es", "portuguese", "pt", "italian", "it", "russian", "ru", "swedish", "sv", "norwegian", "no",
+             "chinese", "zh", "turkish", "tr", "korean", "ko", "danish", "da")
+
+
+def check_settings(k1, b, method, stemmer, stopwords) -> dict:
+    """bm25 options checked before bm25s or PyStemmer sees them: k1 > 0 finite, 0 <= b <= 1 (Robertson &
+    Zaragoza 2009, the BM25 ranges), a method and stop-word list bm25s knows, a PyStemmer algorithm.
+    ``stemmer`` / ``stopwords`` null (``-o stemmer=null``) switch them off."""
+    return {
+        "k1": option_float(k1, "k1", low=0, low_open=True),
+        "b": option_float(b, "b", low=0, high=1),
+        "method": option_choice(method, "method", METHODS),
+        "stemmer": None if stemmer is None else option_choice(stemmer, "stemmer", tuple(Stemmer.algorithms())),
+        "stopwords": None if stopwords is None else option_choice(stopwords, "stopwords", STOPWORDS),
+    }
 
 
 class BM25Retriever:
@@ -23,9 +45,9 @@ class BM25Retriever:
 
     def __init__(self, k1: float = 1.5, b: float = 0.75, method: str = "lucene", stemmer: str | None = "english",
                  stopwords: str | None = "en"):
-        self.settings = {"k1": k1, "b": b, "method": method, "stemmer": stemmer, "stopwords": stopwords}
-        self._stemmer = Stemmer.Stemmer(stemmer) if stemmer else None
-        self._bm25 = bm25s.BM25(k1=k1, b=b, method=method)
+        self.settings = check_settings(k1, b, method, stemmer, stopwords)
+        self._stemmer = Stemmer.Stemmer(self.settings["stemmer"]) if self.settings["stemmer"] else None
+        self._bm25 = bm25s.BM25(k1=self.settings["k1"], b=self.settings["b"], method=self.settings["method"])
         self._ids: list[str] = []
 
     def _tokenize(self, texts: list[str]) -> list[list[str]]:
@@ -74,9 +96,7 @@ class BM25Retriever:
 def build(checkpoint: str | None = None, device: str = "cpu", **options) -> BM25Retriever:
     if checkpoint:
         raise MireEvalError("bm25 takes no --checkpoint")
-    unknown = set(options) - {"k1", "b", "method", "stemmer", "stopwords"}
-    if unknown:
-        raise MireEvalError(f"unknown bm25 option(s) {sorted(unknown)}; known: k1, b, method, stemmer, stopwords")
+    check_options("bm25", options, {"k1", "b", "method", "stemmer", "stopwords"})
     return BM25Retriever(**options)
 
 

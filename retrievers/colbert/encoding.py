@@ -11,7 +11,7 @@ from retrievers.base import EncoderRetriever, check_view
 from retrievers.checkpoint import device_of
 from retrievers.colbert.configuration import EVAL_DOC_MAXLEN, EVAL_QUERY_MAXLEN
 from retrievers.colbert.modeling import TextTower, encode_passage_tokens, encode_query_tokens, load_text_tower
-from retrievers.options import check_options, option_bool
+from retrievers.options import check_options, option_bool, option_int
 
 
 class ColBERTv2Encoder:
@@ -26,9 +26,9 @@ class ColBERTv2Encoder:
                  bucketed: bool = True):
         self.tower = tower
         self.device = device
-        self.query_maxlen = int(query_maxlen)
-        self.doc_maxlen = int(doc_maxlen)
-        self.batch_size = int(batch_size)
+        self.query_maxlen = option_int(query_maxlen, "query_maxlen")
+        self.doc_maxlen = option_int(doc_maxlen, "doc_maxlen")
+        self.batch_size = option_int(batch_size, "batch_size")
         self.amp = device.startswith("cuda") if amp is None else option_bool(amp, "amp")
         self.bucketed = option_bool(bucketed, "bucketed")
         tower.model.to(device)
@@ -65,7 +65,7 @@ def build(checkpoint: str | None = None, device: str = "cpu", **options) -> Enco
     """``colbertv2`` retriever. Options: query_maxlen (64), doc_maxlen (384), batch_size (32),
     window (passages sorted by length together, 1024), amp (fp16 autocast; default on CUDA)."""
     device = device_of(device)
-    window = int(options.pop("window", 1024))
+    window = option_int(options.pop("window", 1024), "window")
     check_options("colbertv2", options, {"query_maxlen", "doc_maxlen", "batch_size", "amp", "bucketed", "window"})
     encoder = ColBERTv2Encoder(load_text_tower(checkpoint), device, **options)
     return EncoderRetriever(encoder, passage_batch=window)

@@ -14,7 +14,7 @@ from harness.types import Passage, Query
 from retrievers.checkpoint import device_of
 from retrievers.colbert.configuration import TRAIN_DOC_MAXLEN, TRAIN_QUERY_MAXLEN
 from retrievers.colbert.modeling import TextTower, load_text_tower, save_text_tower
-from retrievers.options import check_options
+from retrievers.options import check_options, option_int
 
 
 class ColBERTTrainable(nn.Module):
@@ -69,6 +69,6 @@ def build_trainable(checkpoint: str | None = None, device: str = "cpu", stage: s
         raise MireEvalError(f"colbertv2: stage {stage!r}: only 'finetune' exists for a text-only model")
     check_options("colbertv2 training", options, {"query_maxlen", "doc_maxlen"})
     tower = load_text_tower(checkpoint)
-    trainable = ColBERTTrainable(tower, int(options.get("query_maxlen", TRAIN_QUERY_MAXLEN)),
-                                 int(options.get("doc_maxlen", TRAIN_DOC_MAXLEN)))
+    trainable = ColBERTTrainable(tower, option_int(options.get("query_maxlen", TRAIN_QUERY_MAXLEN), "query_maxlen"),
+                                 option_int(options.get("doc_maxlen", TRAIN_DOC_MAXLEN), "doc_maxlen"))
     return trainable.to(device_of(device))

@@ -16,6 +16,7 @@ import torch
 
 from harness.errors import MireEvalError
 from retrievers.jfe.loading import resolve_dtype
+from retrievers.options import option_bool, option_float, option_int
 
 DEFAULT_MODEL = "Qwen/Qwen2-VL-2B-Instruct"
 DEFAULT_REVISION = "895c3a49bc3fa70a340399125c650a463535e71c"
@@ -51,6 +52,26 @@ FINETUNE_DEFAULTS = {  # stage 2, instruction tuning; M2KR tasks carry their own
     "evqa": {**_FINETUNE, "instruction": "Retrieve a Wikipedia passage that answers the question about the entity in the image."},
     "remuq": {**_FINETUNE, "instruction": "Retrieve a passage that answers the question about the image."},
 }
+
+
+# Command-line options (``-o key=value``) arrive as JSON-parsed text; each typed setting is
+# checked here so a bad value is one line naming it, not a failure deep in transformers or peft.
+_ZERO_OK = {"image_workers"}
+
+
+def _checked(options: dict) -> dict:
+    """``options`` with the int, float and bool settings read and range-checked."""
+    kinds = {f.name: f.type for f in fields(JfeSettings)}
+    out = dict(options)
+    for name, value in options.items():
+        kind = kinds.get(name)
+        if kind == "int":
+            out[name] = option_int(value, name, low=0 if name in _ZERO_OK else 1)
+        elif kind == "float":  # lora_dropout is a probability
+            out[name] = option_float(value, name, low=0, high=1) if name == "lora_dropout" else option_float(value, name)
+        elif kind == "bool":
+            out[name] = option_bool(value, name)
+    return out
 
 
 @dataclass
@@ -91,7 +112,7 @@ class JfeSettings:
         unknown = sorted(set(options) - known)
         if unknown:
             raise MireEvalError(f"jfe: unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        values = {**(base or {}), **options}
+        values = {**(base or {}), **_checked(options)}
         if "lora_targets" in values:
             values["lora_targets"] = tuple(values["lora_targets"])
         settings = cls(**values)

@@ -29,7 +29,7 @@ from retrievers.colbert.configuration import EVAL_DOC_MAXLEN, EVAL_QUERY_MAXLEN
 from retrievers.colbert.modeling import TextTower, encode_passage_tokens
 from retrievers.mire.configuration import IMAGE_VIEW_GUIDANCE, PUNCTUATION, QUERY_MASKS
 from retrievers.mire.conversion import LoadedMIRe, load_mire
-from retrievers.options import check_options, option_bool
+from retrievers.options import check_options, option_bool, option_int
 
 
 def load_pixels(processor, queries: Sequence[Query]) -> torch.Tensor:
@@ -65,11 +65,11 @@ class MIReEncoder:
         self.loaded = loaded
         self.model = loaded.model.to(device).eval()
         self.device = device
-        self.query_maxlen, self.doc_maxlen = int(query_maxlen), int(doc_maxlen)
+        self.query_maxlen, self.doc_maxlen = option_int(query_maxlen, "query_maxlen"), option_int(doc_maxlen, "doc_maxlen")
         self.query_mask = query_mask
         self.passage_punctuation = passage_punctuation
         self.image_view_guidance = image_view_guidance
-        self.batch_size = int(batch_size)
+        self.batch_size = option_int(batch_size, "batch_size")
         self.amp = device.startswith("cuda") if amp is None else option_bool(amp, "amp")
         self.bucketed = option_bool(bucketed, "bucketed")
         self.text = TextTower(self.model.colbert, loaded.tokenizer, loaded.settings,
@@ -171,7 +171,7 @@ def build(checkpoint: str | None = None, device: str = "cpu", **options) -> Enco
     (reference-eval | training), passage_punctuation (skip | keep), image_view_guidance
     (question | empty), query_maxlen (64), doc_maxlen (384), batch_size, window, amp."""
     device = device_of(device)
-    window = int(options.pop("window", 1024))
+    window = option_int(options.pop("window", 1024), "window")
     check_options("mire", options, _BUILD_OPTIONS | {"window"})
     return EncoderRetriever(MIReEncoder(load_mire(checkpoint), device, **options), passage_batch=window)
 

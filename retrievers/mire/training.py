@@ -24,7 +24,7 @@ from retrievers.checkpoint import device_of
 from retrievers.mire.configuration import FINETUNE_DEFAULTS, PRETRAIN_DEFAULTS, VISION_MODELS
 from retrievers.mire.conversion import LoadedMIRe, fresh_mire, load_mire, save_mire
 from retrievers.mire.encoding import load_pixels, require_images
-from retrievers.options import check_options
+from retrievers.options import check_options, option_int
 
 
 class FeatureCache:
@@ -169,11 +169,11 @@ def build_trainable(checkpoint: str | None = None, device: str = "cpu", stage: s
     if checkpoint is None and stage == "pretrain":
         vision = options.get("vision_model", VISION_MODELS["base"])
         loaded = fresh_mire(options.get("colbert_checkpoint"), VISION_MODELS.get(vision, vision),
-                            int(options.get("num_tokens", 16)), int(options.get("num_heads", 12)))
+                            option_int(options.get("num_tokens", 16), "num_tokens"), option_int(options.get("num_heads", 12), "num_heads"))
     else:
         loaded = load_mire(checkpoint)
-    trainable = MIReTrainable(loaded, stage, int(options.get("query_maxlen", defaults["query_maxlen"])),
-                              int(options.get("doc_maxlen", defaults["doc_maxlen"])),
+    trainable = MIReTrainable(loaded, stage, option_int(options.get("query_maxlen", defaults["query_maxlen"]), "query_maxlen"),
+                              option_int(options.get("doc_maxlen", defaults["doc_maxlen"]), "doc_maxlen"),
                               options.get("feature_cache"))
     return trainable.to(device_of(device))
 

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 
+import pytest
 from typer.testing import CliRunner
 
 from harness.cli import app
@@ -202,3 +203,64 @@ def test_the_installed_command_prints_one_line_on_stderr(tmp_path):
                            "--run", str(tmp_path / "r.trec")], capture_output=True, text=True)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.splitlines() == [f"error: {tmp_path / 'q.tsv'}:1: encoding: UTF-16 file; save it as UTF-8"]
+
+
+USAGE_ERRORS = {
+    ("run", "-t", "x", "-r", "bm25", "--k", "0"): r"--k: .*greater than or equal to 1",
+    ("run", "-t", "x", "-r", "bm25", "--limit", "-1"): r"--limit: .*greater than or equal to 1",
+    ("run", "-t", "x", "-r", "bm25", "--k", "abc"): r"--k: .*integer",
+    ("run", "-t", "x", "-r", "bm25", "--seed", "-1"): r"--seed: .*greater than or equal to 0",
+    ("run", "-t", "x", "-r", "bm25", "--seed", str(2**32)): r"--seed: .*less than or equal to 4294967295",
+    ("probe", "-t", "x", "-r", "bm25", "--seed", "-1"): r"--seed: .*greater than or equal to 0",
+    ("finetune", "-t", "x", "-r", "mire", "--seed", "-5"): r"--seed: .*greater than or equal to 0",
+    ("finetune", "-t", "x", "-r", "mire", "--batch-size", "0"): r"--batch-size: .*greater than or equal to 1",
+    ("run", "--bogus"): r"--bogus: No such option",
+    ("run",): r"--task: Missing option",
+    ("cache", "bogus"): r".*cache: No such command 'bogus'",
+}
+
+
+def test_usage_errors_are_one_line_with_status_2(capsys):
+    """click draws usage errors in a box over several lines; the entry point prints one line."""
+    import re
+
+    from harness.cli import main
+
+    for args, pattern in USAGE_ERRORS.items():
+        with pytest.raises(SystemExit) as done:
+            main(list(args))
+        captured = capsys.readouterr()
+        assert done.value.code == 2, (args, captured.err)
+        lines = captured.err.splitlines()
+        assert len(lines) == 1 and re.match(r"error: " + pattern, lines[0]), (args, captured.err)
+    with pytest.raises(SystemExit) as done:
+        main(["ls", "--help"])
+    assert done.value.code == 0 and "List the registered tasks" in capsys.readouterr().out
+
+
+def test_odd_metric_cut_offs_are_one_line_errors(tmp_path):
+    (tmp_path / "q.tsv").write_text("query-id\tcorpus-id\tscore\nq1\tp1\t1\n")
+    (tmp_path / "r.trec").write_text("q1 Q0 p1 1 1.0 t\n")
+    for metric in ("mrr@0", "hit_rate@05", "recall@-1", "mrr@\u0665", "ndcg@", "mrr@1.5"):
+        result = runner.invoke(app, ["score", "--qrels", str(tmp_path / "q.tsv"), "--run", str(tmp_path / "r.trec"),
+                                     "--metrics", metric])
+        one_line_error(result, rf"--metrics: '{metric}': the cut-off after '@' must be a whole number >= 1")
+
+
+def test_score_json_is_valid_json_with_null_for_undefined_values(tmp_path):
+    """A query judged only non-relevant leaves bpref undefined (NaN); JSON has no NaN, so it is null."""
+    (tmp_path / "q.tsv").write_text("query-id\tcorpus-id\tscore\nq1\tp1\t1\nq2\tp2\t0\n")
+    (tmp_path / "r.trec").write_text("q1 Q0 p1 1 1.0 t\nq2 Q0 p2 1 1.0 t\n")
+    result = runner.invoke(app, ["score", "--qrels", str(tmp_path / "q.tsv"), "--run", str(tmp_path / "r.trec"),
+                                 "--metrics", "bpref,mrr@5", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output, parse_constant=lambda c: pytest.fail(f"not JSON: {c}")) == \
+        {"bpref": None, "mrr@5": 0.5}
+
+
+def test_run_summary_names_only_computed_metrics(local_task, tmp_path):
+    done = runner.invoke(app, ["run", "-t", f"local:{local_task}", "-r", "bm25", "--output", str(tmp_path / "r"),
+                               "--metrics", "ndcg@10,mrr@5"])
+    assert done.exit_code == 0, done.output
+    assert "mrr@5=1.0000" in done.output and "nan" not in done.output.lower()
+    assert "hit_rate@5" not in done.output and "recall@100" not in done.output

@@ -69,4 +69,4 @@ def test_metrics_flag_chooses_what_run_scores(local_task, tmp_path):
     bad = runner.invoke(app, ["run", "-t", f"local:{local_task}", "-r", "bm25", "--output", str(out),
                               "--metrics", "hit_rat@5"])
     assert bad.exit_code == 2 and len(bad.output.strip().splitlines()) == 1
-    assert bad.output.startswith("error: unknown metric 'hit_rat@5'")
+    assert bad.output.startswith("error: --metrics: unknown metric 'hit_rat@5'")

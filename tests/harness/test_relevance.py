@@ -37,3 +37,37 @@ def test_every_relevant_passage_counts_and_cache_is_reused(tmp_path):
     assert answer_qrels(queries, CORPUS, "answer-word", cache_dir=tmp_path) == first
     other = answer_qrels(queries, CORPUS, "answer-substring", cache_dir=tmp_path)
     assert len(list(tmp_path.glob("qrels-*.json.gz"))) == 2 and "p3" in other["the"]  # "theory"
+
+
+def test_a_damaged_cache_entry_is_recomputed_and_rewritten(tmp_path):
+    import gzip
+    import json
+
+    queries = [q("the", "the")]
+    first = answer_qrels(queries, CORPUS, "answer-word", cache_dir=tmp_path)
+    (cached,) = tmp_path.glob("qrels-*.json.gz")
+    whole = cached.read_bytes()
+    damage = {"truncated": whole[: len(whole) // 2], "empty": b"", "not gzip": b"{}",
+              "empty JSON": gzip.compress(b""), "wrong shape": gzip.compress(b'{"the": ["p1"]}')}
+    for name, data in damage.items():
+        cached.write_bytes(data)
+        assert answer_qrels(queries, CORPUS, "answer-word", cache_dir=tmp_path) == first, name
+        assert json.loads(gzip.decompress(cached.read_bytes())) == first, name  # rewritten whole
+    assert [p.name for p in tmp_path.iterdir()] == [cached.name]  # no temporary file left behind
+
+
+def test_cache_home_that_is_a_file_is_one_line_naming_the_variable(tmp_path, monkeypatch):
+    import pytest
+
+    from harness.cache import cache_home
+    from harness.errors import MireEvalError
+
+    (tmp_path / "file").write_text("x")
+    monkeypatch.setenv("MIRE_EVAL_DATA", str(tmp_path / "file"))
+    with pytest.raises(MireEvalError, match=r"^MIRE_EVAL_DATA=.*file: not a directory$"):
+        cache_home()
+    monkeypatch.setenv("MIRE_EVAL_DATA", str(tmp_path / "file" / "sub"))
+    with pytest.raises(MireEvalError, match=r"^MIRE_EVAL_DATA=.*sub: not a directory \(.*file is a file\)$"):
+        cache_home()
+    monkeypatch.setenv("MIRE_EVAL_DATA", str(tmp_path / "new" / "sub"))
+    assert cache_home() == tmp_path / "new" / "sub"

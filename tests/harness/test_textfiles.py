@@ -71,7 +71,7 @@ def test_non_finite_run_scores_are_refused(tmp_path, score):
     one_line_error(lambda: read_trec_run(tmp_path / "r.trec"), rf"r.trec:2: score: not a finite number: '{score}'")
 
 
-@pytest.mark.parametrize("second", ["q1\tp1\t1", "q1\tp1\t2", "q1 0 p1 0"])
+@pytest.mark.parametrize("second", ["q1\tp1\t1", "q1\tp1\t2", "q1 p1 0"])
 def test_duplicate_qrels_pair_names_both_lines_whatever_the_grades(tmp_path, second):
     (tmp_path / "q.tsv").write_text(f"query-id\tcorpus-id\tscore\nq1\tp1\t1\nq2\tp1\t1\n{second}\n")
     one_line_error(lambda: read_qrels(tmp_path / "q.tsv"),
@@ -105,3 +105,37 @@ def test_blank_lines_and_crlf_are_accepted(tmp_path):
     (tmp_path / "q.tsv").write_bytes(b"query-id\tcorpus-id\tscore\r\nq1\tp1\t1\r\n")
     assert read_trec_run(tmp_path / "r.trec") == {"q1": {"p1": 2.0, "p2": 1.0}}
     assert read_qrels(tmp_path / "q.tsv") == {"q1": {"p1": 1}}
+
+
+@pytest.mark.parametrize("record, field", [
+    (r'{"_id": "b", "text": "\ud800 half a pair"}', "text"),
+    (r'{"_id": "b", "title": "x\uDFFF"}', "title"),
+    (r'{"_id": "b", "answers": ["ok", "\udc00"]}', r"answers\[1\]"),
+])
+def test_lone_surrogate_escapes_are_refused_where_they_are(tmp_path, record, field):
+    """``\\ud800`` is valid JSON but not Unicode: nothing downstream (pyarrow, hashing) can encode it."""
+    (tmp_path / "c.jsonl").write_text('{"_id": "a", "text": "x"}\n' + record + "\n")
+    one_line_error(lambda: list(iter_json_lines(tmp_path / "c.jsonl")),
+                   rf"c.jsonl:2: {field}: not valid Unicode \(lone surrogate\)")
+
+
+def test_escaped_surrogate_pairs_are_ordinary_text(tmp_path):
+    (tmp_path / "c.jsonl").write_text(r'{"_id": "a", "text": "fox \ud83e\udd8a"}' + "\n")
+    assert list(iter_json_lines(tmp_path / "c.jsonl")) == [(1, {"_id": "a", "text": "fox \U0001f98a"})]
+
+
+@pytest.mark.parametrize("line", ["q1\t0\tp1\t1", "q1 0 p1 1", "q1\tp1", "q1\tp1\t1\textra"])
+def test_after_a_beir_header_every_qrels_line_has_exactly_three_columns(tmp_path, line):
+    """A 4-column line is TREC only in a file without the BEIR header; under it, it is a mistake."""
+    (tmp_path / "q.tsv").write_text(f"query-id\tcorpus-id\tscore\nq0\tp0\t1\n{line}\n")
+    one_line_error(lambda: read_qrels(tmp_path / "q.tsv"),
+                   r"q.tsv:3: columns: \d found; after the BEIR header a qrels line is query-id, corpus-id, score")
+
+
+def test_qrels_header_separated_by_spaces_is_read_and_an_odd_header_refused(tmp_path):
+    (tmp_path / "q.tsv").write_text("query-id corpus-id score\nq1 p1 1\nq2 p2 0\n")
+    assert read_qrels(tmp_path / "q.tsv") == {"q1": {"p1": 1}, "q2": {"p2": 0}}
+    (tmp_path / "q.tsv").write_text("query-id\tdoc-id\tscore\nq1\tp1\t1\n")
+    one_line_error(lambda: read_qrels(tmp_path / "q.tsv"), r"q.tsv:1: header: expected query-id corpus-id score")
+    (tmp_path / "q.trec").write_text("q1 0 p1 1\nq2 0 p2 2\n")  # TREC, no header: still read
+    assert read_qrels(tmp_path / "q.trec") == {"q1": {"p1": 1}, "q2": {"p2": 2}}

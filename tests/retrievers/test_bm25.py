@@ -50,3 +50,29 @@ def test_chunked_indexing_scores_like_one_whole_corpus_tokenize():
                       show_progress=False)
     whole._ids = corpus.ids
     assert chunked.search(queries, 20) == whole.search(queries, 20)
+
+
+import math  # noqa: E402
+
+import pytest  # noqa: E402
+
+from harness.cli_options import parse_options  # noqa: E402
+from harness.errors import MireEvalError  # noqa: E402
+
+
+@pytest.mark.parametrize("pair, field", [
+    ("k1=abc", "k1"), ("k1=NaN", "k1"), ("k1=-1", "k1"), ("k1=0", "k1"), ("k1=Infinity", "k1"),
+    ("b=1.5", "b"), ("b=-0.1", "b"), ("b=true", "b"),
+    ("method=bogus", "method"), ("stemmer=klingon", "stemmer"), ("stopwords=xx", "stopwords"),
+])
+def test_bad_bm25_options_are_one_line_errors_naming_the_option(pair, field):
+    """Options arrive as ``-o key=value`` text parsed as JSON; each bad one is refused before bm25s sees it."""
+    with pytest.raises(MireEvalError, match=f"option {field}=") as caught:
+        build(**parse_options([pair]))
+    assert "\n" not in str(caught.value)
+
+
+def test_good_bm25_options_are_taken_and_null_switches_off():
+    bm25 = build(**parse_options(["k1=0.9", "b=0", "method=atire", "stemmer=null", "stopwords=de"]))
+    assert bm25.settings == {"k1": 0.9, "b": 0.0, "method": "atire", "stemmer": None, "stopwords": "de"}
+    assert math.isfinite(build(k1="1.2").settings["k1"])

@@ -226,3 +226,17 @@ def test_zero_shot_and_fine_tuned_runs_land_side_by_side(tiny, local_task, tmp_p
     assert sorted(r["setting"] for r in rows) == ["fine-tuned", "zero-shot"]
     meta = json.loads(next(results.glob("local-animals-*/jfe/fine-tuned-*/meta.json")).read_text())
     assert meta["retriever"]["options"]["prompts"] == "instruct" and meta["retriever"]["options"]["weights"] == "lora"
+
+
+@pytest.mark.parametrize("option, pattern", [
+    ({"batch_size": 0}, r"option batch_size=0: must be >= 1"),
+    ({"batch_size": "eight"}, r"option batch_size='eight': expected a whole number"),
+    ({"lora_dropout": 1.5}, r"option lora_dropout=1.5: must be <= 1"),
+    ({"lora_dropout": float("nan")}, r"option lora_dropout=nan: expected a finite number"),
+    ({"lora": "maybe"}, r"option lora='maybe': expected true or false"),
+    ({"max_pixels": -1}, r"option max_pixels=-1: must be >= 1"),
+])
+def test_typed_options_are_checked_as_one_line(option, pattern):
+    with pytest.raises(MireEvalError, match=pattern):
+        JfeSettings.create(**option)
+    assert JfeSettings.create(batch_size="4", lora="false", image_workers=0).batch_size == 4
