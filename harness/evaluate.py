@@ -87,6 +87,8 @@ class RunSettings:
             raise MireEvalError(f"--relevance: unknown value {self.load.relevance!r}; "
                                 f"known: gold, {', '.join(ANSWER_MODES)}")
         search_identity(self.search, self.search_options)  # a bad mode or option: one line, now
+        if not 0 <= self.seed < 2**32:  # numpy's and torch's seed range
+            raise MireEvalError(f"--seed: {self.seed}: must be between 0 and 2**32 - 1")
         check_output_dir(self.output)
 
     def identity(self, inputs: dict[str, str] | None = None, query_ids: Sequence[str] | None = None) -> dict:

@@ -264,3 +264,13 @@ def test_run_summary_names_only_computed_metrics(local_task, tmp_path):
     assert done.exit_code == 0, done.output
     assert "mrr@5=1.0000" in done.output and "nan" not in done.output.lower()
     assert "hit_rate@5" not in done.output and "recall@100" not in done.output
+
+
+def test_a_seed_out_of_range_is_refused_by_the_settings_themselves(tmp_path):
+    """Library callers (not only the CLI's --seed range) get the one-line error."""
+    from harness.errors import MireEvalError
+    from harness.evaluate import RunSettings
+
+    with pytest.raises(MireEvalError, match=r"^--seed: -1: must be between 0 and 2\*\*32 - 1$"):
+        RunSettings(task="sample", retriever="bm25", output=tmp_path, seed=-1)
+    assert RunSettings(task="sample", retriever="bm25", output=tmp_path, seed=2**32 - 1).seed == 2**32 - 1
