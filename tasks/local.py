@@ -82,6 +82,8 @@ def read_queries(path: Path, root: Path) -> list[Query]:
             raise MireEvalError(f"{where(path, n)}: duplicate _id {qid!r}")
         seen.add(qid)
         image = _field(obj, "image", str, path, n, required=False)
+        if image is not None and not image.strip():  # null means "no image"; an empty path is a mistake
+            raise MireEvalError(f"{where(path, n)}: field 'image': empty path (use null for a query without image)")
         answers = _field(obj, "answers", list, path, n, required=False) or []
         if not all(isinstance(a, str) for a in answers):
             raise MireEvalError(f"{where(path, n)}: field 'answers' must be a list of strings")

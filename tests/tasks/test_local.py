@@ -121,6 +121,15 @@ def test_image_paths_must_stay_inside_the_task_folder(local_task, image):
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize("image", ["", "  "])
+def test_an_empty_image_path_is_an_error_not_a_query_without_image(local_task, image):
+    rows = [json.loads(line) for line in (local_task / "queries.jsonl").read_text().splitlines()]
+    rows[1]["image"] = image
+    write_jsonl(local_task / "queries.jsonl", rows)
+    with pytest.raises(MireEvalError, match=r"^.*queries.jsonl:2: field 'image': empty path \(use null"):
+        load(local_task)
+
+
 def test_image_dir_is_where_images_elsewhere_are_read(local_task, tmp_path):
     elsewhere = tmp_path / "pictures"
     (local_task / "images").rename(elsewhere)
