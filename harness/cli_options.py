@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -73,30 +73,8 @@ FLAGS: dict[str, Flag] = {
 }
 
 
-@dataclass
-class CommandOptions:
-    """The shared flags a command was given (those it does not take stay at their defaults)."""
-
-    task: str | None = None
-    retriever: str | None = None
-    checkpoint: str | None = None
-    split: str = "test"
-    k: int = 100
-    limit: int | None = None
-    device: str = "cpu"
-    view: str = "full"
-    setting: str = "zero-shot"
-    output: Path = Path("results")
-    overwrite: bool = False
-    data_dir: Path | None = None
-    image_dir: Path | None = None
-    skip_missing_images: bool = False
-    relevance: str | None = None
-    option: list[str] = field(default_factory=list)
-    search: str = "exact"
-    search_option: list[str] = field(default_factory=list)
-    seed: int = 0
-    metrics: str | None = None
+class _CommandOptionsMethods:
+    """What a command does with its shared flags (the fields come from :data:`FLAGS`)."""
 
     def load(self, split: str | None = None):
         """The :class:`tasks.base.LoadOptions` the data flags name (``split`` overrides)."""
@@ -122,7 +100,16 @@ class CommandOptions:
         return RunSettings(**values)
 
 
-assert {f.name for f in fields(CommandOptions)} == set(FLAGS)  # one declaration each, in step
+def _field(flag: Flag):
+    if isinstance(flag.default, list):
+        return field(default_factory=list)
+    return field(default=None if flag.default is ... else flag.default)
+
+
+# The shared flags a command was given (those it does not take stay at their defaults): one
+# field per entry of FLAGS, so each flag's name and default are declared once, there.
+CommandOptions = make_dataclass("CommandOptions", [(n, Any, _field(f)) for n, f in FLAGS.items()],
+                                bases=(_CommandOptionsMethods,))
 
 
 def shared_options(*names: str, help: dict[str, str] | None = None):
