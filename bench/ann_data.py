@@ -33,10 +33,12 @@ def _tokens(words, topics, rng, wid, tid, noise):
 
 def generate(directory, passages: int, queries: int, dim: int = 128, seed: int = 0, noise: float = 0.5,
              chunk: int = 20000) -> Path:
-    """Write the corpus and queries under ``directory`` (skipped when already complete)."""
+    """Write the corpus and queries under ``directory`` (skipped when it holds >= ``queries`` queries)."""
     out = Path(directory)
-    if (out / "source.npy").is_file():
+    if (out / "source.npy").is_file() and len(np.load(out / "source.npy", allow_pickle=False)) >= queries:
         return out
+    # Fewer queries than asked: regenerate everything. Tokens are drawn before the queries from the
+    # same seed, so they come out identical and an index already built on them stays valid.
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     words = _unit(rng.standard_normal((VOCAB, dim), dtype=np.float32))

@@ -13,8 +13,8 @@ store's order), so the build never holds all tokens in memory.
 
 Steps, each committed to ``<root>/<name>.building/`` by write-then-rename so that an
 interrupted build resumes at the step or shard in flight: sample -> centroids -> (pq) ->
-one part per shard -> assemble into ``<root>/<name>/`` (renamed into place: complete or
-absent).
+one part per shard (split over torchrun's ranks by shard) -> assemble into ``<root>/<name>/``
+(renamed into place: complete or absent).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import json
 import os
 import re
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -213,11 +214,21 @@ def _part(tokens, rows, centroids, pq) -> dict[str, np.ndarray]:
 
 
 def build_index(shards: Shards, total_tokens: int, dim: int, params: AnnParams, root, key: str,
-                passages: int | None = None, progress: Callable[[str], None] | None = None) -> AnnIndex:
-    """Build (or reuse, or resume) the index of the store ``key`` under ``root``.
+                passages: int | None = None, progress: Callable[[str], None] | None = None,
+                rank: int = 0, world_size: int = 1, poll_s: float = 1.0) -> AnnIndex:
+    """Build (or reuse, or resume) the index of the store ``key`` under ``root``; the loaded index.
 
     ``total_tokens``/``dim`` come from the store's manifest; the estimate is checked against
-    free RAM and disk before any work (one-line error). Returns the loaded index.
+    free RAM and disk before any work (one-line error). With ``world_size`` > 1 (torchrun, a
+    filesystem all ranks see) the build is split by shard: rank 0 draws the sample and trains
+    the centroids (and the residual quantiser), every rank then assigns the tokens of the shards
+    it owns (shard ``i % world_size == rank``, as it encoded them: the T x nlist x d step that
+    dominates the build), rank 0 assembles, and every rank loads the result. Ranks coordinate
+    through files, not collectives, so a step longer than the process group's timeout is fine;
+    the index is byte for byte the one a single process builds.
+
+    Raises MireEvalError: a build that does not fit, ``pq_m`` not dividing ``dim``, shards that
+    disagree with ``total_tokens``.
     """
     from filelock import FileLock
 
@@ -227,53 +238,102 @@ def build_index(shards: Shards, total_tokens: int, dim: int, params: AnnParams, 
     if params.mode == "ivfpq" and dim % params.pq_m:
         raise MireEvalError(f"--search-option pq_m={params.pq_m}: must divide the vector dimension {dim}")
     name = index_name(key, params)
-    final = root / name
+    final, work = root / name, root / f"{name}.building"
+    done = final / "meta.json"
     say = progress or (lambda _: None)
-    with FileLock(str(root / f"{name}.lock")):
-        if (final / "meta.json").is_file():
+    owned = (lambda i: i % world_size == rank)
+    if rank != 0:  # rank 0 trains; then every rank adds its own shards; rank 0 assembles
+        _wait(lambda: done.is_file() or (work / "trained.json").is_file(), poll_s)
+        if not done.is_file():
+            _add_shards(shards, work, done, params, owned, say)
+        _wait(done.is_file, poll_s)
+        return load_index(final, key, params)
+    with FileLock(str(root / f"{name}.lock")):  # a second job on the same store waits, then reuses
+        if done.is_file():
             return load_index(final, key, params)
         check_fits(estimate(total_tokens, dim, params, passages), root)
-        work = root / f"{name}.building"
         work.mkdir(exist_ok=True)
-        if not (work / "centroids.npy").is_file():
-            if not (work / "sample.npy").is_file():
-                say(f"sampling {params.sample} of {total_tokens} tokens")
-                sample = _sample(shards, total_tokens, params.sample, params.seed)
-                _save_npy(work / "sample.npy", sample.astype(np.float16))
-            say(f"k-means: {params.nlist} centroids")
-            sample = _load_npy(work / "sample.npy").astype(np.float32)
-            _save_npy(work / "centroids.npy", _kmeans(sample, params.nlist, params.niter, params.seed))
-        centroids = _load_npy(work / "centroids.npy")
-        pq = None
-        if params.mode == "ivfpq":
-            if not (work / "pq.npy").is_file():
-                say("training the residual product quantiser")
-                sample = _load_npy(work / "sample.npy").astype(np.float32)
-                _save_npy(work / "pq.npy", _train_pq(sample, centroids, params.pq_m, params.pq_nbits, params.seed))
-            pq = AnnIndex(params, key, centroids, np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0),
-                          _load_npy(work / "pq.npy")).pq()
-        n_parts, seen = 0, 0
-        for i, (tokens, rows) in enumerate(shards()):
-            part = work / f"part-{i:06d}.npz"
-            digest = hashlib.sha256(np.asarray(rows, np.int64).tobytes()).hexdigest()
-            stamp = {"tokens": len(rows), "start": seen, "rows": digest}
-            if not (part.is_file() and (work / f"part-{i:06d}.json").is_file()
-                    and json.loads((work / f"part-{i:06d}.json").read_text()) == stamp):
-                say(f"shard {i}: {len(rows)} tokens")
-                tmp = work / f"part-{i:06d}.tmp{os.getpid()}.npz"
-                np.savez(tmp, **_part(tokens, rows, centroids, pq))
-                os.replace(tmp, part)
-                _save_json(work / f"part-{i:06d}.json", stamp)
-            n_parts, seen = i + 1, seen + len(rows)
-        if seen != total_tokens:
-            raise MireEvalError(f"token store: shards hold {seen} tokens, the store declares {total_tokens}")
+        _train(shards, work, total_tokens, params, say)
+        _add_shards(shards, work, done, params, owned, say)
+        n_parts = _wait_for_parts(shards, work, total_tokens, poll_s)
         tmp_final = root / f"{name}.tmp{os.getpid()}"
         shutil.rmtree(tmp_final, ignore_errors=True)
         tmp_final.mkdir()
-        _assemble(work, n_parts, total_tokens, params, centroids, tmp_final, key)
+        _assemble(work, n_parts, total_tokens, params, _load_npy(work / "centroids.npy"), tmp_final, key)
         os.rename(tmp_final, final)
         shutil.rmtree(work)
         return load_index(final, key, params)
+
+
+def _wait(ready: Callable[[], bool], poll_s: float) -> None:
+    """Poll the filesystem until ``ready()``: another rank's step may outlast any collective's
+    timeout, and torchrun stops every rank when one fails."""
+    while not ready():
+        time.sleep(poll_s)
+
+
+def _train(shards: Shards, work: Path, total: int, params: AnnParams, say) -> None:
+    """Sample -> centroids -> (residual quantiser) into ``work``; ``trained.json`` marks the end."""
+    if (work / "trained.json").is_file():
+        return
+    if not (work / "centroids.npy").is_file():
+        if not (work / "sample.npy").is_file():
+            say(f"sampling {params.sample} of {total} tokens")
+            sample = _sample(shards, total, params.sample, params.seed)
+            _save_npy(work / "sample.npy", sample.astype(np.float16))
+        say(f"k-means: {params.nlist} centroids")
+        sample = _load_npy(work / "sample.npy").astype(np.float32)
+        _save_npy(work / "centroids.npy", _kmeans(sample, params.nlist, params.niter, params.seed))
+    if params.mode == "ivfpq" and not (work / "pq.npy").is_file():
+        say("training the residual product quantiser")
+        sample = _load_npy(work / "sample.npy").astype(np.float32)
+        centroids = _load_npy(work / "centroids.npy")
+        _save_npy(work / "pq.npy", _train_pq(sample, centroids, params.pq_m, params.pq_nbits, params.seed))
+    _save_json(work / "trained.json", {"nlist": params.nlist})
+
+
+def _add_shards(shards: Shards, work: Path, done: Path, params: AnnParams, owned: Callable[[int], bool],
+                say) -> None:
+    """One part per owned shard (skipping parts already written for the same tokens)."""
+    centroids = _load_npy(work / "centroids.npy")
+    pq = None
+    if params.mode == "ivfpq":
+        pq = AnnIndex(params, "", centroids, *[np.zeros(0)] * 5, _load_npy(work / "pq.npy")).pq()
+    seen = 0
+    for i, (tokens, rows) in enumerate(shards()):
+        if owned(i):
+            stamp = {"tokens": len(rows), "start": seen,
+                     "rows": hashlib.sha256(np.asarray(rows, np.int64).tobytes()).hexdigest()}
+            stamp_path = work / f"part-{i:06d}.json"
+            if not ((work / f"part-{i:06d}.npz").is_file() and stamp_path.is_file()
+                    and json.loads(stamp_path.read_text()) == stamp):
+                say(f"shard {i}: {len(rows)} tokens")
+                try:
+                    tmp = work / f"part-{i:06d}.tmp{os.getpid()}.npz"
+                    np.savez(tmp, **_part(tokens, rows, centroids, pq))
+                    os.replace(tmp, work / f"part-{i:06d}.npz")
+                    _save_json(stamp_path, stamp)
+                except FileNotFoundError:
+                    if done.is_file():  # another job finished the same index first
+                        return
+                    raise
+        seen += len(rows)
+
+
+def _wait_for_parts(shards: Shards, work: Path, total: int, poll_s: float) -> int:
+    """Wait until every shard's part is written (by whichever rank owns it); the part count."""
+    seen, n = 0, 0
+    for i, (_, rows) in enumerate(shards()):
+        stamp_path = work / f"part-{i:06d}.json"
+        _wait(stamp_path.is_file, poll_s)
+        stamp = json.loads(stamp_path.read_text())
+        if (stamp["tokens"], stamp["start"]) != (len(rows), seen):
+            raise MireEvalError(f"{stamp_path}: tokens: part {i} holds {stamp['tokens']} tokens from "
+                                f"{stamp['start']}, the store's shard {len(rows)} from {seen}")
+        seen, n = seen + len(rows), i + 1
+    if seen != total:
+        raise MireEvalError(f"token store: shards hold {seen} tokens, the store declares {total}")
+    return n
 
 
 def _assemble(work: Path, n_parts: int, total: int, params: AnnParams, centroids, out: Path, key: str) -> None:

@@ -10,8 +10,9 @@ The index lives in ``<store>/ann/<index name>/`` (:func:`harness.ann.index.index
 store key + build parameters), so ``mire-eval cache rm`` removes it with its store and a new
 store (other weights, options or corpus) never meets an old index.
 
-Under torchrun every rank reads the same index (rank 0 builds it, the others wait at a
-barrier and load it); candidate generation is the same on every rank, each rank reranks
+Under torchrun the build is split by shard (:func:`harness.ann.index.build_index`: rank 0
+trains the centroids, each rank assigns the tokens of the shards it encoded, rank 0 assembles)
+and every rank then maps the same index; candidate generation is the same on every rank, each rank reranks
 exactly the candidates in the shards it owns (shard ``s % W == rank``, as it encoded them)
 and the per-rank top-k are merged (all_gather) in trec_eval's order: the union of the ranks'
 candidates is one process's candidate set and the exact MaxSim of a passage does not depend
@@ -30,7 +31,7 @@ from harness.ann.index import build_index, index_name
 from harness.ann.inputs import from_store_shards
 from harness.ann.params import MODES, AnnParams, check_fits, describe_estimate, estimate, parse_params
 from harness.ann.query import Searcher, merge_topk
-from harness.distributed import all_gather_topk, barrier, world
+from harness.distributed import all_gather_topk, world
 from harness.errors import MireEvalError
 from harness.search import maxsim_search
 
@@ -97,12 +98,9 @@ class ApproximateSearch:
             est = estimate(total, dim, resolved, store.plan.n_passages)
             say(describe_estimate(est))  # the prediction, before any work
             check_fits(est, root)
-        if w.is_main:  # rank 0 builds; the others load what it built
-            phases = lambda line: None if line.startswith("shard ") else say(f"index {store.key}: {line}")  # noqa: E731
-            self.index = build_index(each, total, dim, params, root, store.key, store.plan.n_passages, progress=phases)
-        barrier()
-        if not w.is_main:
-            self.index = build_index(each, total, dim, params, root, store.key, store.plan.n_passages)
+        phases = lambda line: None if line.startswith("shard ") else say(f"index {store.key}: {line}")  # noqa: E731
+        self.index = build_index(each, total, dim, params, root, store.key, store.plan.n_passages,
+                                 progress=phases if w.is_main else None, rank=w.rank, world_size=w.world_size)
         self.params = self.index.params
         self.directory = root / name
         self.searcher = Searcher(self.index, self.tokens)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -152,6 +154,39 @@ def test_interrupted_build_resumes_and_matches(corpus, tmp_path):
     whole = build_index(shards, len(corpus["tokens"]), DIM, params, tmp_path / "b", "s")
     for name in ("centroids", "codes", "list_offsets", "list_rows", "tok_start", "tok_len", "pq_codes"):
         assert np.array_equal(getattr(resumed, name), getattr(whole, name)), name
+
+
+def test_a_build_split_over_two_ranks_is_the_one_process_index(corpus, tmp_path):
+    """torchrun's split (rank 0 trains, each rank assigns the shards it owns, rank 0 assembles),
+    run as two threads; rank 1 starts first and must wait for rank 0's centroids."""
+    shards = shards_from_arrays(corpus["tokens"], corpus["rows"], 1000)
+    n_shards = sum(1 for _ in shards())
+    params = parse_params("ivfpq", {"nlist": 32, "pq_m": 8})
+    said, built, failed = {0: [], 1: []}, {}, []
+
+    def rank(r):
+        try:
+            built[r] = build_index(shards, len(corpus["tokens"]), DIM, params, tmp_path / "split", "s",
+                                   progress=said[r].append, rank=r, world_size=2, poll_s=0.01)
+        except BaseException as e:  # noqa: BLE001 - reported by the assert below
+            failed.append(e)
+
+    threads = [threading.Thread(target=rank, args=(r,)) for r in (1, 0)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not failed and set(built) == {0, 1}
+    assert n_shards >= 4
+    added = {r: sorted(int(line.split()[1].rstrip(":")) for line in said[r] if line.startswith("shard ")) for r in said}
+    assert added == {0: list(range(0, n_shards, 2)), 1: list(range(1, n_shards, 2))}
+    assert not any(line.startswith(("sampling", "k-means", "training")) for line in said[1])
+    whole = build_index(shards, len(corpus["tokens"]), DIM, params, tmp_path / "one", "s")
+    for r in (0, 1):
+        for name in ("centroids", "codes", "list_offsets", "list_rows", "tok_start", "tok_len", "pq_codes"):
+            assert np.array_equal(getattr(built[r], name), getattr(whole, name)), (r, name)
+    assert [p.name for p in (tmp_path / "split").iterdir() if p.suffix != ".lock"] == [whole_dir.name for whole_dir
+            in (tmp_path / "one").iterdir() if whole_dir.suffix != ".lock"]
 
 
 def test_merged_shards_equal_one_search(corpus, tmp_path):
