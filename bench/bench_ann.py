@@ -140,6 +140,8 @@ def main() -> None:
     ap.add_argument("--nlist", default="")
     ap.add_argument("--shard-tokens", type=int, default=1 << 20)
     ap.add_argument("--real", type=int, default=0, help="passages of the real-model point (0: skip)")
+    ap.add_argument("--real-packages", action="store_true",
+                    help="the real point's docstrings also from the installed packages (up to ~40K passages)")
     ap.add_argument("--dir", default="/tmp/ann-bench")
     ap.add_argument("--threads", type=int, default=1,
                     help="1 on a shared machine: 2 OpenMP threads on 2 cores busy with others run 20x slower")
@@ -157,8 +159,9 @@ def main() -> None:
         if args.real:
             from real_corpus import encode_docstrings
 
-            run_size(f"minilm-docstrings-{args.real}", encode_docstrings(root / f"real-{args.real}", args.real,
-                                                                         args.queries), args, out)
+            name = f"minilm-docstrings{'-packages' if args.real_packages else ''}-{args.real}"
+            run_size(name, encode_docstrings(root / f"real{'-packages' if args.real_packages else ''}-{args.real}",
+                                             args.real, args.queries, args.real_packages), args, out)
         for size in [int(s) for s in args.sizes.split(",") if s]:
             directory = generate(root / f"synthetic-{size}", size, args.queries)
             run_size(f"synthetic-{size}", directory, args, out)

