@@ -26,74 +26,24 @@ import re
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from harness.ann.inputs import Shards
 from harness.ann.params import AnnParams, code_bytes, check_fits, estimate
+from harness.ann.saved import (
+    FORMAT, AnnIndex, load_index, read_json, read_npy, read_npz, save_json, save_npy, save_npz,
+)
 from harness.errors import MireEvalError
 
-FORMAT = 1
+__all__ = ["AnnIndex", "assign", "build_index", "index_name", "load_index"]
 BLOCK = 65536  # tokens assigned per faiss call: fp32 copy of 32 MB at d=128
 
 
-@dataclass
-class AnnIndex:
-    """An inverted file over T tokens of N passages (arrays may be read-only memmaps).
-
-    centroids [nlist, d] fp32; codes [T] uint16/int32 (token -> centroid); list_offsets
-    [nlist + 1] int64 and list_rows [E] int32 (centroid c -> passage rows
-    ``list_rows[list_offsets[c]:list_offsets[c + 1]]``); tok_start [N] int64, tok_len [N]
-    int32 (passage row -> its tokens); ``ivfpq``: pq_centroids (faiss layout, fp32) and
-    pq_codes [T, code_size] uint8.
-    """
-
-    params: AnnParams
-    key: str
-    centroids: np.ndarray
-    codes: np.ndarray
-    list_offsets: np.ndarray
-    list_rows: np.ndarray
-    tok_start: np.ndarray
-    tok_len: np.ndarray
-    pq_centroids: np.ndarray | None = None
-    pq_codes: np.ndarray | None = None
-
-    @property
-    def dim(self) -> int:
-        return self.centroids.shape[1]
-
-    def __len__(self) -> int:
-        return self.tok_start.shape[0]
-
-    def nbytes(self) -> int:
-        """Resident bytes of the index arrays (what a search touches)."""
-        arrays = [self.centroids, self.codes, self.list_offsets, self.list_rows, self.tok_start, self.tok_len,
-                  self.pq_centroids, self.pq_codes]
-        return sum(a.nbytes for a in arrays if a is not None)
-
-    def pq(self):
-        """The faiss ProductQuantizer of ``ivfpq`` (rebuilt from its saved centroids)."""
-        import faiss
-
-        if self.pq_centroids is None:
-            raise ValueError("an ivf index has no residual codes")
-        if not hasattr(self, "_pq"):
-            pq = faiss.ProductQuantizer(self.dim, self.params.pq_m, self.params.pq_nbits)
-            faiss.copy_array_to_vector(np.ascontiguousarray(self.pq_centroids, np.float32), pq.centroids)
-            self._pq = pq
-        return self._pq
-
-    def decode(self, token_ids: np.ndarray) -> np.ndarray:
-        """Reconstructed vectors [n, d] fp32 of tokens ``token_ids`` [n] (``ivfpq``)."""
-        residual = self.pq().decode(np.ascontiguousarray(self.pq_codes[token_ids]))
-        return residual + self.centroids[self.codes[token_ids]]
-
-
 # --------------------------------------------------------------------------------------------
-# Names, atomic files
+# Names
 # --------------------------------------------------------------------------------------------
 def index_name(key: str, params: AnnParams) -> str:
     """Directory name of the index of ``key`` (the caller's store key) built with ``params``.
@@ -105,25 +55,6 @@ def index_name(key: str, params: AnnParams) -> str:
     digest = hashlib.sha256(ident.encode()).hexdigest()[:16]
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", key)[:80]
     return f"{slug}-{params.mode}-{params.nlist}-{digest}"
-
-
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        np.save(f, np.ascontiguousarray(array), allow_pickle=False)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _save_json(path: Path, value: dict) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(value, indent=1, sort_keys=True))
-    os.replace(tmp, path)
-
-
-def _load_npy(path: Path, mmap: bool = False) -> np.ndarray:
-    return np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
 
 
 def _runs(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -244,25 +175,45 @@ def build_index(shards: Shards, total_tokens: int, dim: int, params: AnnParams, 
     owned = (lambda i: i % world_size == rank)
     if rank != 0:  # rank 0 trains; then every rank adds its own shards; rank 0 assembles
         _wait(lambda: done.is_file() or (work / "trained.json").is_file(), poll_s)
-        if not done.is_file():
-            _add_shards(shards, work, done, params, owned, say)
+        try:
+            if not done.is_file():
+                _add_shards(shards, work, params, owned, say)
+        except (FileNotFoundError, MireEvalError):
+            # The build finished without us (another job held the lock, or our parts were left
+            # by an earlier run): rank 0 removed .building under our feet.
+            if not done.is_file() and work.is_dir():
+                raise
         _wait(done.is_file, poll_s)
         return load_index(final, key, params)
     with FileLock(str(root / f"{name}.lock")):  # a second job on the same store waits, then reuses
+        _sweep(root, name, done)
         if done.is_file():
             return load_index(final, key, params)
+        if final.exists():  # never made by a build (renamed in complete, meta.json last)
+            raise MireEvalError(f"{final}: index: directory without meta.json; remove it to rebuild the index")
         check_fits(estimate(total_tokens, dim, params, passages), root)
         work.mkdir(exist_ok=True)
         _train(shards, work, total_tokens, params, say)
-        _add_shards(shards, work, done, params, owned, say)
-        n_parts = _wait_for_parts(shards, work, total_tokens, poll_s)
+        _add_shards(shards, work, params, owned, say)
+        n_parts = _wait_for_parts(shards, work, total_tokens, poll_s, say)
         tmp_final = root / f"{name}.tmp{os.getpid()}"
-        shutil.rmtree(tmp_final, ignore_errors=True)
         tmp_final.mkdir()
-        _assemble(work, n_parts, total_tokens, params, _load_npy(work / "centroids.npy"), tmp_final, key)
+        _assemble(work, n_parts, total_tokens, params, read_npy(work / "centroids.npy"), tmp_final, key)
         os.rename(tmp_final, final)
-        shutil.rmtree(work)
+        # Another rank may still be writing a part of its own into .building: its leftovers go
+        # at the next build of this index (_sweep).
+        shutil.rmtree(work, ignore_errors=True)
         return load_index(final, key, params)
+
+
+def _sweep(root: Path, name: str, done: Path) -> None:
+    """Remove what killed builds of ``name`` left (called under the index's lock): half-assembled
+    ``<name>.tmp<pid>/`` (only the lock's holder assembles) and, once the index exists,
+    ``<name>.building/``."""
+    for tmp in root.glob(f"{name}.tmp*"):
+        shutil.rmtree(tmp, ignore_errors=True)
+    if done.is_file():
+        shutil.rmtree(root / f"{name}.building", ignore_errors=True)
 
 
 def _wait(ready: Callable[[], bool], poll_s: float) -> None:
@@ -280,56 +231,61 @@ def _train(shards: Shards, work: Path, total: int, params: AnnParams, say) -> No
         if not (work / "sample.npy").is_file():
             say(f"sampling {params.sample} of {total} tokens")
             sample = _sample(shards, total, params.sample, params.seed)
-            _save_npy(work / "sample.npy", sample.astype(np.float16))
+            save_npy(work / "sample.npy", sample.astype(np.float16))
         say(f"k-means: {params.nlist} centroids")
-        sample = _load_npy(work / "sample.npy").astype(np.float32)
-        _save_npy(work / "centroids.npy", _kmeans(sample, params.nlist, params.niter, params.seed))
+        sample = read_npy(work / "sample.npy").astype(np.float32)
+        save_npy(work / "centroids.npy", _kmeans(sample, params.nlist, params.niter, params.seed))
     if params.mode == "ivfpq" and not (work / "pq.npy").is_file():
         say("training the residual product quantiser")
-        sample = _load_npy(work / "sample.npy").astype(np.float32)
-        centroids = _load_npy(work / "centroids.npy")
-        _save_npy(work / "pq.npy", _train_pq(sample, centroids, params.pq_m, params.pq_nbits, params.seed))
-    _save_json(work / "trained.json", {"nlist": params.nlist})
+        sample = read_npy(work / "sample.npy").astype(np.float32)
+        centroids = read_npy(work / "centroids.npy")
+        save_npy(work / "pq.npy", _train_pq(sample, centroids, params.pq_m, params.pq_nbits, params.seed))
+    save_json(work / "trained.json", {"nlist": params.nlist})
 
 
-def _add_shards(shards: Shards, work: Path, done: Path, params: AnnParams, owned: Callable[[int], bool],
-                say) -> None:
-    """One part per owned shard (skipping parts already written for the same tokens)."""
-    centroids = _load_npy(work / "centroids.npy")
+def _stamp(rows, start: int) -> dict:
+    """What a part was made of: its token count, first token and the sha256 of its rows."""
+    return {"tokens": len(rows), "start": start,
+            "rows": hashlib.sha256(np.asarray(rows, np.int64).tobytes()).hexdigest()}
+
+
+def _stamped(work: Path, i: int, stamp: dict) -> bool:
+    """Whether shard ``i``'s part is written for exactly ``stamp`` (a stamp from a killed or
+    older run, unreadable or for other tokens, is not)."""
+    path = work / f"part-{i:06d}.json"
+    try:
+        return (work / f"part-{i:06d}.npz").is_file() and read_json(path) == stamp
+    except MireEvalError:
+        return False
+
+
+def _add_shards(shards: Shards, work: Path, params: AnnParams, owned: Callable[[int], bool], say) -> None:
+    """One part per owned shard (skipping parts already written for the same tokens); the part
+    first, its stamp second, each by write-then-rename, so a stamp always names a whole part."""
+    centroids = read_npy(work / "centroids.npy")
     pq = None
     if params.mode == "ivfpq":
-        pq = AnnIndex(params, "", centroids, *[np.zeros(0)] * 5, _load_npy(work / "pq.npy")).pq()
+        pq = AnnIndex(params, "", centroids, *[np.zeros(0)] * 5, read_npy(work / "pq.npy")).pq()
     seen = 0
     for i, (tokens, rows) in enumerate(shards()):
         if owned(i):
-            stamp = {"tokens": len(rows), "start": seen,
-                     "rows": hashlib.sha256(np.asarray(rows, np.int64).tobytes()).hexdigest()}
-            stamp_path = work / f"part-{i:06d}.json"
-            if not ((work / f"part-{i:06d}.npz").is_file() and stamp_path.is_file()
-                    and json.loads(stamp_path.read_text()) == stamp):
+            stamp = _stamp(rows, seen)
+            if not _stamped(work, i, stamp):
                 say(f"shard {i}: {len(rows)} tokens")
-                try:
-                    tmp = work / f"part-{i:06d}.tmp{os.getpid()}.npz"
-                    np.savez(tmp, **_part(tokens, rows, centroids, pq))
-                    os.replace(tmp, work / f"part-{i:06d}.npz")
-                    _save_json(stamp_path, stamp)
-                except FileNotFoundError:
-                    if done.is_file():  # another job finished the same index first
-                        return
-                    raise
+                save_npz(work / f"part-{i:06d}.npz", _part(tokens, rows, centroids, pq))
+                save_json(work / f"part-{i:06d}.json", stamp)
         seen += len(rows)
 
 
-def _wait_for_parts(shards: Shards, work: Path, total: int, poll_s: float) -> int:
-    """Wait until every shard's part is written (by whichever rank owns it); the part count."""
+def _wait_for_parts(shards: Shards, work: Path, total: int, poll_s: float, say) -> int:
+    """Wait until every shard's part is written for this build's tokens (by whichever rank owns
+    it: a stale part of an earlier run is waited past, never assembled); the part count."""
     seen, n = 0, 0
     for i, (_, rows) in enumerate(shards()):
-        stamp_path = work / f"part-{i:06d}.json"
-        _wait(stamp_path.is_file, poll_s)
-        stamp = json.loads(stamp_path.read_text())
-        if (stamp["tokens"], stamp["start"]) != (len(rows), seen):
-            raise MireEvalError(f"{stamp_path}: tokens: part {i} holds {stamp['tokens']} tokens from "
-                                f"{stamp['start']}, the store's shard {len(rows)} from {seen}")
+        stamp = _stamp(rows, seen)
+        if not _stamped(work, i, stamp):
+            say(f"waiting for shard {i}'s part (another rank's)")
+            _wait(lambda: _stamped(work, i, stamp), poll_s)  # noqa: B023 - called at once
         seen, n = seen + len(rows), i + 1
     if seen != total:
         raise MireEvalError(f"token store: shards hold {seen} tokens, the store declares {total}")
@@ -338,12 +294,18 @@ def _wait_for_parts(shards: Shards, work: Path, total: int, poll_s: float) -> in
 
 def _assemble(work: Path, n_parts: int, total: int, params: AnnParams, centroids, out: Path, key: str) -> None:
     """Concatenate the parts into the final arrays; lists by a counting sort over centroids."""
-    parts = [work / f"part-{i:06d}.npz" for i in range(n_parts)]
+    def load(i, *names):
+        path = work / f"part-{i:06d}.npz"
+        try:
+            return read_npz(path, names)
+        except MireEvalError as exc:  # damaged after its stamp was written: redo that shard only
+            (work / f"part-{i:06d}.json").unlink(missing_ok=True)
+            path.unlink(missing_ok=True)
+            raise MireEvalError(f"{exc}; removed it: a rerun recomputes shard {i}") from None
 
     def each(name):
-        for p in parts:
-            with np.load(p, allow_pickle=False) as z:
-                yield z[name]
+        for i in range(n_parts):
+            yield load(i, name)[name]
 
     code_dtype = np.uint16 if code_bytes(params.nlist) == 2 else np.int32
     codes = np.lib.format.open_memmap(out / "codes.npy", mode="w+", dtype=code_dtype, shape=(total,))
@@ -353,6 +315,8 @@ def _assemble(work: Path, n_parts: int, total: int, params: AnnParams, centroids
     for c in each("codes"):
         codes[at : at + len(c)] = c
         at += len(c)
+    if at != total:
+        raise MireEvalError(f"{work}: codes: the parts hold {at} tokens, the store declares {total}")
     for r in each("run_rows"):
         n_rows = max(n_rows, int(r.max()) + 1 if len(r) else 0)
     if params.mode == "ivfpq":
@@ -366,13 +330,13 @@ def _assemble(work: Path, n_parts: int, total: int, params: AnnParams, centroids
     tok_start = np.full(n_rows, -1, dtype=np.int64)
     tok_len = np.zeros(n_rows, dtype=np.int32)
     at = 0
-    for p in parts:
-        with np.load(p, allow_pickle=False) as z:
-            rows, starts, lens = z["run_rows"], z["run_starts"], z["run_lens"]
-            if (tok_start[rows] >= 0).any() or len(np.unique(rows)) != len(rows):
-                raise MireEvalError("token store: a passage's tokens are not contiguous")
-            tok_start[rows], tok_len[rows] = starts + at, lens
-            at += len(z["codes"])
+    for i in range(n_parts):
+        z = load(i, "run_rows", "run_starts", "run_lens", "codes")
+        rows, starts, lens = z["run_rows"], z["run_starts"], z["run_lens"]
+        if (tok_start[rows] >= 0).any() or len(np.unique(rows)) != len(rows):
+            raise MireEvalError("token store: a passage's tokens are not contiguous")
+        tok_start[rows], tok_len[rows] = starts + at, lens
+        at += len(z["codes"])
     # Rows without tokens (tok_len 0) are passages held by other shards/ranks: never listed.
     counts = np.zeros(params.nlist, dtype=np.int64)
     for c in each("pair_codes"):
@@ -381,48 +345,20 @@ def _assemble(work: Path, n_parts: int, total: int, params: AnnParams, centroids
     list_rows = np.lib.format.open_memmap(out / "list_rows.npy", mode="w+", dtype=np.int32,
                                           shape=(int(offsets[-1]),))
     cursor = offsets[:-1].copy()
-    for p in parts:
-        with np.load(p, allow_pickle=False) as z:
-            c, r = z["pair_codes"], z["pair_rows"]  # sorted by code (np.unique of code * span + row)
-            first = np.searchsorted(c, c, side="left")
-            list_rows[cursor[c] + np.arange(len(c)) - first] = r
-            cursor += np.bincount(c, minlength=params.nlist)
+    for i in range(n_parts):
+        z = load(i, "pair_codes", "pair_rows")
+        c, r = z["pair_codes"], z["pair_rows"]  # sorted by code (np.unique of code * span + row)
+        first = np.searchsorted(c, c, side="left")
+        list_rows[cursor[c] + np.arange(len(c)) - first] = r
+        cursor += np.bincount(c, minlength=params.nlist)
     for a in (codes, list_rows, pq_codes):
         if a is not None:
             a.flush()
-    _save_npy(out / "centroids.npy", centroids)
-    _save_npy(out / "list_offsets.npy", offsets)
-    _save_npy(out / "tok_start.npy", tok_start)
-    _save_npy(out / "tok_len.npy", tok_len)
+    save_npy(out / "centroids.npy", centroids)
+    save_npy(out / "list_offsets.npy", offsets)
+    save_npy(out / "tok_start.npy", tok_start)
+    save_npy(out / "tok_len.npy", tok_len)
     if params.mode == "ivfpq":
         shutil.copy(work / "pq.npy", out / "pq_centroids.npy")
-    _save_json(out / "meta.json", {"format": FORMAT, "key": key, "params": asdict(params),
+    save_json(out / "meta.json", {"format": FORMAT, "key": key, "params": asdict(params),
                                    "tokens": total, "passages": n_rows, "dim": int(centroids.shape[1])})
-
-
-def load_index(directory, key: str | None = None, params: AnnParams | None = None) -> AnnIndex:
-    """Load a saved index (large arrays memory-mapped); refuses one built for another key or
-    other build parameters."""
-    directory = Path(directory)
-    meta_path = directory / "meta.json"
-    if not meta_path.is_file():
-        raise MireEvalError(f"{meta_path}: index: file not found")
-    meta = json.loads(meta_path.read_text())
-    if meta.get("format") != FORMAT:
-        raise MireEvalError(f"{meta_path}: format: {meta.get('format')!r}, this version reads {FORMAT}")
-    saved = AnnParams(**meta["params"])
-    if params is not None:
-        params = params.resolved(meta["tokens"])  # "derive from the corpus" as the build did
-    if key is not None and meta["key"] != key:
-        raise MireEvalError(f"{meta_path}: key: built for {meta['key']!r}, not {key!r}")
-    if params is not None and saved.identity() != params.identity():
-        raise MireEvalError(f"{meta_path}: params: built with {saved.identity()}, not {params.identity()}")
-    if params is not None:  # search-time parameters are the caller's
-        saved = params
-    pq = (directory / "pq_centroids.npy").is_file()
-    return AnnIndex(
-        saved, meta["key"], _load_npy(directory / "centroids.npy"), _load_npy(directory / "codes.npy", True),
-        _load_npy(directory / "list_offsets.npy"), _load_npy(directory / "list_rows.npy", True),
-        _load_npy(directory / "tok_start.npy"), _load_npy(directory / "tok_len.npy"),
-        _load_npy(directory / "pq_centroids.npy") if pq else None,
-        _load_npy(directory / "pq_codes.npy", True) if pq else None)

@@ -66,6 +66,11 @@ class AnnParams:
             raise MireEvalError(f"--search-option nlist={out.nlist}: more centroids than the {tokens} tokens")
         if out.sample < out.nlist:
             raise MireEvalError(f"--search-option sample={out.sample}: fewer tokens than nlist={out.nlist}")
+        if out.sample > tokens:
+            raise MireEvalError(f"--search-option sample={out.sample}: more than the {tokens} tokens")
+        if out.mode == "ivfpq" and out.sample < 2**out.pq_nbits:  # faiss's k-means needs a point per centroid
+            raise MireEvalError(f"--search-option pq_nbits={out.pq_nbits}: its {2**out.pq_nbits} residual centroids "
+                                f"need at least as many sample tokens, sample={out.sample}")
         return out
 
     def identity(self) -> dict:
