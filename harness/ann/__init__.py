@@ -2,7 +2,8 @@
 
 * :mod:`harness.ann.params`: parameters, their one-line checks, memory/disk estimate;
 * :mod:`harness.ann.inputs`: the build's input (token shards) and the rerank's token view;
-* :mod:`harness.ann.index`: resumable build from fp16 token shards, save/load without pickle;
+* :mod:`harness.ann.index`: resumable build from fp16 token shards (split over torchrun ranks);
+* :mod:`harness.ann.saved`: the index type, atomic writes, checked loads without pickle;
 * :mod:`harness.ann.query`: candidates, exact MaxSim rerank, merge of per-shard top-k.
 
 Typical use by the embedding store::
