@@ -79,3 +79,43 @@ def generate(directory, passages: int, queries: int, dim: int = 128, seed: int =
     np.save(out / "queries.npy", qs, allow_pickle=False)
     np.save(out / "source.npy", source, allow_pickle=False)
     return out
+
+
+def hard_queries(directory, queries: int, dim: int = 128, seed: int = 0, noise: float = 0.5, own: int = 6,
+                 topical: int = 10, query_seed: int = 1) -> str:
+    """A harder query set for a corpus :func:`generate` wrote: ``own`` re-noised token vectors of
+    the source passage (6 of 32 instead of 12 words), ``topical`` words of its topic, the rest
+    common words, so the exact top-1 is the source less often and near-ties crowd the top 5.
+    Tokens and any index built on them are untouched: the topics are recovered by replaying
+    the corpus's first draws. Writes ``queries-hard.npy`` / ``source-hard.npy``; returns "hard".
+    """
+    out = Path(directory)
+    if (out / "source-hard.npy").is_file() and len(np.load(out / "source-hard.npy", allow_pickle=False)) >= queries:
+        return "hard"
+    lengths = np.load(out / "lengths.npy", allow_pickle=False)
+    passages = len(lengths)
+    rng = np.random.default_rng(seed)  # the draws generate() made before any token
+    words = _unit(rng.standard_normal((VOCAB, dim), dtype=np.float32))
+    topics = _unit(rng.standard_normal((TOPICS, dim), dtype=np.float32))
+    topic_vocab = rng.integers(0, VOCAB, (TOPICS, TOPIC_WORDS))
+    if not np.array_equal(rng.integers(20, 41, passages), lengths):
+        raise ValueError(f"{out}: not the corpus generate(seed={seed}) wrote")
+    topic_of = rng.integers(0, TOPICS, passages)
+    zipf = 1.0 / np.arange(1, VOCAB + 1) ** 1.1
+    zipf /= zipf.sum()
+    tokens = np.load(out / "tokens.npy", mmap_mode="r", allow_pickle=False)
+    order = np.argsort(lengths, kind="stable")
+    start = np.zeros(passages, dtype=np.int64)
+    start[order] = np.concatenate([[0], np.cumsum(lengths[order])[:-1]])
+    q_rng = np.random.default_rng(query_seed)
+    source = q_rng.integers(0, passages, queries)
+    qs = np.empty((queries, QUERY_TOKENS, dim), dtype=np.float32)
+    for i, p in enumerate(source):
+        mine = np.asarray(tokens[start[p] + q_rng.integers(0, lengths[p], own)], dtype=np.float32)
+        mine = _unit(mine + q_rng.standard_normal(mine.shape, dtype=np.float32) * (noise / np.sqrt(dim)))
+        wid = np.concatenate([topic_vocab[topic_of[p], q_rng.integers(0, TOPIC_WORDS, topical)],
+                              q_rng.choice(VOCAB, QUERY_TOKENS - own - topical, p=zipf)])
+        qs[i] = np.concatenate([mine, _tokens(words, topics, q_rng, wid, np.full(len(wid), topic_of[p]), noise)])
+    np.save(out / "queries-hard.npy", qs, allow_pickle=False)
+    np.save(out / "source-hard.npy", source, allow_pickle=False)
+    return "hard"

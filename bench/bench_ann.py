@@ -33,17 +33,20 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ann_data import generate  # noqa: E402
+from ann_data import generate, hard_queries  # noqa: E402
 from harness.ann import Searcher, build_index, estimate, parse_params, shards_from_arrays  # noqa: E402
+from harness.ann.index import assign  # noqa: E402
 from harness.search import TokenStore, id_ranks, maxsim_search  # noqa: E402
 
 warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
 
 
-def load(directory: Path) -> dict:
-    """The bench layout as arrays; tokens memory-mapped."""
+def load(directory: Path, query_set: str = "") -> dict:
+    """The bench layout as arrays; tokens memory-mapped; ``query_set`` "hard": ann_data.hard_queries."""
     d = {name: np.load(directory / f"{name}.npy", allow_pickle=False, mmap_mode="r" if name == "tokens" else None)
-         for name in ("tokens", "rows", "lengths", "queries", "source")}
+         for name in ("tokens", "rows", "lengths")}
+    for name in ("queries", "source"):
+        d[name] = np.load(directory / f"{name}{'-' + query_set if query_set else ''}.npy", allow_pickle=False)
     rows = d["rows"]
     starts = np.concatenate([[0], np.flatnonzero(np.diff(rows)) + 1])
     d["order"] = rows[starts]
@@ -55,9 +58,9 @@ def queries_of(d: dict) -> list[torch.Tensor]:
     return [torch.from_numpy(np.ascontiguousarray(x)) for x in d["queries"]]  # [nq, Lq, d]
 
 
-def exact(directory: Path, d: dict, queries, ranks, k: int) -> tuple[np.ndarray, np.ndarray, float]:
+def exact(directory: Path, d: dict, queries, ranks, k: int, query_set: str = "") -> tuple[np.ndarray, np.ndarray, float]:
     """Exact top-k (scores, rows) and seconds per query, cached beside the data."""
-    cache = directory / f"exact-{len(queries)}-{k}-t{torch.get_num_threads()}.npz"
+    cache = directory / f"exact{'-' + query_set if query_set else ''}-{len(queries)}-{k}-t{torch.get_num_threads()}.npz"
     if cache.is_file():
         z = np.load(cache, allow_pickle=False)
         return z["scores"], z["rows"], float(z["seconds"])
@@ -70,16 +73,27 @@ def exact(directory: Path, d: dict, queries, ranks, k: int) -> tuple[np.ndarray,
 
 
 
+def check_built_on(index, tokens, root: Path, n: int = 5000) -> None:
+    """The bench keys an index by corpus name only: refuse one built on other tokens (a corpus
+    regenerated differently) by re-assigning a seeded sample of tokens to its centroids."""
+    pick = np.sort(np.random.default_rng(0).choice(len(tokens), min(n, len(tokens)), replace=False))
+    same = np.mean(assign(index.centroids, np.asarray(tokens[pick], dtype=np.float32)) == index.codes[pick])
+    if same < 0.999:
+        sys.exit(f"error: {root}: an index there was built on other tokens ({same:.1%} of sampled tokens "
+                 "keep their centroid); delete it")
+
+
 def recall(rows: np.ndarray, exact_rows: np.ndarray) -> float:
     return float(np.mean([len(set(a.tolist()) & set(b.tolist())) / len(b) for a, b in zip(rows, exact_rows)]))
 
 
-def run_size(name: str, directory: Path, args, out) -> None:
-    d = load(directory)
+def run_size(name: str, directory: Path, args, out, query_set: str = "") -> None:
+    d = load(directory, query_set)
+    key, name = name, f"{name}{'-' + query_set + '-queries' if query_set else ''}"  # one index per corpus
     n, tokens = len(d["lengths"]), len(d["rows"])
     queries = queries_of(d)[: args.queries]
     ranks = id_ranks([f"{i:09d}" for i in range(n)])
-    es, er, exact_s = exact(directory, d, queries, ranks, 100)
+    es, er, exact_s = exact(directory, d, queries, ranks, 100, query_set)
     gold = {"exact-top1": er[:, 0], "source": d["source"][: len(queries)]}
     base = {rel: at5(er, g) for rel, g in gold.items()}
     print(f"\n## {name}: {n} passages, {tokens} tokens, {len(queries)} queries; exact {exact_s * 1000:.1f} ms/query; "
@@ -94,36 +108,39 @@ def run_size(name: str, directory: Path, args, out) -> None:
             root = directory / "index"
             t = time.perf_counter()
             index = build_index(shards_from_arrays(d["tokens"], d["rows"], args.shard_tokens), tokens,
-                                d["tokens"].shape[1], params, root, name)
+                                d["tokens"].shape[1], params, root, key)
             build_s = time.perf_counter() - t
+            check_built_on(index, d["tokens"], root)
             searcher = Searcher(index, d["tokens"])
             bpt = index.nbytes() / tokens
             print(f"{mode}{'' if pq_m == '-' else f' pq_m={pq_m}'}: nlist {index.params.nlist}, sample "
                   f"{index.params.sample}, build {build_s:.1f} s (0 = cached), {bpt:.1f} B/token resident "
                   f"(estimate {est['bytes_per_token']})", flush=True)
-            print("| nprobe | candidates | recall@100 | d hit@5 (top1) | d mrr@5 (top1) | d hit@5 (src) | "
+            print("| nprobe | candidates | refine | recall@100 | d hit@5 (top1) | d mrr@5 (top1) | d hit@5 (src) | "
                   "d mrr@5 (src) | ms/query | speed-up |")
-            print("|---|---|---|---|---|---|---|---|---|")
-            for nprobe in map(int, args.nprobe.split(",")):
-                for cand in map(int, args.candidates.split(",")):
-                    searcher.search(queries[:2], 100, ranks, nprobe, cand)  # warm
-                    t = time.perf_counter()
-                    _, rows = searcher.search(queries, 100, ranks, nprobe, cand)
-                    sec = (time.perf_counter() - t) / len(queries)
-                    rows = rows.numpy()
-                    rec = recall(rows, er)
-                    diffs = {rel: [a - b for a, b in zip(at5(rows, g), base[rel])] for rel, g in gold.items()}
-                    print(f"| {nprobe} | {cand} | {rec:.3f} | {diffs['exact-top1'][0]:+.1f} | {diffs['exact-top1'][1]:+.1f} "
-                          f"| {diffs['source'][0]:+.1f} | {diffs['source'][1]:+.1f} | {sec * 1000:.1f} | "
-                          f"{exact_s / sec:.1f}x |", flush=True)
-                    out.write(json.dumps({"corpus": name, "passages": n, "tokens": tokens, "queries": len(queries),
-                                          "mode": mode, "pq_m": pq_m, "nlist": index.params.nlist,
-                                          "sample": index.params.sample, "nprobe": nprobe, "candidates": cand,
-                                          "recall100": rec, "diff_top1": diffs["exact-top1"],
-                                          "diff_source": diffs["source"], "ms_query": sec * 1000,
-                                          "exact_ms_query": exact_s * 1000, "build_s": build_s,
-                                          "bytes_per_token": bpt, "date": time.strftime("%Y-%m-%d %H:%M")}) + "\n")
-                    out.flush()
+            print("|---|---|---|---|---|---|---|---|---|---|")
+            points = [(nprobe, cand, refine) for nprobe in map(int, args.nprobe.split(","))
+                      for cand in map(int, args.candidates.split(","))
+                      for refine in (map(int, args.refine.split(",")) if mode == "ivfpq" else [0])]
+            for nprobe, cand, refine in points:
+                searcher.search(queries[:2], 100, ranks, nprobe, cand, refine=refine)  # warm
+                t = time.perf_counter()
+                _, rows = searcher.search(queries, 100, ranks, nprobe, cand, refine=refine)
+                sec = (time.perf_counter() - t) / len(queries)
+                rows = rows.numpy()
+                rec = recall(rows, er)
+                diffs = {rel: [a - b for a, b in zip(at5(rows, g), base[rel])] for rel, g in gold.items()}
+                print(f"| {nprobe} | {cand} | {refine} | {rec:.3f} | {diffs['exact-top1'][0]:+.1f} | {diffs['exact-top1'][1]:+.1f} "
+                      f"| {diffs['source'][0]:+.1f} | {diffs['source'][1]:+.1f} | {sec * 1000:.1f} | "
+                      f"{exact_s / sec:.1f}x |", flush=True)
+                out.write(json.dumps({"corpus": name, "passages": n, "tokens": tokens, "queries": len(queries),
+                                      "mode": mode, "pq_m": pq_m, "nlist": index.params.nlist,
+                                      "sample": index.params.sample, "nprobe": nprobe, "candidates": cand, "refine": refine,
+                                      "recall100": rec, "diff_top1": diffs["exact-top1"],
+                                      "diff_source": diffs["source"], "ms_query": sec * 1000,
+                                      "exact_ms_query": exact_s * 1000, "build_s": build_s,
+                                      "bytes_per_token": bpt, "date": time.strftime("%Y-%m-%d %H:%M")}) + "\n")
+                out.flush()
             if args.fresh:
                 shutil.rmtree(root, ignore_errors=True)
     print(f"peak RSS so far {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB", flush=True)
@@ -138,10 +155,13 @@ def main() -> None:
     ap.add_argument("--candidates", default="256,1024,4096")
     ap.add_argument("--pq-m", default="16,32")
     ap.add_argument("--nlist", default="")
+    ap.add_argument("--refine", default="0", help="ivfpq: passages rescored exactly from the fp16 store (0: none)")
     ap.add_argument("--shard-tokens", type=int, default=1 << 20)
     ap.add_argument("--real", type=int, default=0, help="passages of the real-model point (0: skip)")
     ap.add_argument("--real-packages", action="store_true",
                     help="the real point's docstrings also from the installed packages (up to ~40K passages)")
+    ap.add_argument("--hard", action="store_true",
+                    help="synthetic corpora searched with ann_data.hard_queries (6 own tokens of 32) instead")
     ap.add_argument("--dir", default="/tmp/ann-bench")
     ap.add_argument("--threads", type=int, default=1,
                     help="1 on a shared machine: 2 OpenMP threads on 2 cores busy with others run 20x slower")
@@ -164,7 +184,10 @@ def main() -> None:
                                              args.real, args.queries, args.real_packages), args, out)
         for size in [int(s) for s in args.sizes.split(",") if s]:
             directory = generate(root / f"synthetic-{size}", size, args.queries)
-            run_size(f"synthetic-{size}", directory, args, out)
+            if args.hard:
+                run_size(f"synthetic-{size}", directory, args, out, hard_queries(directory, args.queries))
+            else:
+                run_size(f"synthetic-{size}", directory, args, out)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ Two modes share one inverted file (see :mod:`harness.ann.index`):
 * ``ivf``: centroid id per token + passage lists per centroid; candidates are reranked with
   exact MaxSim over the fp16 token store (which stays on disk, memory-mapped);
 * ``ivfpq``: the same plus a product-quantised code of each token's residual (token minus its
-  centroid); candidates are reranked with the decoded vectors, no fp16 store is read.
+  centroid); candidates are reranked with the decoded vectors, no fp16 store is read; with
+  ``refine=R`` the best R (at least k) by decoded MaxSim are rescored exactly from the fp16
+  store (faiss's ``IndexRefine``): R x ~30 tokens read from disk per query, nothing resident.
 
 Defaults were chosen by ``bench/bench_ann.py`` (figures in docs/ann.md).
 """
@@ -35,7 +37,9 @@ class AnnParams:
     centroid interaction before that (0 = 4 x candidates); sample: tokens k-means trains on;
     niter: k-means iterations (ColBERT's ``kmeans_niters`` default is 4); seed: k-means and
     sampling seed; pq_m / pq_nbits: residual code
-    of ``ivfpq`` (pq_m sub-vectors of pq_nbits bits each; pq_m must divide the dimension).
+    of ``ivfpq`` (pq_m sub-vectors of pq_nbits bits each; pq_m must divide the dimension);
+    refine: ``ivfpq`` only, passages (at least k) rescored exactly from the fp16 store after the
+    decoded rerank (0 = decoded scores are final, as the issue's memory-bounded mode).
     """
 
     mode: str = "ivf"
@@ -48,6 +52,7 @@ class AnnParams:
     seed: int = 0
     pq_m: int = 32
     pq_nbits: int = 8
+    refine: int = 0
 
     def resolved(self, tokens: int) -> AnnParams:
         """Fill ``nlist`` (power of two near 3 sqrt(T), at most T/8) and ``sample`` (48 tokens
@@ -76,7 +81,7 @@ class AnnParams:
     def identity(self) -> dict:
         """What names an index: the build parameters (search-only ones excluded)."""
         out = asdict(self)
-        for name in ("nprobe", "candidates", "interaction"):
+        for name in ("nprobe", "candidates", "interaction", "refine"):
             out.pop(name)
         if self.mode == "ivf":
             out.pop("pq_m"), out.pop("pq_nbits")
@@ -86,7 +91,7 @@ class AnnParams:
 _INT_RANGES = {"nlist": (0, 2**31 - 1), "nprobe": (1, 2**20), "candidates": (1, 2**31 - 1),
                "interaction": (0, 2**31 - 1),
                "sample": (0, 2**40), "niter": (1, 1000), "seed": (0, 2**31 - 1), "pq_m": (1, 4096),
-               "pq_nbits": (1, 16)}
+               "pq_nbits": (1, 16), "refine": (0, 2**31 - 1)}
 
 
 def parse_params(mode: str, options: dict[str, object] | None = None, dim: int | None = None) -> AnnParams:
@@ -121,6 +126,9 @@ def parse_params(mode: str, options: dict[str, object] | None = None, dim: int |
         raise MireEvalError(f"--search-option pq_m={params.pq_m}: must divide the vector dimension {dim}")
     if mode == "ivfpq" and params.pq_nbits > 8 and params.pq_m * params.pq_nbits % 8:
         raise MireEvalError(f"--search-option pq_nbits={params.pq_nbits}: pq_m * pq_nbits must be a multiple of 8")
+    if mode == "ivf" and params.refine:
+        raise MireEvalError(f"--search-option refine={params.refine}: only --search ivfpq refines "
+                            "(ivf reranks exactly already)")
     if params.nlist and params.nprobe > params.nlist:
         raise MireEvalError(f"--search-option nprobe={params.nprobe}: larger than nlist={params.nlist}")
     return params

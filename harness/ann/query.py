@@ -13,7 +13,8 @@ Per query (PLAID's candidate generation, Santhanam et al. 2022, sec. 4):
    the rest the centroid-interaction best among the ``interaction`` stage-2 best;
 4. exact rerank: MaxSim of the query against the kept passages' tokens through
    :func:`harness.search.maxsim_search` (the one MaxSim, with trec_eval's tie order), the
-   tokens read from the fp16 store (``ivf``) or decoded from residual codes (``ivfpq``).
+   tokens read from the fp16 store (``ivf``) or decoded from residual codes (``ivfpq``; with
+   ``refine`` the decoded best are then rescored from the fp16 store).
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ class Searcher:
     """Search state built once per index: torch views of its arrays (no copies of memmaps
     beyond what torch needs) and the token source of the rerank.
 
-    ``tokens``: the fp16 store [T, d] (array-like, e.g. ``np.memmap``; required for ``ivf``,
-    ignored for ``ivfpq``), in the order the index was built from.
+    ``tokens``: the fp16 store [T, d] (array-like, e.g. ``np.memmap``; required for ``ivf``
+    and for ``ivfpq`` with ``refine``), in the order the index was built from.
     """
 
     def __init__(self, index: AnnIndex, tokens=None):
@@ -107,16 +108,20 @@ class Searcher:
             out[a : a + len(r)] = by_centroid[codes].amax(dim=1).sum(1)  # (n, Lmax, Lq) -> (n,)
         return out
 
-    # ---------------------------------------------------------------- stage 3
-    def candidate_store(self, rows: torch.Tensor) -> TokenStore:
+    # ---------------------------------------------------------------- stage 4
+    def candidate_store(self, rows: torch.Tensor, decoded: bool | None = None) -> TokenStore:
         """A :class:`TokenStore` of the candidate passages ``rows`` (shortest first, as the
-        exact search tiles), tokens from the fp16 store or decoded from residual codes."""
+        exact search tiles), tokens decoded from residual codes (``ivfpq``, or ``decoded``)
+        or read from the fp16 store."""
+        decoded = self.index.params.mode == "ivfpq" if decoded is None else decoded
         lengths = self.tok_len[rows]
         order = torch.argsort(lengths, stable=True)
         rows, lengths = rows[order], lengths[order]
         ids = _ranges(self.tok_start[rows], lengths).numpy()
-        if self.index.params.mode == "ivfpq":
+        if decoded:
             tokens = torch.from_numpy(self.index.decode(ids)).to(torch.float16)
+        elif self.tokens is None:
+            raise ValueError("refine rescores from the fp16 token store: pass tokens")
         elif isinstance(self.tokens, torch.Tensor):
             tokens = self.tokens[torch.from_numpy(ids)].to(torch.float16)
         else:
@@ -125,9 +130,23 @@ class Searcher:
         offsets[1:] = torch.cumsum(lengths, 0)
         return TokenStore(tokens, offsets, rows)
 
+    def rerank(self, q: torch.Tensor, rows: torch.Tensor, k: int, ranks: torch.Tensor,
+               refine: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Top-k of candidate ``rows`` [n] for query ``q`` [Lq, d]: (scores [<=k] fp32, rows
+        [<=k] int64), trec_eval order, by MaxSim over the fp16 store (``ivf``) or the decoded
+        vectors (``ivfpq``); with ``refine`` (``ivfpq``) the best max(k, refine) by decoded
+        MaxSim are rescored exactly from the fp16 store."""
+        keep = max(k, refine) if refine else k
+        vals, got = maxsim_search([q.float()], self.candidate_store(rows), keep, ranks)
+        if refine:
+            top = got[0][got[0] >= 0]
+            vals, got = maxsim_search([q.float()], self.candidate_store(top, decoded=False), k, ranks)
+        return vals[0], got[0]
+
     def search(self, queries: Sequence[torch.Tensor], k: int, ranks: torch.Tensor,
                nprobe: int | None = None, candidates: int | None = None,
-               rerank: Rerank | None = None, interaction: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+               rerank: Rerank | None = None, interaction: int | None = None,
+               refine: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Top-k (scores, corpus rows), each [nq, k] (fewer columns than k only when fewer
         passages exist; rows with fewer candidates are padded with -inf / -1), best first,
         trec_eval's tie order. ``ranks``: :func:`harness.search.id_ranks` of the corpus ids.
@@ -135,6 +154,7 @@ class Searcher:
         p = self.index.params
         nprobe, keep = nprobe or p.nprobe, max(candidates or p.candidates, k)
         interaction = interaction or p.interaction
+        refine = (p.refine if refine is None else refine) if p.mode == "ivfpq" else 0
         k = min(k, len(self.index))
         out_s = torch.full((len(queries), k), float("-inf"))
         out_r = torch.full((len(queries), k), -1, dtype=torch.int64)
@@ -145,8 +165,7 @@ class Searcher:
                 vals, idx = topk_trec(s, ranks[rows].view(1, -1), k)
                 vals, got = vals[0], rows[idx[0]]
             else:
-                vals, got = maxsim_search([q.float()], self.candidate_store(rows), k, ranks)
-                vals, got = vals[0], got[0]
+                vals, got = self.rerank(q, rows, k, ranks, refine)
             out_s[i, : len(vals)], out_r[i, : len(got)] = vals, got
         return out_s, out_r
 

@@ -122,12 +122,25 @@ class ApproximateSearch:
         p = self.params
         k = min(k, len(ranks))
         keep = max(p.candidates, k)
+        # ivfpq with refine: the global best max(k, refine) by decoded MaxSim are rescored
+        # exactly, each rank its own (a per-rank refine would rescore passages one process never
+        # would, and the run would depend on the world size).
+        refine = max(p.refine, k) if p.mode == "ivfpq" and p.refine else 0
+        first = [self.searcher.candidates(q, p.nprobe, keep, p.interaction) for q in queries]
+        out_s, out_r = self._topk(queries, first, refine or k, ranks, decoded=None)
+        if refine:
+            out_s, out_r = self._topk(queries, [r[r >= 0] for r in out_r], k, ranks, decoded=False)
+        return out_s, out_r
+
+    def _topk(self, queries, rows_of, k: int, ranks: torch.Tensor, decoded: bool | None):
+        """Top-k over every rank of each query's candidate rows (each rank scores the rows it
+        owns), merged in trec_eval's order; padded with (-inf, -1)."""
         out_s = torch.full((len(queries), k), float("-inf"))
         out_r = torch.full((len(queries), k), -1, dtype=torch.int64)
-        for i, q in enumerate(queries):
-            rows = self._owned(self.searcher.candidates(q, p.nprobe, keep, p.interaction))
+        for i, (q, rows) in enumerate(zip(queries, rows_of)):
+            rows = self._owned(rows)
             if len(rows):
-                vals, got = maxsim_search([q.float()], self.searcher.candidate_store(rows), k, ranks)
+                vals, got = maxsim_search([q.float()], self.searcher.candidate_store(rows, decoded), k, ranks)
                 out_s[i, : vals.shape[1]], out_r[i, : got.shape[1]] = vals[0], got[0]
         if world().world_size > 1:
             all_s, all_r = all_gather_topk(out_s, out_r, k)

@@ -88,6 +88,27 @@ def test_rerank_is_exact_maxsim_of_the_candidates(corpus, tmp_path):
         assert s == pytest.approx(float(one), abs=1e-5)
 
 
+def test_ivfpq_refine_rescores_exactly_and_with_every_candidate_is_ivf(corpus, tmp_path):
+    ivf = Searcher(build(corpus, tmp_path / "a"), corpus["tokens"])
+    pq = Searcher(build(corpus, tmp_path / "b", "ivfpq", pq_m=8), corpus["tokens"])
+    assert np.array_equal(ivf.index.codes, pq.index.codes)  # same centroids: the same candidates
+    qs, ranks = corpus["queries"], corpus["ranks"]
+    want = ivf.search(qs, 10, ranks, 4, 64)
+    decoded = pq.search(qs, 10, ranks, 4, 64)
+    refined = pq.search(qs, 10, ranks, 4, 64, refine=64)  # every candidate rescored exactly
+    assert torch.equal(refined[1], want[1]) and torch.equal(refined[0], want[0])
+    assert not torch.equal(decoded[0], want[0])  # decoded scores are not the exact ones
+    part = pq.search(qs, 10, ranks, 4, 64, refine=20)  # exact scores of the decoded best 20
+    for i, q in enumerate(qs):
+        for s, r in zip(part[0][i].tolist(), part[1][i].tolist()):
+            d = torch.from_numpy(corpus["mats"][r]).to(torch.float16).float()
+            one = maxsim_scores(q[None], torch.ones(1, len(q), dtype=torch.bool), d[None], None)
+            assert s == pytest.approx(float(one), abs=1e-5)
+    with pytest.raises(ValueError, match="fp16 token store"):
+        Searcher(pq.index).search(qs[:1], 10, ranks, 4, 64, refine=20)
+    assert parse_params("ivfpq", {"refine": "5"}).identity() == parse_params("ivfpq").identity()
+
+
 def test_a_caller_rerank_replaces_the_built_in_one(corpus, tmp_path):
     searcher = Searcher(build(corpus, tmp_path), corpus["tokens"])
     seen = []
@@ -223,6 +244,8 @@ def test_merge_breaks_ties_by_id_descending_and_drops_empty_places():
     ("ivf", {"nlist": "8", "nprobe": "16"}, "nprobe=16: larger than nlist=8"),
     ("ivfpq", {"pq_m": "12"}, "pq_m=12: must divide the vector dimension 32"),
     ("ivfpq", {"pq_nbits": "20"}, "pq_nbits=20"),
+    ("ivf", {"refine": "100"}, "refine=100: only --search ivfpq refines"),
+    ("ivfpq", {"refine": "-1"}, "refine=-1: must be an integer"),
 ])
 def test_bad_parameters_are_one_line_errors(mode, options, fragment):
     with pytest.raises(MireEvalError) as err:

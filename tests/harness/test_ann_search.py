@@ -201,21 +201,24 @@ def test_a_cosine_encoder_with_search_ivf_is_refused_before_encoding(tmp_path, c
     assert encoder.passages_encoded == 0
 
 
-def test_two_gloo_ranks_search_their_shards_and_give_one_process_run(tmp_path, checkpoint):
+@pytest.mark.parametrize("mode, options", [("ivf", SMALL),
+                                           ("ivfpq", {**SMALL, "pq_m": "2", "pq_nbits": "4", "refine": "12"})])
+def test_two_gloo_ranks_search_their_shards_and_give_one_process_run(tmp_path, checkpoint, mode, options):
+    """ivfpq with refine: the global best 12 by decoded MaxSim are rescored, each rank its own."""
     runs = {}
     for name, launcher in [("one", [sys.executable]),
                            ("two", [sys.executable, "-m", "torch.distributed.run", "--standalone",
                                     "--nproc-per-node", "2"])]:
         env = {**os.environ, "MIRE_EVAL_DATA": str(tmp_path / name), "OMP_NUM_THREADS": "1"}
         out = tmp_path / f"out-{name}"
-        args = [str(HELPER), str(checkpoint), str(out), "150", "--search", "ivf",
-                *[a for k, v in SMALL.items() for a in ("--search-option", f"{k}={v}")]]
+        args = [str(HELPER), str(checkpoint), str(out), "150", "--search", mode,
+                *[a for k, v in options.items() for a in ("--search-option", f"{k}={v}")]]
         done = subprocess.run([*launcher, *args], env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]
         directory = Path(json.loads((out / "done.json").read_text())["directory"])
         runs[name] = ((directory / "run.trec").read_text(), json.loads((directory / "meta.json").read_text()))
     (run_one, meta_one), (run_two, meta_two) = runs["one"], runs["two"]
-    assert meta_two["distributed"]["world_size"] == 2 and meta_two["ann"]["mode"] == "ivf"
+    assert meta_two["distributed"]["world_size"] == 2 and meta_two["ann"]["mode"] == mode
     assert run_two == run_one
     # with 8 candidates of 150 passages the search is approximate: it differs from exact
     exact_dir = tmp_path / "exact"
