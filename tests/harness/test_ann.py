@@ -70,7 +70,7 @@ def test_ivf_finds_most_of_the_exact_top10(corpus, tmp_path):
 
 def test_ivfpq_finds_most_of_the_exact_top10_within_40_bytes_per_token(corpus, tmp_path):
     index = build(corpus, tmp_path, "ivfpq", pq_m="8")
-    _, rows = Searcher(index).search(corpus["queries"], 10, corpus["ranks"])
+    _, rows = Searcher(index).search(corpus["queries"], 10, corpus["ranks"], refine=0)  # decoded only: no store
     assert recall(rows, corpus["exact"][1], 10) >= 0.8
     per_token = (index.codes.nbytes + index.pq_codes.nbytes + index.list_rows.nbytes) / len(corpus["tokens"])
     assert per_token <= estimate(len(corpus["tokens"]), DIM, index.params)["bytes_per_token"] <= 40
@@ -94,7 +94,7 @@ def test_ivfpq_refine_rescores_exactly_and_with_every_candidate_is_ivf(corpus, t
     assert np.array_equal(ivf.index.codes, pq.index.codes)  # same centroids: the same candidates
     qs, ranks = corpus["queries"], corpus["ranks"]
     want = ivf.search(qs, 10, ranks, 4, 64)
-    decoded = pq.search(qs, 10, ranks, 4, 64)
+    decoded = pq.search(qs, 10, ranks, 4, 64, refine=0)
     refined = pq.search(qs, 10, ranks, 4, 64, refine=64)  # every candidate rescored exactly
     assert torch.equal(refined[1], want[1]) and torch.equal(refined[0], want[0])
     assert not torch.equal(decoded[0], want[0])  # decoded scores are not the exact ones
@@ -107,6 +107,9 @@ def test_ivfpq_refine_rescores_exactly_and_with_every_candidate_is_ivf(corpus, t
     with pytest.raises(ValueError, match="fp16 token store"):
         Searcher(pq.index).search(qs[:1], 10, ranks, 4, 64, refine=20)
     assert parse_params("ivfpq", {"refine": "5"}).identity() == parse_params("ivfpq").identity()
+    assert parse_params("ivfpq").refine == 100 and parse_params("ivf").refine == 0  # the defaults
+    default = pq.search(qs, 10, ranks, 4, 64)  # ivfpq refines its decoded best 100 unless told not to
+    assert torch.equal(default[0], pq.search(qs, 10, ranks, 4, 64, refine=100)[0])
 
 
 def test_a_caller_rerank_replaces_the_built_in_one(corpus, tmp_path):

@@ -46,15 +46,15 @@ def test_search_parameters_are_in_the_identity_and_exact_keeps_its_own(tmp_path,
     exact = settings(tmp_path, checkpoint)
     assert "search" not in exact.identity()  # exact runs keep the tags they always had
     tags = {}
-    for name, search, options in [("exact", "exact", {}), ("ivf", "ivf", {}), ("ivf4", "ivf", {"nprobe": "4"}),
+    for name, search, options in [("exact", "exact", {}), ("ivf", "ivf", {}), ("ivf2", "ivf", {"nprobe": "2"}),
                                   ("ivf8", "ivf", {"nprobe": "8"}), ("ivfpq", "ivfpq", {}),
                                   ("cand", "ivf", {"candidates": 64})]:
         s = settings(tmp_path, checkpoint, search, **options)
         tags[name] = s.tag(s.identity())
-    assert tags["ivf"] == tags["ivf4"]  # the default, spelt out or not, is the same run
+    assert tags["ivf"] == tags["ivf2"]  # the default, spelt out or not, is the same run
     assert len({tags[n] for n in ("exact", "ivf", "ivf8", "ivfpq", "cand")}) == 5
     ivf8 = settings(tmp_path, checkpoint, "ivf", nprobe="8").identity()["search"]
-    assert ivf8["mode"] == "ivf" and ivf8["nprobe"] == 8 and ivf8["candidates"] == 1024
+    assert ivf8["mode"] == "ivf" and ivf8["nprobe"] == 8 and ivf8["candidates"] == 8192
 
 
 def test_index_is_built_once_beside_the_store_and_rebuilt_when_store_or_build_parameters_change(
