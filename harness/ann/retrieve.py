@@ -13,10 +13,11 @@ store (other weights, options or corpus) never meets an old index.
 Under torchrun the build is split by shard (:func:`harness.ann.index.build_index`: rank 0
 trains the centroids, each rank assigns the tokens of the shards it encoded, rank 0 assembles)
 and every rank then maps the same index; candidate generation is the same on every rank, each rank reranks
-exactly the candidates in the shards it owns (shard ``s % W == rank``, as it encoded them)
+the candidates in the shards it owns (shard ``s % W == rank``, as it encoded them)
 and the per-rank top-k are merged (all_gather) in trec_eval's order: the union of the ranks'
-candidates is one process's candidate set and the exact MaxSim of a passage does not depend
-on the rank scoring it, so the run is one process's run.
+candidates is one process's candidate set and the MaxSim of a passage does not depend
+on the rank scoring it, so the run is one process's run. ``ivfpq`` with ``refine`` does this
+twice: the global best max(k, refine) by decoded MaxSim, then their exact rescoring.
 """
 
 from __future__ import annotations
