@@ -235,7 +235,11 @@ def test_a_cosine_encoder_with_search_ivf_is_refused_before_encoding(tmp_path, c
 
 
 @pytest.mark.parametrize("mode, options", [("ivf", SMALL),
-                                           ("ivfpq", {**SMALL, "pq_m": "2", "pq_nbits": "4", "refine": "12"})])
+                                           ("ivfpq", {**SMALL, "pq_m": "2", "pq_nbits": "4", "refine": "12"}),
+                                           # k=10 above refine and above candidates; refine past the corpus
+                                           ("ivfpq", {**SMALL, "pq_m": "2", "pq_nbits": "4", "refine": "3"}),
+                                           ("ivfpq", {**SMALL, "pq_m": "2", "pq_nbits": "4",
+                                                      "refine": str(2**31 - 1)})])
 def test_two_gloo_ranks_search_their_shards_and_give_one_process_run(tmp_path, checkpoint, mode, options):
     """ivfpq with refine: the global best 12 by decoded MaxSim are rescored, each rank its own."""
     runs = {}
