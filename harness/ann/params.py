@@ -82,6 +82,19 @@ class AnnParams:
                                 f"need at least as many sample tokens, sample={out.sample}")
         return out
 
+    def rescored(self, k: int, kept: int) -> int:
+        """How many of the ``kept`` candidates (best first by decoded MaxSim) are rescored
+        exactly from the fp16 store for a top-``k``: max(k, refine), never more than were kept
+        (``refine`` >= candidates rescores them all); 0 without refine (``ivf``, ``refine=0``).
+        Bounding it by ``kept`` keeps what a search allocates to what exists, whatever the value.
+
+        >>> AnnParams(mode="ivfpq").rescored(10, 8192), AnnParams(mode="ivfpq", refine=2**31 - 1).rescored(10, 64)
+        (100, 64)
+        """
+        if self.mode != "ivfpq" or not self.refine:
+            return 0
+        return min(max(k, self.refine), kept)
+
     def identity(self) -> dict:
         """What names an index: the build parameters (search-only ones excluded)."""
         out = asdict(self)
@@ -96,6 +109,8 @@ _INT_RANGES = {"nlist": (0, 2**31 - 1), "nprobe": (1, 2**20), "candidates": (1, 
                "interaction": (0, 2**31 - 1),
                "sample": (0, 2**40), "niter": (1, 1000), "seed": (0, 2**31 - 1), "pq_m": (1, 4096),
                "pq_nbits": (1, 16), "refine": (0, 2**31 - 1)}
+# ivfpq-only options and the value an ivf run holds for each (refine: ivf reranks exactly).
+IVF_FIXED = {"pq_m": AnnParams.pq_m, "pq_nbits": AnnParams.pq_nbits, "refine": 0}
 
 
 def parse_params(mode: str, options: dict[str, object] | None = None, dim: int | None = None) -> AnnParams:
@@ -125,16 +140,19 @@ def parse_params(mode: str, options: dict[str, object] | None = None, dim: int |
         if value is None or not lo <= value <= hi:
             raise MireEvalError(f"--search-option {key}={raw}: must be an integer in [{lo}, {hi}]")
         values[key] = value
-    if mode == "ivf" and "refine" not in values:
-        values["refine"] = 0  # ivf reranks exactly already; 0 keeps its identity free of it
+    if mode == "ivf":
+        # ivfpq's options do nothing for ivf: a value other than ivf's own would only give the same
+        # results another run tag (as its default: what the stored parameters of an ivf index hold).
+        for key, own in IVF_FIXED.items():
+            if values.get(key, own) != own:
+                raise MireEvalError(f"--search-option {key}={options[key]}: only --search ivfpq uses it "
+                                    "(ivf reranks exactly from the fp16 store)")
+        values["refine"] = 0  # ivf reranks exactly already
     params = AnnParams(mode=mode, **values)
     if mode == "ivfpq" and dim is not None and dim % params.pq_m:
         raise MireEvalError(f"--search-option pq_m={params.pq_m}: must divide the vector dimension {dim}")
     if mode == "ivfpq" and params.pq_nbits > 8 and params.pq_m * params.pq_nbits % 8:
         raise MireEvalError(f"--search-option pq_nbits={params.pq_nbits}: pq_m * pq_nbits must be a multiple of 8")
-    if mode == "ivf" and params.refine:
-        raise MireEvalError(f"--search-option refine={params.refine}: only --search ivfpq refines "
-                            "(ivf reranks exactly already)")
     if params.nlist and params.nprobe > params.nlist:
         raise MireEvalError(f"--search-option nprobe={params.nprobe}: larger than nlist={params.nlist}")
     return params

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -136,8 +137,8 @@ class Searcher:
         [<=k] int64), trec_eval order, by MaxSim over the fp16 store (``ivf``) or the decoded
         vectors (``ivfpq``); with ``refine`` (``ivfpq``) the best max(k, refine) by decoded
         MaxSim are rescored exactly from the fp16 store."""
-        keep = max(k, refine) if refine else k
-        vals, got = maxsim_search([q.float()], self.candidate_store(rows), keep, ranks)
+        refine = replace(self.index.params, refine=refine).rescored(k, len(rows))
+        vals, got = maxsim_search([q.float()], self.candidate_store(rows), refine or k, ranks)
         if refine:
             top = got[0][got[0] >= 0]
             vals, got = maxsim_search([q.float()], self.candidate_store(top, decoded=False), k, ranks)

@@ -13,10 +13,11 @@ store (other weights, options or corpus) never meets an old index.
 Under torchrun the build is split by shard (:func:`harness.ann.index.build_index`: rank 0
 trains the centroids, each rank assigns the tokens of the shards it encoded, rank 0 assembles)
 and every rank then maps the same index; candidate generation is the same on every rank, each rank reranks
-exactly the candidates in the shards it owns (shard ``s % W == rank``, as it encoded them)
+the candidates in the shards it owns (shard ``s % W == rank``, as it encoded them)
 and the per-rank top-k are merged (all_gather) in trec_eval's order: the union of the ranks'
-candidates is one process's candidate set and the exact MaxSim of a passage does not depend
-on the rank scoring it, so the run is one process's run.
+candidates is one process's candidate set and the MaxSim of a passage does not depend
+on the rank scoring it, so the run is one process's run. ``ivfpq`` with ``refine`` does this
+twice: the global best max(k, refine) by decoded MaxSim, then their exact rescoring.
 """
 
 from __future__ import annotations
@@ -58,7 +59,12 @@ def search_identity(mode: str, options: dict | None) -> dict | None:
     tags), else every parameter with defaults filled, so ``nprobe=4`` and no option name the
     same run."""
     params = search_params(mode, options)
-    return None if params is None else asdict(params)
+    if params is None:
+        return None
+    out = asdict(params)
+    if params.mode == "ivf":
+        out.pop("refine")  # ivf never refines: its runs keep the tags they had before refine existed
+    return out
 
 
 def check_searchable(retriever, mode: str) -> None:
@@ -122,11 +128,11 @@ class ApproximateSearch:
         p = self.params
         k = min(k, len(ranks))
         keep = max(p.candidates, k)
-        # ivfpq with refine: the global best max(k, refine) by decoded MaxSim are rescored
-        # exactly, each rank its own (a per-rank refine would rescore passages one process never
-        # would, and the run would depend on the world size).
-        refine = max(p.refine, k) if p.mode == "ivfpq" and p.refine else 0
+        # ivfpq with refine: the global best max(k, refine) by decoded MaxSim (at most the
+        # candidates) are rescored exactly, each rank its own (a per-rank refine would rescore
+        # passages one process never would, and the run would depend on the world size).
         first = [self.searcher.candidates(q, p.nprobe, keep, p.interaction) for q in queries]
+        refine = p.rescored(k, min(keep, len(ranks)))  # the ranks' candidates together: at most keep
         out_s, out_r = self._topk(queries, first, refine or k, ranks, decoded=None)
         if refine:
             out_s, out_r = self._topk(queries, [r[r >= 0] for r in out_r], k, ranks, decoded=False)

@@ -112,6 +112,23 @@ def test_ivfpq_refine_rescores_exactly_and_with_every_candidate_is_ivf(corpus, t
     assert torch.equal(default[0], pq.search(qs, 10, ranks, 4, 64, refine=100)[0])
 
 
+def test_ivf_takes_ivfpq_options_only_at_the_values_it_holds(corpus):
+    """What an ivf index stores (and ApproximateSearch parses back) is accepted; nothing else."""
+    held = parse_params("ivf")
+    assert parse_params("ivf", {"pq_m": "32", "pq_nbits": "8", "refine": "0"}) == held
+    assert held.rescored(10, 64) == 0  # ivf never rescores
+
+
+def test_refine_rescores_at_most_the_candidates_kept_whatever_its_value():
+    """max(k, refine) bounded by the candidates: a huge refine is "every candidate", not an
+    allocation of refine places per query."""
+    pq = AnnParams(mode="ivfpq", refine=2**31 - 1)
+    assert pq.rescored(10, 64) == 64 and pq.rescored(100, 8192) == 8192
+    assert AnnParams(mode="ivfpq", refine=5).rescored(10, 64) == 10  # k > refine: the top-k are exact
+    assert AnnParams(mode="ivfpq", refine=0).rescored(10, 64) == 0
+    assert AnnParams(mode="ivfpq").rescored(10, 3) == 3  # fewer candidates than k: all rescored
+
+
 def test_a_caller_rerank_replaces_the_built_in_one(corpus, tmp_path):
     searcher = Searcher(build(corpus, tmp_path), corpus["tokens"])
     seen = []
@@ -247,8 +264,12 @@ def test_merge_breaks_ties_by_id_descending_and_drops_empty_places():
     ("ivf", {"nlist": "8", "nprobe": "16"}, "nprobe=16: larger than nlist=8"),
     ("ivfpq", {"pq_m": "12"}, "pq_m=12: must divide the vector dimension 32"),
     ("ivfpq", {"pq_nbits": "20"}, "pq_nbits=20"),
-    ("ivf", {"refine": "100"}, "refine=100: only --search ivfpq refines"),
+    ("ivf", {"refine": "100"}, "refine=100: only --search ivfpq uses it"),
+    ("ivf", {"pq_m": "4"}, "pq_m=4: only --search ivfpq uses it"),  # same results under another tag
+    ("ivf", {"pq_nbits": "4"}, "pq_nbits=4: only --search ivfpq uses it"),
     ("ivfpq", {"refine": "-1"}, "refine=-1: must be an integer"),
+    ("ivfpq", {"refine": "abc"}, "refine=abc: must be an integer"),
+    ("ivfpq", {"refine": str(2**31)}, f"refine={2**31}: must be an integer"),
 ])
 def test_bad_parameters_are_one_line_errors(mode, options, fragment):
     with pytest.raises(MireEvalError) as err:

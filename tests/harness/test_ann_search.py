@@ -55,6 +55,13 @@ def test_search_parameters_are_in_the_identity_and_exact_keeps_its_own(tmp_path,
     assert len({tags[n] for n in ("exact", "ivf", "ivf8", "ivfpq", "cand")}) == 5
     ivf8 = settings(tmp_path, checkpoint, "ivf", nprobe="8").identity()["search"]
     assert ivf8["mode"] == "ivf" and ivf8["nprobe"] == 8 and ivf8["candidates"] == 8192
+    # ivf never refines: its identity has no refine (the tags it had before refine existed)
+    assert "refine" not in ivf8 and set(ivf8) == {"mode", "nlist", "nprobe", "candidates", "interaction",
+                                                  "sample", "niter", "seed", "pq_m", "pq_nbits"}
+    pq = {r: settings(tmp_path, checkpoint, "ivfpq", **({"refine": r} if r else {})) for r in ("", "100", "5")}
+    pq_tags = {r: s.tag(s.identity()) for r, s in pq.items()}
+    assert pq_tags[""] == pq_tags["100"] != pq_tags["5"]  # refine changes results, so the run
+    assert pq["5"].identity()["search"]["refine"] == 5
 
 
 def test_index_is_built_once_beside_the_store_and_rebuilt_when_store_or_build_parameters_change(
@@ -113,6 +120,19 @@ def test_a_build_that_does_not_fit_is_refused_in_one_line(tmp_path, checkpoint, 
     assert "index build needs" in str(caught.value) and "GiB available" in str(caught.value)
     assert "\n" not in str(caught.value)
     assert not list((tmp_path / "results").rglob("meta.json"))  # nothing half-written
+
+
+def test_a_refine_beyond_the_candidates_rescores_them_all_and_allocates_no_more(tmp_path, checkpoint):
+    """refine=2**31-1 (in range) once allocated 2**31 places per query and died; it means "every
+    candidate", the run of refine = the corpus size (60 passages, fewer than the 8192 candidates)."""
+    task = make_task(60)
+    options = {"nlist": "16", "pq_m": "2", "pq_nbits": "4"}
+    runs = {}
+    for refine in (str(2**31 - 1), "60"):
+        meta = evaluate(tmp_path / refine, checkpoint, task, "ivfpq", **options, refine=refine)
+        assert meta["ann"]["refine"] == int(refine)  # meta.json records it as given
+        runs[refine] = (Path(meta["directory"]) / "run.trec").read_text().splitlines()
+    assert runs["60"] and [line.split()[:5] for line in runs[str(2**31 - 1)]] == [line.split()[:5] for line in runs["60"]]
 
 
 def local_words_task(root: Path, n: int = 240, n_queries: int = 30) -> Path:
@@ -183,6 +203,10 @@ def test_run_with_search_ivf_through_the_cli_is_close_to_exact(tmp_path, colbert
     (["-r", "bm25", "--search", "ivf", "--search-option", "nprob=4"], "--search-option nprob: unknown for --search ivf"),
     (["-r", "bm25", "--search", "ivf", "--search-option", "nprobe"], "--search-option 'nprobe': expected KEY=VALUE"),
     (["-r", "bm25", "--search-option", "nprobe=4"], "--search-option nprobe: only --search ivf or ivfpq takes options"),
+    (["-r", "bm25", "--search", "ivf", "--search-option", "refine=5"],
+     "--search-option refine=5: only --search ivfpq uses it"),
+    (["-r", "bm25", "--search", "ivfpq", "--search-option", "refine=abc"],
+     "--search-option refine=abc: must be an integer"),
 ])
 def test_bad_search_options_are_one_line_errors_through_the_cli(local_task, tmp_path, extra, fragment):
     for command in (["run"], ["probe"]):
@@ -191,6 +215,15 @@ def test_bad_search_options_are_one_line_errors_through_the_cli(local_task, tmp_
         lines = result.output.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], result.output
     assert not (tmp_path / "r").exists() or not list((tmp_path / "r").rglob("metrics.json"))
+
+
+def test_the_search_option_help_names_every_parameter():
+    from dataclasses import fields
+
+    from harness.ann import AnnParams
+    from harness.cli_options import FLAGS
+    listed = FLAGS["search_option"].help.split(": ", 1)[1].replace(" (repeatable)", "").split(", ")
+    assert sorted(listed) == sorted(f.name for f in fields(AnnParams) if f.name != "mode")
 
 
 def test_a_cosine_encoder_with_search_ivf_is_refused_before_encoding(tmp_path, checkpoint):
@@ -202,7 +235,11 @@ def test_a_cosine_encoder_with_search_ivf_is_refused_before_encoding(tmp_path, c
 
 
 @pytest.mark.parametrize("mode, options", [("ivf", SMALL),
-                                           ("ivfpq", {**SMALL, "pq_m": "2", "pq_nbits": "4", "refine": "12"})])
+                                           ("ivfpq", {**SMALL, "pq_m": "2", "pq_nbits": "4", "refine": "12"}),
+                                           # k=10 above refine and above candidates; refine past the corpus
+                                           ("ivfpq", {**SMALL, "pq_m": "2", "pq_nbits": "4", "refine": "3"}),
+                                           ("ivfpq", {**SMALL, "pq_m": "2", "pq_nbits": "4",
+                                                      "refine": str(2**31 - 1)})])
 def test_two_gloo_ranks_search_their_shards_and_give_one_process_run(tmp_path, checkpoint, mode, options):
     """ivfpq with refine: the global best 12 by decoded MaxSim are rescored, each rank its own."""
     runs = {}
