@@ -56,7 +56,7 @@ def search_params(mode: str, options: dict | None) -> AnnParams | None:
 
 def search_identity(mode: str, options: dict | None) -> dict | None:
     """What a run's identity records of its search: None for exact (so exact runs keep their
-    tags), else every parameter with defaults filled, so ``nprobe=4`` and no option name the
+    tags), else every parameter with defaults filled, so ``nprobe=2`` and no option name the
     same run."""
     params = search_params(mode, options)
     if params is None:
