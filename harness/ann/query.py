@@ -155,7 +155,7 @@ class Searcher:
         p = self.index.params
         nprobe, keep = nprobe or p.nprobe, max(candidates or p.candidates, k)
         interaction = interaction or p.interaction
-        refine = (p.refine if refine is None else refine) if p.mode == "ivfpq" else 0
+        refine = p.refine if refine is None else refine  # AnnParams.rescored ignores it for ivf
         k = min(k, len(self.index))
         out_s = torch.full((len(queries), k), float("-inf"))
         out_r = torch.full((len(queries), k), -1, dtype=torch.int64)
