@@ -7,7 +7,7 @@ L2-normalised, fp16. A query (32 tokens) is built from a source passage: 12 of i
 top-1 (mostly the source passage; both are reported).
 
 Files (``DIR``): ``tokens.npy`` [T, d] fp16 in store order (passages sorted by length, as
-:class:`harness.search.TokenStore` packs them), ``rows.npy`` [T] int64 (corpus row of each
+:class:`harness.index.exact.TokenStore` packs them), ``rows.npy`` [T] int64 (corpus row of each
 token), ``lengths.npy`` [N] int64 (by corpus row), ``queries.npy`` [nq, 32, d] fp32,
 ``source.npy`` [nq] int64.
 """

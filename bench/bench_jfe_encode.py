@@ -26,7 +26,7 @@ from retrievers.offline import make_qwen_tokenizer as make_tokenizer  # noqa: E4
 from retrievers.offline import qwen2vl_config  # noqa: E402
 from transformers import Qwen2VLModel  # noqa: E402
 
-from harness.types import Passage, Query  # noqa: E402
+from harness.core.types import Passage, Query  # noqa: E402
 from retrievers.jfe import JfeEncoder, JfeModel, JfeSettings  # noqa: E402
 
 SIZES = {

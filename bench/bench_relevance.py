@@ -13,8 +13,8 @@ import itertools
 import random
 import time
 
-from harness.relevance import answer_qrels
-from harness.types import Corpus, Query
+from harness.evaluation.relevance import answer_qrels
+from harness.core.types import Corpus, Query
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from harness.search import TokenStore, id_ranks, maxsim_search
+from harness.index.exact import TokenStore, id_ranks, maxsim_search
 
 
 def best_of(fn, repeat: int) -> float:

@@ -91,8 +91,8 @@ class PeakMemory:
 
 
 def one_phase(phase: str, n: int, queries: int, cache: str, repeat: int) -> dict:
-    from harness.store_index import StoreSpec
-    from harness.types import Corpus, Query
+    from harness.index.store_index import StoreSpec
+    from harness.core.types import Corpus, Query
     from retrievers.base import EncoderRetriever
 
     corpus = Corpus.from_records([{"_id": f"p{i}", "title": "", "text": "x"} for i in range(n)])
@@ -127,8 +127,8 @@ def one_phase(phase: str, n: int, queries: int, cache: str, repeat: int) -> dict
 def interleaved_search(n: int, queries: int, repeat: int) -> None:
     """Exact search in memory and over the mapped store, alternated in one process (best of
     ``repeat`` CPU times each): on a shared machine, neighbours' load hits both alike."""
-    from harness.store_index import StoreSpec
-    from harness.types import Corpus, Query
+    from harness.index.store_index import StoreSpec
+    from harness.core.types import Corpus, Query
     from retrievers.base import EncoderRetriever
 
     corpus = Corpus.from_records([{"_id": f"p{i}", "title": "", "text": "x"} for i in range(n)])
@@ -162,8 +162,8 @@ def real_size_throughput(args) -> None:
     fp16 autocast on CUDA; projected to each real corpus."""
     import importlib.util
 
-    from harness.store_index import StoreSpec
-    from harness.types import Corpus
+    from harness.index.store_index import StoreSpec
+    from harness.core.types import Corpus
     from retrievers.colbert import build
 
     spec = importlib.util.spec_from_file_location("bench_encode_passages", ROOT / "bench" / "bench_encode_passages.py")
@@ -198,8 +198,8 @@ def reuse_with_a_real_encoder(args) -> None:
     The first index encodes every passage; the second opens and verifies the committed shards."""
     import importlib.util
 
-    from harness.store_index import StoreSpec
-    from harness.types import Corpus
+    from harness.index.store_index import StoreSpec
+    from harness.core.types import Corpus
     from retrievers.colbert import build
     from retrievers.offline import write_minilm_colbert
 

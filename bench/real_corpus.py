@@ -66,7 +66,7 @@ def encode_docstrings(directory: Path, passages: int, queries: int, packages: bo
     directory = Path(directory)
     if (directory / "source.npy").is_file():
         return directory
-    from harness.types import Passage, Query
+    from harness.core.types import Passage, Query
     from retrievers import colbert
     from retrievers.offline import write_minilm_colbert
 

@@ -8,7 +8,7 @@ A :class:`Retriever` turns a corpus into an index and answers queries from it:
 
 Dense and late-interaction models implement only an :class:`Encoder` (queries and passages
 to vectors, plus their similarity); :class:`EncoderRetriever` gives them indexing and exact
-search from :mod:`harness.search`. Lexical retrievers (BM25) implement the protocol directly.
+search from :mod:`harness.index.exact`. Lexical retrievers (BM25) implement the protocol directly.
 
 Views: ``full`` (image and question), ``text`` (image removed), ``image`` (question
 removed). How a view is realised is the retriever's business and goes into ``describe()``.
@@ -22,11 +22,11 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
-from harness.distributed import all_gather_topk, world
-from harness.errors import MireEvalError
-from harness.progress import progress
-from harness.search import TokenStore, VectorStore, cosine_search, id_ranks, maxsim_search, topk_trec
-from harness.types import Corpus, Passage, Query, Run
+from harness.core.distributed import all_gather_topk, world
+from harness.core.errors import MireEvalError
+from harness.core.progress import progress
+from harness.index.exact import TokenStore, VectorStore, cosine_search, id_ranks, maxsim_search, topk_trec
+from harness.core.types import Corpus, Passage, Query, Run
 
 VIEWS = ("full", "text", "image")
 
@@ -80,8 +80,8 @@ class Encoder(Protocol):
     ``describe()`` gives every key of :data:`DESCRIBE_KEYS` but ``search`` (which
     :class:`EncoderRetriever` adds); it is also part of an on-disk store's key.
 
-    Optional hooks read by the text-dominance probe (:mod:`harness.attribution`,
-    :mod:`harness.probe`) are the protocols of :mod:`retrievers.hooks`.
+    Optional hooks read by the text-dominance probe (:mod:`harness.probe.attribution`,
+    :mod:`harness.probe.views`) are the protocols of :mod:`retrievers.hooks`.
     """
 
     name: str
@@ -98,7 +98,7 @@ class Encoder(Protocol):
 class EncoderRetriever:
     """Index = every passage encoded once into fp16 vectors; search = exact scan.
 
-    Given a :class:`~harness.store_index.StoreSpec` (:meth:`use_store`; ``mire-eval run``
+    Given a :class:`~harness.index.store_index.StoreSpec` (:meth:`use_store`; ``mire-eval run``
     always gives one), the vectors live in an on-disk store, encoded once per passage side of
     the encoder x corpus, resumable and split over torchrun's ranks, and search tiles straight
     from its memory-mapped shards. Without one they are held in memory (tests, notebooks).
@@ -115,7 +115,7 @@ class EncoderRetriever:
         self.store_info: dict | None = None  # meta.json's "store" after an index through the store
         self.index_store = None  # TokenStore / VectorStore in memory, or a store's mapped view
         self.corpus: Corpus | None = None
-        self.approximate = None  # harness.ann.retrieve.ApproximateSearch (--search ivf|ivfpq), set after index()
+        self.approximate = None  # harness.index.ann.retrieve.ApproximateSearch (--search ivf|ivfpq), set after index()
 
     def use_store(self, spec) -> None:
         """Index through the on-disk store described by ``spec`` from now on."""
@@ -124,7 +124,7 @@ class EncoderRetriever:
     def index(self, corpus: Corpus) -> None:
         self.approximate = None  # an index of the previous vectors does not apply
         if self.store_spec is not None:
-            from harness.store_index import build_store
+            from harness.index.store_index import build_store
 
             spec = self.store_spec
             if self.shard_passages:

@@ -1,7 +1,7 @@
 """Finding checkpoints and matching their weights to a module.
 
 A ``--checkpoint`` is a local directory, a local weights file, or a hub id. Weights files are
-read by :mod:`retrievers.weights` (safetensors checked against their bytes; torch files only by
+read by :mod:`harness.core.weights` (safetensors checked against their bytes; torch files only by
 ``torch.load(weights_only=True)``, never running pickled code); its readers are re-exported
 here. :func:`load_into` and :func:`check_match` hold the one rule every family's weights obey.
 """
@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.errors import MireEvalError
-from retrievers.weights import (  # noqa: F401  (re-exported: where the loaders look for them)
+from harness.core.errors import MireEvalError
+from harness.core.weights import (  # noqa: F401  (re-exported: where the loaders look for them)
     Loaded,
     Opaque,
     plain,
@@ -65,7 +65,7 @@ def resolve(checkpoint: str, allow_patterns: list[str] | None = None,
         raise MireEvalError(f"{checkpoint}: checkpoint: no such file or directory")
     from huggingface_hub import snapshot_download
 
-    from harness import hub
+    from harness.core import hub
 
     revision = pinned or HUB_REVISIONS.get(repo_id, "main")
     hub.require(repo_id, pass_as, revision=pinned or None)

@@ -1,5 +1,5 @@
-"""The optional hooks the text-dominance probe reads (:mod:`harness.attribution`,
-:mod:`harness.probe`), as runtime-checkable protocols: an encoder offers one by having the
+"""The optional hooks the text-dominance probe reads (:mod:`harness.probe.attribution`,
+:mod:`harness.probe.views`), as runtime-checkable protocols: an encoder offers one by having the
 method or attribute, and the probe asks with ``isinstance``. Nothing here imports torch, so
 the probe's modules stay light to import.
 
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 if TYPE_CHECKING:
     import torch
 
-    from harness.types import Corpus, Query
+    from harness.core.types import Corpus, Query
     from retrievers.base import Encoder
 
 
@@ -53,7 +53,7 @@ class PoolingAttention(Protocol):
 @runtime_checkable
 class IndexedPassages(Protocol):
     """A retriever that can give back the passage vectors its search read (the exact gold
-    scores of :mod:`harness.attribution`): :class:`~retrievers.base.EncoderRetriever`."""
+    scores of :mod:`harness.probe.attribution`): :class:`~retrievers.base.EncoderRetriever`."""
 
     encoder: Encoder
     corpus: Corpus | None

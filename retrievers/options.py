@@ -3,7 +3,7 @@ against what a family knows, and booleans read from text. Shared by every family
 
 from __future__ import annotations
 
-from harness.errors import MireEvalError
+from harness.core.errors import MireEvalError
 
 
 def check_options(retriever: str, given, known: set[str]) -> None:

@@ -1,7 +1,7 @@
 """What every task shares: its declaration, load options, relevance choice and image checks.
 
 A task module declares one ``TASK = TaskSpec(...)`` (metadata plus a ``load`` function) and
-is registered by name in :mod:`harness.registry`. ``local:PATH`` names any directory in the
+is registered by name in :mod:`harness.core.registry`. ``local:PATH`` names any directory in the
 local format (see :mod:`tasks.local`). Loading by name is :func:`tasks.loading.load_task`
 (its own module: it dispatches to the local loader, which builds on this one).
 """
@@ -14,9 +14,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.cache import cache_home
-from harness.errors import MireEvalError
-from harness.types import Query, TaskData
+from harness.core.cache import cache_home
+from harness.core.errors import MireEvalError
+from harness.core.types import Query, TaskData
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ def corpus_once(key: Hashable, read: Callable[[], object]):
     revision). A reused corpus replays the inputs its first reading recorded, so the run
     identity is the same as after a fresh read.
     """
-    from harness.fingerprint import record_inputs, recording_reads
+    from harness.core.fingerprint import record_inputs, recording_reads
 
     offered = _offered.get()
     if offered is not None and offered.key == key:
@@ -141,14 +141,14 @@ def local_path_hash(path: str | Path) -> str:
 
 
 def check_images(queries: Sequence[Query], skip: bool) -> tuple[list[Query], list[str]]:
-    """Decode every query image fully (:func:`harness.images.check_ref`), for any image source.
+    """Decode every query image fully (:func:`harness.core.images.check_ref`), for any image source.
 
     Returns (kept queries, ids of skipped queries). Without ``skip`` the first missing or
     corrupt image raises a one-line error naming the image and the query. Images that
     ``convert("RGB")`` clips (16-bit, floating-point) are kept, and counted in one warning
     on stderr.
     """
-    from harness.images import check_ref, wide_image_warning
+    from harness.core.images import check_ref, wide_image_warning
 
     kept, skipped, wide = [], [], 0
     for q in queries:

@@ -3,7 +3,7 @@
 ``all_blocks.txt`` of the okvqa-release holds ~11M ``{"id", "text"}`` lines. Reading it
 into Python objects would need tens of GiB; instead it is parsed line by line into Arrow
 record batches written straight to an IPC file in the cache, which later loads are
-memory-mapped from (:meth:`harness.types.Corpus.from_ipc`). Peak memory is one batch plus
+memory-mapped from (:meth:`harness.core.types.Corpus.from_ipc`). Peak memory is one batch plus
 the Arrow writer's buffers, whatever the corpus size (measured in docs/benchmarks.md).
 """
 
@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from harness.cache import stable_hash
-from harness.errors import where
-from harness.types import Corpus
-from harness.textfiles import iter_json_lines
+from harness.core.cache import stable_hash
+from harness.core.errors import where
+from harness.core.types import Corpus
+from harness.core.textfiles import iter_json_lines
 from tasks.releases import file_digest, get_field
 
 BATCH_ROWS = 65_536

@@ -36,10 +36,10 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from harness.cache import stable_hash
-from harness.errors import MireEvalError
-from harness.outputs import check_output_dir
-from harness.types import TaskData
+from harness.core.cache import stable_hash
+from harness.core.errors import MireEvalError
+from harness.core.outputs import check_output_dir
+from harness.core.types import TaskData
 from tasks.base import LoadOptions, TaskSpec
 
 QUERY_TYPES = ("image-needed", "text-sufficient", "both-needed")
@@ -284,7 +284,7 @@ def generate(out: str | Path, config: DiagnosticConfig = DiagnosticConfig()) -> 
 def query_types(queries) -> dict[str, str]:
     """``{query id: type}`` from each query's ``type`` field (``Query.extra``), where it has one.
 
-    >>> from harness.types import Query
+    >>> from harness.core.types import Query
     >>> query_types([Query("a", "x", extra={"type": "image-needed"}), Query("b", "y")])
     {'a': 'image-needed'}
     """
@@ -309,7 +309,7 @@ def ensure_generated(directory: Path, config: DiagnosticConfig = DiagnosticConfi
 
 
 def load(options: LoadOptions) -> TaskData:
-    from harness.fingerprint import fingerprint_file
+    from harness.core.fingerprint import fingerprint_file
     from tasks.local import load_local
 
     directory = Path(options.data_dir) if options.data_dir else options.cache_dir / "diagnostic"

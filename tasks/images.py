@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.errors import MireEvalError
-from harness.types import _decode
+from harness.core.errors import MireEvalError
+from harness.core.types import _decode
 from tasks.base import LoadOptions
 from tasks.releases import ManualFile
 

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.fingerprint import fingerprint_file
-from harness.errors import MireEvalError, where
-from harness.relevance import MODES as ANSWER_MODES
-from harness.runs import iter_qrels
-from harness.textfiles import check_id, iter_json_lines
-from harness.types import Corpus, FileImage, Qrels, Query, TaskData, TrainExample
+from harness.core.fingerprint import fingerprint_file
+from harness.core.errors import MireEvalError, where
+from harness.evaluation.relevance import MODES as ANSWER_MODES
+from harness.core.runs import iter_qrels
+from harness.core.textfiles import check_id, iter_json_lines
+from harness.core.types import Corpus, FileImage, Qrels, Query, TaskData, TrainExample
 from tasks.base import LoadOptions, check_images, corpus_once, resolve_relevance
 
 

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from harness import hub
-from harness.errors import MireEvalError
-from harness.fingerprint import record_input
-from harness.types import Corpus, FileImage, Passage, Query, TaskData, TrainExample
+from harness.core import hub
+from harness.core.errors import MireEvalError
+from harness.core.fingerprint import record_input
+from harness.core.types import Corpus, FileImage, Passage, Query, TaskData, TrainExample
 from tasks import m2kr_revision
 from tasks.base import LoadOptions, TaskSpec, corpus_once
 from tasks.m2kr_hub import (

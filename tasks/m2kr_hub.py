@@ -27,7 +27,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from harness.errors import MireEvalError
+from harness.core.errors import MireEvalError
 
 HUB_ID = "BByrneLab/multi_task_multi_modal_knowledge_retrieval_benchmark_M2KR"
 # No commit is written here: tasks/m2kr_revision.py says which one a load reads.

@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from harness.errors import MireEvalError
-from harness.textfiles import parse_json, read_text
+from harness.core.errors import MireEvalError
+from harness.core.textfiles import parse_json, read_text
 from tasks.m2kr_hub import HUB_ID, SUBSETS, hub_listing, missing_files
 
 ENV = "MIRE_EVAL_M2KR_REVISION"

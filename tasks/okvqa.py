@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from harness.types import FileImage, Query, TaskData, TrainExample
+from harness.core.types import FileImage, Query, TaskData, TrainExample
 from tasks.base import LoadOptions, TaskSpec, corpus_once
 from tasks.images import coco_image_path, coco_manual_files, coco_root
 from tasks.releases import (

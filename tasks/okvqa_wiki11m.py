@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.errors import MireEvalError
-from harness.textfiles import iter_json_lines
-from harness.types import FileImage, Passage, Query, TaskData, TrainExample
+from harness.core.errors import MireEvalError
+from harness.core.textfiles import iter_json_lines
+from harness.core.types import FileImage, Passage, Query, TaskData, TrainExample
 from tasks.base import LoadOptions, TaskSpec, corpus_once
 from tasks.blocks import blocks_corpus
 from tasks.images import coco_file_name, coco_image_path, coco_manual_files, coco_root

@@ -4,7 +4,7 @@ Every task adapter reads a release in its authors' own layout. What they share l
 finding a file (or saying exactly where to put it), reading JSON / JSON lines / ``kid,text``
 CSV corpora with errors that name the file and the field, fingerprinting files for meta.json,
 the RA-VQA ``ctxs`` schema shared by OK-VQA-GS and ReMuQ, and the final assembly of a
-:class:`~harness.types.TaskData` (image checks, counts).
+:class:`~harness.core.types.TaskData` (image checks, counts).
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from harness.fingerprint import SAMPLED_METHOD, fingerprint_file
-from harness.errors import MireEvalError, where
-from harness.textfiles import check_id, iter_json_lines, iter_lines, load_json, parse_json, read_text  # noqa: F401 (re-exported)
-from harness.types import Corpus, Passage, Query, TaskData, TrainExample
+from harness.core.fingerprint import SAMPLED_METHOD, fingerprint_file
+from harness.core.errors import MireEvalError, where
+from harness.core.textfiles import check_id, iter_json_lines, iter_lines, load_json, parse_json, read_text  # noqa: F401 (re-exported)
+from harness.core.types import Corpus, Passage, Query, TaskData, TrainExample
 from tasks.base import LoadOptions, check_images
 
 
@@ -57,7 +57,7 @@ def get_field(record: dict, name: str, origin: str, kind: type | tuple[type, ...
     >>> get_field({"a": 1}, "b", "x.json:3")
     Traceback (most recent call last):
     ...
-    harness.errors.MireEvalError: x.json:3: missing field 'b'
+    harness.core.errors.MireEvalError: x.json:3: missing field 'b'
     """
     if not isinstance(record, dict) or name not in record:
         raise MireEvalError(f"{origin}: missing field {name!r}")
@@ -102,7 +102,7 @@ def read_kid_text_csv(path: Path, block_size: int = 64 << 20) -> Corpus:
 # Fingerprints recorded in meta.json
 # --------------------------------------------------------------------------------------------
 def file_digest(path: Path) -> dict:
-    """A file's name, size and fingerprint (:func:`harness.fingerprint.fingerprint_file`).
+    """A file's name, size and fingerprint (:func:`harness.core.fingerprint.fingerprint_file`).
 
     ``sha256`` for files read whole; above the size threshold ``fingerprint`` with its
     ``method``, so nobody mistakes a sampled fingerprint for a content hash. Recorded as a file
@@ -219,7 +219,7 @@ def assemble(
     check_release_ids(name, queries, corpus)
     kept, skipped = check_all_images(queries, options.skip_missing_images)
     dropped = set(skipped)
-    if relevance != "qrels":  # answer-match qrels are materialised by harness.relevance
+    if relevance != "qrels":  # answer-match qrels are materialised by harness.evaluation.relevance
         qrels = None
     if qrels is not None:
         qrels = {q.id: qrels.get(q.id, {}) for q in kept}
@@ -245,7 +245,7 @@ def check_release_ids(name: str, queries: Sequence[Query], corpus: Corpus) -> No
     """Every query and passage id can stand in a TREC run or qrels file (non-empty, no
     whitespace: trec_eval splits those lines on whitespace), else a one-line error.
 
-    The local loader checks each id with its file and line (:func:`harness.textfiles.check_id`);
+    The local loader checks each id with its file and line (:func:`harness.core.textfiles.check_id`);
     a release's ids come from many files and formats, so they are checked once here, the corpus
     column by one Arrow pass (no Python object per passage, also for Wiki-11M).
     """

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.types import Query, TaskData, TrainExample
+from harness.core.types import Query, TaskData, TrainExample
 from tasks.base import LoadOptions, TaskSpec, corpus_once
 from tasks.images import WebQAImages
 from tasks.releases import (

@@ -59,7 +59,7 @@ def private_cache(tmp_path, monkeypatch):
 @pytest.fixture(autouse=True)
 def hub_stand_in(monkeypatch):
     """No test opens a connection: the hub counts as reachable (each test's own stand-ins serve
-    it); a test of offline behaviour sets ``harness.hub.reachable`` to return False."""
-    import harness.hub
+    it); a test of offline behaviour sets ``harness.core.hub.reachable`` to return False."""
+    import harness.core.hub
 
-    monkeypatch.setattr(harness.hub, "reachable", lambda timeout=None: True)
+    monkeypatch.setattr(harness.core.hub, "reachable", lambda timeout=None: True)

@@ -7,8 +7,8 @@ import sys, json
 from pathlib import Path
 import os; REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))); sys.path.insert(0, REPO)
 import torch
-from harness.types import Query, Passage, FileImage
-from harness.search import maxsim_scores
+from harness.core.types import Query, Passage, FileImage
+from harness.index.exact import maxsim_scores
 from retrievers import colbert, mire
 
 root = Path(os.environ.get('MIRE_REF_OUT', '/tmp/mire-ref/run'))

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
-from harness.types import Passage, Query
+from harness.core.types import Passage, Query
 from retrievers.base import EncoderRetriever, check_view
 from retrievers.checkpoint import device_of
 from retrievers.colbert.configuration import EVAL_DOC_MAXLEN, EVAL_QUERY_MAXLEN

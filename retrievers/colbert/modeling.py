@@ -2,7 +2,7 @@
 loading and saving, and the passage forward pass.
 
 BERT + ``Linear(768 -> 128, bias=False)``; one L2-normalised 128-d vector per token; late
-interaction (MaxSim) through :mod:`harness.search`:
+interaction (MaxSim) through :mod:`harness.index.exact`:
 
     ids, mask                                   [B, L]        (tokenization.py)
     BERT last hidden state                      [B, L, 768]
@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from harness.errors import MireEvalError
+from harness.core.errors import MireEvalError
 from retrievers.checkpoint import KeyReport, Resolved, find_weights, load_into, read_weights, resolve
 from retrievers.colbert.configuration import DEFAULT_CHECKPOINT, ColBERTSettings
 from retrievers.colbert.tokenization import ColBERTTokenizer

@@ -1,5 +1,5 @@
 """ColBERTv2 fine-tuning on question -> passage pairs (the trainer contract of
-:mod:`harness.training`): the text-only baseline."""
+:mod:`harness.training.trainer`): the text-only baseline."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from harness.errors import MireEvalError
-from harness.types import Passage, Query
+from harness.core.errors import MireEvalError
+from harness.core.types import Passage, Query
 from retrievers.checkpoint import device_of
 from retrievers.colbert.configuration import TRAIN_DOC_MAXLEN, TRAIN_QUERY_MAXLEN
 from retrievers.colbert.modeling import TextTower, load_text_tower, save_text_tower

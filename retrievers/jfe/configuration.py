@@ -1,6 +1,6 @@
 """jfe's settings: prompts, instructions, image bounds, precision, LoRA, and the training
 hyper-parameters (``PRETRAIN_DEFAULTS`` / ``FINETUNE_DEFAULTS[task]``, named for ``jfe`` in
-:mod:`harness.registry`).
+:mod:`harness.core.registry`).
 
 Prompts are configuration. ``prompts="zero-shot"`` (the default for a plain MLLM) asks, E5-V
 style, for a one-word summary, so the next-token state compresses the input's meaning;
@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 
 import torch
 
-from harness.errors import MireEvalError
+from harness.core.errors import MireEvalError
 from retrievers.jfe.loading import resolve_dtype
 from retrievers.options import option_bool, option_float, option_int
 

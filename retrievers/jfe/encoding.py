@@ -8,7 +8,7 @@ from dataclasses import asdict
 
 import torch
 
-from harness.types import Passage, Query
+from harness.core.types import Passage, Query
 from retrievers.base import EncoderRetriever, check_view
 from retrievers.jfe.images import batches, image_size
 from retrievers.jfe.modeling import JfeModel, load_model

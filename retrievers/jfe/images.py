@@ -16,7 +16,7 @@ import io
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from harness.errors import MireEvalError
+from harness.core.errors import MireEvalError
 
 
 def image_size(ref) -> tuple[int, int]:

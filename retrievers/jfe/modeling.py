@@ -31,16 +31,16 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from harness.errors import MireEvalError
-from harness.quiet import quiet_saving
-from harness.types import Passage, Query
+from harness.core.errors import MireEvalError
+from harness.core.quiet import quiet_saving
+from harness.core.types import Passage, Query
 from retrievers.jfe.configuration import CONFIG_NAME, JfeSettings
 from retrievers.jfe.images import fitter
 from retrievers.jfe.loading import load_adapter, load_backbone, load_processor
 
 
 class JfeModel(torch.nn.Module):
-    """Backbone + processor + prompt settings; also the Trainable of :mod:`harness.training`."""
+    """Backbone + processor + prompt settings; also the Trainable of :mod:`harness.training.trainer`."""
 
     similarity = "cosine"
 
@@ -183,7 +183,7 @@ def load_model(checkpoint: str | None, device: str, trainable: bool, options: di
     elif trainable and settings.lora:
         from peft import LoraConfig, get_peft_model
 
-        from harness.quiet import quiet_peft_wrap
+        from harness.core.quiet import quiet_peft_wrap
 
         # Target the language model's linear layers only (the vision tower stays frozen).
         targets = rf".*language_model.*\.({'|'.join(settings.lora_targets)})$"

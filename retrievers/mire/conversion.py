@@ -4,7 +4,7 @@ written back (:func:`save_mire`).
 The authors' directory holds ``config.json`` (a BERT config updated with the MIRe fields:
 :class:`~retrievers.mire.configuration.MIReConfig`), a ``.pth`` holding ``{"model":
 state_dict, "config": OmegaConf, ...}`` (read without running pickled code by
-:mod:`retrievers.weights`; the OmegaConf entries summarised into ``describe()``),
+:mod:`harness.core.weights`; the OmegaConf entries summarised into ``describe()``),
 ``artifact.metadata`` and the tokenizer. Their key tree is renamed to ours by
 :func:`checkpoint_prefixes`; CLIP's config and preprocessor config come from the vision
 model the config names (ours carry them beside the weights).
@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import MireEvalError
+from harness.core.errors import MireEvalError
 from retrievers.checkpoint import (
     KeyReport, Resolved, find_weights, load_into, read_weights, resolve, summarise_extras,
 )

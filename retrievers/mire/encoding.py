@@ -21,8 +21,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from harness.errors import MireEvalError
-from harness.types import Passage, Query
+from harness.core.errors import MireEvalError
+from harness.core.types import Passage, Query
 from retrievers.base import EncoderRetriever, check_view
 from retrievers.checkpoint import device_of
 from retrievers.colbert.configuration import EVAL_DOC_MAXLEN, EVAL_QUERY_MAXLEN
@@ -116,7 +116,7 @@ class MIReEncoder:
     @property
     def visual_query_tokens(self) -> int:
         """E_g + E_m rows lead every query matrix that keeps the image (read by the probe to
-        split MaxSim scores into text and visual parts, harness/attribution.py)."""
+        split MaxSim scores into text and visual parts, harness/probe/attribution.py)."""
         return self.model.config.num_tokens + self.model.config.num_heads
 
     @torch.inference_mode()

@@ -1,4 +1,4 @@
-"""MIRe training: the Trainable for harness/training.py, CLIP features cached per image.
+"""MIRe training: the Trainable for harness/training/trainer.py, CLIP features cached per image.
 
 Stage ``pretrain`` (alignment): only the pooling module trains, the query is the 28 visual
 tokens; ``finetune``: BERT + linear + pooling train, the query is visual + text tokens. CLIP
@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.errors import MireEvalError
-from harness.types import Passage, Query
+from harness.core.errors import MireEvalError
+from harness.core.types import Passage, Query
 from retrievers.checkpoint import device_of
 from retrievers.mire.configuration import FINETUNE_DEFAULTS, PRETRAIN_DEFAULTS, VISION_MODELS
 from retrievers.mire.conversion import LoadedMIRe, fresh_mire, load_mire, save_mire

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from harness.types import Corpus, Query, TaskData
+from harness.core.types import Corpus, Query, TaskData
 
 WORDS = "fox owl seal crab vole mouse herring cod mussel dusk night river shore field tree rock".split()
 
@@ -76,7 +76,7 @@ def make_task(n: int) -> TaskData:
 
 
 def main(argv=None) -> None:
-    from harness.evaluate import RunSettings, run_evaluation
+    from harness.evaluation.pipeline import RunSettings, run_evaluation
     from retrievers.base import EncoderRetriever
 
     p = argparse.ArgumentParser()
@@ -98,7 +98,7 @@ def main(argv=None) -> None:
     settings = RunSettings(task="words", retriever="words", checkpoint=args.checkpoint, k=20,
                            output=Path(args.output), overwrite=True, search=args.search, search_options=options)
     result = run_evaluation(settings, retriever=retriever, data=make_task(args.n))
-    from harness.distributed import world
+    from harness.core.distributed import world
 
     if world().is_main:
         (Path(args.output) / "done.json").write_text(json.dumps({"directory": str(result.directory)}))

@@ -1,4 +1,4 @@
-"""Approximate search (harness.ann): recall on clustered vectors, exact rerank, cache, merge, errors."""
+"""Approximate search (harness.index.ann): recall on clustered vectors, exact rerank, cache, merge, errors."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from harness.ann import (
+from harness.index.ann import (
     AnnParams, Searcher, from_store_shards, build_index, check_fits, estimate, load_index, merge_topk, parse_params,
     rows_from_lengths, shards_from_arrays,
 )
-from harness.ann.index import index_name
-from harness.errors import MireEvalError
-from harness.search import TokenStore, id_ranks, maxsim_scores, maxsim_search
+from harness.index.ann.index import index_name
+from harness.core.errors import MireEvalError
+from harness.index.exact import TokenStore, id_ranks, maxsim_scores, maxsim_search
 
 DIM, PASSAGES, QUERIES = 32, 600, 20
 
@@ -365,7 +365,7 @@ def test_a_sample_the_build_cannot_train_on_is_refused_in_one_line(corpus, tmp_p
 def test_what_killed_builds_leave_is_swept_and_the_index_is_the_same(corpus, tmp_path, monkeypatch):
     """A build killed while assembling leaves ``<name>.tmp<pid>/``; one killed after the rename
     leaves ``<name>.building/``: the next build of that index removes both."""
-    import harness.ann.index as index_module
+    import harness.index.ann.index as index_module
 
     params = parse_params("ivfpq", {"nlist": 32, "pq_m": 8})
     shards = shards_from_arrays(corpus["tokens"], corpus["rows"], 1500)
@@ -394,7 +394,7 @@ def test_what_killed_builds_leave_is_swept_and_the_index_is_the_same(corpus, tmp
 
 
 def test_a_part_damaged_after_its_stamp_is_removed_and_recomputed(corpus, tmp_path, monkeypatch):
-    import harness.ann.index as index_module
+    import harness.index.ann.index as index_module
 
     params = parse_params("ivfpq", {"nlist": 32, "pq_m": 8})
     shards = shards_from_arrays(corpus["tokens"], corpus["rows"], 1500)

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from harness.cli import app
-from harness.evaluate import RunSettings, run_evaluation
+from harness.evaluation.pipeline import RunSettings, run_evaluation
 from retrievers.base import EncoderRetriever
 from store_helpers import WordEncoder, make_task
 from tests.conftest import write_jsonl
@@ -110,7 +110,7 @@ def test_approximate_search_finds_most_of_the_exact_top5(tmp_path, checkpoint):
 
 
 def test_a_build_that_does_not_fit_is_refused_in_one_line(tmp_path, checkpoint, monkeypatch):
-    import harness.ann.params as params
+    import harness.index.ann.params as params
 
     monkeypatch.setattr(params, "available_ram", lambda: 1024)
     retriever = EncoderRetriever(WordEncoder(str(checkpoint)), passage_batch=8, shard_passages=16)
@@ -220,8 +220,8 @@ def test_bad_search_options_are_one_line_errors_through_the_cli(local_task, tmp_
 def test_the_search_option_help_names_every_parameter():
     from dataclasses import fields
 
-    from harness.ann import AnnParams
-    from harness.cli_options import FLAGS
+    from harness.index.ann import AnnParams
+    from harness.cli.options import FLAGS
     listed = FLAGS["search_option"].help.split(": ", 1)[1].replace(" (repeatable)", "").split(", ")
     assert sorted(listed) == sorted(f.name for f in fields(AnnParams) if f.name != "mode")
 

@@ -268,8 +268,8 @@ def test_run_summary_names_only_computed_metrics(local_task, tmp_path):
 
 def test_a_seed_out_of_range_is_refused_by_the_settings_themselves(tmp_path):
     """Library callers (not only the CLI's --seed range) get the one-line error."""
-    from harness.errors import MireEvalError
-    from harness.evaluate import RunSettings
+    from harness.core.errors import MireEvalError
+    from harness.evaluation.pipeline import RunSettings
 
     with pytest.raises(MireEvalError, match=r"^--seed: -1: must be between 0 and 2\*\*32 - 1$"):
         RunSettings(task="sample", retriever="bm25", output=tmp_path, seed=-1)

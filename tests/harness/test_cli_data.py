@@ -5,12 +5,12 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from harness.cli_data import fetch_task, register
-from harness.errors import MireEvalError
+from harness.cli.data import fetch_task, register
+from harness.core.errors import MireEvalError
 
 
 def test_importing_the_command_module_does_not_import_torch():
-    code = "import sys, harness.cli_data, harness.registry; assert 'torch' not in sys.modules, 'torch imported'"
+    code = "import sys, harness.cli.data, harness.core.registry; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

@@ -7,8 +7,8 @@ import re
 from typer.testing import CliRunner
 
 from harness.cli import app
-from harness.registry import TASKS
-from harness.results import LEADERBOARD_METRICS, write_marker
+from harness.core.registry import TASKS
+from harness.evaluation.results import LEADERBOARD_METRICS, write_marker
 
 runner = CliRunner()
 
@@ -68,14 +68,14 @@ def test_leaderboard_table_fits_120_columns_with_task_names_and_paper_names(tmp_
 
 
 def test_leaderboard_without_paper_names_has_a_one_line_header():
-    from harness.leaderboard_table import format_leaderboard
+    from harness.evaluation.leaderboard_table import format_leaderboard
 
     text = format_leaderboard([{"task": "local:/a/b", "retriever": "bm25", "view": "full", "mrr@5": 0.25}])
     assert text.splitlines() == ["task     retriever  view   mrr@5", "local:b  bm25       full  0.2500"]
 
 
 def test_two_local_tasks_of_one_folder_name_keep_apart_in_results_and_in_the_table(tmp_path):
-    from harness.leaderboard_table import format_leaderboard
+    from harness.evaluation.leaderboard_table import format_leaderboard
     from tasks.base import task_slug
 
     a, b = f"local:{tmp_path}/a/base", f"local:{tmp_path}/b/base"
@@ -93,7 +93,7 @@ def test_two_local_tasks_of_one_folder_name_keep_apart_in_results_and_in_the_tab
 def test_leaderboard_csv_is_written_through_a_unique_temporary_file(tmp_path, monkeypatch):
     import os
 
-    from harness.results import write_leaderboard
+    from harness.evaluation.results import write_leaderboard
 
     (tmp_path / "leaderboard.tmp").write_text("someone else's scratch file")
     replaced = []

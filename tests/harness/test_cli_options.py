@@ -10,7 +10,7 @@ import typer
 from typer.testing import CliRunner
 
 from harness.cli import app
-from harness.cli_options import FLAGS
+from harness.cli.options import FLAGS
 
 runner = CliRunner()
 

@@ -47,7 +47,7 @@ def test_probe_cli_and_diagnostic_task_import_without_torch():
     import subprocess
     import sys
 
-    code = ("import sys, harness.cli_probe, tasks.diagnostic; "
+    code = ("import sys, harness.cli.probe, tasks.diagnostic; "
             "heavy = {'torch', 'matplotlib', 'transformers'} & set(sys.modules); assert not heavy, heavy")
     subprocess.run([sys.executable, "-c", code], check=True)
 

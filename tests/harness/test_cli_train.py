@@ -7,10 +7,10 @@ from tiny_trainable import tiny_task
 from typer.testing import CliRunner
 
 import tasks.loading
-from harness.cli_train import register
-from harness.errors import MireEvalError
-from harness.pairs import read_pairs
-from harness.registry import FINETUNE_DEFAULTS, PRETRAIN_DEFAULTS, RETRIEVERS, TRAINABLES, Entry
+from harness.cli.train import register
+from harness.core.errors import MireEvalError
+from harness.training.pairs import read_pairs
+from harness.core.registry import FINETUNE_DEFAULTS, PRETRAIN_DEFAULTS, RETRIEVERS, TRAINABLES, Entry
 from tasks.base import task_slug
 from tests.single_thread import one_thread  # noqa: F401
 
@@ -40,7 +40,7 @@ def test_finetune_trains_with_module_defaults_and_flags(app, tmp_path, monkeypat
         seen["split"] = options.split
         return tiny_task(16)
 
-    import harness.evaluate  # noqa: F401 - binds the real load_task before it is patched for this test
+    import harness.evaluation.pipeline  # noqa: F401 - binds the real load_task before it is patched for this test
 
     monkeypatch.setattr(tasks.loading, "load_task", fake_load)
     args = ["finetune", "--task", "tiny", "--retriever", "tiny-test", "--epochs", "2", "--micro-batch", "3",

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import demo
-from harness.demo_summary import read_row, summary_text
+import harness.demo.run as demo
+from harness.demo.summary import read_row, summary_text
 
 SMALL = dict(limit=12, text_layers=1,
              align={**demo.ALIGN, "max_steps": 2, "batch_size": 8},
@@ -35,13 +35,13 @@ def runs(tmp_path_factory):
     def must_not_run(*args, **kwargs):
         raise AssertionError("a finished step ran again")
 
-    import harness.cli_train
-    import harness.plots
-    import harness.probe
+    import harness.cli.train
+    import harness.probe.plots
+    import harness.probe.views
 
     with pytest.MonkeyPatch.context() as again:
-        for module, name in ((harness.cli_train, "run_training"), (harness.probe, "run_probe"),
-                             (harness.plots, "plot_results")):
+        for module, name in ((harness.cli.train, "run_training"), (harness.probe.views, "run_probe"),
+                             (harness.probe.plots, "plot_results")):
             again.setattr(module, name, must_not_run)
         second = demo.run_demo(config, echo=lambda line: None)
     yield root, first, second

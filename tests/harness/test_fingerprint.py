@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-import harness.fingerprint as fp
-from harness.fingerprint import fingerprint_file, fingerprint_paths, recording_reads
+import harness.core.fingerprint as fp
+from harness.core.fingerprint import fingerprint_file, fingerprint_paths, recording_reads
 from tasks.base import LoadOptions
 from tasks.loading import load_task
 

@@ -5,8 +5,8 @@ import random
 import pytest
 import pytrec_eval
 
-from harness.metrics import CUTOFFS, DEFAULT_METRICS, evaluate
-from harness.runs import canonical_ranking
+from harness.metrics.scoring import CUTOFFS, DEFAULT_METRICS, evaluate
+from harness.core.runs import canonical_ranking
 
 TREC_NAME = {"hit_rate": "success", "recall": "recall", "precision": "P", "ndcg": "ndcg_cut"}
 
@@ -75,9 +75,9 @@ def test_queries_without_relevant_or_ranking_score_zero_and_are_counted():
 def test_numpy_metrics_equal_ranx_per_query(seed):
     """The numpy path (every reported name, with and without a cut-off) equals ranx query by
     query, on the same trec_eval-ordered rankings; a name numpy lacks (map) goes through ranx."""
-    from harness.metric_arrays import per_query
-    from harness.metrics import ranx_per_query
-    from harness.runs import trec_order_scores
+    from harness.metrics.arrays import per_query
+    from harness.metrics.scoring import ranx_per_query
+    from harness.core.runs import trec_order_scores
 
     qrels, run = random_case(seed)
     queries = [q for q, r in qrels.items() if r and run.get(q)]
@@ -111,7 +111,7 @@ def test_score_does_not_import_ranx(tmp_path):
 def test_quiet_numba_silences_only_the_uint64_cast_warning():
     import warnings
 
-    from harness.quiet import quiet_numba
+    from harness.core.quiet import quiet_numba
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from harness.errors import MireEvalError
-from harness.paper import base_checkpoint, read_paper_values
-from harness.results import leaderboard, write_leaderboard, write_marker
+from harness.core.errors import MireEvalError
+from harness.evaluation.paper import base_checkpoint, read_paper_values
+from harness.evaluation.results import leaderboard, write_leaderboard, write_marker
 
 
 def write_run(root, name, *, task, retriever, setting, checkpoint, resolved, relevance, metrics):

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harness import plots
-from harness.results import write_marker
+import harness.probe.plots as plots
+from harness.evaluation.results import write_marker
 
 VIEWS = ("full", "text", "image", "swap")
 
@@ -167,7 +167,7 @@ def test_every_text_is_at_least_9_points(tmp_path, figures):
 
 
 def test_chance_line_follows_the_metric_shown_also_for_a_local_diagnostic_copy(tmp_path, figures):
-    from harness.chance import random_ranking
+    from harness.metrics.chance import random_ranking
 
     path = "local:/tmp/pytest-of-someone/deep/folder/diag-copy"
     probe = _probe("bm25", "zero-shot", 0.66, 0.66, 0.0, 0.66, task=path)
@@ -188,8 +188,8 @@ def test_chance_line_follows_the_metric_shown_also_for_a_local_diagnostic_copy(t
 def test_random_ranking_chance_is_the_mean_over_every_permutation(n, relevant):
     from itertools import permutations
 
-    from harness.chance import random_ranking
-    from harness.metric_arrays import per_query
+    from harness.metrics.chance import random_ranking
+    from harness.metrics.arrays import per_query
 
     docs = [f"d{i}" for i in range(n)]
     judged = {d: 1 for d in docs[:relevant]}

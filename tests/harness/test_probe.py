@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness.attribution import maxsim_contributions
-from harness.evaluate import RunSettings
-from harness.probe import derangement, run_probe, swap_images
-from harness.runs import read_trec_run
-from harness.types import BytesImage, Corpus, Query, TaskData
+from harness.probe.attribution import maxsim_contributions
+from harness.evaluation.pipeline import RunSettings
+from harness.probe.views import derangement, run_probe, swap_images
+from harness.core.runs import read_trec_run
+from harness.core.types import BytesImage, Corpus, Query, TaskData
 from retrievers.base import EncoderRetriever
 
 VIEWS = ("full", "text", "image", "swap")
@@ -145,7 +145,7 @@ def test_maxsim_parts_sum_to_the_searched_score(tmp_path):
 
 
 def test_maxsim_contributions_match_the_shared_search_kernel():
-    from harness.search import maxsim_scores
+    from harness.index.exact import maxsim_scores
 
     g = torch.Generator().manual_seed(0)
     q, d = torch.randn(7, 4, generator=g), torch.randn(5, 4, generator=g)
@@ -205,7 +205,7 @@ def test_bm25_on_diagnostic_ignores_the_image_and_is_at_chance_on_image_needed(t
     assert by_type["text-sufficient"]["views"]["full"]["metrics"]["hit_rate@1"] == 1.0
     assert by_type["both-needed"]["views"]["full"]["metrics"]["hit_rate@1"] == chance["text-only-best"]["both-needed"]["hit_rate@1"]
 
-    from harness.results import leaderboard
+    from harness.evaluation.results import leaderboard
 
     (row,) = leaderboard(tmp_path / "results")
     assert row["probe_text_dominance"] == 1.0 and row["probe_image_dependence"] == 0.0

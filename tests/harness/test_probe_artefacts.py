@@ -7,9 +7,9 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from harness.evaluate import RunSettings, run_evaluation
-from harness.probe import run_probe
-from harness.runs import read_trec_run
+from harness.evaluation.pipeline import RunSettings, run_evaluation
+from harness.probe.views import run_probe
+from harness.core.runs import read_trec_run
 from retrievers.base import EncoderRetriever
 from tests.harness.test_probe import ColourWordEncoder, _task
 
@@ -70,7 +70,7 @@ def test_a_reused_run_reads_back_exactly_what_was_evaluated(tmp_path):
 
 def test_scores_below_printed_precision_survive_the_round_trip(tmp_path):
     """Two scores closer than any fixed rounding stay ordered after a reuse."""
-    from harness.runs import write_trec_run
+    from harness.core.runs import write_trec_run
 
     run = {"q": {"a": 0.1 + 0.2, "b": 0.30000000000000004 - 2 ** -54, "c": 1 / 3}}
     write_trec_run(run, tmp_path / "run.trec", tag="t")

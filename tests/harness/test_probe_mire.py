@@ -19,9 +19,9 @@ import pytest
 import torch
 from scipy.stats import binom
 
-from harness.evaluate import RunSettings
-from harness.probe import run_probe
-from harness.runs import read_trec_run
+from harness.evaluation.pipeline import RunSettings
+from harness.probe.views import run_probe
+from harness.core.runs import read_trec_run
 
 from retrievers.offline import write_offline_parts
 
@@ -30,7 +30,7 @@ IMAGE_NEEDED = 96  # the first 96 test queries of the diagnostic task are its im
 
 @pytest.fixture(scope="module")
 def probed(tmp_path_factory):
-    from harness.training import TrainConfig, train
+    from harness.training.trainer import TrainConfig, train
     from retrievers import mire
     from tasks.base import LoadOptions
     from tasks.loading import load_task
@@ -87,7 +87,7 @@ def test_swap_moves_mires_scores_and_attribution_is_exact(probed):
 
 
 def test_pooling_attention_is_kept_and_drawn(probed):
-    from harness.plots import plot_results
+    from harness.probe.plots import plot_results
 
     directory = Path(probed["directory"])
     items = json.loads((directory / "pooling_attention.json").read_text())

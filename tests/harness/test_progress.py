@@ -3,8 +3,8 @@ ETA, kept when done; a bar inside another is erased when done."""
 
 import io
 
-from harness import progress as progress_module
-from harness.progress import enabled, progress
+import harness.core.progress as progress_module
+from harness.core.progress import enabled, progress
 
 
 def test_switch(monkeypatch):

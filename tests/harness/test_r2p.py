@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import MireEvalError
-from harness.r2p import build_r2p, iter_json_items, r2p_document, read_r2p
-from harness.types import Query
+from harness.core.errors import MireEvalError
+from harness.training.r2p import build_r2p, iter_json_items, r2p_document, read_r2p
+from harness.core.types import Query
 from tests.single_thread import one_thread  # noqa: F401
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "retrievers"))
@@ -92,7 +92,7 @@ def test_build_r2p_end_to_end(tmp_path):
 def test_cli_registration_is_light():
     import subprocess
 
-    code = ("import sys, typer, harness.cli_r2p as c; app = typer.Typer(); c.register(app); "
+    code = ("import sys, typer, harness.cli.r2p as c; app = typer.Typer(); c.register(app); "
             "assert 'torch' not in sys.modules; "
             "from typer.testing import CliRunner; r = CliRunner().invoke(app, ['build-r2p', '--help']); "
             "assert r.exit_code == 0 and '--kb' in r.output, r.output")
@@ -100,7 +100,7 @@ def test_cli_registration_is_light():
 
 
 def test_read_kb_formats_in_chunks(tmp_path):
-    from harness.r2p import read_kb
+    from harness.training.r2p import read_kb
 
     wiki = tmp_path / "wiki.jsonl"
     wiki.write_text("".join(json.dumps({"wikidata_id": f"Q{i}", "wikipedia_content": f"  text {i} "}) + "\n" for i in range(5)))
@@ -197,7 +197,7 @@ def test_build_r2p_cli_invalid_utf8_is_one_line(tmp_path):
 
 
 def test_read_kb_refuses_non_string_text_and_duplicate_ids(tmp_path):
-    from harness.r2p import read_kb
+    from harness.training.r2p import read_kb
 
     kb = tmp_path / "kb.jsonl"
     kb.write_text(json.dumps({"_id": "d1", "text": "a"}) + "\n" + json.dumps({"_id": "d2", "text": ["a", "b"]}) + "\n")
@@ -217,8 +217,8 @@ def test_read_kb_refuses_non_string_text_and_duplicate_ids(tmp_path):
 def test_read_kb_arrow_corpus_errors_are_one_line(tmp_path):
     import pyarrow as pa
 
-    from harness.r2p import read_kb
-    from harness.types import Corpus
+    from harness.training.r2p import read_kb
+    from harness.core.types import Corpus
 
     with pytest.raises(MireEvalError, match=r"none.arrow: --kb: file not found"):
         read_kb(tmp_path / "none.arrow")

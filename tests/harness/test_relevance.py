@@ -1,7 +1,7 @@
 """Answer-match qrels: tricky answers, both variants, the whole corpus, cached."""
 
-from harness.relevance import answer_qrels
-from harness.types import Corpus, Query
+from harness.evaluation.relevance import answer_qrels
+from harness.core.types import Corpus, Query
 
 CORPUS = Corpus.from_records([
     {"_id": "p1", "text": "He writes C++ and version 3.5 of the code."},
@@ -59,8 +59,8 @@ def test_a_damaged_cache_entry_is_recomputed_and_rewritten(tmp_path):
 def test_cache_home_that_is_a_file_is_one_line_naming_the_variable(tmp_path, monkeypatch):
     import pytest
 
-    from harness.cache import cache_home
-    from harness.errors import MireEvalError
+    from harness.core.cache import cache_home
+    from harness.core.errors import MireEvalError
 
     (tmp_path / "file").write_text("x")
     monkeypatch.setenv("MIRE_EVAL_DATA", str(tmp_path / "file"))

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.evaluate import RunSettings, run_evaluation
-from harness.results import MARKER, is_complete, leaderboard
+from harness.evaluation.pipeline import RunSettings, run_evaluation
+from harness.evaluation.results import MARKER, is_complete, leaderboard
 from retrievers.bm25 import BM25Retriever
 from tasks.base import LoadOptions, task_slug
 
@@ -95,8 +95,8 @@ def test_a_skipped_image_restored_or_broken_later_is_another_run(local_task, tmp
 CHILD = textwrap.dedent("""
     import os, sys
     from pathlib import Path
-    import harness.evaluate as evaluate
-    import harness.results as results
+    import harness.evaluation.pipeline as evaluate
+    import harness.evaluation.results as results
     step = sys.argv[3]
     evaluate.seed_everything = lambda seed: None  # bm25 draws nothing; spares the child a torch import
     def die(at):
@@ -145,7 +145,7 @@ def test_a_write_killed_at_any_step_never_leaves_a_torn_or_missing_result(local_
 
 def test_a_set_aside_result_of_a_live_writer_is_left_to_it(local_task, tmp_path):
     """A writer holding the run's lock is mid-overwrite: leaderboard does not move its folders."""
-    from harness.results import restore_set_aside, run_lock
+    from harness.evaluation.results import restore_set_aside, run_lock
 
     out = tmp_path / "res"
     final = _run(local_task, out).directory

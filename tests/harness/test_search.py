@@ -2,7 +2,7 @@
 
 import torch
 
-from harness.search import TokenStore, VectorStore, cosine_search, id_ranks, maxsim_search, topk_trec
+from harness.index.exact import TokenStore, VectorStore, cosine_search, id_ranks, maxsim_search, topk_trec
 
 
 def brute_force_maxsim(queries, passages):

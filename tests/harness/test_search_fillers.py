@@ -6,8 +6,8 @@ overwrote the real score of corpus row 0 with -inf)."""
 
 import torch
 
-from harness.search import maxsim_scores
-from harness.types import Corpus, Query
+from harness.index.exact import maxsim_scores
+from harness.core.types import Corpus, Query
 from retrievers.base import EncoderRetriever
 
 

@@ -13,9 +13,9 @@ import torch
 from typer.testing import CliRunner
 
 from harness.cli import app
-from harness.runs import canonical_ranking
-from harness.store import stores_root
-from harness.store_index import StoreSpec
+from harness.core.runs import canonical_ranking
+from harness.index.store import stores_root
+from harness.index.store_index import StoreSpec
 from retrievers.base import EncoderRetriever
 from store_helpers import WordEncoder, make_corpus, make_task
 
@@ -88,9 +88,9 @@ def test_any_change_of_the_key_encodes_again(tmp_path, checkpoint, change, monke
     elif change == "corpus line":
         corpus = make_corpus(40, changed_line=39)
     else:
-        import harness.store
+        import harness.index.store
 
-        monkeypatch.setattr(harness.store, "PASSAGE_ENCODING_VERSION", harness.store.PASSAGE_ENCODING_VERSION + 1)
+        monkeypatch.setattr(harness.index.store, "PASSAGE_ENCODING_VERSION", harness.index.store.PASSAGE_ENCODING_VERSION + 1)
     other = retriever_for(checkpoint, tmp_path, **options)
     other.index(corpus)
     assert other.store_info["key"] != base.store_info["key"]
@@ -167,8 +167,8 @@ def test_two_gloo_ranks_under_torchrun_give_the_same_store_and_run_as_one_proces
 
 
 def test_meta_records_the_key_and_reuse_and_cache_ls_rm_manage_stores(tmp_path, checkpoint, monkeypatch):
-    from harness.cache import cache_home
-    from harness.evaluate import RunSettings, run_evaluation
+    from harness.core.cache import cache_home
+    from harness.evaluation.pipeline import RunSettings, run_evaluation
 
     task = make_task(60)
     metas = []

@@ -2,9 +2,9 @@
 
 import pytest
 
-from harness.errors import MireEvalError
-from harness.runs import read_qrels, read_trec_run, write_trec_run
-from harness.textfiles import iter_json_lines, load_json
+from harness.core.errors import MireEvalError
+from harness.core.runs import read_qrels, read_trec_run, write_trec_run
+from harness.core.textfiles import iter_json_lines, load_json
 
 BOM = b"\xef\xbb\xbf"
 RUN = b"q1 Q0 p1 1 2.5 t\nq1 Q0 p2 2 1.0 t\n"

@@ -6,11 +6,11 @@ import torch
 from safetensors.torch import load_file
 from tiny_trainable import TinyTrainable, build_trainable, tiny_examples
 
-from harness.contrastive import info_nce, score_matrix
-from harness.errors import MireEvalError
-from harness.search import maxsim_scores
-from harness.train_step import StepRunner, batch_passages
-from harness.training import TrainConfig, latest_state, train
+from harness.training.contrastive import info_nce, score_matrix
+from harness.core.errors import MireEvalError
+from harness.index.exact import maxsim_scores
+from harness.training.step import StepRunner, batch_passages
+from harness.training.trainer import TrainConfig, latest_state, train
 from tests.single_thread import one_thread  # noqa: F401
 
 
@@ -169,7 +169,7 @@ def _distributed_worker(rank, world, init_file, out_dir, similarity):
     import torch.distributed as dist
     from safetensors.torch import save_file
 
-    from harness.train_step import _all_reduce_grads
+    from harness.training.step import _all_reduce_grads
 
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)

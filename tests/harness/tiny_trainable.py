@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-from harness.types import Corpus, Passage, Query, TaskData, TrainExample
+from harness.core.types import Corpus, Passage, Query, TaskData, TrainExample
 
 FINETUNE_DEFAULTS = {"*": {"temperature": 0.1, "lr": 0.05, "batch_size": 4, "width": 16}}
 PRETRAIN_DEFAULTS = {"temperature": 0.1, "lr": 0.05}

@@ -26,7 +26,7 @@ def mire_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def image_refs():
-    from harness.types import BytesImage
+    from harness.core.types import BytesImage
 
     refs = []
     for i, im in enumerate(tiny.images(3)):
@@ -38,7 +38,7 @@ def image_refs():
 
 @pytest.fixture(scope="session")
 def queries(image_refs):
-    from harness.types import Query
+    from harness.core.types import Query
 
     return [
         Query("q1", "What is the name of the bird sitting on the branch?", image_refs[0]),
@@ -49,7 +49,7 @@ def queries(image_refs):
 
 @pytest.fixture(scope="session")
 def passages():
-    from harness.types import Passage
+    from harness.core.types import Passage
 
     return [
         Passage("p1", "Robin", "The European robin is a small bird; it eats insects."),

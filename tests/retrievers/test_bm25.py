@@ -1,6 +1,6 @@
 """BM25 end to end on a small local task."""
 
-from harness.evaluate import RunSettings, run_evaluation
+from harness.evaluation.pipeline import RunSettings, run_evaluation
 from retrievers.bm25 import build
 from tasks.base import LoadOptions
 from tasks.loading import load_task
@@ -33,7 +33,7 @@ def test_chunked_indexing_scores_like_one_whole_corpus_tokenize():
 
     import bm25s
 
-    from harness.types import Corpus, Query
+    from harness.core.types import Corpus, Query
     from retrievers.bm25 import BM25Retriever
 
     rng = random.Random(0)
@@ -56,8 +56,8 @@ import math  # noqa: E402
 
 import pytest  # noqa: E402
 
-from harness.cli_options import parse_options  # noqa: E402
-from harness.errors import MireEvalError  # noqa: E402
+from harness.cli.options import parse_options  # noqa: E402
+from harness.core.errors import MireEvalError  # noqa: E402
 
 
 @pytest.mark.parametrize("pair, field", [

@@ -7,7 +7,7 @@ import os
 import pytest
 import torch
 
-from harness.errors import MireEvalError
+from harness.core.errors import MireEvalError
 from retrievers.checkpoint import load_into, plain, read_weights, resolve, summarise_extras
 from tests.single_thread import one_thread  # noqa: F401
 

@@ -9,7 +9,7 @@ import string
 import pytest
 import torch
 
-from harness.errors import MireEvalError
+from harness.core.errors import MireEvalError
 from retrievers import colbert
 from retrievers.colbert.modeling import encode_passage_tokens
 from tests.single_thread import one_thread  # noqa: F401
@@ -69,7 +69,7 @@ def test_bucketed_equals_naive_padding(colbert_dir, passages):
 
 
 def test_retriever_search_and_views(colbert_dir, queries, passages):
-    from harness.types import Corpus
+    from harness.core.types import Corpus
 
     r = colbert.build(str(colbert_dir), query_maxlen=32, doc_maxlen=100)
     r.index(Corpus.from_records([{"_id": p.id, "title": p.title, "text": p.text} for p in passages]))

@@ -8,7 +8,7 @@ import json
 import pytest
 from retrievers.offline import save_tiny_qwen2vl
 
-from harness.registry import RETRIEVERS
+from harness.core.registry import RETRIEVERS
 from retrievers.base import DESCRIBE_KEYS, VIEWS, describe_record
 
 

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import torch
 
-from harness.attribution import RememberingEncoder, query_token_types, split_kind
+from harness.probe.attribution import RememberingEncoder, query_token_types, split_kind
 from retrievers import bm25, colbert, mire
 from retrievers.hooks import DeclaresVisualRows, IndexedPassages, PoolingAttention, TypesQueryTokens
 from tests.single_thread import one_thread  # noqa: F401

@@ -6,9 +6,9 @@ import torch
 from PIL import Image
 from retrievers.offline import save_tiny_qwen2vl
 
-from harness.errors import MireEvalError
-from harness.training import TrainConfig, train
-from harness.types import BytesImage, Corpus, Passage, Query, TrainExample
+from harness.core.errors import MireEvalError
+from harness.training.trainer import TrainConfig, train
+from harness.core.types import BytesImage, Corpus, Passage, Query, TrainExample
 from retrievers.jfe import JfeSettings, build, build_trainable
 from tests.single_thread import one_thread  # noqa: F401
 
@@ -183,7 +183,7 @@ def test_pretrain_cli_stage1_on_pairs_then_finetune_starts_from_it(tiny, tmp_pat
     import typer
     from typer.testing import CliRunner
 
-    from harness.cli_train import register, run_training
+    from harness.cli.train import register, run_training
 
     app = typer.Typer()
     register(app)
@@ -212,7 +212,7 @@ def test_zero_shot_and_fine_tuned_runs_land_side_by_side(tiny, local_task, tmp_p
     from typer.testing import CliRunner
 
     from harness.cli import app
-    from harness.results import leaderboard
+    from harness.evaluation.results import leaderboard
 
     results = tmp_path / "results"
     zero = CliRunner().invoke(app, ["run", "-t", f"local:{local_task}", "-r", "jfe", "--checkpoint", str(tiny),

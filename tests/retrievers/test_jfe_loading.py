@@ -18,8 +18,8 @@ from test_jfe import image, tiny  # noqa: F401  (tiny: the tiny Qwen2-VL fixture
 from typer.testing import CliRunner
 
 from harness.cli import app
-from harness.errors import MireEvalError
-from harness.types import BytesImage, Query
+from harness.core.errors import MireEvalError
+from harness.core.types import BytesImage, Query
 from retrievers.jfe import build, build_trainable
 from retrievers.jfe.loading import resolve_dtype
 from tests.single_thread import one_thread  # noqa: F401

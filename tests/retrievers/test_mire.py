@@ -9,8 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from harness.errors import MireEvalError
-from harness.types import Query
+from harness.core.errors import MireEvalError
+from harness.core.types import Query
 from retrievers import mire
 from tests.single_thread import one_thread  # noqa: F401
 

@@ -22,8 +22,8 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from harness.search import maxsim_scores
-from harness.types import FileImage, Passage, Query
+from harness.index.exact import maxsim_scores
+from harness.core.types import FileImage, Passage, Query
 from retrievers import colbert, mire
 from tests.single_thread import one_thread  # noqa: F401
 

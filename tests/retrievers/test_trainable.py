@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from harness.errors import MireEvalError
+from harness.core.errors import MireEvalError
 from retrievers import colbert, mire
 from tests.single_thread import one_thread  # noqa: F401
 
@@ -63,7 +63,7 @@ def test_feature_cache_on_disk(mire_dir, queries, tmp_path):
 
 
 def test_defaults_follow_the_reference_configs():
-    from harness.training import TrainConfig
+    from harness.training.trainer import TrainConfig
 
     pre = mire.PRETRAIN_DEFAULTS
     assert (pre["temperature"], pre["lr"], pre["warmup"], pre["epochs"], pre["batch_size"]) == (0.3, 1e-4, 300, 5, 128)
@@ -74,8 +74,8 @@ def test_defaults_follow_the_reference_configs():
         trainer, model = TrainConfig.split_options(table)
         TrainConfig(**trainer).check()
         assert set(model) == {"query_maxlen", "doc_maxlen"}
-    from harness.cli_train import training_defaults
-    from harness.registry import FINETUNE_DEFAULTS, PRETRAIN_DEFAULTS
+    from harness.cli.train import training_defaults
+    from harness.core.registry import FINETUNE_DEFAULTS, PRETRAIN_DEFAULTS
 
     # the registry names these tables for mire, and MIRe's fine-tuning table for colbertv2
     assert PRETRAIN_DEFAULTS.get("mire") is pre and FINETUNE_DEFAULTS.get("mire") is ft

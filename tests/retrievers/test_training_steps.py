@@ -2,7 +2,7 @@
 hit_rate on a small task where only the image (mire) or only the question (colbertv2) tells
 which passage answers.
 
-Training runs through harness/training.py (gradient-cached in-batch InfoNCE, AdamW, warm-up)
+Training runs through harness/training/trainer.py (gradient-cached in-batch InfoNCE, AdamW, warm-up)
 from the modules' reference defaults, with a smaller batch, more epochs and a larger learning
 rate so a tiny random model moves within seconds.
 """
@@ -13,9 +13,9 @@ import io
 
 import pytest
 
-from harness.cli_train import training_defaults
-from harness.training import TrainConfig, train
-from harness.types import BytesImage, Corpus, Passage, Query, TrainExample
+from harness.cli.train import training_defaults
+from harness.training.trainer import TrainConfig, train
+from harness.core.types import BytesImage, Corpus, Passage, Query, TrainExample
 from retrievers import colbert, mire
 from tests.single_thread import one_thread  # noqa: F401
 
@@ -51,7 +51,7 @@ def text_task():
 
 
 def train_with(module, checkpoint, stage: str, examples, out, **overrides):
-    """harness/training.py's trainer, from the registry's reference defaults plus overrides."""
+    """harness/training/trainer.py's trainer, from the registry's reference defaults plus overrides."""
     defaults = training_defaults({mire: "mire", colbert: "colbertv2"}[module], stage)
     trainer, model_options = TrainConfig.split_options({**defaults, **overrides})
     build = lambda ckpt: module.build_trainable(ckpt, "cpu", stage=stage, **model_options)  # noqa: E731

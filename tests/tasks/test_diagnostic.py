@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harness.errors import MireEvalError
+from harness.core.errors import MireEvalError
 from tasks.diagnostic import QUERY_TYPES, DiagnosticConfig, chance_levels, generate, query_types
 from tasks.local import read_queries
 

@@ -11,9 +11,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from harness.cli import app
-from harness.errors import MireEvalError
-from harness.images import check_ref, inspect_image
-from harness.types import BytesImage, FileImage
+from harness.core.errors import MireEvalError
+from harness.core.images import check_ref, inspect_image
+from harness.core.types import BytesImage, FileImage
 from tasks.base import LoadOptions
 from tasks.loading import load_task
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from harness.errors import MireEvalError
+from harness.core.errors import MireEvalError
 from tasks.base import LoadOptions
 from tasks.loading import load_task
 from tests.conftest import make_local_task, write_jsonl

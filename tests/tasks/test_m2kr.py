@@ -3,7 +3,7 @@ import shutil
 
 import pytest
 
-from harness.errors import MireEvalError
+from harness.core.errors import MireEvalError
 from tasks.base import LoadOptions
 from tasks.loading import load_task
 from tasks.m2kr import HUB_ID
@@ -101,12 +101,12 @@ def test_offline_without_data_says_what_to_fetch(cache, monkeypatch):
 
 
 def test_unreachable_hub_is_one_line_before_any_request(cache, monkeypatch):
-    import harness.hub
+    import harness.core.hub
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(harness.hub, "reachable", lambda timeout=None: False)
+    monkeypatch.setattr(harness.core.hub, "reachable", lambda timeout=None: False)
     hub = HubStandIn({}, {HUB_ID: [(JUNE, None, "")]}).install(monkeypatch)
-    from harness.cli_data import fetch_task
+    from harness.cli.data import fetch_task
 
     for attempt in (lambda: load_task("infoseek", LoadOptions(cache_dir=cache)), lambda: fetch_task("evqa")):
         with pytest.raises(MireEvalError, match=r"hub \(https://huggingface.co\) cannot be reached; .*hf download") as err:
@@ -117,7 +117,7 @@ def test_unreachable_hub_is_one_line_before_any_request(cache, monkeypatch):
 
 
 def test_infoseek_declares_no_valid_split(cache):
-    from harness.cli_data import fetch_task
+    from harness.cli.data import fetch_task
 
     with pytest.raises(MireEvalError, match=r"task 'infoseek' has no split 'valid'; known: test, train"):
         load_task("infoseek", LoadOptions(split="valid", cache_dir=cache))
@@ -134,7 +134,7 @@ def hub_copy(tmp_path):
 
 def test_fetch_evqa_unpacks_flat_archives_under_their_stems(hub_copy, cache, monkeypatch, capsys):
     hub = HubStandIn(hub_copy.repos, hub_copy.commits).install(monkeypatch)
-    from harness.cli_data import fetch_task
+    from harness.cli.data import fetch_task
 
     assert fetch_task("evqa") == cache / "m2kr"
     out = capsys.readouterr().out
@@ -159,7 +159,7 @@ def test_fetch_evqa_unpacks_flat_archives_under_their_stems(hub_copy, cache, mon
 
 def test_fetch_infoseek_test_takes_only_the_val_archive_and_finds_images_by_basename(hub_copy, cache, monkeypatch, capsys):
     hub = HubStandIn(hub_copy.repos, hub_copy.commits).install(monkeypatch)
-    from harness.cli_data import fetch_task
+    from harness.cli.data import fetch_task
 
     fetch_task("infoseek")
     assert hub.downloaded[1][2] == ("Infoseek/infoseek_val_images.tar",)  # not the 48 GB train or 41.6 GB test tar
@@ -174,7 +174,7 @@ def test_fetch_infoseek_test_takes_only_the_val_archive_and_finds_images_by_base
 def test_a_pin_without_the_config_fails_before_any_download(hub_copy, cache, monkeypatch):
     monkeypatch.setenv("MIRE_EVAL_M2KR_REVISION", FEB)  # the February 2024 upload: E-VQA only
     hub = HubStandIn(hub_copy.repos, hub_copy.commits).install(monkeypatch)
-    from harness.cli_data import fetch_task
+    from harness.cli.data import fetch_task
 
     with pytest.raises(MireEvalError, match=rf"infoseek: {HUB_ID} has no Infoseek_data/test-\*.parquet at revision "
                                             rf"{FEB} \(MIRE_EVAL_M2KR_REVISION\); set MIRE_EVAL_M2KR_REVISION"):
@@ -213,7 +213,7 @@ def test_fetch_with_a_local_copy_only_verifies_it(evqa, cache, monkeypatch, caps
 
     root, images = evqa
     monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda *a, **k: pytest.fail("downloaded"))
-    from harness.cli_data import fetch_task
+    from harness.cli.data import fetch_task
 
     assert fetch_task("evqa", data_dir=root, image_dir=images) == root
     assert "evqa: 2 test queries, 3 passages" in capsys.readouterr().out

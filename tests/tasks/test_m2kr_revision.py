@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from harness.errors import MireEvalError
+from harness.core.errors import MireEvalError
 from tasks.base import LoadOptions
 from tasks.loading import load_task
 from tasks.m2kr_hub import HUB_ID
@@ -25,7 +25,7 @@ def stand_in(history, monkeypatch) -> HubStandIn:
 
 
 def fetch(task, **kw):
-    from harness.cli_data import fetch_task
+    from harness.cli.data import fetch_task
 
     return fetch_task(task, images=False, **kw)
 
@@ -160,11 +160,11 @@ def test_a_damaged_record_is_one_line(cache):
 
 
 def test_unreachable_hub_with_a_recorded_commit_names_it_in_the_advice(cache, monkeypatch):
-    import harness.hub
+    import harness.core.hub
 
     (cache / "m2kr").mkdir()
     (cache / "m2kr" / "fetch.json").write_text(json.dumps({"revision": JUNE}))
-    monkeypatch.setattr(harness.hub, "reachable", lambda timeout=None: False)
+    monkeypatch.setattr(harness.core.hub, "reachable", lambda timeout=None: False)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     hub = HubStandIn({}, {}).install(monkeypatch)
     with pytest.raises(MireEvalError, match=rf"cannot be reached; download it with `hf download {HUB_ID} "

@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from harness.errors import MireEvalError
+from harness.core.errors import MireEvalError
 from tasks.base import LoadOptions
 from tasks.loading import load_task
 from tasks.okvqa import TASK, TRAIN_SEED
@@ -53,7 +53,7 @@ def test_parses_queries_corpus_images_and_relevance(release):
     q3, q20 = task.queries
     assert q20.text == "What city is this bus in?"  # caption cut, ends stripped
     assert q3.text == "What is a cake made of?"  # both occurrences of the caption cut, not its words
-    assert q20.answers == ("London", " paris ")  # dict keys, as released (harness.relevance normalises)
+    assert q20.answers == ("London", " paris ")  # dict keys, as released (harness.evaluation.relevance normalises)
     assert q3.answers == ("flour", "eggs")
     assert q20.image.load().size == (8, 5) and q20.image.load().getpixel((0, 0))[0] > 200
     assert q3.image.load().size == (3, 9)
@@ -128,7 +128,7 @@ def test_train_without_negatives_as_the_release_ships_it(release):
 
 
 def test_fetch_of_a_test_only_release_reports_it_complete(release, capsys):
-    from harness.cli_data import fetch_task
+    from harness.cli.data import fetch_task
 
     data, images = release
     assert fetch_task("okvqa", data_dir=data, image_dir=images) == data
@@ -144,7 +144,7 @@ def test_fetch_of_a_test_only_release_reports_it_complete(release, capsys):
 
 
 def test_corpus_source_names_the_vis_dpr_release(tmp_path, capsys):
-    from harness.cli_data import fetch_task
+    from harness.cli.data import fetch_task
 
     with pytest.raises(MireEvalError, match="missing"):
         fetch_task("okvqa", data_dir=tmp_path, image_dir=tmp_path)
@@ -199,7 +199,7 @@ def test_the_release_unpacked_at_any_level_reads_like_mires_copy(release, tmp_pa
 
 def test_release_files_read_are_the_run_inputs(release, tmp_path):
     """The files the adapter read are the run's inputs; editing the corpus means a new run."""
-    from harness.evaluate import RunSettings, run_evaluation
+    from harness.evaluation.pipeline import RunSettings, run_evaluation
 
     data, images = release
     folder = data / PASSAGES

@@ -1,6 +1,6 @@
 import pytest
 
-from harness.errors import MireEvalError
+from harness.core.errors import MireEvalError
 from tasks.base import LoadOptions
 from tasks.loading import load_task
 from tasks.blocks import convert_blocks
@@ -122,7 +122,7 @@ def test_the_okvqa_release_layout_reads_the_same_as_mires_flat_copy(release, cac
     passage_id_to_line_id.json and the VQA files at DATA_DIR; MIRe: all of them in data/okvqa/."""
     import shutil
 
-    from harness.cli_data import fetch_task
+    from harness.cli.data import fetch_task
 
     flat, images = release
     own = tmp_path / "okvqa-release"

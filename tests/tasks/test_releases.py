@@ -2,8 +2,8 @@ import hashlib
 
 import pytest
 
-import harness.fingerprint as fingerprint
-from harness.errors import MireEvalError
+import harness.core.fingerprint as fingerprint
+from harness.core.errors import MireEvalError
 from tasks.base import LoadOptions, resolve_relevance
 from tasks.releases import file_digest, read_kid_text_csv, remove_caption
 
@@ -63,7 +63,7 @@ def test_relevance_override():
 
 @pytest.mark.parametrize("name", ["okvqa", "okvqa-wiki11m", "infoseek", "evqa", "remuq"])
 def test_registered_tasks_declare_themselves(name):
-    from harness.registry import TASKS
+    from harness.core.registry import TASKS
 
     spec = TASKS.get(name)
     assert spec.name == name and spec.fetch is not None and "test" in spec.splits and "train" in spec.splits
@@ -81,7 +81,7 @@ def test_task_modules_import_without_torch_or_datasets():
 
 def test_release_ids_that_a_trec_file_cannot_hold_are_refused_at_load():
     """A run.trec written from them could not be read back (trec_eval splits on whitespace)."""
-    from harness.types import Corpus, Query
+    from harness.core.types import Corpus, Query
     from tasks.releases import assemble
 
     def load(qid: str, pid: str):

@@ -1,7 +1,7 @@
 import pytest
 
-from harness.errors import MireEvalError
-from harness.images import check_ref
+from harness.core.errors import MireEvalError
+from harness.core.images import check_ref
 from tasks.base import LoadOptions
 from tasks.loading import load_task
 from tasks.images import TsvImage, WebQAImages

@@ -3,8 +3,8 @@ relevance its loader uses by default, the metrics the probe and plots read."""
 
 import pytest
 
-from harness.errors import MireEvalError
-from harness.registry import TASKS
+from harness.core.errors import MireEvalError
+from harness.core.registry import TASKS
 from tasks.base import LoadOptions, TaskSpec
 from tasks.loading import load_task
 
@@ -29,7 +29,7 @@ def test_a_loaded_task_uses_its_specs_default_relevance(name):
 
 
 def test_the_probe_reads_metrics_from_the_spec():
-    from harness.probe import main_metric_of, paper_metric_of
+    from harness.probe.views import main_metric_of, paper_metric_of
 
     assert main_metric_of("diagnostic") == TASKS.get("diagnostic").main_metric == "hit_rate@1"
     assert paper_metric_of("okvqa") == TASKS.get("okvqa").paper_metric

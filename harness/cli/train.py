@@ -1,0 +1,242 @@
+"""``mire-eval pretrain`` and ``mire-eval finetune``: the trainer behind the CLI.
+
+Hyper-parameters come, lowest priority first, from the retriever's defaults as
+:mod:`harness.core.registry` names them (``PRETRAIN_DEFAULTS``, a flat dict;
+``FINETUNE_DEFAULTS[task]``, falling back to ``["*"]``), then ``--option key=value`` pairs,
+then the explicit flags. Keys that are :class:`harness.training.trainer.TrainConfig` fields configure
+the trainer; every other key is passed to the retriever's ``build_trainable`` (e.g.
+``query_maxlen``, ``lora_rank``).
+
+Checkpoints go to ``OUTPUT/checkpoints/<task>/<retriever>/`` (``final/`` is the model).
+``finetune`` then evaluates ``final/`` on the task's test split as setting ``fine-tuned``.
+Nothing here imports torch at import time.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from harness.cli.options import SEED_RANGE, CommandOptions, parse_options, shared_options
+from harness.core.errors import MireEvalError, user_errors
+
+# Trainer flags shared by both commands: (name, type, help). Unset flags leave the defaults.
+TRAIN_FLAGS = [
+    ("epochs", int, "passes over the training data"),
+    ("lr", float, "peak learning rate (AdamW; linear warm-up, then constant)"),
+    ("batch_size", int, "examples per step and device: the in-batch negatives"),
+    ("micro_batch", int, "embed at most this many items at once (gradient caching keeps the full-batch loss)"),
+    ("temperature", float, "InfoNCE temperature"),
+    ("warmup", int, "warm-up steps"),
+    ("max_steps", int, "stop after this many steps"),
+    ("seed", int, "seed of shuffling, sampling and initialisation"),
+    ("hard_negatives", int, "hard negatives per example (from the training data)"),
+    ("precision", str, "auto | fp32 | bf16 | fp16 (autocast on CUDA only)"),
+    ("save_every", int, "steps between resumable checkpoints (always at epoch ends)"),
+]
+# Ranges typer checks on the command line (a count of steps or examples is at least 1).
+TRAIN_LIMITS = {"epochs": {"min": 1}, "batch_size": {"min": 1}, "micro_batch": {"min": 1}, "warmup": {"min": 0},
+                "max_steps": {"min": 1}, "seed": SEED_RANGE, "hard_negatives": {"min": 0}, "save_every": {"min": 1}}
+
+
+def with_train_flags(command):
+    """Give a typer command the shared trainer flags; it receives them in ``**flags``."""
+    signature = inspect.signature(command)
+    names = {name for name, _, _ in TRAIN_FLAGS}
+    own = [p for p in signature.parameters.values()
+           if p.kind is not inspect.Parameter.VAR_KEYWORD and p.name not in names]  # idempotent
+    extra = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Optional[kind],
+                          default=typer.Option(None, help=text, **TRAIN_LIMITS.get(name, {})))
+        for name, kind, text in TRAIN_FLAGS
+    ]
+    command.__signature__ = signature.replace(parameters=own + extra)
+    return command
+
+
+def _retriever_module(name: str):
+    """The retriever's ``build_trainable``, as :data:`harness.core.registry.TRAINABLES` names it."""
+    from harness.core.registry import RETRIEVERS, TRAINABLES
+
+    RETRIEVERS.entry(name)  # an unknown retriever is named as such
+    if name not in TRAINABLES.names():
+        raise MireEvalError(f"retriever {name!r} cannot be trained; trainable: {', '.join(TRAINABLES.names())}")
+    return TRAINABLES.get(name)
+
+
+def training_defaults(name: str, stage: str, task: Optional[str] = None) -> dict:
+    """The registry's defaults for ``name`` at ``stage`` (fine-tuning: ``task``'s, else ``"*"``)."""
+    from harness.core.registry import FINETUNE_DEFAULTS, PRETRAIN_DEFAULTS
+
+    if stage == "finetune":
+        table = FINETUNE_DEFAULTS.get(name) if name in FINETUNE_DEFAULTS.names() else {}
+        return table.get(task) or table.get("*") or {}
+    return PRETRAIN_DEFAULTS.get(name) if name in PRETRAIN_DEFAULTS.names() else {}
+
+
+def _setup_distributed(device: str) -> str:
+    """Under torchrun, join the process group and pick this process's GPU."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return device
+    import torch
+    import torch.distributed as dist
+
+    if device.startswith("cuda"):
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        device = f"cuda:{local}"
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    return device
+
+
+def run_training(
+    stage: str,
+    retriever: str,
+    examples: list,
+    output_dir: Path,
+    checkpoint: Optional[str],
+    device: str,
+    flags: dict,
+    options: dict,
+    defaults_key: Optional[str] = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+):
+    """Resolve hyper-parameters, build the Trainable and train it (shared by both commands)."""
+    from harness.training.trainer import TrainConfig, train
+
+    build_trainable = _retriever_module(retriever)
+    defaults = training_defaults(retriever, stage, defaults_key)
+    merged = {**defaults, **options, **{k: v for k, v in flags.items() if v is not None}}
+    trainer_options, model_options = TrainConfig.split_options(merged)
+    config = TrainConfig(**trainer_options)
+    if output_dir.exists() and any(output_dir.iterdir()) and not resume:
+        if not overwrite:
+            raise MireEvalError(f"{output_dir}: already holds a training run; pass --resume or --overwrite")
+        if int(os.environ.get("RANK", "0")) == 0:
+            shutil.rmtree(output_dir)
+
+    def build(ckpt):
+        return build_trainable(ckpt, device, stage=stage, **model_options)
+
+    result = train(build, examples, config, output_dir, checkpoint, device, resume=resume, progress=progress)
+    record = {"stage": stage, "retriever": retriever, "checkpoint": checkpoint, "model_options": model_options}
+    summary_path = result.model_dir / "training.json"
+    if summary_path.is_file():
+        summary = json.loads(summary_path.read_text())
+        summary_path.write_text(json.dumps({**summary, **record}, indent=1, default=str))
+    return result
+
+
+# The shared flags of the evaluation after training, and of the training itself. Not split,
+# view, setting (train, then the test split's full view as fine-tuned) nor seed (a trainer flag).
+FINETUNE_FLAGS = ("task", "retriever", "checkpoint", "option", "device", "overwrite", "data_dir", "image_dir",
+                  "skip_missing_images", "relevance", "k", "limit", "output", "search", "search_option", "metrics")
+TRAINING_HELP = {
+    "retriever": "retriever name (must provide build_trainable)",
+    "checkpoint": "starting checkpoint (hub id or directory)",
+    "option": "KEY=VALUE: trainer field or build_trainable option (repeatable)",
+    "overwrite": "replace an existing run in the checkpoint directory",
+}
+
+
+@shared_options(*FINETUNE_FLAGS, help={
+    **TRAINING_HELP, "task": "task name or local:PATH (its train split is used)",
+    "relevance": "override the task's relevance for the evaluation",
+    "k": "passages retrieved per query in the evaluation", "limit": "evaluate only the first N test queries",
+    "output": "results directory of the evaluation (as for run)",
+    "search": "search of the evaluation: exact | ivf | ivfpq (docs/ann.md)"})
+def finetune(
+    opts: CommandOptions,
+    checkpoints: Optional[Path] = typer.Option(None, help="root for checkpoints/ (default: the mire-eval cache)"),
+    resume: bool = typer.Option(False, help="continue from the last saved step"),
+    evaluate: bool = typer.Option(True, help="evaluate the trained model on the test split"),
+    **flags,
+) -> None:
+    """Train a retriever on a task's train split, then evaluate it on the test split as fine-tuned."""
+    with user_errors():
+        from harness.core.cache import cache_home
+        from tasks.base import task_slug
+        from tasks.loading import load_task
+
+        task, retriever = opts.task, opts.retriever
+        _retriever_module(retriever)  # unknown or untrainable retrievers fail before loading data
+        # The evaluation's settings are checked now (a bad --search option costs no training);
+        # its checkpoint is the trained model, known once training is done.
+        opts.run_settings(split="test", setting="fine-tuned")
+        device = _setup_distributed(opts.device)
+        data = load_task(task, opts.load("train"))
+        if not data.train:
+            raise MireEvalError(f"task {task!r}: the train split has no training examples")
+        out = (checkpoints or cache_home()) / "checkpoints" / task_slug(task) / retriever
+        result = run_training("finetune", retriever, data.train, out, opts.checkpoint, device, flags,
+                              parse_options(opts.option), defaults_key=task, resume=resume,
+                              overwrite=opts.overwrite)
+        last = result.history[-1] if result.history else {}
+        typer.echo(f"finetuned {retriever} on {task}: {result.steps} steps, loss {last.get('loss', float('nan')):.4f} "
+                   f"-> {result.model_dir}")
+        if not evaluate or int(os.environ.get("RANK", "0")) != 0:
+            return
+        from harness.evaluation.pipeline import run_evaluation
+
+        settings = opts.run_settings(checkpoint=str(result.model_dir), split="test", device=device,
+                                     setting="fine-tuned", overwrite=False, retriever_options={})
+        test = load_task(task, settings.load, corpus_from=data)  # the train split's corpus, not read again
+        evaluation = run_evaluation(settings, data=test)
+        m = evaluation.metrics
+        typer.echo(f"{task} / {retriever} (fine-tuned, full): hit_rate@5={m.get('hit_rate@5', float('nan')):.4f} "
+                   f"mrr@5={m.get('mrr@5', float('nan')):.4f} -> {evaluation.directory}")
+
+
+def read_training_file(path: Path, image_dir: Optional[Path]) -> list:
+    """Pairs JSON lines (:mod:`harness.training.pairs`) or an R2P/ViD2R JSON list (:mod:`harness.training.r2p`)."""
+    if path.suffix == ".jsonl":
+        from harness.training.pairs import read_pairs
+
+        return read_pairs(path, image_dir)
+    if path.suffix == ".json":
+        if image_dir is None:
+            raise MireEvalError(f"{path}: R2P/ViD2R data names images relative to a folder; pass --image-dir")
+        from harness.training.r2p import read_r2p
+
+        return list(read_r2p(path, image_dir))
+    raise MireEvalError(f"{path}: training data must be .jsonl (pairs) or .json (R2P/ViD2R)")
+
+
+@shared_options("retriever", "checkpoint", "option", "device", "overwrite", "image_dir",
+                help={**TRAINING_HELP, "image_dir": "root of the images the data names"})
+def pretrain(
+    opts: CommandOptions,
+    data: list[Path] = typer.Option(..., help="training file(s): pairs .jsonl or R2P/ViD2R .json (repeatable)"),
+    checkpoints: Optional[Path] = typer.Option(None, help="root for checkpoints/ (default: the mire-eval cache)"),
+    name: Optional[str] = typer.Option(None, help="run name (default: pretrain-<first data file stem>)"),
+    resume: bool = typer.Option(False, help="continue from the last saved step"),
+    **flags,
+) -> None:
+    """Post-training adaptation / alignment pre-training on generic pairs or R2P data."""
+    with user_errors():
+        from harness.core.cache import cache_home
+
+        retriever = opts.retriever
+        _retriever_module(retriever)
+        device = _setup_distributed(opts.device)
+        examples = [e for path in data for e in read_training_file(path, opts.image_dir)]
+        out = (checkpoints or cache_home()) / "checkpoints" / (name or f"pretrain-{data[0].stem}") / retriever
+        result = run_training("pretrain", retriever, examples, out, opts.checkpoint, device, flags,
+                              parse_options(opts.option), resume=resume, overwrite=opts.overwrite)
+        last = result.history[-1] if result.history else {}
+        typer.echo(f"pretrained {retriever} on {len(examples)} pairs: {result.steps} steps, "
+                   f"loss {last.get('loss', float('nan')):.4f} -> {result.model_dir}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("finetune")(with_train_flags(finetune))
+    app.command("pretrain")(with_train_flags(pretrain))

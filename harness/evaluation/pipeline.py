@@ -1,0 +1,310 @@
+"""One evaluation, in a straight line: task -> index -> search -> metrics -> results.
+
+``run_evaluation(RunSettings(task="sample", retriever="bm25"))`` is ``mire-eval run --task sample
+--retriever bm25``; tests/retrievers/test_bm25.py runs it on a small task.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from contextlib import nullcontext
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from harness.core.cache import stable_hash
+from harness.index.ann.retrieve import search_identity
+from harness.core.errors import MireEvalError
+from harness.core.fingerprint import checkpoint_fingerprint
+from harness.metrics.scoring import DEFAULT_METRICS, evaluate, first_relevant_rank
+from harness.core.registry import RETRIEVERS
+from harness.evaluation.relevance import MODES as ANSWER_MODES
+from harness.evaluation.relevance import answer_qrels
+from harness.evaluation.results import (
+    code_version,
+    is_complete,
+    package_versions,
+    publish,
+    recover,
+    run_lock,
+    write_json,
+    write_per_query,
+)
+from harness.core.runs import read_qrels, read_trec_run, write_qrels_tsv, write_trec_run
+from harness.core.types import Qrels, Run, TaskData
+from tasks.base import LoadOptions, task_slug
+from tasks.loading import load_task
+
+
+# The stage a model was evaluated at: untrained for the task, after MIRe's alignment stage only,
+# or after task fine-tuning. ``<setting>@<label>`` adds a free label that tables and figures show
+# (the demo's ``fine-tuned@tiny-random-Qwen2-VL``); the part before ``@`` must be known.
+SETTINGS = ("zero-shot", "aligned", "fine-tuned")
+RELEVANCE_NAMES = ("gold", "qrels", *ANSWER_MODES)  # what --relevance may name; each task narrows it
+
+
+def check_output_dir(output: Path) -> None:
+    """Refuse an ``--output`` that is, or lies under, an existing file (before any work is done)."""
+    output = Path(output)
+    for folder in (output, *output.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                named = "" if folder == output else f" ({folder} is a file)"
+                raise MireEvalError(f"{output}: --output: not a directory{named}; name a results directory")
+            return
+
+
+@dataclass
+class RunSettings:
+    task: str
+    retriever: str
+    checkpoint: str | None = None
+    split: str = "test"
+    k: int = 100
+    limit: int | None = None
+    device: str = "cpu"
+    view: str = "full"
+    setting: str = "zero-shot"  # or "fine-tuned"
+    output: Path = Path("results")
+    overwrite: bool = False
+    seed: int = 0
+    load: LoadOptions = field(default_factory=LoadOptions)
+    retriever_options: dict = field(default_factory=dict)
+    metrics: tuple[str, ...] = DEFAULT_METRICS
+    search: str = "exact"  # or "ivf" / "ivfpq" (harness.index.ann.retrieve)
+    search_options: dict = field(default_factory=dict)  # --search-option pairs
+
+    def __post_init__(self) -> None:
+        """Options are checked when settings are made, so a typo costs no loading or indexing."""
+        stage, _, label = self.setting.partition("@")
+        if stage not in SETTINGS or (_ and not label.replace("-", "").replace("_", "").isalnum()):
+            raise MireEvalError(f"--setting: unknown value {self.setting!r}; known: {', '.join(SETTINGS)} "
+                                "(optionally followed by @label, letters, digits, '-' and '_')")
+        if self.load.relevance is not None and self.load.relevance not in RELEVANCE_NAMES:
+            raise MireEvalError(f"--relevance: unknown value {self.load.relevance!r}; "
+                                f"known: gold, {', '.join(ANSWER_MODES)}")
+        search_identity(self.search, self.search_options)  # a bad mode or option: one line, now
+        if not 0 <= self.seed < 2**32:  # numpy's and torch's seed range
+            raise MireEvalError(f"--seed: {self.seed}: must be between 0 and 2**32 - 1")
+        check_output_dir(self.output)
+
+    def identity(self, inputs: dict[str, str] | None = None, query_ids: Sequence[str] | None = None) -> dict:
+        """Everything that changes the result (not where it is written, nor device).
+
+        ``inputs`` are the fingerprints of the data files the task read (``TaskData.inputs``);
+        the checkpoint's fingerprint is computed here. ``query_ids``: the ids of the queries
+        evaluated. With ``--skip-missing-images`` which queries survive depends on the images
+        on disk, not only on the data files, so their set (a hash of the sorted ids) is part
+        of the identity: an image removed, restored or broken later is another run. Without
+        the flag every query is evaluated or the load fails, so the set follows from the
+        inputs and the identity (and tag) stay those it always had.
+        """
+        load = {k: str(v) for k, v in asdict(self.load).items() if k not in ("split", "cache_dir")}
+        search = search_identity(self.search, self.search_options)
+        return ({"search": search} if search is not None else {}) | {
+            "task": self.task, "retriever": self.retriever, "checkpoint": self.checkpoint,
+            "checkpoint_fingerprint": checkpoint_fingerprint(self.checkpoint),
+            "inputs": dict(sorted((inputs or {}).items())), "split": self.split, "k": self.k,
+            "limit": self.limit, "view": self.view, "setting": self.setting, "seed": self.seed, "load": load,
+            "retriever_options": self.retriever_options, "metrics": list(self.metrics),
+        } | ({"queries": stable_hash(sorted(query_ids or []), 16)} if self.load.skip_missing_images else {})
+        # an exact run names no search: its identity (and tag) are those it always had
+
+    def tag(self, identity: dict) -> str:
+        return f"{self.setting}-{self.view}-{self.split}-{stable_hash(identity, 10)}"
+
+
+@dataclass
+class RunResult:
+    """One evaluation's folder and the artefacts it used, for callers that build on it
+    (the probe) instead of loading, judging or searching again.
+
+    ``data``: the task as evaluated (``--limit`` applied); ``qrels``: ``{qid: {pid: grade}}``
+    for every evaluated query (empty when it has no judged passage); ``run``: the full-view
+    run ``{qid: {pid: score}}``, top ``k``. A reused folder's run and qrels are read back
+    from run.trec and qrels.tsv, which hold them exactly (scores as ``repr``).
+    """
+
+    directory: Path
+    metrics: dict[str, float]
+    reused: bool
+    run: Run = field(default_factory=dict, repr=False)
+    qrels: Qrels = field(default_factory=dict, repr=False)
+    data: TaskData | None = field(default=None, repr=False)
+
+
+def materialise_qrels(data: TaskData, cache_dir: Path) -> Qrels:
+    """The task's qrels, or answer-match qrels over the whole corpus (cached)."""
+    if data.relevance == "qrels":
+        return {q.id: dict(data.qrels.get(q.id, {})) for q in data.queries}
+    return answer_qrels(data.queries, data.corpus, data.relevance, cache_dir=cache_dir / "qrels")
+
+
+def build_retriever(settings: RunSettings):
+    factory = RETRIEVERS.get(settings.retriever)
+    return factory(settings.checkpoint, settings.device, **settings.retriever_options)
+
+
+def index_retriever(retriever, settings: RunSettings, corpus) -> dict:
+    """Index ``corpus`` (through the store when the retriever has one) and, for ``--search
+    ivf|ivfpq``, build or reuse the store's approximate index and hand it to the retriever.
+    Returns meta.json's ``"store"``, ``"distributed"`` and, when approximate, ``"ann"``."""
+    from harness.index.ann.retrieve import ApproximateSearch, check_searchable, search_params
+    from harness.index.store_index import index_for_run
+
+    params = search_params(settings.search, settings.search_options)
+    check_searchable(retriever, settings.search)  # before any encoding
+    indexed = index_for_run(retriever, corpus, settings.checkpoint, settings.task, settings.load.cache_dir)
+    if params is None:
+        return indexed
+    if indexed["store"] is None:
+        raise MireEvalError(f"--search {settings.search}: builds on the embedding store; unset MIRE_EVAL_STORE=off")
+    from harness.index.store import Store
+
+    info = indexed["store"]
+    retriever.approximate = ApproximateSearch(Store(Path(info["path"]), info["identity"]), params)
+    return {**indexed, "ann": retriever.approximate.describe()}
+
+
+def seed_everything(seed: int) -> None:
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def run_evaluation(settings: RunSettings, retriever=None, data: TaskData | None = None) -> RunResult:
+    """Evaluate ``settings.retriever`` on ``settings.task`` and write the results folder.
+
+    The task is loaded first: its identity includes the fingerprints of the files it read.
+    Under the identity's lock, a complete folder with the same identity is reused unless
+    ``settings.overwrite``; otherwise the run is computed and published whole.
+    ``retriever`` / ``data`` may be passed in when the caller already holds them. The result
+    carries the run, the qrels and the data it used (:class:`RunResult`).
+    """
+    started = time.perf_counter()
+    if data is None:
+        data = load_task(settings.task, _with_split(settings.load, settings.split))
+    data = data.limit(settings.limit)
+    if not data.queries:
+        raise MireEvalError(f"task {settings.task!r} split {settings.split!r} has no queries to evaluate")
+    load_s = round(time.perf_counter() - started, 3)
+    identity, directory = run_identity(settings, data)
+    from harness.core.distributed import init as join_ranks
+    from harness.core.distributed import sum_ints
+
+    ranks = join_ranks(settings.device)  # a world of one unless started by torchrun
+    # Rank 0 alone holds the lock and decides reuse (the others would wait on it while rank 0
+    # waits on them in a collective); every rank follows its decision.
+    with run_lock(directory) if ranks.is_main else nullcontext():
+        if ranks.is_main:
+            recover(directory)
+        finished = ranks.is_main and not settings.overwrite and _finished(directory, identity)
+        if sum_ints([int(finished)])[0]:
+            return _read_back(directory, data)
+        return _evaluate(settings, identity, directory, data, retriever, load_s, ranks)
+
+
+def run_identity(settings: RunSettings, data: TaskData) -> tuple[dict, Path]:
+    """``(identity, folder)`` of ``settings`` over the loaded (and limited) ``data``: the
+    identity as meta.json records it, with the fingerprints of the files the task read."""
+    ids = [q.id for q in data.queries]
+    identity = json.loads(json.dumps(settings.identity(data.inputs, ids), default=str))
+    return identity, Path(settings.output) / task_slug(settings.task) / settings.retriever / settings.tag(identity)
+
+
+def finished_run(settings: RunSettings, data: TaskData) -> Path | None:
+    """The complete folder of an identical earlier run of ``settings`` on ``data``, or None."""
+    identity, directory = run_identity(settings, data.limit(settings.limit))
+    return directory if _finished(directory, identity) else None
+
+
+def _read_back(directory: Path, data: TaskData) -> RunResult:
+    """A finished folder as a :class:`RunResult`: its metrics, and its run and qrels as written."""
+    with open(directory / "metrics.json") as g:
+        metrics = json.load(g)["metrics"]
+    judged = read_qrels(directory / "qrels.tsv")  # a query without judged passages has no line
+    qrels = {q.id: judged.get(q.id, {}) for q in data.queries}
+    return RunResult(directory, metrics, reused=True, run=read_trec_run(directory / "run.trec"), qrels=qrels,
+                     data=data)
+
+
+def _finished(directory: Path, identity: dict) -> bool:
+    """A complete folder whose recorded identity is ``identity``."""
+    if not is_complete(directory):
+        return False
+    try:
+        with open(directory / "meta.json") as f:
+            return json.load(f).get("identity") == identity
+    except (OSError, ValueError):
+        return False
+
+
+def _evaluate(settings: RunSettings, identity: dict, directory: Path, data: TaskData, retriever,
+              load_s: float, ranks) -> RunResult:
+    seed_everything(settings.seed)
+    timings: dict[str, float] = {"load_task": load_s}
+    clock = time.perf_counter()
+
+    def lap(phase: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[phase] = round(now - clock, 3)
+        clock = now
+
+    qrels = materialise_qrels(data, settings.load.cache_dir)
+    lap("relevance")
+    if retriever is None:
+        retriever = build_retriever(settings)
+    lap("load_retriever")
+    indexed = index_retriever(retriever, settings, data.corpus)
+    lap("index")
+    run = retriever.search(data.queries, settings.k, settings.view)
+    lap("search")
+    query_ids = [q.id for q in data.queries]
+    scores = evaluate(qrels, run, settings.metrics, queries=query_ids)
+    lap("metrics")
+
+    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    summary = {
+        "task": settings.task, "retriever": settings.retriever, "setting": settings.setting,
+        "view": settings.view, "split": settings.split, "checkpoint": settings.checkpoint, "limit": settings.limit,
+        "search": settings.search,
+        "relevance": data.relevance, "n_queries": scores.n_queries, "n_without_relevant": scores.n_without_relevant,
+        "n_empty_rankings": scores.n_empty_rankings, "created": created, "metrics": scores.mean,
+    }
+    meta = {
+        "identity": identity,
+        "created": created,
+        "code": code_version(),
+        "versions": package_versions(),
+        "task": {"name": settings.task, "split": settings.split, "relevance": data.relevance, **data.meta,
+                 "n_queries_evaluated": scores.n_queries, "n_queries_without_relevant": scores.n_without_relevant},
+        "retriever": retriever.describe(),
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(settings).items()},
+        "device": settings.device,
+        "seed": settings.seed,
+        "timings_s": timings,
+        **indexed,  # "store" (key, reused, ...) and "distributed"
+    }
+    if not ranks.is_main:  # only rank 0 writes results
+        return RunResult(directory, scores.mean, reused=False)
+    with publish(directory) as tmp:
+        write_trec_run(run, tmp / "run.trec", tag=f"{settings.retriever}-{settings.setting}-{settings.view}", k=settings.k)
+        write_qrels_tsv(qrels, tmp / "qrels.tsv")
+        n_relevant = {q: sum(1 for g in qrels.get(q, {}).values() if g > 0) for q in query_ids}
+        write_per_query(tmp / "per_query.csv", scores, n_relevant, first_relevant_rank(qrels, run))
+        write_json(tmp / "meta.json", meta)
+        write_json(tmp / "metrics.json", summary)
+    return RunResult(directory, scores.mean, reused=False, run=run, qrels=qrels, data=data)
+
+
+def _with_split(options: LoadOptions, split: str) -> LoadOptions:
+    from dataclasses import replace
+
+    return replace(options, split=split)

@@ -1,0 +1,1 @@
+"""The text-dominance probe: query views and indices, attribution, and the pictures."""

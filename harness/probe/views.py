@@ -1,0 +1,390 @@
+"""The text-dominance probe: how much does a retriever use the image, how much the text?
+
+One index, four query views, each searched with the same retriever:
+
+* ``full``: image and question, as evaluated normally;
+* ``text``: the image removed (the retriever's own ``text`` view);
+* ``image``: the question removed (the retriever's own ``image`` view);
+* ``swap``: every query's image replaced by the image of another query, a fixed derangement
+  drawn from the seed (:func:`derangement`), then searched with the ``full`` view. The probe
+  realises it by swapping ``Query.image``, so every retriever gets it the same way.
+
+With ``M_v`` a metric's mean under view ``v`` (the task's main metric unless said otherwise):
+
+* image dependence   = (M_full - M_text)  / M_full: what is lost without the image;
+* text dependence    = (M_full - M_image) / M_full: what is lost without the question;
+* text-dominance index = text dependence - image dependence (> 0: leans on the text);
+* swap sensitivity   = (M_full - M_swap)  / M_full: what a wrong image costs.
+
+When ``M_full`` is 0 the ratios are undefined and reported as ``null`` (nothing to lose).
+Each view is compared with ``full`` query by query with a paired test through ranx's
+``compare`` (default Student's paired two-sided t-test; ``fisher``: randomisation test).
+Per-query attribution (gold rank and score per view, the MaxSim text/visual split) is in
+:mod:`harness.probe.attribution`.
+
+The full view is an ordinary evaluation (:func:`harness.evaluation.pipeline.run_evaluation`), so its
+folder ``<output>/<task>/<retriever>/<tag>/`` holds metrics.json and the rest; the probe adds
+probe.json, probe_per_query.csv and run_<view>.trec there, and the leaderboard reads
+probe.json's ``indices`` beside metrics.json.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+
+from harness.probe.attribution import (
+    RememberingEncoder,
+    attribute,
+    attribution_rows,
+    attribution_summary,
+    gold_passages,
+    split_kind,
+    unwrapped,
+)
+from harness.core.types import Qrels, Query, Run
+from retrievers.hooks import PoolingAttention
+
+PROBE_VIEWS = ("full", "text", "image", "swap")
+SEARCH_VIEW = {"full": "full", "text": "text", "image": "image", "swap": "full"}
+INDEX_NAMES = ("image_dependence", "text_dependence", "text_dominance", "swap_sensitivity")
+STAT_TESTS = ("student", "fisher")
+SWAP_REALISATION = ("every query's image replaced by the image of another query (a derangement, seed {seed}), "
+                    "then searched with the retriever's full view")
+# ranx cannot hold an empty ranking nor a query without relevant passages; these stand-ins
+# are never matched, so such a query scores 0 as in harness.metrics.scoring.evaluate.
+NO_RESULT, NO_RELEVANT = "\x00no-result", "\x00no-relevant"
+
+
+# --------------------------------------------------------------------------------------------
+# The swap view
+# --------------------------------------------------------------------------------------------
+def derangement(n: int, seed: int) -> list[int]:
+    """A permutation of ``range(n)`` with no fixed point, fixed by ``seed`` (Sattolo's cycle).
+
+    >>> p = derangement(5, 0)
+    >>> sorted(p) == list(range(5)), any(i == j for i, j in enumerate(p))
+    (True, False)
+    >>> derangement(1, 0), derangement(0, 0)
+    ([0], [])
+    """
+    perm = list(range(n))
+    rng = random.Random(seed)
+    for i in range(n - 1, 0, -1):
+        j = rng.randrange(i)  # j < i: every element moves, the result is one n-cycle
+        perm[i], perm[j] = perm[j], perm[i]
+    return perm
+
+
+def swap_images(queries: Sequence[Query], seed: int) -> list[Query]:
+    """Each query with an image gets the image of another query (a derangement among them);
+    queries without an image are left as they are."""
+    with_image = [i for i, q in enumerate(queries) if q.image is not None]
+    perm = derangement(len(with_image), seed)
+    out = list(queries)
+    for slot, source in zip(with_image, perm):
+        out[slot] = queries[slot].with_image(queries[with_image[source]].image)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Indices and the paired test
+# --------------------------------------------------------------------------------------------
+def dependence_indices(means: Mapping[str, float]) -> dict[str, float | None]:
+    """The four probe indices from one metric's mean per view (``None`` when M_full is 0).
+
+    >>> dependence_indices({"full": 0.8, "text": 0.6, "image": 0.2, "swap": 0.4})
+    {'image_dependence': 0.25, 'text_dependence': 0.75, 'text_dominance': 0.5, 'swap_sensitivity': 0.5}
+    >>> dependence_indices({"full": 0.0, "text": 0.0, "image": 0.0, "swap": 0.0})["text_dominance"] is None
+    True
+    """
+    full = means["full"]
+    if not full:
+        return dict.fromkeys(INDEX_NAMES)
+
+    def loss(view):
+        return (full - means[view]) / full if view in means else None
+
+    image_dep, text_dep = loss("text"), loss("image")
+    dominance = None if image_dep is None or text_dep is None else text_dep - image_dep
+    return {"image_dependence": image_dep, "text_dependence": text_dep,
+            "text_dominance": dominance, "swap_sensitivity": loss("swap")}
+
+
+def compare_with_full(qrels: Qrels, runs: Mapping[str, Run], metrics: Sequence[str], stat_test: str = "student") -> dict:
+    """Paired test of every view against ``full`` through ranx ``compare``, per metric.
+
+    Runs are first put in trec_eval's order and given rank-derived scores (as
+    :mod:`harness.metrics.scoring` does), so ranx sees the same rankings. Returns
+    ``{view: {metric: {"delta": M_view - M_full, "p_value": p, "win_tie_loss": {...}}}}``
+    (W/T/L counted from full's side). ``p_value`` is 1.0 when the two views score every query
+    the same (the t statistic is 0/0 there and ranx reports NaN).
+    """
+    from ranx import Qrels as RanxQrels
+    from ranx import Run as RanxRun
+    from ranx import compare
+
+    from harness.core.runs import trec_order_scores
+
+    queries = list(qrels)
+    judged = {q: ({p: g for p, g in qrels[q].items() if g > 0} or {NO_RELEVANT: 1}) for q in queries}
+
+    def ranx_run(view):
+        ranked = trec_order_scores(runs[view], queries)
+        return RanxRun({q: ranked[q] or {NO_RESULT: 1.0} for q in queries}, name=view)
+
+    from harness.core.quiet import quiet_numba
+
+    names = list(runs)
+    with warnings.catch_warnings(), quiet_numba():
+        # scipy warns on (near-)identical paired samples, the normal case of views that agree
+        warnings.simplefilter("ignore", RuntimeWarning)
+        report = compare(RanxQrels(judged), [ranx_run(v) for v in names], list(metrics), stat_test=stat_test,
+                         rounding_digits=12).to_dict()
+    full = report["full"]
+    out = {}
+    for view in names:
+        if view == "full":
+            continue
+        entry = {}
+        for m in metrics:
+            p = float(full["comparisons"][view][m])
+            wtl = {k: int(v) for k, v in full["win_tie_loss"][view][m].items()}
+            if math.isnan(p) and wtl["W"] == 0 and wtl["L"] == 0:
+                p = 1.0
+            entry[m] = {"delta": report[view]["scores"][m] - full["scores"][m], "p_value": p, "win_tie_loss": wtl}
+        out[view] = entry
+    return out
+
+
+def mean_over(per_query: Mapping[str, Mapping[str, float]], qids: Sequence[str], metrics: Sequence[str]) -> dict:
+    """Mean of each metric over ``qids``; ``per_query[qid][metric]``.
+
+    >>> mean_over({"a": {"m": 1.0}, "b": {"m": 0.0}, "c": {"m": 1.0}}, ["a", "b"], ["m"])
+    {'m': 0.5}
+    """
+    return {m: (sum(per_query[q][m] for q in qids) / len(qids) if qids else 0.0) for m in metrics}
+
+
+def summarise(qrels: Qrels, runs: Mapping[str, Run], metrics: Sequence[str], main_metric: str,
+              query_types: Mapping[str, str] | None = None, stat_test: str = "student") -> tuple[dict, dict]:
+    """Metrics per view, paired tests and indices, overall and per query type.
+
+    Returns ``(summary, per_query)`` with ``per_query[view][qid][metric]``. ``indices`` holds
+    the main metric's four indices (what the leaderboard shows); ``indices_by_metric`` all.
+    """
+    from harness.metrics.scoring import evaluate
+
+    queries = list(qrels)
+    scores = {v: evaluate(qrels, run, metrics, queries=queries) for v, run in runs.items()}
+    per_query = {v: s.per_query for v, s in scores.items()}
+    by_metric = {m: dependence_indices({v: scores[v].mean[m] for v in runs}) for m in metrics}
+    summary = {
+        "main_metric": main_metric,
+        "n_queries": len(queries),
+        "n_without_relevant": scores["full"].n_without_relevant,
+        "views": {v: {"metrics": scores[v].mean, "n_empty_rankings": scores[v].n_empty_rankings} for v in runs},
+        "compare": {"stat_test": stat_test, "vs_full": compare_with_full(qrels, runs, metrics, stat_test)},
+        "indices": by_metric[main_metric],
+        "indices_by_metric": by_metric,
+    }
+    if query_types:
+        by_type = {}
+        for qtype in sorted({query_types[q] for q in queries if q in query_types}):
+            qids = [q for q in queries if query_types.get(q) == qtype]
+            means = {v: mean_over(per_query[v], qids, metrics) for v in runs}
+            by_type[qtype] = {
+                "n_queries": len(qids),
+                "views": {v: {"metrics": means[v]} for v in runs},
+                "indices": dependence_indices({v: means[v][main_metric] for v in runs}),
+            }
+        summary["by_type"] = by_type
+    return summary, per_query
+
+
+# --------------------------------------------------------------------------------------------
+# The whole probe
+# --------------------------------------------------------------------------------------------
+def search_and_attribute(retriever, queries: Sequence[Query], qrels: Qrels, k: int, seed: int,
+                         chunk: int = 512, full_run: Run | None = None) -> tuple[dict, dict, dict]:
+    """Search the four views and attribute the gold scores, ``chunk`` queries at a time.
+
+    Returns ``(runs, gold, attribution)``: ``runs[view]``, ``gold[qid]`` (see
+    :func:`harness.probe.attribution.gold_passages`), ``attribution[view][qid]``. An encoder
+    retriever's query matrices are encoded once per view and chunk, for search and
+    attribution alike. ``full_run`` (the evaluation's own run) is taken as the full view
+    rather than searched again: on a large corpus a search is a scan of every passage.
+    """
+    from harness.core.progress import progress
+
+    by_view = {"full": list(queries), "text": list(queries), "image": list(queries), "swap": swap_images(queries, seed)}
+    runs: dict[str, Run] = {v: {} for v in PROBE_VIEWS}
+    attribution: dict[str, dict] = {v: {} for v in PROBE_VIEWS}
+    gold: dict[str, str] = {}
+    encoder = getattr(retriever, "encoder", None)
+    if encoder is not None:
+        retriever.encoder = RememberingEncoder(encoder)
+    bar = progress(desc="probe views", total=len(by_view) * len(queries), unit="query")
+    try:
+        for start in range(0, len(queries), chunk):
+            part = {v: qs[start : start + chunk] for v, qs in by_view.items()}
+            part_runs = {}
+            for v, qs in part.items():
+                bar.set_postfix_str(v, refresh=False)  # the view being searched
+                part_runs[v] = (retriever.search(qs, k, SEARCH_VIEW[v]) if v != "full" or full_run is None
+                                else {q.id: full_run.get(q.id, {}) for q in qs})
+                bar.update(len(qs))
+            part_gold = gold_passages({q.id: qrels.get(q.id, {}) for q in part["full"]}, part_runs["full"])
+            for v, scores in attribute(retriever, part, part_runs, part_gold, SEARCH_VIEW).items():
+                attribution[v].update(scores)
+            for v in PROBE_VIEWS:
+                runs[v].update(part_runs[v])
+            gold.update(part_gold)
+            if encoder is not None:
+                retriever.encoder.clear()
+    finally:
+        bar.close()
+        if encoder is not None:
+            retriever.encoder = encoder
+    return runs, gold, attribution
+
+
+def main_metric_of(task: str) -> str:
+    """The registered task's main metric, read from its TaskSpec (``mrr@5``, the papers'
+    headline, for a ``local:`` folder or an unregistered name)."""
+    from harness.core.registry import TASKS
+
+    return TASKS.get(task).main_metric if task in TASKS.names() else "mrr@5"
+
+
+def paper_metric_of(task: str) -> str | None:
+    """The papers' label for the registered task's main metric (its TaskSpec's), else None."""
+    from harness.core.registry import TASKS
+
+    return TASKS.get(task).paper_metric if task in TASKS.names() else None
+
+
+def query_types_and_chance(task: str, data) -> tuple[dict | None, dict | None]:
+    """Per-query types and chance levels: from the task's meta (``diagnostic``), else the
+    queries' own ``type`` field (``Query.extra``, as a ``local:`` copy of the diagnostic task
+    carries it) and, for a ``local:`` directory, a ``diagnostic.json`` written by
+    ``mire-eval make-diagnostic``."""
+    import json
+    from pathlib import Path
+
+    from tasks.diagnostic import query_types
+
+    types = data.meta.get("query_types") or query_types(data.queries)
+    chance = data.meta.get("chance")
+    if chance is None and task.startswith("local:"):
+        stamp = Path(task[len("local:"):]) / "diagnostic.json"
+        if stamp.exists():
+            chance = json.loads(stamp.read_text()).get("chance")
+    return types or None, chance
+
+
+def run_probe(settings, stat_test: str = "student", retriever=None, data=None, attention_queries: int = 4) -> dict:
+    """Evaluate the full view (an ordinary run), then the text, image and swap views over the
+    same index; score, test, attribute and write. Returns probe.json's content plus
+    ``directory``.
+
+    ``settings`` is a :class:`harness.evaluation.pipeline.RunSettings` (its ``view`` is ignored: the
+    probe runs them all; its ``seed`` also draws the swap derangement). ``retriever`` and
+    ``data`` may be passed in (tests, notebooks). The full view's run, qrels and data are the
+    evaluation's own (:class:`harness.evaluation.pipeline.RunResult`), never searched or judged again.
+    """
+    from harness.core.errors import MireEvalError
+    from harness.evaluation.pipeline import build_retriever, index_retriever, run_evaluation
+    from harness.core.runs import write_trec_run
+    from tasks.loading import load_task
+
+    if stat_test not in STAT_TESTS:
+        raise MireEvalError(f"unknown paired test {stat_test!r}; known: {', '.join(STAT_TESTS)}")
+    settings = replace(settings, view="full")
+    main_metric = main_metric_of(settings.task)
+    metrics = list(dict.fromkeys([*settings.metrics, main_metric]))
+    settings = replace(settings, metrics=tuple(metrics))
+    if data is None:  # loaded before the model, so a data error costs no model loading
+        data = load_task(settings.task, replace(settings.load, split=settings.split))
+    if retriever is None:
+        retriever = build_retriever(settings)
+
+    full = run_evaluation(settings, retriever=retriever, data=data)  # loads and indexes, unless reused
+    data, qrels = full.data, full.qrels
+    if full.reused:  # the other views need the index: the run's cached store (and --search's index)
+        index_retriever(retriever, settings, data.corpus)
+    runs, gold, attribution = search_and_attribute(retriever, data.queries, qrels, settings.k, settings.seed,
+                                                   full_run=full.run)
+
+    types, chance = query_types_and_chance(settings.task, data)
+    summary, per_query = summarise(qrels, runs, metrics, main_metric, types, stat_test)
+    rows = attribution_rows(attribution, gold, per_query, main_metric, types)
+    described = retriever.describe()
+    record = {
+        "task": settings.task, "retriever": settings.retriever, "setting": settings.setting,
+        "split": settings.split, "checkpoint": settings.checkpoint, "seed": settings.seed, "k": settings.k,
+        **summary,
+        "paper_metric": paper_metric_of(settings.task),
+        "realisation": {**{v: (described.get("views") or {}).get(v, f"the retriever's {v!r} view")
+                           for v in ("full", "text", "image")},
+                        "swap": SWAP_REALISATION.format(seed=settings.seed)},
+        "attribution": {"gold": "the relevant passage ranked best under full", "split": split_kind(retriever),
+                        **attribution_summary(rows, PROBE_VIEWS)},
+        "chance": chance,
+    }
+    for view in ("text", "image", "swap"):
+        write_trec_run(runs[view], full.directory / f"run_{view}.trec", tag=f"{settings.retriever}-{view}", k=settings.k)
+    write_pooling_attention(full.directory, retriever, data.queries, types, attention_queries)
+    write_probe(full.directory, record, rows)  # probe.json last: readers take it as "probe finished"
+    return {"directory": str(full.directory), **record}
+
+
+def write_probe(directory, record: Mapping, rows: Sequence[Mapping]) -> None:
+    import csv
+
+    from harness.evaluation.results import write_json
+
+    with open(directory / "probe_per_query.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["query_id"])
+        writer.writeheader()
+        writer.writerows(rows)
+    write_json(directory / "probe.json", record)
+
+
+def attention_queries(queries: Sequence[Query], types: Mapping[str, str] | None, n: int) -> list[Query]:
+    """Queries whose pooling attention is drawn: the first of each type, then the next ones."""
+    with_image = [q for q in queries if q.image is not None]
+    chosen, seen = [], set()
+    for q in with_image:
+        qtype = (types or {}).get(q.id)
+        if qtype not in seen:
+            seen.add(qtype)
+            chosen.append(q)
+    chosen += [q for q in with_image if q not in chosen]
+    return chosen[:n]
+
+
+def write_pooling_attention(directory, retriever, queries: Sequence[Query], types, n: int = 4) -> None:
+    """When the encoder is a :class:`~retrievers.hooks.PoolingAttention` (each head's
+    attention over the image patches, averaged over the question's tokens), keep it for a few
+    queries with their images, so ``mire-eval plot`` can draw it without the model."""
+    import json
+
+    encoder = unwrapped(getattr(retriever, "encoder", None))
+    chosen = attention_queries(queries, types, n) if isinstance(encoder, PoolingAttention) else []
+    if not chosen:
+        return
+    import torch
+
+    with torch.inference_mode():
+        attention = encoder.pooling_attention(chosen).float().cpu()  # (B, heads, P)
+    items = []
+    for i, (q, att) in enumerate(zip(chosen, attention)):
+        name = f"attention_query_{i}.png"
+        q.image.load().save(directory / name)
+        items.append({"query_id": q.id, "question": q.text, "type": (types or {}).get(q.id),
+                      "image": name, "attention": att.tolist()})
+    (directory / "pooling_attention.json").write_text(json.dumps(items))
