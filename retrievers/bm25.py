@@ -14,9 +14,10 @@ import bm25s
 import Stemmer
 
 from harness.core.errors import MireEvalError
+from harness.core.progress import progress
+from harness.core.types import Corpus, Query, Run
 from retrievers.base import check_view, describe_record
 from retrievers.options import check_options, option_choice, option_float
-from harness.core.types import Corpus, Query, Run
 
 
 # The scoring variants bm25s knows (bm25s.scoring._select_tfc_scorer) and the stop-word lists
@@ -60,8 +61,6 @@ class BM25Retriever:
         bm25s builds its vocabulary from the token strings, as it does from one whole-corpus
         ``tokenize``; ids are internal, so scores are the same.
         """
-        from harness.core.progress import progress
-
         n = len(corpus)
         tokens: list[list[str]] = []
         with progress(desc="bm25 index", total=n, unit="passage", unit_scale=True) as bar:

@@ -1,6 +1,3 @@
-"""Benchmarks: one small declarative file per task (a ``TaskSpec``), shared behaviour in base.py."""
-
-from tasks.base import LoadOptions, TaskSpec, task_slug
-from tasks.loading import load_task
-
-__all__ = ["LoadOptions", "TaskSpec", "load_task", "task_slug"]
+"""Benchmarks: one small declarative file per task (a ``TaskSpec``), shared behaviour in base.py,
+the names in registry.py. Importing this package imports nothing else (``mire-eval ls`` reads
+tasks/registry.py without loading any task)."""

@@ -1,7 +1,7 @@
 """What every task shares: its declaration, load options, relevance choice and image checks.
 
 A task module declares one ``TASK = TaskSpec(...)`` (metadata plus a ``load`` function) and
-is registered by name in :mod:`harness.core.registry`. ``local:PATH`` names any directory in the
+is registered by name in :mod:`tasks.registry`. ``local:PATH`` names any directory in the
 local format (see :mod:`tasks.local`). Loading by name is :func:`tasks.loading.load_task`
 (its own module: it dispatches to the local loader, which builds on this one).
 """
@@ -16,6 +16,8 @@ from pathlib import Path
 
 from harness.core.cache import cache_home
 from harness.core.errors import MireEvalError
+from harness.core.fingerprint import record_inputs, recording_reads
+from harness.core.images import check_ref, wide_image_warning
 from harness.core.types import Query, TaskData
 
 
@@ -97,8 +99,6 @@ def corpus_once(key: Hashable, read: Callable[[], object]):
     revision). A reused corpus replays the inputs its first reading recorded, so the run
     identity is the same as after a fresh read.
     """
-    from harness.core.fingerprint import record_inputs, recording_reads
-
     offered = _offered.get()
     if offered is not None and offered.key == key:
         record_inputs(offered.inputs)
@@ -148,8 +148,6 @@ def check_images(queries: Sequence[Query], skip: bool) -> tuple[list[Query], lis
     ``convert("RGB")`` clips (16-bit, floating-point) are kept, and counted in one warning
     on stderr.
     """
-    from harness.core.images import check_ref, wide_image_warning
-
     kept, skipped, wide = [], [], 0
     for q in queries:
         check = check_ref(q.image) if q.image is not None else None

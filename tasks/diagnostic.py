@@ -38,9 +38,11 @@ from pathlib import Path
 
 from harness.core.cache import stable_hash
 from harness.core.errors import MireEvalError
+from harness.core.fingerprint import fingerprint_file
 from harness.core.outputs import check_output_dir
 from harness.core.types import TaskData
 from tasks.base import LoadOptions, TaskSpec
+from tasks.local import load_local
 
 QUERY_TYPES = ("image-needed", "text-sufficient", "both-needed")
 
@@ -309,8 +311,6 @@ def ensure_generated(directory: Path, config: DiagnosticConfig = DiagnosticConfi
 
 
 def load(options: LoadOptions) -> TaskData:
-    from harness.core.fingerprint import fingerprint_file
-    from tasks.local import load_local
 
     directory = Path(options.data_dir) if options.data_dir else options.cache_dir / "diagnostic"
     if options.data_dir is None:

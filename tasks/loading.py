@@ -9,14 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.core.errors import MireEvalError
+from harness.core.fingerprint import recording_reads
 from harness.core.types import TaskData
 from tasks.base import LoadOptions, TaskSpec, _offered, _read
+from tasks.local import load_local
+from tasks.registry import TASKS
 
 
 def task_spec(name: str) -> TaskSpec | None:
     """The registered task's declaration; None for ``local:PATH`` (a folder declares nothing)."""
-    from harness.core.registry import TASKS
-
     return None if name.startswith("local:") else TASKS.get(name)
 
 
@@ -26,16 +27,12 @@ def load_task(name: str, options: LoadOptions | None = None, corpus_from: TaskDa
     ``corpus_from``: an earlier load of the same task (another split); its corpus is taken
     instead of read again when it came from the same source (:func:`tasks.base.corpus_once`).
     """
-    from harness.core.fingerprint import recording_reads
-
     options = options or LoadOptions()
     offered = _offered.set(corpus_from.corpus_read if corpus_from is not None else None)
     read = _read.set([])
     try:
         with recording_reads() as reads:  # every adapter fingerprints the files it reads
             if name.startswith("local:"):
-                from tasks.local import load_local
-
                 data = load_local(Path(name[len("local:"):]), options)
             else:
                 spec = task_spec(name)

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.core.fingerprint import fingerprint_file
 from harness.core.errors import MireEvalError, where
-from harness.evaluation.relevance import MODES as ANSWER_MODES
+from harness.core.fingerprint import fingerprint_file
 from harness.core.runs import iter_qrels
 from harness.core.textfiles import check_id, iter_json_lines
-from harness.core.types import Corpus, FileImage, Qrels, Query, TaskData, TrainExample
+from harness.core.types import ANSWER_MATCH, Corpus, FileImage, Qrels, Query, TaskData, TrainExample
 from tasks.base import LoadOptions, check_images, corpus_once, resolve_relevance
 
 
@@ -126,11 +125,11 @@ def load_local(root: Path, options: LoadOptions) -> TaskData:
         qrels_path = root / "qrels" / f"{options.split}.tsv"
         qrels = read_split_qrels(qrels_path, {q.id for q in queries}, set(corpus.ids))
         queries = [q for q in queries if q.id in qrels]
-        relevance = resolve_relevance(f"local:{root}", options, "qrels", ("qrels", *ANSWER_MODES))
+        relevance = resolve_relevance(f"local:{root}", options, "qrels", ("qrels", *ANSWER_MATCH))
     else:
         if options.split != "test":
             raise MireEvalError(f"{root}: no qrels/ directory, so the only split is 'test'")
-        qrels, relevance = None, resolve_relevance(f"local:{root}", options, "answer-word", ANSWER_MODES)
+        qrels, relevance = None, resolve_relevance(f"local:{root}", options, "answer-word", ANSWER_MATCH)
         missing = [q.id for q in queries if not q.answers]
         if missing:
             raise MireEvalError(

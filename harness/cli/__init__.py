@@ -16,7 +16,8 @@ import typer
 
 from harness.cli.options import CommandOptions, shared_options
 from harness.core.errors import MireEvalError, user_errors
-from harness.core.registry import RETRIEVERS, TASKS
+from retrievers.registry import RETRIEVERS
+from tasks.registry import TASKS
 
 app = typer.Typer(
     name="mire-eval",

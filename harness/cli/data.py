@@ -23,7 +23,7 @@ def fetch_task(task: str, data_dir: Path | None = None, image_dir: Path | None =
                images: bool = True, split: str = "test") -> Path:
     """Run one task's fetch; returns where its data is."""
     from harness.core.errors import MireEvalError
-    from harness.core.registry import TASKS
+    from tasks.registry import TASKS
     from tasks.base import LoadOptions
 
     spec = TASKS.get(task)

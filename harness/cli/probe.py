@@ -56,7 +56,7 @@ def register(app: typer.Typer) -> None:
 
         with user_errors():
             from harness.probe.views import run_probe
-            from harness.core.registry import RETRIEVERS
+            from retrievers.registry import RETRIEVERS
 
             RETRIEVERS.entry(opts.retriever)  # unknown names fail before any loading
             settings = opts.run_settings()

@@ -1,11 +1,6 @@
 """``mire-eval pretrain`` and ``mire-eval finetune``: the trainer behind the CLI.
 
-Hyper-parameters come, lowest priority first, from the retriever's defaults as
-:mod:`harness.core.registry` names them (``PRETRAIN_DEFAULTS``, a flat dict;
-``FINETUNE_DEFAULTS[task]``, falling back to ``["*"]``), then ``--option key=value`` pairs,
-then the explicit flags. Keys that are :class:`harness.training.trainer.TrainConfig` fields configure
-the trainer; every other key is passed to the retriever's ``build_trainable`` (e.g.
-``query_maxlen``, ``lora_rank``).
+How hyper-parameters are resolved and a run is recorded: :mod:`harness.training.launch`.
 
 Checkpoints go to ``OUTPUT/checkpoints/<task>/<retriever>/`` (``final/`` is the model).
 ``finetune`` then evaluates ``final/`` on the task's test split as setting ``fine-tuned``.
@@ -15,9 +10,7 @@ Nothing here imports torch at import time.
 from __future__ import annotations
 
 import inspect
-import json
 import os
-import shutil
 from pathlib import Path
 from typing import Optional
 
@@ -25,6 +18,7 @@ import typer
 
 from harness.cli.options import SEED_RANGE, CommandOptions, parse_options, shared_options
 from harness.core.errors import MireEvalError, user_errors
+from harness.training.launch import read_training_file, retriever_trainable, run_training, setup_distributed
 
 # Trainer flags shared by both commands: (name, type, help). Unset flags leave the defaults.
 TRAIN_FLAGS = [
@@ -60,82 +54,6 @@ def with_train_flags(command):
     return command
 
 
-def _retriever_module(name: str):
-    """The retriever's ``build_trainable``, as :data:`harness.core.registry.TRAINABLES` names it."""
-    from harness.core.registry import RETRIEVERS, TRAINABLES
-
-    RETRIEVERS.entry(name)  # an unknown retriever is named as such
-    if name not in TRAINABLES.names():
-        raise MireEvalError(f"retriever {name!r} cannot be trained; trainable: {', '.join(TRAINABLES.names())}")
-    return TRAINABLES.get(name)
-
-
-def training_defaults(name: str, stage: str, task: Optional[str] = None) -> dict:
-    """The registry's defaults for ``name`` at ``stage`` (fine-tuning: ``task``'s, else ``"*"``)."""
-    from harness.core.registry import FINETUNE_DEFAULTS, PRETRAIN_DEFAULTS
-
-    if stage == "finetune":
-        table = FINETUNE_DEFAULTS.get(name) if name in FINETUNE_DEFAULTS.names() else {}
-        return table.get(task) or table.get("*") or {}
-    return PRETRAIN_DEFAULTS.get(name) if name in PRETRAIN_DEFAULTS.names() else {}
-
-
-def _setup_distributed(device: str) -> str:
-    """Under torchrun, join the process group and pick this process's GPU."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return device
-    import torch
-    import torch.distributed as dist
-
-    if device.startswith("cuda"):
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        torch.cuda.set_device(local)
-        device = f"cuda:{local}"
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
-    return device
-
-
-def run_training(
-    stage: str,
-    retriever: str,
-    examples: list,
-    output_dir: Path,
-    checkpoint: Optional[str],
-    device: str,
-    flags: dict,
-    options: dict,
-    defaults_key: Optional[str] = None,
-    resume: bool = False,
-    overwrite: bool = False,
-    progress: bool = True,
-):
-    """Resolve hyper-parameters, build the Trainable and train it (shared by both commands)."""
-    from harness.training.trainer import TrainConfig, train
-
-    build_trainable = _retriever_module(retriever)
-    defaults = training_defaults(retriever, stage, defaults_key)
-    merged = {**defaults, **options, **{k: v for k, v in flags.items() if v is not None}}
-    trainer_options, model_options = TrainConfig.split_options(merged)
-    config = TrainConfig(**trainer_options)
-    if output_dir.exists() and any(output_dir.iterdir()) and not resume:
-        if not overwrite:
-            raise MireEvalError(f"{output_dir}: already holds a training run; pass --resume or --overwrite")
-        if int(os.environ.get("RANK", "0")) == 0:
-            shutil.rmtree(output_dir)
-
-    def build(ckpt):
-        return build_trainable(ckpt, device, stage=stage, **model_options)
-
-    result = train(build, examples, config, output_dir, checkpoint, device, resume=resume, progress=progress)
-    record = {"stage": stage, "retriever": retriever, "checkpoint": checkpoint, "model_options": model_options}
-    summary_path = result.model_dir / "training.json"
-    if summary_path.is_file():
-        summary = json.loads(summary_path.read_text())
-        summary_path.write_text(json.dumps({**summary, **record}, indent=1, default=str))
-    return result
-
-
 # The shared flags of the evaluation after training, and of the training itself. Not split,
 # view, setting (train, then the test split's full view as fine-tuned) nor seed (a trainer flag).
 FINETUNE_FLAGS = ("task", "retriever", "checkpoint", "option", "device", "overwrite", "data_dir", "image_dir",
@@ -168,11 +86,11 @@ def finetune(
         from tasks.loading import load_task
 
         task, retriever = opts.task, opts.retriever
-        _retriever_module(retriever)  # unknown or untrainable retrievers fail before loading data
+        retriever_trainable(retriever)  # unknown or untrainable retrievers fail before loading data
         # The evaluation's settings are checked now (a bad --search option costs no training);
         # its checkpoint is the trained model, known once training is done.
         opts.run_settings(split="test", setting="fine-tuned")
-        device = _setup_distributed(opts.device)
+        device = setup_distributed(opts.device)
         data = load_task(task, opts.load("train"))
         if not data.train:
             raise MireEvalError(f"task {task!r}: the train split has no training examples")
@@ -196,21 +114,6 @@ def finetune(
                    f"mrr@5={m.get('mrr@5', float('nan')):.4f} -> {evaluation.directory}")
 
 
-def read_training_file(path: Path, image_dir: Optional[Path]) -> list:
-    """Pairs JSON lines (:mod:`harness.training.pairs`) or an R2P/ViD2R JSON list (:mod:`harness.training.r2p`)."""
-    if path.suffix == ".jsonl":
-        from harness.training.pairs import read_pairs
-
-        return read_pairs(path, image_dir)
-    if path.suffix == ".json":
-        if image_dir is None:
-            raise MireEvalError(f"{path}: R2P/ViD2R data names images relative to a folder; pass --image-dir")
-        from harness.training.r2p import read_r2p
-
-        return list(read_r2p(path, image_dir))
-    raise MireEvalError(f"{path}: training data must be .jsonl (pairs) or .json (R2P/ViD2R)")
-
-
 @shared_options("retriever", "checkpoint", "option", "device", "overwrite", "image_dir",
                 help={**TRAINING_HELP, "image_dir": "root of the images the data names"})
 def pretrain(
@@ -226,8 +129,8 @@ def pretrain(
         from harness.core.cache import cache_home
 
         retriever = opts.retriever
-        _retriever_module(retriever)
-        device = _setup_distributed(opts.device)
+        retriever_trainable(retriever)
+        device = setup_distributed(opts.device)
         examples = [e for path in data for e in read_training_file(path, opts.image_dir)]
         out = (checkpoints or cache_home()) / "checkpoints" / (name or f"pretrain-{data[0].stem}") / retriever
         result = run_training("pretrain", retriever, examples, out, opts.checkpoint, device, flags,

@@ -7,12 +7,12 @@ import json
 import os
 from pathlib import Path
 
+from harness.core.errors import MireEvalError
+
 
 def cache_home() -> Path:
     """``$MIRE_EVAL_DATA``, else ``~/.cache/mire-eval``; a one-line error if it (or the nearest
     existing folder above it) is a file, since every cache entry is made beneath it."""
-    from harness.core.errors import MireEvalError
-
     named = os.environ.get("MIRE_EVAL_DATA")
     home = Path(named or Path.home() / ".cache" / "mire-eval")
     for path in (home, *home.parents):

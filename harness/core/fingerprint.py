@@ -29,6 +29,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 
+from harness.core.cache import cache_home
+
 FULL_HASH_LIMIT = 256 << 20  # bytes; above this a file is sampled, not read whole
 SAMPLES = 16  # chunks read from a sampled file, first and last included
 CHUNK = 1 << 20  # bytes per chunk
@@ -130,8 +132,6 @@ _loaded: dict[Path, dict[str, str]] = {}
 
 
 def _cache_file() -> Path:
-    from harness.core.cache import cache_home
-
     return cache_home() / "fingerprints.json"
 
 

@@ -242,4 +242,6 @@ class TaskData:
         return replace(self, queries=queries, qrels=qrels, meta={**self.meta, "limit": n})
 
 
-RELEVANCE_KINDS = ("qrels", "answer-word", "answer-substring")
+# The answer-match variants (harness/evaluation/relevance.py defines them; tasks name them).
+ANSWER_MATCH = ("answer-word", "answer-substring")
+RELEVANCE_KINDS = ("qrels", *ANSWER_MATCH)

@@ -1,7 +1,7 @@
 """``mire-eval demo``: the main job, offline, on the diagnostic task.
 
 Each row goes through the paths a user's commands take: ``run_probe`` (which runs
-``run_evaluation`` for the full view) for every row, ``harness.cli.train.run_training``
+``run_evaluation`` for the full view) for every row, ``harness.training.launch.run_training``
 (``pretrain`` / ``finetune``) for every trained model, then ``leaderboard.csv`` and
 ``plot_results``. Weights come from :mod:`retrievers.offline`, nothing from a hub:
 
@@ -160,7 +160,7 @@ def trained(name: str, retriever: str, stage: str, checkpoint: str | None, examp
             model_options: dict, task_fingerprint: str, base_files=()) -> tuple[Path, bool]:
     """``run_training`` (what ``mire-eval pretrain/finetune`` run) once per key: the starting
     weights' sha256 (``checkpoint`` and ``base_files``), both configurations and the task."""
-    from harness.cli.train import run_training
+    from harness.training.launch import run_training
 
     key = {"retriever": retriever, "stage": stage, "base": weights_fingerprint(*filter(None, [checkpoint]),
                                                                                *base_files),

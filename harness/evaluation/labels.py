@@ -12,6 +12,9 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import PurePath
 
+from tasks.base import local_path_hash
+from tasks.registry import TASKS
+
 # paper name -> ranx base name (the rule above)
 PAPER_TO_RANX = {"R": "hit_rate", "PR": "hit_rate", "MRR": "mrr"}
 _PAPER_NAME = re.compile(r"(?<![A-Za-z_])(MRR|PR|R)@(\d+)")
@@ -37,8 +40,6 @@ def task_labels(tasks: Iterable[str]) -> dict[str, str]:
     >>> labels["local:/c/other"], labels["okvqa"], labels["local:/a/base"] != labels["local:/b/base"]
     ('local:other', 'okvqa', True)
     """
-    from tasks.base import local_path_hash
-
     tasks = list(dict.fromkeys(tasks))
     plain = {t: task_label(t) for t in tasks}
     shared = Counter(plain.values())
@@ -65,8 +66,6 @@ def paper_names(declared: str | Iterable[str]) -> dict[str, list[str]]:
 
 def task_paper_names(task: str) -> dict[str, list[str]]:
     """:func:`paper_names` of a registered task's TaskSpec; {} for ``local:`` and unknown tasks."""
-    from harness.core.registry import TASKS
-
     if task not in TASKS.names():
         return {}
     return paper_names(getattr(TASKS.get(task), "paper_metric", "") or "")

@@ -16,11 +16,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from harness.core.cache import stable_hash
-from harness.index.ann.retrieve import search_identity
+from harness.core.distributed import init as join_ranks, sum_ints
 from harness.core.errors import MireEvalError
 from harness.core.fingerprint import checkpoint_fingerprint
-from harness.metrics.scoring import DEFAULT_METRICS, evaluate, first_relevant_rank
-from harness.core.registry import RETRIEVERS
+from harness.core.runs import read_qrels, read_trec_run, write_qrels_tsv, write_trec_run
+from harness.core.types import Qrels, Run, TaskData
 from harness.evaluation.relevance import MODES as ANSWER_MODES
 from harness.evaluation.relevance import answer_qrels
 from harness.evaluation.results import (
@@ -33,8 +33,11 @@ from harness.evaluation.results import (
     write_json,
     write_per_query,
 )
-from harness.core.runs import read_qrels, read_trec_run, write_qrels_tsv, write_trec_run
-from harness.core.types import Qrels, Run, TaskData
+from harness.index.ann.retrieve import ApproximateSearch, check_searchable, search_identity, search_params
+from harness.index.store import Store
+from harness.index.store_index import index_for_run
+from harness.metrics.scoring import DEFAULT_METRICS, evaluate, first_relevant_rank
+from retrievers.registry import RETRIEVERS
 from tasks.base import LoadOptions, task_slug
 from tasks.loading import load_task
 
@@ -152,9 +155,6 @@ def index_retriever(retriever, settings: RunSettings, corpus) -> dict:
     """Index ``corpus`` (through the store when the retriever has one) and, for ``--search
     ivf|ivfpq``, build or reuse the store's approximate index and hand it to the retriever.
     Returns meta.json's ``"store"``, ``"distributed"`` and, when approximate, ``"ann"``."""
-    from harness.index.ann.retrieve import ApproximateSearch, check_searchable, search_params
-    from harness.index.store_index import index_for_run
-
     params = search_params(settings.search, settings.search_options)
     check_searchable(retriever, settings.search)  # before any encoding
     indexed = index_for_run(retriever, corpus, settings.checkpoint, settings.task, settings.load.cache_dir)
@@ -162,8 +162,6 @@ def index_retriever(retriever, settings: RunSettings, corpus) -> dict:
         return indexed
     if indexed["store"] is None:
         raise MireEvalError(f"--search {settings.search}: builds on the embedding store; unset MIRE_EVAL_STORE=off")
-    from harness.index.store import Store
-
     info = indexed["store"]
     retriever.approximate = ApproximateSearch(Store(Path(info["path"]), info["identity"]), params)
     return {**indexed, "ann": retriever.approximate.describe()}
@@ -195,8 +193,6 @@ def run_evaluation(settings: RunSettings, retriever=None, data: TaskData | None 
         raise MireEvalError(f"task {settings.task!r} split {settings.split!r} has no queries to evaluate")
     load_s = round(time.perf_counter() - started, 3)
     identity, directory = run_identity(settings, data)
-    from harness.core.distributed import init as join_ranks
-    from harness.core.distributed import sum_ints
 
     ranks = join_ranks(settings.device)  # a world of one unless started by torchrun
     # Rank 0 alone holds the lock and decides reuse (the others would wait on it while rank 0

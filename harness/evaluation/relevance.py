@@ -28,9 +28,9 @@ import ahocorasick
 
 from harness.core.cache import stable_hash
 from harness.core.progress import progress
-from harness.core.types import Corpus, Qrels, Query
+from harness.core.types import ANSWER_MATCH, Corpus, Qrels, Query
 
-MODES = ("answer-word", "answer-substring")
+MODES = ANSWER_MATCH  # ("answer-word", "answer-substring"), as the module docstring defines them
 
 
 def normalise_answer(answer: str) -> str:

@@ -37,6 +37,7 @@ import torch
 
 from harness.core.cache import stable_hash
 from harness.core.fingerprint import checkpoint_fingerprint
+from harness.index.store_views import MappedTokens, MappedVectors
 
 # Bump whenever a change to the passage-encoding code (here or in an encoder) changes the
 # vectors a store holds: every store written before becomes unreachable.
@@ -211,8 +212,6 @@ class Store:
 
     def open_index(self, similarity: str):
         """Every shard, mapped, as one index for :mod:`harness.index.exact`."""
-        from harness.index.store_views import MappedTokens, MappedVectors
-
         view = MappedTokens if similarity == "maxsim" else MappedVectors
         return view([self.open_shard(s) for s in range(self.plan.n_shards)], self.plan.shard_passages)
 

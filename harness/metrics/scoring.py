@@ -18,8 +18,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from harness.core.errors import MireEvalError
+from harness.core.quiet import quiet_numba
 from harness.core.runs import trec_order_scores
 from harness.core.types import Qrels, Run
+from harness.metrics.arrays import per_query as array_metrics, supported
 
 METRIC_NAMES = ("hit_rate", "recall", "mrr", "precision", "ndcg")
 CUTOFFS = (1, 5, 10, 20, 50, 100)
@@ -37,8 +40,6 @@ class Scores:
 
 def check_metrics(metrics) -> list[str]:
     """Validate metric names against ranx's; unknown ones, or none at all, raise a one-line error."""
-    from harness.core.errors import MireEvalError
-
     known = set(METRIC_NAMES) | {"map", "hits", "f1", "r-precision", "dcg", "ndcg_burges", "bpref"}
     out = []
     for m in metrics:
@@ -69,9 +70,6 @@ def evaluate(qrels: Qrels, run: Run, metrics=DEFAULT_METRICS, queries=None) -> S
     >>> s.mean, s.n_without_relevant
     ({'hit_rate@1': 0.0, 'mrr@5': 0.25}, 1)
     """
-    from harness.metrics.arrays import per_query as array_metrics
-    from harness.metrics.arrays import supported
-
     metrics = list(metrics)
     queries = list(qrels) if queries is None else list(queries)
     ranked = trec_order_scores(run, queries)
@@ -107,8 +105,6 @@ def ranx_per_query(qrels: Qrels, ranked: dict, queries: list[str], metrics: list
     from ranx import Qrels as RanxQrels
     from ranx import Run as RanxRun
     from ranx import evaluate as ranx_evaluate
-
-    from harness.core.quiet import quiet_numba
 
     ranx_run = RanxRun({q: ranked[q] for q in queries})
     ranx_qrels = RanxQrels({q: {p: g for p, g in qrels[q].items() if g > 0} for q in queries})

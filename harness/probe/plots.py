@@ -21,6 +21,11 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from harness.evaluation.labels import task_label, task_labels
+from harness.evaluation.results import complete_runs, leaderboard
+from harness.metrics.chance import chance_of
+from harness.probe.views import main_metric_of
+
 VIEW_COLOURS = {"full": "#1f4e79", "text": "#d95f02", "image": "#1b9e77", "swap": "#7570b3"}
 TYPE_MARKERS = {"image-needed": "o", "text-sufficient": "s", "both-needed": "^", "": "o"}
 DPI = 100
@@ -55,9 +60,6 @@ def plot_views(task: str, probes: Sequence[Mapping], out: str | Path, panel=(4.6
     chance level of the metric shown, when the probe records one or the corpus size it
     follows from (:func:`harness.metrics.chance.chance_of`).
     """
-    from harness.metrics.chance import chance_of
-    from harness.evaluation.labels import task_label
-
     plt = _pyplot()
     views = ["full", "text", "image", "swap"]
     metric = probes[0]["main_metric"]
@@ -241,8 +243,6 @@ def plot_leaderboard(entries: Sequence[Mapping], out: str | Path, figsize=(11.0,
     """
     import numpy as np
 
-    from harness.evaluation.labels import task_labels
-
     plt = _pyplot()
     tasks = sorted({e["task"] for e in entries})
     labels = task_labels(tasks)
@@ -283,8 +283,6 @@ def plot_leaderboard(entries: Sequence[Mapping], out: str | Path, figsize=(11.0,
 def find_probes(results: str | Path) -> list[tuple[Path, dict]]:
     """Every probe.json of a complete run folder under ``results`` as ``(directory, record)``,
     in path order (incomplete folders are skipped with a one-line warning)."""
-    from harness.evaluation.results import complete_runs
-
     return [(d, json.loads((d / "probe.json").read_text())) for d in complete_runs(Path(results), "probe.json")]
 
 
@@ -292,9 +290,6 @@ def leaderboard_entries(results: str | Path) -> list[dict]:
     """Heat-map entries from the leaderboard's full-view rows, one per (task, retriever,
     setting) cell: the task's main metric and, where the run was probed, the text-dominance
     index, of the newest run that measured the metric (one without ``--limit`` first)."""
-    from harness.probe.views import main_metric_of
-    from harness.evaluation.results import leaderboard
-
     chosen: dict[tuple, tuple] = {}  # one cell per (task, retriever, setting)
     for row in leaderboard(Path(results)):
         if row.get("view") != "full":
@@ -315,8 +310,6 @@ def leaderboard_entries(results: str | Path) -> list[dict]:
 def plot_results(results: str | Path, attention_queries: int = 4) -> list[Path]:
     """Draw every figure ``results`` has data for; returns the files written."""
     from PIL import Image
-
-    from harness.evaluation.labels import task_label
 
     results = Path(results)
     probes = find_probes(results)

@@ -36,6 +36,13 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
+from harness.core.errors import MireEvalError
+from harness.core.progress import progress
+from harness.core.quiet import quiet_numba
+from harness.core.runs import trec_order_scores, write_trec_run
+from harness.core.types import Qrels, Query, Run
+from harness.evaluation.results import write_json
+from harness.metrics.scoring import evaluate
 from harness.probe.attribution import (
     RememberingEncoder,
     attribute,
@@ -45,8 +52,8 @@ from harness.probe.attribution import (
     split_kind,
     unwrapped,
 )
-from harness.core.types import Qrels, Query, Run
 from retrievers.hooks import PoolingAttention
+from tasks.registry import TASKS
 
 PROBE_VIEWS = ("full", "text", "image", "swap")
 SEARCH_VIEW = {"full": "full", "text": "text", "image": "image", "swap": "full"}
@@ -127,16 +134,12 @@ def compare_with_full(qrels: Qrels, runs: Mapping[str, Run], metrics: Sequence[s
     from ranx import Run as RanxRun
     from ranx import compare
 
-    from harness.core.runs import trec_order_scores
-
     queries = list(qrels)
     judged = {q: ({p: g for p, g in qrels[q].items() if g > 0} or {NO_RELEVANT: 1}) for q in queries}
 
     def ranx_run(view):
         ranked = trec_order_scores(runs[view], queries)
         return RanxRun({q: ranked[q] or {NO_RESULT: 1.0} for q in queries}, name=view)
-
-    from harness.core.quiet import quiet_numba
 
     names = list(runs)
     with warnings.catch_warnings(), quiet_numba():
@@ -176,8 +179,6 @@ def summarise(qrels: Qrels, runs: Mapping[str, Run], metrics: Sequence[str], mai
     Returns ``(summary, per_query)`` with ``per_query[view][qid][metric]``. ``indices`` holds
     the main metric's four indices (what the leaderboard shows); ``indices_by_metric`` all.
     """
-    from harness.metrics.scoring import evaluate
-
     queries = list(qrels)
     scores = {v: evaluate(qrels, run, metrics, queries=queries) for v, run in runs.items()}
     per_query = {v: s.per_query for v, s in scores.items()}
@@ -218,8 +219,6 @@ def search_and_attribute(retriever, queries: Sequence[Query], qrels: Qrels, k: i
     attribution alike. ``full_run`` (the evaluation's own run) is taken as the full view
     rather than searched again: on a large corpus a search is a scan of every passage.
     """
-    from harness.core.progress import progress
-
     by_view = {"full": list(queries), "text": list(queries), "image": list(queries), "swap": swap_images(queries, seed)}
     runs: dict[str, Run] = {v: {} for v in PROBE_VIEWS}
     attribution: dict[str, dict] = {v: {} for v in PROBE_VIEWS}
@@ -255,15 +254,11 @@ def search_and_attribute(retriever, queries: Sequence[Query], qrels: Qrels, k: i
 def main_metric_of(task: str) -> str:
     """The registered task's main metric, read from its TaskSpec (``mrr@5``, the papers'
     headline, for a ``local:`` folder or an unregistered name)."""
-    from harness.core.registry import TASKS
-
     return TASKS.get(task).main_metric if task in TASKS.names() else "mrr@5"
 
 
 def paper_metric_of(task: str) -> str | None:
     """The papers' label for the registered task's main metric (its TaskSpec's), else None."""
-    from harness.core.registry import TASKS
-
     return TASKS.get(task).paper_metric if task in TASKS.names() else None
 
 
@@ -296,9 +291,7 @@ def run_probe(settings, stat_test: str = "student", retriever=None, data=None, a
     ``data`` may be passed in (tests, notebooks). The full view's run, qrels and data are the
     evaluation's own (:class:`harness.evaluation.pipeline.RunResult`), never searched or judged again.
     """
-    from harness.core.errors import MireEvalError
     from harness.evaluation.pipeline import build_retriever, index_retriever, run_evaluation
-    from harness.core.runs import write_trec_run
     from tasks.loading import load_task
 
     if stat_test not in STAT_TESTS:
@@ -344,8 +337,6 @@ def run_probe(settings, stat_test: str = "student", retriever=None, data=None, a
 
 def write_probe(directory, record: Mapping, rows: Sequence[Mapping]) -> None:
     import csv
-
-    from harness.evaluation.results import write_json
 
     with open(directory / "probe_per_query.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["query_id"])

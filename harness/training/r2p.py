@@ -26,8 +26,9 @@ from pathlib import Path
 
 from harness.core.errors import MireEvalError, where
 from harness.core.outputs import AtomicTextFile, check_output_file
+from harness.core.progress import progress
 from harness.core.textfiles import invalid_utf8, iter_json_lines, open_text
-from harness.core.types import FileImage, Passage, Query, TrainExample
+from harness.core.types import Corpus, FileImage, Passage, Query, TrainExample
 
 
 def first_two_sentences(passage: str) -> str:
@@ -215,8 +216,6 @@ def read_kb(path: str | Path, chunk: int = 100_000):
     Text fields must be strings and ids unique."""
     import pyarrow as pa
 
-    from harness.core.types import Corpus
-
     path = Path(path)
     if path.suffix in (".arrow", ".ipc"):
         if not path.is_file():
@@ -272,8 +271,6 @@ def build_r2p(qa: str | Path, kb: str | Path, out: str | Path, retriever=None, k
     an R2P item; returns the number written. ``retriever``: any indexed-or-not Retriever
     (default: ColBERTv2 with the reference's 80 query / 256 passage tokens). ``out`` is
     written whole or not at all."""
-    from harness.core.progress import progress
-
     out = check_build_options(out, k, batch_size, limit)
     qa = Path(qa)
     if not qa.is_file():

@@ -2,7 +2,7 @@
 
 configuration (artifact.metadata, lengths) · tokenization ([Q]/[D] markers, [MASK] padding) ·
 modeling (the model, loading and saving, the passage forward) · encoding (the Encoder the
-harness uses) · training (the Trainable). :mod:`harness.core.registry` names ``encoding:build`` and
+harness uses) · training (the Trainable). :mod:`retrievers.registry` names ``encoding:build`` and
 ``training:build_trainable``.
 """
 

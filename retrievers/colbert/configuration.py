@@ -4,7 +4,7 @@ Evaluation lengths are the MIRe reference's ``runs/evaluate_retrieval.py``: 64 q
 passage tokens. Training lengths (:mod:`retrievers.colbert.training`): 32 / 180, as MIRe
 fine-tuning; the training hyper-parameters are MIRe's table
 (:data:`retrievers.mire.configuration.FINETUNE_DEFAULTS`, named for ``colbertv2`` in
-:mod:`harness.core.registry`), so the text-only baseline gets MIRe's budget.
+:mod:`retrievers.registry`), so the text-only baseline gets MIRe's budget.
 """
 
 from __future__ import annotations

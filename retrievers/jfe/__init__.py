@@ -3,7 +3,7 @@
 configuration (settings, prompts, training defaults) · modeling (prompts, the forward pass,
 loading a model or checkpoint) · loading (processor, backbone, adapter; no surprises) ·
 images (query images decoded per batch, shrunk at once) · encoding (the Encoder the harness
-uses) · training (the Trainable). :mod:`harness.core.registry` names ``encoding:build``,
+uses) · training (the Trainable). :mod:`retrievers.registry` names ``encoding:build``,
 ``training:build_trainable`` and the defaults in ``configuration``.
 """
 

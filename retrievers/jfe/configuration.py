@@ -1,6 +1,6 @@
 """jfe's settings: prompts, instructions, image bounds, precision, LoRA, and the training
 hyper-parameters (``PRETRAIN_DEFAULTS`` / ``FINETUNE_DEFAULTS[task]``, named for ``jfe`` in
-:mod:`harness.core.registry`).
+:mod:`retrievers.registry`).
 
 Prompts are configuration. ``prompts="zero-shot"`` (the default for a plain MLLM) asks, E5-V
 style, for a one-word summary, so the next-token state compresses the input's meaning;

@@ -26,8 +26,10 @@ from pathlib import Path
 import torch
 
 from harness.core.errors import MireEvalError
-from retrievers.checkpoint import check_match
+from harness.core.hub import download_advice, require
+from harness.core.quiet import quiet_peft_wrap
 from harness.core.weights import safetensors_header
+from retrievers.checkpoint import check_match
 
 IMAGE_ONLY_TYPES = ("qwen2_vl", "qwen2_5_vl")
 IMAGE_PROCESSORS = ("pil", "torchvision")
@@ -81,16 +83,12 @@ def _first_line(exc: Exception) -> str:
 def hub_error(name: str, revision: str | None, exc: Exception) -> MireEvalError:
     if "trust_remote_code" in str(exc):
         return remote_code_error(name)
-    from harness.core.hub import download_advice
-
     return MireEvalError(f"{name}: cannot load ({_first_line(exc)}); {download_advice(name, '--checkpoint DIR', revision=revision)}")
 
 
 def require_hub(name: str, revision: str | None) -> None:
     """A hub id (not a local folder) needs the hub: fail in one line when it is out of reach."""
     if not Path(name).exists():
-        from harness.core.hub import require
-
         require(name, "--checkpoint DIR", revision=revision)
 
 
@@ -234,8 +232,6 @@ def load_adapter(backbone, checkpoint: str, trainable: bool, dtype: torch.dtype)
     """A peft LoRA adapter (``adapter_model.safetensors``) on ``backbone``, every adapter weight
     checked; merged into the weights only for fp32 inference. Returns ``(model, merged)``."""
     from peft import PeftModel
-
-    from harness.core.quiet import quiet_peft_wrap
 
     file = Path(checkpoint) / "adapter_model.safetensors"
     if not file.is_file():

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from harness.core.errors import MireEvalError
-from harness.core.quiet import quiet_saving
+from harness.core.quiet import quiet_peft_wrap, quiet_saving
 from harness.core.types import Passage, Query
 from retrievers.jfe.configuration import CONFIG_NAME, JfeSettings
 from retrievers.jfe.images import fitter
@@ -182,8 +182,6 @@ def load_model(checkpoint: str | None, device: str, trainable: bool, options: di
         backbone, merged = load_adapter(backbone, checkpoint, trainable, dtype)
     elif trainable and settings.lora:
         from peft import LoraConfig, get_peft_model
-
-        from harness.core.quiet import quiet_peft_wrap
 
         # Target the language model's linear layers only (the vision tower stays frozen).
         targets = rf".*language_model.*\.({'|'.join(settings.lora_targets)})$"

@@ -2,7 +2,7 @@
 
 configuration (model config, option values, training defaults) · modeling (the forward pass,
 query and passage, in one file) · conversion (the authors' checkpoint layout -> ours) ·
-encoding (the Encoder the harness uses) · training (the Trainable). :mod:`harness.core.registry`
+encoding (the Encoder the harness uses) · training (the Trainable). :mod:`retrievers.registry`
 names ``encoding:build``, ``training:build_trainable`` and the defaults in ``configuration``.
 """
 

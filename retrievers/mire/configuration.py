@@ -4,7 +4,7 @@ evaluation options' allowed values, and the training hyper-parameters.
 Training hyper-parameters are the MIRe authors' configs (cfgs/mire_train_*.yaml and
 train_retrieval.py at c0f9966; docs/training.md), in the form harness/cli/train.py reads:
 ``PRETRAIN_DEFAULTS`` flat, ``FINETUNE_DEFAULTS[task]`` with ``"*"`` as the fallback (both
-named for ``mire`` in :mod:`harness.core.registry`). Keys that are ``TrainConfig`` fields go to
+named for ``mire`` in :mod:`retrievers.registry`). Keys that are ``TrainConfig`` fields go to
 the trainer, the others (``query_maxlen``, ``doc_maxlen``) to ``build_trainable``.
 
 Reference facts kept: AdamW with weight decay 0 and eps 1e-8, linear warm-up then constant,

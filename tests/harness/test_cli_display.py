@@ -7,8 +7,8 @@ import re
 from typer.testing import CliRunner
 
 from harness.cli import app
-from harness.core.registry import TASKS
 from harness.evaluation.results import LEADERBOARD_METRICS, write_marker
+from tasks.registry import TASKS
 
 runner = CliRunner()
 

@@ -7,10 +7,12 @@ from tiny_trainable import tiny_task
 from typer.testing import CliRunner
 
 import tasks.loading
+
 from harness.cli.train import register
 from harness.core.errors import MireEvalError
+from harness.core.registry import Entry
 from harness.training.pairs import read_pairs
-from harness.core.registry import FINETUNE_DEFAULTS, PRETRAIN_DEFAULTS, RETRIEVERS, TRAINABLES, Entry
+from retrievers.registry import FINETUNE_DEFAULTS, PRETRAIN_DEFAULTS, RETRIEVERS, TRAINABLES
 from tasks.base import task_slug
 from tests.single_thread import one_thread  # noqa: F401
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import harness.demo.run as demo
+
 from harness.demo.summary import read_row, summary_text
 
 SMALL = dict(limit=12, text_layers=1,
@@ -35,12 +36,12 @@ def runs(tmp_path_factory):
     def must_not_run(*args, **kwargs):
         raise AssertionError("a finished step ran again")
 
-    import harness.cli.train
+    import harness.training.launch
     import harness.probe.plots
     import harness.probe.views
 
     with pytest.MonkeyPatch.context() as again:
-        for module, name in ((harness.cli.train, "run_training"), (harness.probe.views, "run_probe"),
+        for module, name in ((harness.training.launch, "run_training"), (harness.probe.views, "run_probe"),
                              (harness.probe.plots, "plot_results")):
             again.setattr(module, name, must_not_run)
         second = demo.run_demo(config, echo=lambda line: None)

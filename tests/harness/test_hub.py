@@ -3,6 +3,7 @@ import socket
 import pytest
 
 import harness.core.hub as hub
+
 from harness.core.errors import MireEvalError
 
 REAL_REACHABLE = hub.reachable  # bound at import, before the autouse stand-in replaces it
@@ -47,7 +48,7 @@ def test_the_real_probe_answers_false_for_a_dead_endpoint(monkeypatch):
 def test_every_retrievers_default_checkpoint_fails_fast_when_the_hub_is_out_of_reach(monkeypatch, retriever, repo_id):
     import huggingface_hub
 
-    from harness.core.registry import RETRIEVERS
+    from retrievers.registry import RETRIEVERS
 
     monkeypatch.setattr(hub, "reachable", lambda timeout=None: False)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)

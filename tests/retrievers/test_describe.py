@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from retrievers.offline import save_tiny_qwen2vl
 
-from harness.core.registry import RETRIEVERS
 from retrievers.base import DESCRIBE_KEYS, VIEWS, describe_record
+from retrievers.registry import RETRIEVERS
 
 
 def assert_common_keys(described: dict, name: str) -> None:

@@ -4,11 +4,12 @@ import json
 import pytest
 import torch
 from PIL import Image
+
 from retrievers.offline import save_tiny_qwen2vl
 
 from harness.core.errors import MireEvalError
-from harness.training.trainer import TrainConfig, train
 from harness.core.types import BytesImage, Corpus, Passage, Query, TrainExample
+from harness.training.trainer import TrainConfig, train
 from retrievers.jfe import JfeSettings, build, build_trainable
 from tests.single_thread import one_thread  # noqa: F401
 
@@ -183,7 +184,8 @@ def test_pretrain_cli_stage1_on_pairs_then_finetune_starts_from_it(tiny, tmp_pat
     import typer
     from typer.testing import CliRunner
 
-    from harness.cli.train import register, run_training
+    from harness.cli.train import register
+    from harness.training.launch import run_training
 
     app = typer.Typer()
     register(app)

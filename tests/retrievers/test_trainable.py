@@ -74,8 +74,8 @@ def test_defaults_follow_the_reference_configs():
         trainer, model = TrainConfig.split_options(table)
         TrainConfig(**trainer).check()
         assert set(model) == {"query_maxlen", "doc_maxlen"}
-    from harness.cli.train import training_defaults
-    from harness.core.registry import FINETUNE_DEFAULTS, PRETRAIN_DEFAULTS
+    from harness.training.launch import training_defaults
+    from retrievers.registry import FINETUNE_DEFAULTS, PRETRAIN_DEFAULTS
 
     # the registry names these tables for mire, and MIRe's fine-tuning table for colbertv2
     assert PRETRAIN_DEFAULTS.get("mire") is pre and FINETUNE_DEFAULTS.get("mire") is ft

@@ -13,9 +13,9 @@ import io
 
 import pytest
 
-from harness.cli.train import training_defaults
-from harness.training.trainer import TrainConfig, train
 from harness.core.types import BytesImage, Corpus, Passage, Query, TrainExample
+from harness.training.launch import training_defaults
+from harness.training.trainer import TrainConfig, train
 from retrievers import colbert, mire
 from tests.single_thread import one_thread  # noqa: F401
 

@@ -3,6 +3,7 @@ import hashlib
 import pytest
 
 import harness.core.fingerprint as fingerprint
+
 from harness.core.errors import MireEvalError
 from tasks.base import LoadOptions, resolve_relevance
 from tasks.releases import file_digest, read_kid_text_csv, remove_caption
@@ -63,7 +64,7 @@ def test_relevance_override():
 
 @pytest.mark.parametrize("name", ["okvqa", "okvqa-wiki11m", "infoseek", "evqa", "remuq"])
 def test_registered_tasks_declare_themselves(name):
-    from harness.core.registry import TASKS
+    from tasks.registry import TASKS
 
     spec = TASKS.get(name)
     assert spec.name == name and spec.fetch is not None and "test" in spec.splits and "train" in spec.splits

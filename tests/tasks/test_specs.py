@@ -4,9 +4,9 @@ relevance its loader uses by default, the metrics the probe and plots read."""
 import pytest
 
 from harness.core.errors import MireEvalError
-from harness.core.registry import TASKS
 from tasks.base import LoadOptions, TaskSpec
 from tasks.loading import load_task
+from tasks.registry import TASKS
 
 
 @pytest.mark.parametrize("name", TASKS.names())

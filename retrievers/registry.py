@@ -1,0 +1,45 @@
+"""The retrievers ``mire-eval`` knows by name, and how each one trains.
+
+One line per family, ``name -> "module:build"``, imported only when the retriever is used (so
+``mire-eval ls`` lists them without importing torch). A target is a factory
+``build(checkpoint: str | None, device: str, **options)`` returning an
+:class:`~retrievers.base.Encoder` (the harness adds the store, search and probe) or a complete
+:class:`~retrievers.base.Retriever` (bm25). Adding a retriever is a folder in this package plus
+one line here (docs/contributing.md).
+"""
+
+from __future__ import annotations
+
+from harness.core.registry import Registry
+
+RETRIEVERS = Registry("retriever")
+
+for _name, _target, _summary in [
+    ("bm25", "retrievers.bm25:build", "BM25 over the question text (bm25s), text only"),
+    ("colbertv2", "retrievers.colbert.encoding:build", "ColBERTv2 late interaction over the question text"),
+    ("mire", "retrievers.mire.encoding:build", "MIRe: ColBERTv2 + frozen CLIP, query-guided pooling, fusion-free"),
+    ("jfe", "retrievers.jfe.encoding:build", "one-tower MLLM (Qwen2-VL), image and question fused, last token"),
+]:
+    RETRIEVERS.register(_name, _target, _summary)
+
+# Training (``mire-eval pretrain`` / ``finetune``), named per retriever: the factory
+# ``build_trainable(checkpoint, device, stage, **options)`` (harness/training/trainer.py's contract),
+# and the hyper-parameter defaults: ``PRETRAIN_DEFAULTS`` a flat dict, ``FINETUNE_DEFAULTS``
+# ``{task: dict}`` with ``"*"`` as the fallback. A retriever missing from TRAINABLES cannot be
+# trained; one missing from a defaults registry starts from the trainer's own defaults.
+TRAINABLES = Registry("trainable retriever")
+PRETRAIN_DEFAULTS = Registry("pre-training defaults")
+FINETUNE_DEFAULTS = Registry("fine-tuning defaults")
+for _name, _build, _pretrain, _finetune in [
+    ("colbertv2", "retrievers.colbert.training:build_trainable", None,
+     # the text-only baseline fine-tunes with MIRe's budget
+     "retrievers.mire.configuration:FINETUNE_DEFAULTS"),
+    ("mire", "retrievers.mire.training:build_trainable", "retrievers.mire.configuration:PRETRAIN_DEFAULTS",
+     "retrievers.mire.configuration:FINETUNE_DEFAULTS"),
+    ("jfe", "retrievers.jfe.training:build_trainable", "retrievers.jfe.configuration:PRETRAIN_DEFAULTS",
+     "retrievers.jfe.configuration:FINETUNE_DEFAULTS"),
+]:
+    TRAINABLES.register(_name, _build, "")  # a summary of "": listing never imports the target
+    if _pretrain:
+        PRETRAIN_DEFAULTS.register(_name, _pretrain, "")
+    FINETUNE_DEFAULTS.register(_name, _finetune, "")
