@@ -93,13 +93,12 @@ class PeakMemory:
 def one_phase(phase: str, n: int, queries: int, cache: str, repeat: int) -> dict:
     from harness.index.store_index import StoreSpec
     from harness.core.types import Corpus, Query
-    from retrievers.base import EncoderRetriever
+    from harness.index.retriever import EncoderRetriever
 
     corpus = Corpus.from_records([{"_id": f"p{i}", "title": "", "text": "x"} for i in range(n)])
     qs = [Query(f"q{i}", "x") for i in range(queries)]
-    retriever = EncoderRetriever(SyntheticEncoder(), passage_batch=1024)
-    if phase != "memory":
-        retriever.use_store(StoreSpec(Path(cache), checkpoint=None, task="bench"))
+    store = None if phase == "memory" else StoreSpec(Path(cache), checkpoint=None, task="bench")
+    retriever = EncoderRetriever(SyntheticEncoder(), passage_batch=1024, store=store)
     base = PeakMemory.now()
     with PeakMemory() as index_peak:
         t, c = time.perf_counter(), time.process_time()
@@ -129,14 +128,14 @@ def interleaved_search(n: int, queries: int, repeat: int) -> None:
     ``repeat`` CPU times each): on a shared machine, neighbours' load hits both alike."""
     from harness.index.store_index import StoreSpec
     from harness.core.types import Corpus, Query
-    from retrievers.base import EncoderRetriever
+    from harness.index.retriever import EncoderRetriever
 
     corpus = Corpus.from_records([{"_id": f"p{i}", "title": "", "text": "x"} for i in range(n)])
     qs = [Query(f"q{i}", "x") for i in range(queries)]
     memory = EncoderRetriever(SyntheticEncoder(), passage_batch=1024)
-    mapped = EncoderRetriever(SyntheticEncoder(), passage_batch=1024)
     with tempfile.TemporaryDirectory(prefix="bench-store-") as cache:
-        mapped.use_store(StoreSpec(Path(cache), checkpoint=None, task="bench"))
+        mapped = EncoderRetriever(SyntheticEncoder(), passage_batch=1024,
+                                  store=StoreSpec(Path(cache), checkpoint=None, task="bench"))
         best = {"memory": float("inf"), "mapped": float("inf")}
         runs = {}
         for r in (memory, mapped):
@@ -162,8 +161,9 @@ def real_size_throughput(args) -> None:
     fp16 autocast on CUDA; projected to each real corpus."""
     import importlib.util
 
-    from harness.index.store_index import StoreSpec
     from harness.core.types import Corpus
+    from harness.index.retriever import EncoderRetriever
+    from harness.index.store_index import StoreSpec
     from retrievers.colbert import build
 
     spec = importlib.util.spec_from_file_location("bench_encode_passages", ROOT / "bench" / "bench_encode_passages.py")
@@ -171,11 +171,11 @@ def real_size_throughput(args) -> None:
     spec.loader.exec_module(encode_bench)
     with tempfile.TemporaryDirectory(prefix="bench-store-gpu-") as tmp:
         ckpt = encode_bench.make_checkpoint(Path(tmp) / "colbertv2.0", real_size=True)
-        retriever = build(str(ckpt), args.device, batch_size=args.batch_size, window=1024)
-        vocab = retriever.encoder.tower.tokenizer.tok.convert_ids_to_tokens(list(range(30522)))
+        encoder = build(str(ckpt), args.device, batch_size=args.batch_size, window=1024)
+        vocab = encoder.tower.tokenizer.tok.convert_ids_to_tokens(list(range(30522)))
         texts = encode_bench.passages(args.passages, vocab)
         corpus = Corpus.from_records([{"_id": f"p{i}", "title": "", "text": t} for i, t in enumerate(texts)])
-        retriever.use_store(StoreSpec(Path(tmp) / "stores", str(ckpt), "bench"))
+        retriever = EncoderRetriever(encoder, store=StoreSpec(Path(tmp) / "stores", str(ckpt), "bench"))
         retriever.index(Corpus.from_records([{"_id": "w", "title": "", "text": texts[0]}]))  # warm-up
         t = time.perf_counter()
         retriever.index(corpus)
@@ -198,8 +198,9 @@ def reuse_with_a_real_encoder(args) -> None:
     The first index encodes every passage; the second opens and verifies the committed shards."""
     import importlib.util
 
-    from harness.index.store_index import StoreSpec
     from harness.core.types import Corpus
+    from harness.index.retriever import EncoderRetriever
+    from harness.index.store_index import StoreSpec
     from retrievers.colbert import build
     from retrievers.offline import write_minilm_colbert
 
@@ -210,11 +211,11 @@ def reuse_with_a_real_encoder(args) -> None:
         ckpt = write_minilm_colbert(Path(tmp) / "minilm-colbert")
         seconds = []
         for _ in range(2):  # a fresh retriever each time, as a second `mire-eval run` would be
-            retriever = build(str(ckpt), args.device, batch_size=args.batch_size)
-            vocab = retriever.encoder.tower.tokenizer.tok.convert_ids_to_tokens(list(range(30522)))
+            encoder = build(str(ckpt), args.device, batch_size=args.batch_size)
+            vocab = encoder.tower.tokenizer.tok.convert_ids_to_tokens(list(range(30522)))
             texts = encode_bench.passages(args.passages, vocab)
             corpus = Corpus.from_records([{"_id": f"p{i}", "title": "", "text": t} for i, t in enumerate(texts)])
-            retriever.use_store(StoreSpec(Path(tmp) / "stores", str(ckpt), "bench"))
+            retriever = EncoderRetriever(encoder, store=StoreSpec(Path(tmp) / "stores", str(ckpt), "bench"))
             t = time.perf_counter()
             retriever.index(corpus)
             seconds.append(time.perf_counter() - t)

@@ -74,7 +74,7 @@ def encode_docstrings(directory: Path, passages: int, queries: int, packages: bo
     pairs = docstrings(passages, packages=packages)
     texts = [body for _, body in pairs] + topic_chunks()[: max(0, passages - len(pairs))]
     encoder = colbert.build(str(write_minilm_colbert(directory / "minilm-colbert")), query_maxlen=32,
-                            doc_maxlen=180).encoder
+                            doc_maxlen=180)
     mats = []
     with torch.inference_mode():
         for a in range(0, len(texts), 64):

@@ -1,14 +1,19 @@
-"""The retriever contract, and the one indexing/search implementation encoders share.
+"""The retriever contract: what a family's ``build()`` returns.
 
-A :class:`Retriever` turns a corpus into an index and answers queries from it:
+``build(checkpoint, device, **options)`` (named in :mod:`retrievers.registry`) returns either
+
+* an :class:`Encoder` (dense and late-interaction models: queries and passages to vectors,
+  plus their similarity). The harness adds everything else: the embedding store, exact or
+  approximate search, the probe's views and attribution
+  (:class:`harness.index.retriever.EncoderRetriever`); or
+* a complete :class:`Retriever`, for families that are not encoders (BM25):
 
     retriever.index(corpus)                      # once per corpus
     run = retriever.search(queries, k, view)     # {qid: {pid: score}}
     retriever.describe()                         # what meta.json records (DESCRIBE_KEYS first)
 
-Dense and late-interaction models implement only an :class:`Encoder` (queries and passages
-to vectors, plus their similarity); :class:`EncoderRetriever` gives them indexing and exact
-search from :mod:`harness.index.exact`. Lexical retrievers (BM25) implement the protocol directly.
+What ``build()`` returned is checked against these protocols (:func:`check_encoder`) before
+anything is indexed.
 
 Views: ``full`` (image and question), ``text`` (image removed), ``image`` (question
 removed). How a view is realised is the retriever's business and goes into ``describe()``.
@@ -17,18 +22,14 @@ removed). How a view is realised is the retriever's business and goes into ``des
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Protocol, runtime_checkable
 
-import torch
-
-from harness.core.distributed import all_gather_topk, world
 from harness.core.errors import MireEvalError
-from harness.core.progress import progress
-from harness.index.exact import TokenStore, VectorStore, cosine_search, id_ranks, maxsim_search, topk_trec
 from harness.core.types import Corpus, Passage, Query, Run
 
 VIEWS = ("full", "text", "image")
+SIMILARITIES = ("maxsim", "cosine")
+MODALITIES = frozenset({"text", "image"})
 
 # The keys every retriever's describe() starts with (meta.json's "retriever"), in this order:
 # its registry name, the --checkpoint it loaded (None: none), "bm25" | "maxsim" | "cosine",
@@ -71,17 +72,21 @@ class Retriever(Protocol):
 
 @runtime_checkable
 class Encoder(Protocol):
-    """What a dense or late-interaction model provides.
+    """What a dense or late-interaction model provides (the harness does the rest).
 
     ``similarity`` is ``"cosine"`` (encoders return one normalised vector per item, as a
-    [n, d] tensor) or ``"maxsim"`` (a list of [L_i, d] token matrices).
+    [n, d] float tensor) or ``"maxsim"`` (a list of [L_i, d] float token matrices, one per item).
     ``modalities`` is the set of query inputs the model reads ({"text"} or {"text", "image"}).
 
-    ``describe()`` gives every key of :data:`DESCRIBE_KEYS` but ``search`` (which
-    :class:`EncoderRetriever` adds); it is also part of an on-disk store's key.
+    ``describe()`` gives every key of :data:`DESCRIBE_KEYS` but ``search`` (which the harness
+    adds); it is also part of an on-disk store's key.
 
-    Optional hooks read by the text-dominance probe (:mod:`harness.probe.attribution`,
-    :mod:`harness.probe.views`) are the protocols of :mod:`retrievers.hooks`.
+    Optional attributes: ``passage_batch`` / ``query_batch`` (int, how many passages / queries
+    the harness hands ``encode_*`` at once; 64 when absent. A maxsim family that sorts passages
+    by length inside a window makes the window its ``passage_batch``). Optional hooks read by
+    the text-dominance probe (:mod:`harness.probe.attribution`, :mod:`harness.probe.views`) are
+    the protocols of :mod:`retrievers.hooks`; training is ``build_trainable`` beside ``build``
+    (:mod:`retrievers.registry`).
     """
 
     name: str
@@ -95,125 +100,23 @@ class Encoder(Protocol):
     def describe(self) -> dict: ...
 
 
-class EncoderRetriever:
-    """Index = every passage encoded once into fp16 vectors; search = exact scan.
+def check_encoder(encoder, name: str) -> None:
+    """Raise :class:`MireEvalError` unless ``encoder`` (what retriever ``name``'s ``build()``
+    returned) is an :class:`Encoder`: every member present, ``similarity`` one of
+    :data:`SIMILARITIES`, ``modalities`` a non-empty subset of :data:`MODALITIES`.
 
-    Given a :class:`~harness.index.store_index.StoreSpec` (:meth:`use_store`; ``mire-eval run``
-    always gives one), the vectors live in an on-disk store, encoded once per passage side of
-    the encoder x corpus, resumable and split over torchrun's ranks, and search tiles straight
-    from its memory-mapped shards. Without one they are held in memory (tests, notebooks).
+    >>> check_encoder(object(), "x")
+    Traceback (most recent call last):
+    ...
+    harness.core.errors.MireEvalError: retriever 'x': build() returned object, neither an Encoder nor a Retriever (missing: name, similarity, modalities, encode_queries, encode_passages, describe)
     """
-
-    def __init__(self, encoder: Encoder, passage_batch: int = 64, query_batch: int = 64,
-                 shard_passages: int | None = None):
-        self.encoder = encoder
-        self.shard_passages = shard_passages  # None: the store's default
-        self.name = encoder.name
-        self.passage_batch = passage_batch
-        self.query_batch = query_batch
-        self.store_spec = None
-        self.store_info: dict | None = None  # meta.json's "store" after an index through the store
-        self.index_store = None  # TokenStore / VectorStore in memory, or a store's mapped view
-        self.corpus: Corpus | None = None
-        self.approximate = None  # harness.index.ann.retrieve.ApproximateSearch (--search ivf|ivfpq), set after index()
-
-    def use_store(self, spec) -> None:
-        """Index through the on-disk store described by ``spec`` from now on."""
-        self.store_spec = spec
-
-    def index(self, corpus: Corpus) -> None:
-        self.approximate = None  # an index of the previous vectors does not apply
-        if self.store_spec is not None:
-            from harness.index.store_index import build_store
-
-            spec = self.store_spec
-            if self.shard_passages:
-                spec = replace(spec, shard_passages=self.shard_passages)
-            opened = build_store(self.encoder, corpus, spec, self.passage_batch)
-            self.index_store, self.store_info = opened.index, opened.info
-        else:
-            self.index_store, self.store_info = self._in_memory(corpus), None
-        self.corpus = corpus
-        self._ranks = id_ranks(corpus.ids)
-
-    def _in_memory(self, corpus: Corpus) -> TokenStore | VectorStore:
-        parts: list = []
-        with torch.inference_mode():
-            for _, passages in progress(corpus.batches(self.passage_batch), f"index {self.name}",
-                                        total=-(-len(corpus) // self.passage_batch), unit="batch"):
-                encoded = self.encoder.encode_passages(passages)
-                if self.encoder.similarity == "maxsim":
-                    parts.extend(m.detach().to("cpu", torch.float16) for m in encoded)
-                else:
-                    parts.append(encoded.detach().to("cpu", torch.float16))
-        if self.encoder.similarity == "maxsim":
-            return TokenStore.from_matrices(parts)
-        return VectorStore(torch.cat(parts))
-
-    @property
-    def store(self) -> TokenStore | VectorStore | None:
-        """The in-memory index (None when the index is an on-disk store's mapped view)."""
-        return self.index_store if self.store_info is None else None
-
-    def passage_vectors(self, row: int) -> torch.Tensor:
-        """Corpus row ``row``'s fp16 vectors as the search read them: [L, d] or [d]."""
-        return self.index_store.passage(row)
-
-    def encode_queries(self, queries: Sequence[Query], view: str):
-        out: list = []
-        with torch.inference_mode():
-            for i in progress(range(0, len(queries), self.query_batch), f"encode queries ({view})", unit="batch"):
-                encoded = self.encoder.encode_queries(queries[i : i + self.query_batch], view)
-                if self.encoder.similarity == "maxsim":
-                    out.extend(m.detach().float().cpu() for m in encoded)
-                else:
-                    out.append(encoded.detach().float().cpu())
-        return out if self.encoder.similarity == "maxsim" else torch.cat(out)
-
-    def search(self, queries: Sequence[Query], k: int, view: str = "full") -> Run:
-        """Exact top-k. Under torchrun with a store, each rank scans its share of the tiles
-        (read from the mapped shards) and the per-rank top-k are merged (all_gather) in
-        trec_eval's order: every rank returns the run one process would, bit for bit."""
-        check_view(view)
-        if self.index_store is None or self.corpus is None:
-            raise RuntimeError("index() the corpus before search()")
-        if not queries:
-            return {}
-        if view == "image" and "image" not in self.encoder.modalities:
-            # A text-only model given no text has nothing to search with.
-            return {q.id: {} for q in queries}
-        encoded = self.encode_queries(queries, view)
-        search = maxsim_search if self.encoder.similarity == "maxsim" else cosine_search
-        w = world()
-        split = self.store_info is not None and w.world_size > 1
-        part = (w.rank, w.world_size) if split else (0, 1)
-        if self.approximate is not None:
-            scores, rows = self.approximate.search(encoded, k, self._ranks)
-            split = False  # merged over the ranks already
-        else:
-            scores, rows = search(encoded, self.index_store, k, self._ranks, part=part)
-        if split:
-            scores, rows = merge_ranks(scores, rows, min(k, len(self.corpus)), self._ranks)
-        ids = self.corpus.ids
-        return {
-            q.id: {ids[r]: float(s) for s, r in zip(scores[i].tolist(), rows[i].tolist()) if r >= 0}
-            for i, q in enumerate(queries)
-        }
-
-    def describe(self) -> dict:
-        """The encoder's ``describe()`` with ``search``; a common key the encoder leaves out
-        (one written without them) gets a neutral value rather than failing the run."""
-        unsaid = {"name": self.encoder.name, "checkpoint": None, "options": {},
-                  "views": {v: f"the encoder's {v!r} view" for v in VIEWS}}
-        search = "exact" if self.approximate is None else self.approximate.params.mode
-        return describe_record(**{**unsaid, **self.encoder.describe(), "search": search,
-                                  "similarity": self.encoder.similarity})
-
-
-def merge_ranks(scores: torch.Tensor, rows: torch.Tensor, k: int, ranks: torch.Tensor):
-    """Every rank's top-k [nq, k] -> the global top-k, ties by trec_eval's id order."""
-    all_scores, all_rows = all_gather_topk(scores, rows, k)  # (W, nq, k)
-    cand_scores = torch.cat(list(all_scores), 1)  # (nq, W * k)
-    cand_rows = torch.cat(list(all_rows), 1)
-    best, idx = topk_trec(cand_scores, ranks[cand_rows], k)
-    return best, cand_rows.gather(1, idx)
+    if not isinstance(encoder, Encoder):
+        missing = [m for m in ("name", "similarity", "modalities", "encode_queries", "encode_passages", "describe")
+                   if not hasattr(encoder, m)]
+        raise MireEvalError(f"retriever {name!r}: build() returned {type(encoder).__name__}, neither an Encoder "
+                            f"nor a Retriever (missing: {', '.join(missing)})")
+    if encoder.similarity not in SIMILARITIES:
+        raise MireEvalError(f"retriever {name!r}: similarity {encoder.similarity!r}; known: {', '.join(SIMILARITIES)}")
+    if not encoder.modalities or not set(encoder.modalities) <= MODALITIES:
+        raise MireEvalError(f"retriever {name!r}: modalities {sorted(encoder.modalities)} must be a non-empty "
+                            f"subset of {sorted(MODALITIES)}")

@@ -53,7 +53,7 @@ class PoolingAttention(Protocol):
 @runtime_checkable
 class IndexedPassages(Protocol):
     """A retriever that can give back the passage vectors its search read (the exact gold
-    scores of :mod:`harness.probe.attribution`): :class:`~retrievers.base.EncoderRetriever`."""
+    scores of :mod:`harness.probe.attribution`): :class:`~harness.index.retriever.EncoderRetriever`."""
 
     encoder: Encoder
     corpus: Corpus | None

@@ -34,7 +34,7 @@ def maxdiff(a, b):
     return float((a.float() - b.float()).abs().max())
 
 # ---- colbertv2 ----------------------------------------------------------------------------
-enc = colbert.build(str(root / 'ckpts' / 'colbertv2.0')).encoder
+enc = colbert.build(str(root / 'ckpts' / 'colbertv2.0'))
 Q = enc.encode_queries(queries, 'full'); D = enc.encode_passages(passages)
 report['colbertv2 query'] = maxdiff(torch.stack(Q), ref['colbert_Q'])
 refD = torch.split(ref['colbert_Dflat'], ref['colbert_doclens'].tolist())

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
 from contextlib import nullcontext
@@ -33,9 +34,10 @@ from harness.evaluation.results import (
     write_json,
     write_per_query,
 )
-from harness.index.ann.retrieve import ApproximateSearch, check_searchable, search_identity, search_params
-from harness.index.store import Store
-from harness.index.store_index import index_for_run
+from harness.index.ann.retrieve import search_identity, search_params
+from harness.index.retriever import as_retriever, index_for_run
+from harness.index.store import stores_root
+from harness.index.store_index import StoreSpec
 from harness.metrics.scoring import DEFAULT_METRICS, evaluate, first_relevant_rank
 from retrievers.registry import RETRIEVERS
 from tasks.base import LoadOptions, task_slug
@@ -146,25 +148,23 @@ def materialise_qrels(data: TaskData, cache_dir: Path) -> Qrels:
     return answer_qrels(data.queries, data.corpus, data.relevance, cache_dir=cache_dir / "qrels")
 
 
-def build_retriever(settings: RunSettings):
-    factory = RETRIEVERS.get(settings.retriever)
-    return factory(settings.checkpoint, settings.device, **settings.retriever_options)
+def store_spec(settings: RunSettings) -> StoreSpec | None:
+    """Where the run's embedding store lives (None: ``MIRE_EVAL_STORE=off``, index in memory)."""
+    if os.environ.get("MIRE_EVAL_STORE", "on").lower() in ("off", "0"):
+        return None
+    return StoreSpec(stores_root(settings.load.cache_dir), settings.checkpoint, settings.task)
 
 
-def index_retriever(retriever, settings: RunSettings, corpus) -> dict:
-    """Index ``corpus`` (through the store when the retriever has one) and, for ``--search
-    ivf|ivfpq``, build or reuse the store's approximate index and hand it to the retriever.
-    Returns meta.json's ``"store"``, ``"distributed"`` and, when approximate, ``"ann"``."""
-    params = search_params(settings.search, settings.search_options)
-    check_searchable(retriever, settings.search)  # before any encoding
-    indexed = index_for_run(retriever, corpus, settings.checkpoint, settings.task, settings.load.cache_dir)
-    if params is None:
-        return indexed
-    if indexed["store"] is None:
-        raise MireEvalError(f"--search {settings.search}: builds on the embedding store; unset MIRE_EVAL_STORE=off")
-    info = indexed["store"]
-    retriever.approximate = ApproximateSearch(Store(Path(info["path"]), info["identity"]), params)
-    return {**indexed, "ann": retriever.approximate.describe()}
+def build_retriever(settings: RunSettings, built=None, **batching):
+    """The run's retriever: what the registered family's ``build()`` returns (or ``built``, an
+    Encoder or Retriever the caller holds), an Encoder wrapped with the run's store and search
+    (:func:`harness.index.retriever.as_retriever`; ``batching``: ``passage_batch``,
+    ``query_batch``, ``shard_passages``). An impossible ``--search`` fails here, before encoding."""
+    search = search_params(settings.search, settings.search_options)
+    if built is None:
+        factory = RETRIEVERS.get(settings.retriever)
+        built = factory(settings.checkpoint, settings.device, **settings.retriever_options)
+    return as_retriever(built, settings.retriever, store=store_spec(settings), search=search, **batching)
 
 
 def seed_everything(seed: int) -> None:
@@ -182,7 +182,8 @@ def run_evaluation(settings: RunSettings, retriever=None, data: TaskData | None 
     The task is loaded first: its identity includes the fingerprints of the files it read.
     Under the identity's lock, a complete folder with the same identity is reused unless
     ``settings.overwrite``; otherwise the run is computed and published whole.
-    ``retriever`` / ``data`` may be passed in when the caller already holds them. The result
+    ``retriever`` / ``data`` may be passed in when the caller already holds them (``retriever``:
+    an Encoder, wrapped with the run's store and search, or a Retriever used as it is). The result
     carries the run, the qrels and the data it used (:class:`RunResult`).
     """
     started = time.perf_counter()
@@ -255,10 +256,9 @@ def _evaluate(settings: RunSettings, identity: dict, directory: Path, data: Task
 
     qrels = materialise_qrels(data, settings.load.cache_dir)
     lap("relevance")
-    if retriever is None:
-        retriever = build_retriever(settings)
+    retriever = build_retriever(settings, built=retriever)
     lap("load_retriever")
-    indexed = index_retriever(retriever, settings, data.corpus)
+    indexed = index_for_run(retriever, data.corpus)
     lap("index")
     run = retriever.search(data.queries, settings.k, settings.view)
     lap("search")

@@ -1,8 +1,8 @@
 """Encode a corpus into its store once (resumable, shards split over torchrun's ranks), then
 hand search the memory-mapped shards.
 
-:func:`build_store` is what :meth:`retrievers.base.EncoderRetriever.index` calls when a run
-gives it a :class:`StoreSpec` (:func:`index_for_run`, from :mod:`harness.evaluation.pipeline`). Rank r of
+:func:`build_store` is what :meth:`harness.index.retriever.EncoderRetriever.index` calls when it
+was made with a :class:`StoreSpec` (:func:`harness.evaluation.pipeline.build_retriever`). Rank r of
 W encodes shards ``s % W == r``; shard boundaries fall on encoding-window
 boundaries, so every passage is encoded in exactly the batch it would be in one process and
 the bytes do not depend on the number of ranks, nor on where an earlier run was killed.
@@ -12,7 +12,6 @@ the run identical to one process's and to the in-memory index's, bit for bit.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from filelock import FileLock
 
 from harness.core.progress import progress
 from harness.core.distributed import barrier, sum_ints, world
-from harness.index.store import Store, store_identity, stores_root
+from harness.index.store import Store, store_identity
 from harness.core.types import Corpus
 
 # Passages per shard (rounded up to whole encoding windows): at ColBERT's 128 dims and ~100
@@ -103,17 +102,3 @@ def build_store(encoder, corpus: Corpus, spec: StoreSpec, passage_batch: int) ->
             "encoded_shards": encoded, "resumed_shards": resumed, "damaged_shards": damaged, "identity": identity}
     return OpenedStore(store, store.open_index(encoder.similarity), info)
 
-
-def index_for_run(retriever, corpus: Corpus, checkpoint: str | None, task: str, cache_root: Path) -> dict:
-    """Index ``corpus`` for one evaluation, through the store when the retriever has one
-    (``MIRE_EVAL_STORE=off`` keeps today's in-memory index). Returns meta.json's
-    ``"store"`` and ``"distributed"`` entries.
-
-    The retriever must hold the weights of ``checkpoint`` (the run's own), which is what
-    makes them part of the key.
-    """
-    use = hasattr(retriever, "use_store") and os.environ.get("MIRE_EVAL_STORE", "on").lower() not in ("off", "0")
-    if use:
-        retriever.use_store(StoreSpec(stores_root(cache_root), checkpoint, task))
-    retriever.index(corpus)
-    return {"store": getattr(retriever, "store_info", None) if use else None, "distributed": world().describe()}

@@ -291,7 +291,8 @@ def run_probe(settings, stat_test: str = "student", retriever=None, data=None, a
     ``data`` may be passed in (tests, notebooks). The full view's run, qrels and data are the
     evaluation's own (:class:`harness.evaluation.pipeline.RunResult`), never searched or judged again.
     """
-    from harness.evaluation.pipeline import build_retriever, index_retriever, run_evaluation
+    from harness.evaluation.pipeline import build_retriever, run_evaluation  # torch: only when probing
+    from harness.index.retriever import index_for_run
     from tasks.loading import load_task
 
     if stat_test not in STAT_TESTS:
@@ -302,13 +303,12 @@ def run_probe(settings, stat_test: str = "student", retriever=None, data=None, a
     settings = replace(settings, metrics=tuple(metrics))
     if data is None:  # loaded before the model, so a data error costs no model loading
         data = load_task(settings.task, replace(settings.load, split=settings.split))
-    if retriever is None:
-        retriever = build_retriever(settings)
+    retriever = build_retriever(settings, built=retriever)  # an Encoder gets the run's store and search
 
     full = run_evaluation(settings, retriever=retriever, data=data)  # loads and indexes, unless reused
     data, qrels = full.data, full.qrels
     if full.reused:  # the other views need the index: the run's cached store (and --search's index)
-        index_retriever(retriever, settings, data.corpus)
+        index_for_run(retriever, data.corpus)
     runs, gold, attribution = search_and_attribute(retriever, data.queries, qrels, settings.k, settings.seed,
                                                    full_run=full.run)
 

@@ -268,7 +268,7 @@ def check_build_options(out: str | Path, k: int, batch_size: int, limit: int | N
 def build_r2p(qa: str | Path, kb: str | Path, out: str | Path, retriever=None, k: int = 3,
               batch_size: int = 256, remove_bracket: bool = False, limit: int | None = None) -> int:
     """Convert every QA item (``document`` = the response; ``question``, ``image`` kept) into
-    an R2P item; returns the number written. ``retriever``: any indexed-or-not Retriever
+    an R2P item; returns the number written. ``retriever``: an Encoder or a Retriever
     (default: ColBERTv2 with the reference's 80 query / 256 passage tokens). ``out`` is
     written whole or not at all."""
     out = check_build_options(out, k, batch_size, limit)
@@ -276,10 +276,12 @@ def build_r2p(qa: str | Path, kb: str | Path, out: str | Path, retriever=None, k
     if not qa.is_file():
         raise MireEvalError(f"{qa}: --qa: file not found")
     corpus = read_kb(kb)
-    if retriever is None:
-        from retrievers.colbert import build
+    from harness.index.retriever import as_retriever  # torch: only when converting
+    from retrievers.colbert import build
 
+    if retriever is None:
         retriever = build(None, "cpu", query_maxlen=80, doc_maxlen=256)
+    retriever = as_retriever(retriever, "colbertv2")  # an Encoder gets exact search in memory
     retriever.index(corpus)
     row = {pid: i for i, pid in enumerate(corpus.ids)}
     pending: list[tuple[int, int, dict]] = []

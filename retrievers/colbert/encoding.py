@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 
 from harness.core.types import Passage, Query
-from retrievers.base import EncoderRetriever, check_view
+from retrievers.base import check_view
 from retrievers.checkpoint import device_of
 from retrievers.colbert.configuration import EVAL_DOC_MAXLEN, EVAL_QUERY_MAXLEN
 from retrievers.colbert.modeling import TextTower, encode_passage_tokens, encode_query_tokens, load_text_tower
@@ -23,8 +23,9 @@ class ColBERTv2Encoder:
 
     def __init__(self, tower: TextTower, device: str = "cpu", query_maxlen: int = EVAL_QUERY_MAXLEN,
                  doc_maxlen: int = EVAL_DOC_MAXLEN, batch_size: int = 32, amp: bool | None = None,
-                 bucketed: bool = True):
+                 bucketed: bool = True, passage_batch: int = 64):
         self.tower = tower
+        self.passage_batch = passage_batch  # the harness' encoding window: passages length-sorted together
         self.device = device
         self.query_maxlen = option_int(query_maxlen, "query_maxlen")
         self.doc_maxlen = option_int(doc_maxlen, "doc_maxlen")
@@ -61,12 +62,11 @@ class ColBERTv2Encoder:
         }
 
 
-def build(checkpoint: str | None = None, device: str = "cpu", **options) -> EncoderRetriever:
+def build(checkpoint: str | None = None, device: str = "cpu", **options) -> ColBERTv2Encoder:
     """``colbertv2`` retriever. Options: query_maxlen (64), doc_maxlen (384), batch_size (32),
     window (passages sorted by length together, 1024), amp (fp16 autocast; default on CUDA)."""
     device = device_of(device)
     window = option_int(options.pop("window", 1024), "window")
     check_options("colbertv2", options, {"query_maxlen", "doc_maxlen", "batch_size", "amp", "bucketed", "window"})
-    encoder = ColBERTv2Encoder(load_text_tower(checkpoint), device, **options)
-    return EncoderRetriever(encoder, passage_batch=window)
+    return ColBERTv2Encoder(load_text_tower(checkpoint), device, passage_batch=window, **options)
 

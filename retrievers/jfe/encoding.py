@@ -9,7 +9,7 @@ from dataclasses import asdict
 import torch
 
 from harness.core.types import Passage, Query
-from retrievers.base import EncoderRetriever, check_view
+from retrievers.base import check_view
 from retrievers.jfe.images import batches, image_size
 from retrievers.jfe.modeling import JfeModel, load_model
 
@@ -19,9 +19,10 @@ class JfeEncoder:
     similarity = "cosine"
     modalities = frozenset({"text", "image"})
 
-    def __init__(self, model: JfeModel, device: str):
+    def __init__(self, model: JfeModel, device: str, window: int = 64):
         self.model = model
         self.device = device
+        self.passage_batch = self.query_batch = window  # items length-sorted together before batching
 
     def _run(self, prompts: list[str], refs: list, lengths: list[int]) -> torch.Tensor:
         """Embed ``prompts`` (with the images ``refs``, None where a prompt has none), longest
@@ -69,8 +70,8 @@ class JfeEncoder:
         }
 
 
-def build(checkpoint: str | None = None, device: str = "cpu", window: int = 1024, **options) -> EncoderRetriever:
+def build(checkpoint: str | None = None, device: str = "cpu", window: int = 1024, **options) -> JfeEncoder:
     """The jfe retriever. ``window`` items are length-sorted together before batching."""
     model = load_model(checkpoint, device, trainable=False, options=options)
-    return EncoderRetriever(JfeEncoder(model, device), passage_batch=window, query_batch=window)
+    return JfeEncoder(model, device, window)
 

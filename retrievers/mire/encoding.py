@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from harness.core.errors import MireEvalError
 from harness.core.types import Passage, Query
-from retrievers.base import EncoderRetriever, check_view
+from retrievers.base import check_view
 from retrievers.checkpoint import device_of
 from retrievers.colbert.configuration import EVAL_DOC_MAXLEN, EVAL_QUERY_MAXLEN
 from retrievers.colbert.modeling import TextTower, encode_passage_tokens
@@ -56,7 +56,8 @@ class MIReEncoder:
     def __init__(self, loaded: LoadedMIRe, device: str = "cpu", query_maxlen: int = EVAL_QUERY_MAXLEN,
                  doc_maxlen: int = EVAL_DOC_MAXLEN, query_mask: str = "reference-eval",
                  passage_punctuation: str = "skip", image_view_guidance: str = "question",
-                 batch_size: int = 32, amp: bool | None = None, bucketed: bool = True):
+                 batch_size: int = 32, amp: bool | None = None, bucketed: bool = True, passage_batch: int = 64):
+        self.passage_batch = passage_batch  # the harness' encoding window: passages length-sorted together
         for value, allowed, option in ((query_mask, QUERY_MASKS, "query_mask"),
                                        (passage_punctuation, PUNCTUATION, "passage_punctuation"),
                                        (image_view_guidance, IMAGE_VIEW_GUIDANCE, "image_view_guidance")):
@@ -166,12 +167,12 @@ _BUILD_OPTIONS = {"query_maxlen", "doc_maxlen", "query_mask", "passage_punctuati
                   "image_view_guidance", "batch_size", "amp", "bucketed"}
 
 
-def build(checkpoint: str | None = None, device: str = "cpu", **options) -> EncoderRetriever:
+def build(checkpoint: str | None = None, device: str = "cpu", **options) -> MIReEncoder:
     """``mire`` retriever (default checkpoint Y-J-Ju/MIRe_base_pt). Options: query_mask
     (reference-eval | training), passage_punctuation (skip | keep), image_view_guidance
     (question | empty), query_maxlen (64), doc_maxlen (384), batch_size, window, amp."""
     device = device_of(device)
     window = option_int(options.pop("window", 1024), "window")
     check_options("mire", options, _BUILD_OPTIONS | {"window"})
-    return EncoderRetriever(MIReEncoder(load_mire(checkpoint), device, **options), passage_batch=window)
+    return MIReEncoder(load_mire(checkpoint), device, passage_batch=window, **options)
 

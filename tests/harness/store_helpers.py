@@ -76,8 +76,7 @@ def make_task(n: int) -> TaskData:
 
 
 def main(argv=None) -> None:
-    from harness.evaluation.pipeline import RunSettings, run_evaluation
-    from retrievers.base import EncoderRetriever
+    from harness.evaluation.pipeline import RunSettings, build_retriever, run_evaluation
 
     p = argparse.ArgumentParser()
     p.add_argument("checkpoint")
@@ -93,10 +92,10 @@ def main(argv=None) -> None:
     from store_helpers import WordEncoder as Named  # the class as the tests name it (part of the key)
 
     encoder = Named(args.checkpoint, args.similarity, delay=args.delay)
-    retriever = EncoderRetriever(encoder, passage_batch=args.batch, shard_passages=args.shard)
     options = dict(pair.split("=", 1) for pair in args.search_option)
     settings = RunSettings(task="words", retriever="words", checkpoint=args.checkpoint, k=20,
                            output=Path(args.output), overwrite=True, search=args.search, search_options=options)
+    retriever = build_retriever(settings, built=encoder, passage_batch=args.batch, shard_passages=args.shard)
     result = run_evaluation(settings, retriever=retriever, data=make_task(args.n))
     from harness.core.distributed import world
 

@@ -14,8 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from harness.cli import app
-from harness.evaluation.pipeline import RunSettings, run_evaluation
-from retrievers.base import EncoderRetriever
+from harness.evaluation.pipeline import RunSettings, build_retriever, run_evaluation
 from store_helpers import WordEncoder, make_task
 from tests.conftest import write_jsonl
 
@@ -37,8 +36,9 @@ def settings(tmp_path, checkpoint, search="exact", **options) -> RunSettings:
 
 
 def evaluate(tmp_path, checkpoint, task, search="exact", **options) -> dict:
-    retriever = EncoderRetriever(WordEncoder(str(checkpoint)), passage_batch=8, shard_passages=16)
-    result = run_evaluation(settings(tmp_path, checkpoint, search, **options), retriever=retriever, data=task)
+    run = settings(tmp_path, checkpoint, search, **options)
+    retriever = build_retriever(run, built=WordEncoder(str(checkpoint)), passage_batch=8, shard_passages=16)
+    result = run_evaluation(run, retriever=retriever, data=task)
     return {**json.loads((result.directory / "meta.json").read_text()), "directory": str(result.directory)}
 
 
@@ -113,9 +113,10 @@ def test_a_build_that_does_not_fit_is_refused_in_one_line(tmp_path, checkpoint, 
     import harness.index.ann.params as params
 
     monkeypatch.setattr(params, "available_ram", lambda: 1024)
-    retriever = EncoderRetriever(WordEncoder(str(checkpoint)), passage_batch=8, shard_passages=16)
+    run = settings(tmp_path, checkpoint, "ivf", **SMALL)
+    retriever = build_retriever(run, built=WordEncoder(str(checkpoint)), passage_batch=8, shard_passages=16)
     with pytest.raises(Exception) as caught:
-        run_evaluation(settings(tmp_path, checkpoint, "ivf", **SMALL), retriever=retriever, data=make_task(60))
+        run_evaluation(run, retriever=retriever, data=make_task(60))
     assert type(caught.value).__name__ == "MireEvalError"
     assert "index build needs" in str(caught.value) and "GiB available" in str(caught.value)
     assert "\n" not in str(caught.value)
@@ -228,9 +229,10 @@ def test_the_search_option_help_names_every_parameter():
 
 def test_a_cosine_encoder_with_search_ivf_is_refused_before_encoding(tmp_path, checkpoint):
     encoder = WordEncoder(str(checkpoint), "cosine")
-    retriever = EncoderRetriever(encoder, passage_batch=8, shard_passages=16)
     with pytest.raises(Exception, match="is not a late-interaction"):
-        run_evaluation(settings(tmp_path, checkpoint, "ivf"), retriever=retriever, data=make_task(40))
+        run = settings(tmp_path, checkpoint, "ivf")
+        retriever = build_retriever(run, built=encoder, passage_batch=8, shard_passages=16)
+        run_evaluation(run, retriever=retriever, data=make_task(40))
     assert encoder.passages_encoded == 0
 
 

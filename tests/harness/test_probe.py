@@ -14,7 +14,6 @@ from harness.evaluation.pipeline import RunSettings
 from harness.probe.views import derangement, run_probe, swap_images
 from harness.core.runs import read_trec_run
 from harness.core.types import BytesImage, Corpus, Query, TaskData
-from retrievers.base import EncoderRetriever
 
 VIEWS = ("full", "text", "image", "swap")
 COLOURS = {"red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255)}
@@ -102,9 +101,8 @@ def test_swap_moves_every_image_and_keeps_imageless_queries():
 def test_maxsim_parts_sum_to_the_searched_score(tmp_path):
     data = _task()
     encoder = ColourWordEncoder()
-    retriever = EncoderRetriever(encoder)
     out = run_probe(RunSettings(task="toy", retriever="colour-words", k=6, output=tmp_path), data=data,
-                    retriever=retriever)
+                    retriever=encoder)
     directory = Path(out["directory"])
     assert directory.parent == tmp_path / "toy" / "colour-words" and (directory / "metrics.json").exists()
     record = json.loads((directory / "probe.json").read_text())
@@ -166,7 +164,7 @@ class TextOnlyWords(ColourWordEncoder):
 def test_text_only_encoder_image_view_scores_nothing_and_all_credit_goes_to_text(tmp_path):
     data = _task()
     out = run_probe(RunSettings(task="toy", retriever="text-words", k=6, output=tmp_path), data=data,
-                    retriever=EncoderRetriever(TextOnlyWords()))
+                    retriever=TextOnlyWords())
     image = out["views"]["image"]
     assert image["n_empty_rankings"] == 6 and not any(image["metrics"].values())
     assert out["indices_by_metric"]["hit_rate@1"]["image_dependence"] == 0.0
@@ -179,7 +177,7 @@ def test_text_only_encoder_image_view_scores_nothing_and_all_credit_goes_to_text
 def test_swap_changes_a_multimodal_retrievers_scores(tmp_path):
     data = _task()
     out = run_probe(RunSettings(task="toy", retriever="colour-words", k=6, output=tmp_path), data=data,
-                    retriever=EncoderRetriever(ColourWordEncoder()))
+                    retriever=ColourWordEncoder())
     directory = Path(out["directory"])
     assert read_trec_run(directory / "run_swap.trec") != read_trec_run(directory / "run.trec")
     assert out["indices"]["swap_sensitivity"] > 0
@@ -226,7 +224,7 @@ class MeanColourWords(ColourWordEncoder):
 
 def test_single_vector_encoder_gets_exact_gold_scores_without_a_split(tmp_path):
     out = run_probe(RunSettings(task="toy", retriever="mean-words", k=2, output=tmp_path), data=_task(),
-                    retriever=EncoderRetriever(MeanColourWords()))
+                    retriever=MeanColourWords())
     assert out["attribution"]["split"].startswith("none (a single-vector")
     directory = Path(out["directory"])
     rows = list(csv.DictReader(open(directory / "probe_per_query.csv")))

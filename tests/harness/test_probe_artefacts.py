@@ -7,18 +7,18 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from harness.evaluation.pipeline import RunSettings, run_evaluation
+from harness.evaluation.pipeline import RunSettings, run_evaluation, store_spec
 from harness.probe.views import run_probe
 from harness.core.runs import read_trec_run
-from retrievers.base import EncoderRetriever
+from harness.index.retriever import EncoderRetriever
 from tests.harness.test_probe import ColourWordEncoder, _task
 
 
 class CountingRetriever(EncoderRetriever):
     """An encoder retriever that counts searches and indexings by view."""
 
-    def __init__(self, encoder):
-        super().__init__(encoder)
+    def __init__(self, encoder, **options):
+        super().__init__(encoder, **options)
         self.searched: Counter = Counter()
         self.indexed = 0
 
@@ -31,22 +31,25 @@ class CountingRetriever(EncoderRetriever):
         return super().search(queries, k, view)
 
 
-def _probe(tmp_path, retriever):
+def _settings(tmp_path) -> RunSettings:
     from tasks.base import LoadOptions
 
-    settings = RunSettings(task="toy", retriever="colour-words", k=6, output=tmp_path,
-                           load=LoadOptions(cache_dir=tmp_path / "cache"))
-    return run_probe(settings, data=_task(), retriever=retriever)
+    return RunSettings(task="toy", retriever="colour-words", k=6, output=tmp_path,
+                       load=LoadOptions(cache_dir=tmp_path / "cache"))
+
+
+def _probe(tmp_path, retriever):
+    return run_probe(_settings(tmp_path), data=_task(), retriever=retriever)
 
 
 def test_the_probe_searches_the_full_view_once_and_not_at_all_when_reused(tmp_path):
-    first = CountingRetriever(ColourWordEncoder())
+    first = CountingRetriever(ColourWordEncoder(), store=store_spec(_settings(tmp_path)))  # the run's store
     out = _probe(tmp_path, first)
     # the evaluation's search is the full view; the probe adds text, image and the swap
     # (searched with the full view over swapped images), one chunk each
     assert first.searched == Counter({"full": 2, "text": 1, "image": 1}) and first.indexed == 1
 
-    again = CountingRetriever(ColourWordEncoder())
+    again = CountingRetriever(ColourWordEncoder(), store=store_spec(_settings(tmp_path)))
     reused = _probe(tmp_path, again)
     assert again.searched == Counter({"full": 1, "text": 1, "image": 1})  # the swap only
     assert again.indexed == 1  # the other views need the index
@@ -58,8 +61,8 @@ def test_the_probe_searches_the_full_view_once_and_not_at_all_when_reused(tmp_pa
 
 def test_a_reused_run_reads_back_exactly_what_was_evaluated(tmp_path):
     settings = RunSettings(task="toy", retriever="colour-words", k=6, output=tmp_path, limit=5)
-    first = run_evaluation(settings, retriever=EncoderRetriever(ColourWordEncoder()), data=_task())
-    again = run_evaluation(settings, retriever=EncoderRetriever(ColourWordEncoder()), data=_task())
+    first = run_evaluation(settings, retriever=ColourWordEncoder(), data=_task())
+    again = run_evaluation(settings, retriever=ColourWordEncoder(), data=_task())
     assert not first.reused and again.reused
     assert first.run and again.run == first.run  # every score bit for bit (run.trec holds repr)
     assert again.qrels == first.qrels and list(again.qrels) == [q.id for q in first.data.queries]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.index.retriever import EncoderRetriever
 from harness.core.errors import MireEvalError
 from harness.training.r2p import build_r2p, iter_json_items, r2p_document, read_r2p
 from harness.core.types import Query
@@ -77,7 +78,7 @@ def test_build_r2p_end_to_end(tmp_path):
     qa = tmp_path / "qa.json"
     items = [{"id": f"{i}_0", "question": f"q{i}", "document": f"response number {i}.", "image": "a.jpg"} for i in range(5)]
     qa.write_text(json.dumps(items))
-    retriever = build(str(tiny.write_colbert(tmp_path / "colbertv2.0")), query_maxlen=80, doc_maxlen=256)
+    retriever = EncoderRetriever(build(str(tiny.write_colbert(tmp_path / "colbertv2.0")), query_maxlen=80, doc_maxlen=256))
     n = build_r2p(qa, kb, tmp_path / "out.json", retriever, k=3, batch_size=2)
     out = json.loads((tmp_path / "out.json").read_text())
     assert n == 5 and [o["id"] for o in out] == [it["id"] for it in items]

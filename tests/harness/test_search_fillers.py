@@ -8,7 +8,7 @@ import torch
 
 from harness.index.exact import maxsim_scores
 from harness.core.types import Corpus, Query
-from retrievers.base import EncoderRetriever
+from harness.index.retriever import EncoderRetriever
 
 
 class RandomTokens:

@@ -16,7 +16,7 @@ from harness.cli import app
 from harness.core.runs import canonical_ranking
 from harness.index.store import stores_root
 from harness.index.store_index import StoreSpec
-from retrievers.base import EncoderRetriever
+from harness.index.retriever import EncoderRetriever
 from store_helpers import WordEncoder, make_corpus, make_task
 
 HELPER = Path(__file__).with_name("store_helpers.py")
@@ -31,10 +31,8 @@ def checkpoint(tmp_path) -> Path:
 
 def retriever_for(checkpoint, root=None, similarity="maxsim", shard=16, **options):
     encoder = WordEncoder(str(checkpoint), similarity, **options)
-    r = EncoderRetriever(encoder, passage_batch=8, shard_passages=shard)
-    if root is not None:
-        r.use_store(StoreSpec(Path(root), str(checkpoint), "words"))
-    return r
+    store = None if root is None else StoreSpec(Path(root), str(checkpoint), "words")
+    return EncoderRetriever(encoder, passage_batch=8, shard_passages=shard, store=store)
 
 
 def shard_bytes(info: dict) -> dict[str, bytes]:
@@ -168,14 +166,15 @@ def test_two_gloo_ranks_under_torchrun_give_the_same_store_and_run_as_one_proces
 
 def test_meta_records_the_key_and_reuse_and_cache_ls_rm_manage_stores(tmp_path, checkpoint, monkeypatch):
     from harness.core.cache import cache_home
-    from harness.evaluation.pipeline import RunSettings, run_evaluation
+    from harness.evaluation.pipeline import RunSettings, build_retriever, run_evaluation
 
     task = make_task(60)
     metas = []
     for _ in range(2):
         settings = RunSettings(task="words", retriever="words", checkpoint=str(checkpoint), k=10,
                                output=tmp_path / "results", overwrite=True)
-        result = run_evaluation(settings, retriever=retriever_for(checkpoint), data=task)
+        retriever = build_retriever(settings, built=WordEncoder(str(checkpoint)), passage_batch=8, shard_passages=16)
+        result = run_evaluation(settings, retriever=retriever, data=task)
         metas.append(json.loads((result.directory / "meta.json").read_text()))
     assert [m["store"]["reused"] for m in metas] == [False, True]
     key = metas[0]["store"]["key"]

@@ -78,8 +78,6 @@ def build_trainable(checkpoint=None, device="cpu", stage="finetune", **options) 
 
 
 def build(checkpoint=None, device="cpu", **options):
-    from retrievers.base import EncoderRetriever
-
     model = build_trainable(checkpoint, device, **options).eval()
 
     class _Encoder:
@@ -96,7 +94,7 @@ def build(checkpoint=None, device="cpu", **options):
         def describe(self):
             return {"name": "tiny", **model.config}
 
-    return EncoderRetriever(_Encoder())
+    return _Encoder()
 
 
 # ------------------------------------------------------------------------------------------

@@ -49,7 +49,7 @@ def test_passage_tokens_marker_truncation_and_punctuation(tower):
 
 
 def test_encoder_outputs(colbert_dir, queries, passages):
-    enc = colbert.build(str(colbert_dir)).encoder
+    enc = colbert.build(str(colbert_dir))
     Q = enc.encode_queries(queries, "full")
     assert [q.shape for q in Q] == [(64, 128)] * 3  # [MASK] vectors kept (plain ColBERTv2 path)
     assert torch.allclose(Q[0].norm(dim=-1), torch.ones(64), atol=1e-5)
@@ -70,8 +70,9 @@ def test_bucketed_equals_naive_padding(colbert_dir, passages):
 
 def test_retriever_search_and_views(colbert_dir, queries, passages):
     from harness.core.types import Corpus
+    from harness.index.retriever import EncoderRetriever
 
-    r = colbert.build(str(colbert_dir), query_maxlen=32, doc_maxlen=100)
+    r = EncoderRetriever(colbert.build(str(colbert_dir), query_maxlen=32, doc_maxlen=100))
     r.index(Corpus.from_records([{"_id": p.id, "title": p.title, "text": p.text} for p in passages]))
     run = r.search(queries, 2)
     assert set(run) == {"q1", "q2", "q3"} and all(len(v) == 2 for v in run.values())

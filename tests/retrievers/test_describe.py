@@ -9,6 +9,7 @@ import pytest
 
 from retrievers.offline import save_tiny_qwen2vl
 
+from harness.index.retriever import as_retriever
 from retrievers.base import DESCRIBE_KEYS, VIEWS, describe_record
 from retrievers.registry import RETRIEVERS
 
@@ -45,7 +46,7 @@ def test_every_registered_retriever_has_a_case():
 def test_describe_has_the_common_keys(name, request):
     fixture, options, expected = CASES[name]
     checkpoint = str(request.getfixturevalue(fixture)) if fixture else None
-    described = RETRIEVERS.get(name)(checkpoint, "cpu", **options).describe()
+    described = as_retriever(RETRIEVERS.get(name)(checkpoint, "cpu", **options), name).describe()
     assert_common_keys(described, name)
     assert {k: described["options"][k] for k in expected} == expected
     if checkpoint:
@@ -53,7 +54,7 @@ def test_describe_has_the_common_keys(name, request):
 
 
 def test_an_encoder_without_the_common_keys_gets_neutral_ones_and_a_partial_record_is_refused():
-    from retrievers.base import EncoderRetriever
+    from harness.index.retriever import EncoderRetriever
 
     class Bare:
         name, similarity, modalities = "bare", "cosine", frozenset({"text"})

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import torch
 
+from harness.index.retriever import EncoderRetriever
 from harness.probe.attribution import RememberingEncoder, query_token_types, split_kind
 from retrievers import bm25, colbert, mire
 from retrievers.hooks import DeclaresVisualRows, IndexedPassages, PoolingAttention, TypesQueryTokens
@@ -14,11 +15,11 @@ from tests.single_thread import one_thread  # noqa: F401
 
 
 def test_which_retriever_offers_which_hook(mire_dir, colbert_dir, queries):
-    m, c = mire.build(str(mire_dir)), colbert.build(str(colbert_dir))
+    m, c = EncoderRetriever(mire.build(str(mire_dir))), EncoderRetriever(colbert.build(str(colbert_dir)))
     assert isinstance(m.encoder, DeclaresVisualRows) and isinstance(m.encoder, PoolingAttention)
     assert not isinstance(m.encoder, TypesQueryTokens)
     assert not isinstance(c.encoder, (DeclaresVisualRows, PoolingAttention, TypesQueryTokens))
-    assert isinstance(m, IndexedPassages) and isinstance(c, IndexedPassages)
+    assert isinstance(m, IndexedPassages) and isinstance(c, IndexedPassages)  # what the harness makes of them
     assert not isinstance(bm25.build(), IndexedPassages)
 
     wrapped = RememberingEncoder(m.encoder)  # what the probe puts in front of the encoder

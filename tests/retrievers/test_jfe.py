@@ -9,6 +9,7 @@ from retrievers.offline import save_tiny_qwen2vl
 
 from harness.core.errors import MireEvalError
 from harness.core.types import BytesImage, Corpus, Passage, Query, TrainExample
+from harness.index.retriever import EncoderRetriever
 from harness.training.trainer import TrainConfig, train
 from retrievers.jfe import JfeSettings, build, build_trainable
 from tests.single_thread import one_thread  # noqa: F401
@@ -49,7 +50,7 @@ def direct_last_state(model, prompt: str, img=None) -> torch.Tensor:
 
 @pytest.mark.parametrize("padding_side", ["right", "left"])
 def test_embedding_is_the_last_token_final_hidden_state(tiny, padding_side):
-    encoder = build(str(tiny)).encoder
+    encoder = build(str(tiny))
     encoder.model.processor.tokenizer.padding_side = padding_side
     queries = [Query("a", "what city is paris", image("red", (90, 60))), Query("b", "which city", None),
                Query("c", "what is the long name of the city with many facts", image("blue"))]
@@ -69,7 +70,7 @@ def test_embedding_is_the_last_token_final_hidden_state(tiny, padding_side):
 
 @pytest.mark.parametrize("prompts", ["zero-shot", "instruct"])
 def test_views_change_exactly_their_part_of_the_prompt(tiny, prompts):
-    model = build(str(tiny), prompts=prompts).encoder.model
+    model = build(str(tiny), prompts=prompts).model
     q = Query("a", "what city is paris", image("red"), instruction="Find the article.")
     full, has_full = model.query_prompt(q, "full")
     text, has_text = model.query_prompt(q, "text")
@@ -79,7 +80,7 @@ def test_views_change_exactly_their_part_of_the_prompt(tiny, prompts):
     assert full.count(vision) == 1 and text == full.replace(vision, "")
     assert full.count(q.text) == 1 and only_image == full.replace(q.text, "")
     assert ("Find the article." in full) == (prompts == "instruct")  # M2KR-style instruction, trained prompts only
-    encoder = build(str(tiny), prompts=prompts).encoder
+    encoder = build(str(tiny), prompts=prompts)
     e_full, e_text, e_image = (encoder.encode_queries([q], v) for v in ("full", "text", "image"))
     torch.testing.assert_close(e_text, encoder.encode_queries([q.with_image(None)], "full"))
     assert not torch.allclose(e_full, e_text) and not torch.allclose(e_full, e_image)
@@ -89,11 +90,11 @@ def test_views_change_exactly_their_part_of_the_prompt(tiny, prompts):
 
 def test_length_grouping_gives_the_same_embeddings_and_pixels_are_bounded(tiny):
     queries = [e.query for e in examples()] + [Query("x", "a question with more words than the others", image("red", (200, 120)))]
-    grouped = build(str(tiny), batch_size=3).encoder
-    plain = build(str(tiny), batch_size=3, group_by_length=False).encoder
+    grouped = build(str(tiny), batch_size=3)
+    plain = build(str(tiny), batch_size=3, group_by_length=False)
     torch.testing.assert_close(grouped.encode_queries(queries, "full"), plain.encode_queries(queries, "full"),
                                rtol=1e-4, atol=1e-5)
-    small = build(str(tiny), max_pixels=28 * 28 * 2, min_pixels=28 * 28).encoder
+    small = build(str(tiny), max_pixels=28 * 28 * 2, min_pixels=28 * 28)
     batch = small.model.collate_queries([queries[-1]])
     assert int(batch["image_grid_thw"].prod()) // 4 <= 2  # at most two visual tokens
     described = small.describe()
@@ -102,7 +103,8 @@ def test_length_grouping_gives_the_same_embeddings_and_pixels_are_bounded(tiny):
     assert options["trust_remote_code"] is False and described["views"]["image"] == "question left out of the prompt"
 
 
-def _hit_at_1(retriever, data) -> float:
+def _hit_at_1(encoder, data) -> float:
+    retriever = EncoderRetriever(encoder)
     retriever.index(Corpus.from_records([{"_id": e.positive.id, "title": e.positive.title, "text": e.positive.text}
                                          for e in data]))
     run = retriever.search([e.query for e in data], 3)
@@ -141,7 +143,7 @@ def test_lora_finetuning_lowers_loss_raises_hit_rate_and_round_trips(tiny, tmp_p
         assert [n for n, p in reloaded.named_parameters() if p.requires_grad] == \
                [n for n, p in trained.named_parameters() if p.requires_grad]  # optimiser state lines up on resume
         torch.testing.assert_close(reloaded.embed_queries(batch)[0], reference, rtol=1e-5, atol=1e-6)
-    merged = build(str(result.model_dir)).encoder  # LoRA merged into the weights for inference
+    merged = build(str(result.model_dir))  # LoRA merged into the weights for inference
     torch.testing.assert_close(merged.encode_queries([data[0].query], "full"), reference, rtol=1e-4, atol=1e-5)
 
 
@@ -159,7 +161,7 @@ def test_full_finetuning_saves_weights_and_loads_back(tiny, tmp_path):
     model.save_checkpoint(tmp_path / "full")
     assert json.loads((tmp_path / "full" / "jfe_config.json").read_text())["weights"] == "full"
     assert (tmp_path / "full" / "model.safetensors").is_file()
-    torch.testing.assert_close(build(str(tmp_path / "full")).encoder.encode_queries([q], "full"), reference,
+    torch.testing.assert_close(build(str(tmp_path / "full")).encode_queries([q], "full"), reference,
                                rtol=1e-4, atol=1e-5)
 
 

@@ -165,14 +165,14 @@ def test_damaged_adapters_are_one_line_errors(lora_dir, tmp_path, how):
 
 def test_lora_stays_unmerged_in_half_precision_and_merges_in_fp32(lora_dir):
     query = [Query("a", "what city is paris", image("red"))]
-    bf16 = build(str(lora_dir), dtype="bf16").encoder
+    bf16 = build(str(lora_dir), dtype="bf16")
     assert bf16.model.lora_merged is False and hasattr(bf16.model.backbone, "peft_config")
     assert bf16.describe()["lora"].startswith("kept as a separate branch")
     unmerged = build_trainable(str(lora_dir), dtype="bf16", gradient_checkpointing=False).eval()
     with torch.no_grad():
         reference = unmerged.embed_queries(unmerged.collate_queries(query))[0][0]
     torch.testing.assert_close(bf16.encode_queries(query, "full")[0], reference, rtol=0, atol=0)
-    fp32 = build(str(lora_dir)).encoder
+    fp32 = build(str(lora_dir))
     assert fp32.model.lora_merged is True and not hasattr(fp32.model.backbone, "peft_config")
     unmerged32 = build_trainable(str(lora_dir), gradient_checkpointing=False).eval()
     with torch.no_grad():
@@ -209,7 +209,7 @@ def _png(size) -> BytesImage:
 
 @pytest.mark.parametrize("size", [(1600, 1200), (333, 97), (20, 30), (2000, 56)])
 def test_shrinking_after_decoding_gives_identical_pixel_values(tiny, size):  # noqa: F811
-    model = build(str(tiny), max_pixels=64 * 28 * 28).encoder.model
+    model = build(str(tiny), max_pixels=64 * 28 * 28).model
     assert type(model.processor.image_processor).__name__ == "Qwen2VLImageProcessorPil"
     full = _png(size).load()
     shrunk = model.load_image(_png(size))
@@ -230,7 +230,7 @@ def test_images_decode_per_batch_and_lengths_count_the_placeholder_once(tiny, mo
 
     refs = [_png((60 + 10 * i, 40 + 5 * i)) for i in range(6)]
     queries = [Query(f"q{i}", "what city is paris", Counting(r.data, r.origin)) for i, r in enumerate(refs)]
-    encoder = build(str(tiny), batch_size=2, image_workers=2).encoder
+    encoder = build(str(tiny), batch_size=2, image_workers=2)
     model = encoder.model
     for q in queries[:2]:  # length estimate = what the processor gives the model
         prompt, _ = model.query_prompt(q, "full")
@@ -243,7 +243,7 @@ def test_images_decode_per_batch_and_lengths_count_the_placeholder_once(tiny, mo
     monkeypatch.setattr(model, "embed", lambda batch: (seen.append(len(loads)), embed(batch))[1])
     got = encoder.encode_queries(queries, "full")
     assert seen[0] <= 4 and seen[1] <= 6 and len(loads) == 6  # the current batch and the next, never all upfront
-    plain = build(str(tiny), batch_size=2, image_workers=0, group_by_length=False).encoder
+    plain = build(str(tiny), batch_size=2, image_workers=0, group_by_length=False)
     torch.testing.assert_close(got, plain.encode_queries(queries, "full"), rtol=1e-4, atol=1e-5)
     described = encoder.describe()
     assert described["image_processor_class"] == "Qwen2VLImageProcessorPil" and described["options"]["image_processor"] == "pil"

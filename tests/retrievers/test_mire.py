@@ -17,7 +17,7 @@ from tests.single_thread import one_thread  # noqa: F401
 
 @pytest.fixture(scope="module")
 def encoder(mire_dir):
-    return mire.build(str(mire_dir)).encoder
+    return mire.build(str(mire_dir))
 
 
 def test_loads_authors_layout_and_records_it(encoder):
@@ -86,7 +86,7 @@ def _manual_guided_tokens(pool, t, v, m):
 
 @pytest.mark.parametrize("mode", ["reference-eval", "training"])
 def test_q1_masking_both_ways(mire_dir, queries, mode):
-    enc = mire.build(str(mire_dir), query_mask=mode).encoder
+    enc = mire.build(str(mire_dir), query_mask=mode)
     ids, mask = enc._tokens([queries[1].text])
     assert bool(mask.all()) == (mode == "training")
     with torch.inference_mode():
@@ -115,15 +115,15 @@ def test_views(encoder, queries):
 
 
 def test_image_view_with_empty_guidance(mire_dir, queries):
-    enc = mire.build(str(mire_dir), image_view_guidance="empty").encoder
+    enc = mire.build(str(mire_dir), image_view_guidance="empty")
     a, b = enc.encode_queries([queries[0], queries[2]], "image")  # same image, other questions
     assert torch.allclose(a, b, atol=1e-6)
     assert "empty question" in enc.describe()["views"]["image"]
 
 
 def test_passage_punctuation_option(mire_dir, passages):
-    skip = mire.build(str(mire_dir)).encoder.encode_passages(passages)
-    keep = mire.build(str(mire_dir), passage_punctuation="keep").encoder.encode_passages(passages)
+    skip = mire.build(str(mire_dir)).encode_passages(passages)
+    keep = mire.build(str(mire_dir), passage_punctuation="keep").encode_passages(passages)
     assert keep[1].shape[0] > skip[1].shape[0]  # "(", ")", ".", "!" kept
     assert keep[3].shape[0] == skip[3].shape[0] + 1  # "Bus." keeps its "."
     with pytest.raises(MireEvalError, match="passage_punctuation"):
@@ -137,7 +137,7 @@ def test_save_and_reload_round_trip(mire_dir, tmp_path, queries, passages):
     assert {"model.safetensors", "config.json", "vision_config.json", "artifact.metadata",
             "preprocessor_config.json"} <= names
     assert json.loads((tmp_path / "ours" / "config.json").read_text())["num_heads"] == 12
-    a, b = mire.build(str(mire_dir)).encoder, mire.build(str(tmp_path / "ours")).encoder
+    a, b = mire.build(str(mire_dir)), mire.build(str(tmp_path / "ours"))
     for x, y in zip(a.encode_queries(queries), b.encode_queries(queries)):
         assert torch.equal(x, y)
     for x, y in zip(a.encode_passages(passages), b.encode_passages(passages)):

@@ -70,7 +70,7 @@ def _scores(qs, ds):
 def test_colbertv2_matches_reference(ref, inputs, colbert_dir):
     r, _ = ref
     queries, passages = inputs
-    enc = colbert.build(str(colbert_dir)).encoder
+    enc = colbert.build(str(colbert_dir))
     Q, D = enc.encode_queries(queries, "full"), enc.encode_passages(passages)
     assert (torch.stack(Q)[..., :8] - r["colbert_Q8"]).abs().max() < TOL
     assert [d.shape[0] for d in D] == r["colbert_doclens"].tolist()
@@ -81,7 +81,7 @@ def test_colbertv2_matches_reference(ref, inputs, colbert_dir):
 def test_mire_evaluation_matches_reference(ref, inputs, mire_dir, punctuation):
     r, _ = ref
     queries, passages = inputs
-    enc = mire.build(str(mire_dir), passage_punctuation=punctuation).encoder
+    enc = mire.build(str(mire_dir), passage_punctuation=punctuation)
     Q, D = enc.encode_queries(queries, "full"), enc.encode_passages(passages)
     mask = r["mire_Q_mask"].bool()
     for i, q in enumerate(Q):

@@ -90,8 +90,8 @@ def test_colbert_trainable_and_round_trip(colbert_dir, queries, passages, tmp_pa
     D, DM = t.embed_passages(t.collate_passages(passages))
     assert Q.shape == (3, 32, 128) and QM.all() and D.shape[0] == 4 and DM.dtype == torch.bool
     t.save_checkpoint(tmp_path / "ft")
-    a = colbert.build(str(colbert_dir)).encoder.encode_passages(passages)
-    b = colbert.build(str(tmp_path / "ft")).encoder.encode_passages(passages)
+    a = colbert.build(str(colbert_dir)).encode_passages(passages)
+    b = colbert.build(str(tmp_path / "ft")).encode_passages(passages)
     assert all(torch.equal(x, y) for x, y in zip(a, b))
     with pytest.raises(MireEvalError, match="only 'finetune'"):
         colbert.build_trainable(str(colbert_dir), stage="pretrain")

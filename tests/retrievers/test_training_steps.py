@@ -13,6 +13,7 @@ import io
 
 import pytest
 
+from harness.index.retriever import EncoderRetriever
 from harness.core.types import BytesImage, Corpus, Passage, Query, TrainExample
 from harness.training.launch import training_defaults
 from harness.training.trainer import TrainConfig, train
@@ -58,7 +59,8 @@ def train_with(module, checkpoint, stage: str, examples, out, **overrides):
     return train(build, examples, TrainConfig(**trainer), out, checkpoint, progress=False)
 
 
-def hit_rate_at_1(retriever, examples) -> float:
+def hit_rate_at_1(encoder, examples) -> float:
+    retriever = EncoderRetriever(encoder)
     corpus = Corpus.from_records([{"_id": e.positive.id, "title": "", "text": e.positive.text} for e in examples])
     retriever.index(corpus)
     run = retriever.search([e.query for e in examples], 1)

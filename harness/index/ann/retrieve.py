@@ -1,10 +1,9 @@
 """``--search ivf|ivfpq`` for a run: the index of an embedding store, built once beside it, and
-the approximate search :class:`retrievers.base.EncoderRetriever` hands its query matrices to.
+the approximate search :class:`harness.index.retriever.EncoderRetriever` hands its query matrices to.
 
-    params = search_params("ivf", {"nprobe": "8"})           # checked when the run is set up
-    check_searchable(retriever, "ivf")                        # before any encoding
-    retriever.approximate = ApproximateSearch(store, params)  # after the store is built
-    scores, rows = retriever.approximate.search(query_mats, k, ranks)
+    params = search_params("ivf", {"nprobe": "8"})    # checked when the run is set up
+    approximate = ApproximateSearch(store, params)     # by EncoderRetriever.index(), after the store
+    scores, rows = approximate.search(query_mats, k, ranks)
 
 The index lives in ``<store>/ann/<index name>/`` (:func:`harness.index.ann.index.index_name`: the
 store key + build parameters), so ``mire-eval cache rm`` removes it with its store and a new
@@ -65,17 +64,6 @@ def search_identity(mode: str, options: dict | None) -> dict | None:
     if params.mode == "ivf":
         out.pop("refine")  # ivf never refines: its runs keep the tags they had before refine existed
     return out
-
-
-def check_searchable(retriever, mode: str) -> None:
-    """Refuse, before any encoding, an approximate search the retriever cannot do."""
-    if mode == "exact":
-        return
-    encoder = getattr(retriever, "encoder", None)
-    if getattr(encoder, "similarity", None) != "maxsim" or not hasattr(retriever, "use_store"):
-        name = getattr(retriever, "name", type(retriever).__name__)
-        raise MireEvalError(f"--search {mode}: retriever {name!r} is not a late-interaction (maxsim) encoder; "
-                            "only --search exact applies")
 
 
 def _say(line: str) -> None:
