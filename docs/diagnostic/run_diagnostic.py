@@ -1,4 +1,4 @@
-"""The demo run (``mire-eval demo``, harness/demo.py) with its small reference copy.
+"""The demo run (``mire-eval demo``, harness/demo/run.py) with its small reference copy.
 
     python docs/diagnostic/run_diagnostic.py --output results --reference docs/demo
 
@@ -31,8 +31,8 @@ def copy_reference(output: Path, reference: Path, rows: list[dict]) -> None:
 
 
 def main() -> None:
-    from harness.demo import DemoConfig, run_demo
-    from harness.demo_summary import summary_text
+    from harness.demo.run import DemoConfig, run_demo
+    from harness.demo.summary import summary_text
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--output", type=Path, default=Path("results"))
