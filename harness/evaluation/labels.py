@@ -12,12 +12,13 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import PurePath
 
+from harness.metrics.table import PAPER_TO_RANX
 from tasks.base import local_path_hash
 from tasks.registry import TASKS
 
-# paper name -> ranx base name (the rule above)
-PAPER_TO_RANX = {"R": "hit_rate", "PR": "hit_rate", "MRR": "mrr"}
-_PAPER_NAME = re.compile(r"(?<![A-Za-z_])(MRR|PR|R)@(\d+)")
+# paper name -> ranx base name (the rule above), as harness/metrics/table.py's rows give them;
+# the longer names first in the pattern (MRR before R)
+_PAPER_NAME = re.compile(r"(?<![A-Za-z_])(" + "|".join(sorted(PAPER_TO_RANX, key=len, reverse=True)) + r")@(\d+)")
 
 
 def task_label(task: str) -> str:

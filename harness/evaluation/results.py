@@ -23,10 +23,10 @@ from importlib import metadata
 from pathlib import Path
 
 from harness.metrics.scoring import Scores
+from harness.metrics.table import LEADERBOARD
 from harness.evaluation.paper import with_paper_values
 
-LEADERBOARD_METRICS = ("hit_rate@1", "hit_rate@5", "hit_rate@10", "hit_rate@100", "recall@5", "recall@100",
-                       "mrr@5", "mrr@10", "ndcg@10")
+LEADERBOARD_METRICS = LEADERBOARD  # the metric columns, from harness/metrics/table.py
 PACKAGES = ("torch", "transformers", "ranx", "faiss-cpu", "datasets", "bm25s", "numpy", "peft")
 
 

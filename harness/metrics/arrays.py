@@ -11,19 +11,16 @@ definitions are the ones trec_eval and ranx use (linear gains, log2 discount):
 * ``ndcg@k`` (trec ``ndcg_cut_k``): sum of gain / log2(rank + 1) over the top k, divided by
   the same sum over the query's judgements sorted by gain.
 
-A name without ``@k`` means the whole ranking. tests/harness/test_metrics.py checks every
-name against pytrec_eval and ranx on random runs with ties.
+A name without ``@k`` means the whole ranking. Each function below is one row's ``array`` in
+:mod:`harness.metrics.table`, which dispatches by name. tests/harness/test_metrics.py checks
+every name against pytrec_eval and ranx on random runs with ties.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
-
-SUPPORTED = frozenset({"hit_rate", "precision", "recall", "mrr", "ndcg"})
-
-
-def supported(metric: str) -> bool:
-    return metric.split("@")[0] in SUPPORTED
 
 
 def gain_matrix(rankings: list[list[str]], judgements: list[dict[str, float]]) -> np.ndarray:
@@ -47,35 +44,48 @@ def ideal_matrix(judgements: list[dict[str, float]], depth: int) -> np.ndarray:
     return ideal
 
 
-def per_query(rankings: list[list[str]], judgements: list[dict[str, float]], metrics: list[str]) -> dict[str, np.ndarray]:
-    """``{metric: [Q] float64}`` for ranked passage ids against ``{pid: gain}`` judgements.
+@dataclass
+class Ranked:
+    """Q rankings with their judgements, as every array function reads them.
 
-    Every query should have at least one positive judgement (the caller scores the others 0).
+    ``gains`` [Q, D] float64 (:func:`gain_matrix`), ``relevant`` [Q, D] bool (gain > 0),
+    ``n_relevant`` [Q] float64 (positive judgements per query), ``judgements`` as given.
     """
-    gains = gain_matrix(rankings, judgements)
-    q, depth = gains.shape
-    relevant = gains > 0
-    n_relevant = np.array([sum(1 for g in j.values() if g > 0) for j in judgements], dtype=np.float64)
-    out = {}
-    for metric in metrics:
-        base, _, cut = metric.partition("@")
-        k = int(cut) if cut else depth
-        top = relevant[:, :k]
-        if base == "hit_rate":
-            value = top.any(axis=1).astype(np.float64)
-        elif base == "precision":
-            value = top.sum(axis=1) / k if k else np.zeros(q)
-        elif base == "recall":
-            value = top.sum(axis=1) / np.maximum(n_relevant, 1)
-        elif base == "mrr":
-            first = top.argmax(axis=1)
-            value = np.where(top.any(axis=1), 1.0 / (first + 1), 0.0)
-        elif base == "ndcg":
-            discount = 1.0 / np.log2(np.arange(2, k + 2, dtype=np.float64))
-            dcg = (gains[:, :k] * discount[: min(k, depth)]).sum(axis=1)
-            idcg = (ideal_matrix(judgements, k) * discount).sum(axis=1)
-            value = np.where(idcg > 0, dcg / np.where(idcg > 0, idcg, 1.0), 0.0)
-        else:
-            raise ValueError(f"{metric}: not computed here (see SUPPORTED)")
-        out[metric] = value
-    return out
+
+    gains: np.ndarray
+    relevant: np.ndarray
+    n_relevant: np.ndarray
+    judgements: list[dict[str, float]]
+
+    @classmethod
+    def of(cls, rankings: list[list[str]], judgements: list[dict[str, float]]) -> Ranked:
+        gains = gain_matrix(rankings, judgements)
+        n_relevant = np.array([sum(1 for g in j.values() if g > 0) for j in judgements], dtype=np.float64)
+        return cls(gains, gains > 0, n_relevant, judgements)
+
+
+# Each: (ranked, k) -> [Q] float64, k the cut-off (the ranking's depth for a name without @k).
+def hit_rate(r: Ranked, k: int) -> np.ndarray:
+    return r.relevant[:, :k].any(axis=1).astype(np.float64)
+
+
+def precision(r: Ranked, k: int) -> np.ndarray:
+    return r.relevant[:, :k].sum(axis=1) / k if k else np.zeros(len(r.relevant))
+
+
+def recall(r: Ranked, k: int) -> np.ndarray:
+    return r.relevant[:, :k].sum(axis=1) / np.maximum(r.n_relevant, 1)
+
+
+def mrr(r: Ranked, k: int) -> np.ndarray:
+    top = r.relevant[:, :k]
+    first = top.argmax(axis=1)
+    return np.where(top.any(axis=1), 1.0 / (first + 1), 0.0)
+
+
+def ndcg(r: Ranked, k: int) -> np.ndarray:
+    depth = r.gains.shape[1]
+    discount = 1.0 / np.log2(np.arange(2, k + 2, dtype=np.float64))
+    dcg = (r.gains[:, :k] * discount[: min(k, depth)]).sum(axis=1)
+    idcg = (ideal_matrix(r.judgements, k) * discount).sum(axis=1)
+    return np.where(idcg > 0, dcg / np.where(idcg > 0, idcg, 1.0), 0.0)

@@ -1,6 +1,6 @@
 """Retrieval metrics equal to trec_eval's (and ranx's) on the same files.
 
-The reported metrics are computed with numpy (:mod:`harness.metrics.arrays`, no compiler
+The reported metrics are computed with numpy (:mod:`harness.metrics.table`, no compiler
 start-up); any other ranx name (``map``, ``bpref``, ...) goes through ranx.
 
 Names are ranx's everywhere: ``hit_rate@k`` (trec ``success``; the papers' R@k / PR@k),
@@ -22,9 +22,9 @@ from harness.core.errors import MireEvalError
 from harness.core.quiet import quiet_numba
 from harness.core.runs import trec_order_scores
 from harness.core.types import Qrels, Run
-from harness.metrics.arrays import per_query as array_metrics, supported
+from harness.metrics.table import METRICS, per_query as array_metrics, supported
 
-METRIC_NAMES = ("hit_rate", "recall", "mrr", "precision", "ndcg")
+METRIC_NAMES = tuple(METRICS)  # ("hit_rate", "recall", "mrr", "precision", "ndcg"): harness/metrics/table.py
 CUTOFFS = (1, 5, 10, 20, 50, 100)
 DEFAULT_METRICS = tuple(f"{m}@{k}" for m in METRIC_NAMES for k in CUTOFFS)
 
@@ -97,7 +97,7 @@ def evaluate(qrels: Qrels, run: Run, metrics=DEFAULT_METRICS, queries=None) -> S
 
 
 def ranx_per_query(qrels: Qrels, ranked: dict, queries: list[str], metrics: list[str]) -> dict[str, dict[str, float]]:
-    """``{qid: {metric: value}}`` through ranx, for the names :mod:`harness.metrics.arrays` lacks.
+    """``{qid: {metric: value}}`` through ranx, for the names :mod:`harness.metrics.table` lacks.
 
     ``ranked`` comes from :func:`harness.core.runs.trec_order_scores`: rank-derived scores in
     trec_eval's order, so ranx cannot re-break ties its own way.

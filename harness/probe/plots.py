@@ -23,7 +23,7 @@ from pathlib import Path
 
 from harness.evaluation.labels import task_label, task_labels
 from harness.evaluation.results import complete_runs, leaderboard
-from harness.metrics.chance import chance_of
+from harness.metrics.table import chance_of
 from harness.probe.views import main_metric_of
 
 VIEW_COLOURS = {"full": "#1f4e79", "text": "#d95f02", "image": "#1b9e77", "swap": "#7570b3"}
@@ -58,7 +58,7 @@ def plot_views(task: str, probes: Sequence[Mapping], out: str | Path, panel=(4.6
 
     ``probes`` are probe.json dicts of one task. A dashed line marks the random-ranking
     chance level of the metric shown, when the probe records one or the corpus size it
-    follows from (:func:`harness.metrics.chance.chance_of`).
+    follows from (:func:`harness.metrics.table.chance_of`).
     """
     plt = _pyplot()
     views = ["full", "text", "image", "swap"]

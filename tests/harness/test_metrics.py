@@ -75,7 +75,7 @@ def test_queries_without_relevant_or_ranking_score_zero_and_are_counted():
 def test_numpy_metrics_equal_ranx_per_query(seed):
     """The numpy path (every reported name, with and without a cut-off) equals ranx query by
     query, on the same trec_eval-ordered rankings; a name numpy lacks (map) goes through ranx."""
-    from harness.metrics.arrays import per_query
+    from harness.metrics.table import per_query
     from harness.metrics.scoring import ranx_per_query
     from harness.core.runs import trec_order_scores
 

@@ -167,7 +167,7 @@ def test_every_text_is_at_least_9_points(tmp_path, figures):
 
 
 def test_chance_line_follows_the_metric_shown_also_for_a_local_diagnostic_copy(tmp_path, figures):
-    from harness.metrics.chance import random_ranking
+    from harness.metrics.table import random_ranking
 
     path = "local:/tmp/pytest-of-someone/deep/folder/diag-copy"
     probe = _probe("bm25", "zero-shot", 0.66, 0.66, 0.0, 0.66, task=path)
@@ -188,8 +188,7 @@ def test_chance_line_follows_the_metric_shown_also_for_a_local_diagnostic_copy(t
 def test_random_ranking_chance_is_the_mean_over_every_permutation(n, relevant):
     from itertools import permutations
 
-    from harness.metrics.chance import random_ranking
-    from harness.metrics.arrays import per_query
+    from harness.metrics.table import per_query, random_ranking
 
     docs = [f"d{i}" for i in range(n)]
     judged = {d: 1 for d in docs[:relevant]}
