@@ -1,5 +1,5 @@
 # Two commands on a fresh machine:  make demo  (environment + the main job offline on the diagnostic task)
-# and  make test.
+# and  make test  (make test-fast: the same without the slow tests).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # With a GPU, keep your own CUDA torch:  make demo TORCH=   (or pip install -e . in your env).
 TORCH ?= torch==2.13.0
 
-.PHONY: demo test bench clean
+.PHONY: demo test test-fast bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ demo: $(BIN)/.installed
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q
+
+# The newcomer's lane: every test but those marked slow (docs/contributing.md).
+test-fast: $(BIN)/.installed
+	$(BIN)/python -m pytest -q -m "not slow"
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/bench_search.py
