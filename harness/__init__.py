@@ -4,4 +4,4 @@ Importing this package is cheap on purpose (no torch): the CLI's ``--help`` and 
 must answer instantly.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
