@@ -35,6 +35,7 @@ from harness.results import (
 )
 from harness.runs import read_qrels, read_trec_run, write_qrels_tsv, write_trec_run
 from harness.types import Qrels, Run, TaskData
+from retrievers.hooks import check_queries
 from tasks.base import LoadOptions, task_slug
 from tasks.loading import load_task
 
@@ -261,6 +262,7 @@ def _evaluate(settings: RunSettings, identity: dict, directory: Path, data: Task
     lap("relevance")
     if retriever is None:
         retriever = build_retriever(settings)
+    check_queries(retriever, data.queries, settings.view)  # a view the model cannot realise: before indexing
     lap("load_retriever")
     indexed = index_retriever(retriever, settings, data.corpus)
     lap("index")

@@ -61,3 +61,18 @@ class IndexedPassages(Protocol):
     def encode_queries(self, queries: Sequence[Query], view: str): ...
 
     def passage_vectors(self, row: int) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class ChecksQueries(Protocol):
+    """An encoder that can tell, before any passage is encoded, that it cannot realise a view
+    of these queries (a text-only model asked for images): it raises one line then."""
+
+    def check_queries(self, queries: Sequence[Query], view: str) -> None: ...
+
+
+def check_queries(retriever, queries: Sequence[Query], view: str) -> None:
+    """Ask the retriever's encoder (when it offers :class:`ChecksQueries`) to refuse early."""
+    encoder = getattr(retriever, "encoder", retriever)
+    if isinstance(encoder, ChecksQueries):
+        encoder.check_queries(queries, view)
