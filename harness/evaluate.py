@@ -157,6 +157,10 @@ def index_retriever(retriever, settings: RunSettings, corpus) -> dict:
     from harness.store_index import index_for_run
 
     params = search_params(settings.search, settings.search_options)
+    if params is not None:
+        from harness.ann.single import as_token_encoder
+
+        as_token_encoder(retriever)  # a single-vector encoder: one-row matrices, same scores
     check_searchable(retriever, settings.search)  # before any encoding
     indexed = index_for_run(retriever, corpus, settings.checkpoint, settings.task, settings.load.cache_dir)
     if params is None:
@@ -280,6 +284,9 @@ def _evaluate(settings: RunSettings, identity: dict, directory: Path, data: Task
         "relevance": data.relevance, "n_queries": scores.n_queries, "n_without_relevant": scores.n_without_relevant,
         "n_empty_rankings": scores.n_empty_rankings, "created": created, "metrics": scores.mean,
     }
+    described = retriever.describe()
+    if isinstance(described.get("model"), dict):  # st / mteb / plug-ins: the model's record (leaderboard)
+        summary["model"] = described["model"]
     meta = {
         "identity": identity,
         "created": created,
@@ -287,7 +294,7 @@ def _evaluate(settings: RunSettings, identity: dict, directory: Path, data: Task
         "versions": package_versions(),
         "task": {"name": settings.task, "split": settings.split, "relevance": data.relevance, **data.meta,
                  "n_queries_evaluated": scores.n_queries, "n_queries_without_relevant": scores.n_without_relevant},
-        "retriever": retriever.describe(),
+        "retriever": described,
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(settings).items()},
         "device": settings.device,
         "seed": settings.seed,
