@@ -145,8 +145,11 @@ def materialise_qrels(data: TaskData, cache_dir: Path) -> Qrels:
 
 
 def build_retriever(settings: RunSettings):
+    from retrievers.base import EncoderRetriever, Retriever
+
     factory = RETRIEVERS.get(settings.retriever)
-    return factory(settings.checkpoint, settings.device, **settings.retriever_options)
+    built = factory(settings.checkpoint, settings.device, **settings.retriever_options)
+    return built if isinstance(built, Retriever) else EncoderRetriever(built)  # a plug-in's bare Encoder
 
 
 def index_retriever(retriever, settings: RunSettings, corpus) -> dict:
