@@ -215,9 +215,13 @@ def load_mteb_model(name: str, device: str):
         if loaded.layout.model_class == MULTI:
             raise MireEvalError(f"--retriever mteb: {name}: a MultiVectorEncoder; use --retriever st "
                                 "(MaxSim through mire-eval's store)")
+        import warnings
+
         from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
 
-        return SentenceTransformerEncoderWrapper(loaded.model, device=device)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # mteb calls a renamed sentence-transformers method
+            return SentenceTransformerEncoderWrapper(loaded.model, device=device)
     model_name, _, revision = name.partition("@")
     try:
         return mteb.get_model(model_name, revision=revision or None, device=device)
