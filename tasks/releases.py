@@ -234,11 +234,19 @@ def assemble(
         "passages": len(corpus),
         "skipped_images": len(skipped),
         "skipped_image_query_ids": skipped[:50],
+        "skipped_image_examples": _image_keys(queries, skipped[:3]),
     }
     if qrels is not None:
         meta["queries_without_relevant"] = sum(1 for q in kept if not qrels.get(q.id))
     return TaskData(name=name, split=options.split, queries=kept, corpus=corpus,
                     relevance=relevance, qrels=qrels, train=train, meta=meta)
+
+
+def _image_keys(queries: Sequence[Query], ids: Sequence[str]) -> list[str]:
+    """The image references (paths, tsv#id) of the queries ``ids``, in that order."""
+    wanted = set(ids)
+    keys = {q.id: q.image.key for q in queries if q.id in wanted and q.image is not None}
+    return [keys[i] for i in ids if i in keys]
 
 
 def check_release_ids(name: str, queries: Sequence[Query], corpus: Corpus) -> None:
