@@ -46,6 +46,14 @@ SETTINGS = ("zero-shot", "aligned", "fine-tuned")
 RELEVANCE_NAMES = ("gold", "qrels", *ANSWER_MODES)  # what --relevance may name; each task narrows it
 
 
+def reference_options(retriever: str, task: str, setting: str) -> dict:
+    """The options the reference ran ``retriever`` with on ``task`` in ``setting`` (harness/registry.py
+    ``REFERENCE_OPTIONS``; ``{}`` for a retriever without such defaults)."""
+    from harness.registry import REFERENCE_OPTIONS
+
+    return dict(REFERENCE_OPTIONS.get(retriever)(task, setting)) if retriever in REFERENCE_OPTIONS.names() else {}
+
+
 def check_output_dir(output: Path) -> None:
     """Refuse an ``--output`` that is, or lies under, an existing file (before any work is done)."""
     output = Path(output)
@@ -87,6 +95,8 @@ class RunSettings:
             raise MireEvalError(f"--relevance: unknown value {self.load.relevance!r}; "
                                 f"known: gold, {', '.join(ANSWER_MODES)}")
         search_identity(self.search, self.search_options)  # a bad mode or option: one line, now
+        self.retriever_options = {**reference_options(self.retriever, self.task, self.setting),
+                                  **self.retriever_options}  # the reference's choice unless -o says otherwise
         if not 0 <= self.seed < 2**32:  # numpy's and torch's seed range
             raise MireEvalError(f"--seed: {self.seed}: must be between 0 and 2**32 - 1")
         check_output_dir(self.output)

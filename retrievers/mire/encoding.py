@@ -10,8 +10,11 @@ The quirks of the reference kept, as named options (docs/reproducibility.md):
   ``(Lq - n_valid) * mean_P(V)`` to the sum that is divided by ``n_valid``.
   ``query_mask="training"`` is the training-time behaviour (mask all ones: [MASK] attended,
   kept and pooled like words).
-* Q3 ``passage_punctuation="skip"`` (default) is the plain ColBERTv2 index the reference builds
-  for zero-shot runs; ``"keep"`` is its MIRe indexer (``--mire_ckpt``), attention mask only.
+* Q3 ``passage_punctuation="skip"`` is the plain ColBERTv2 index the reference builds for the
+  zero-shot OK-VQA-GS, OK-VQA-WK11M and ReMuQ runs; ``"keep"`` is its MIRe indexer
+  (``--mire_ckpt``, attention mask only), used for E-VQA zero-shot and every fine-tuned model.
+  The encoder's own default is ``skip``; a run gets the reference's choice for its task and
+  setting (:func:`retrievers.mire.configuration.reference_options`) unless ``-o`` names one.
 """
 
 from __future__ import annotations
