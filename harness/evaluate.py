@@ -112,7 +112,8 @@ class RunSettings:
         the flag every query is evaluated or the load fails, so the set follows from the
         inputs and the identity (and tag) stay those it always had.
         """
-        load = {k: str(v) for k, v in asdict(self.load).items() if k not in ("split", "cache_dir")}
+        load = {k: str(v) for k, v in asdict(self.load).items() if k not in ("split", "cache_dir")
+                and not (k == "empty_answers" and v == "ignore")}  # the default keeps earlier identities
         search = search_identity(self.search, self.search_options)
         return ({"search": search} if search is not None else {}) | {
             "task": self.task, "retriever": self.retriever, "checkpoint": self.checkpoint,
@@ -150,7 +151,8 @@ def materialise_qrels(data: TaskData, cache_dir: Path) -> Qrels:
     """The task's qrels, or answer-match qrels over the whole corpus (cached)."""
     if data.relevance == "qrels":
         return {q.id: dict(data.qrels.get(q.id, {})) for q in data.queries}
-    return answer_qrels(data.queries, data.corpus, data.relevance, cache_dir=cache_dir / "qrels")
+    return answer_qrels(data.queries, data.corpus, data.relevance, cache_dir=cache_dir / "qrels",
+                        empty=data.meta.get("empty_answers", "ignore"))
 
 
 def build_retriever(settings: RunSettings):
