@@ -152,3 +152,21 @@ def test_preflmr_hf_checkpoints_match_the_readme_numbers_not_the_papers(tmp_path
     [row] = leaderboard(root)
     assert row["paper_value"] == 0.496 and "FLMR README.md" in row["paper_source"]
     assert row["delta"] == pytest.approx(0.5 - 0.496)
+
+
+def test_the_protocol_is_read_from_real_run_folders(tmp_path, local_task):
+    """The fields paper.py reads are those harness/evaluate.py writes: a full run is compared,
+    a --limit or k=3 run is not, each saying why."""
+    from harness.evaluate import RunSettings, run_evaluation
+    from harness.paper import with_paper_values
+    from harness.results import complete_runs
+
+    out = tmp_path / "results"
+    for extra in ({}, {"limit": 2}, {"k": 3}):
+        run_evaluation(RunSettings(task=f"local:{local_task}", retriever="bm25", output=out, **extra))
+    line = {"task": f"local:{local_task}", "retriever": "bm25", "setting": "zero-shot", "checkpoint": "",
+            "relevance": "", "options": {}, "metric": "mrr@5", "published": "50", "value": 0.5, "source": "made up"}
+    rows = [{"task": f"local:{local_task}", "retriever": "bm25", "setting": "zero-shot", "path": str(d),
+             "mrr@5": json.loads((d / "metrics.json").read_text())["metrics"]["mrr@5"]} for d in complete_runs(out)]
+    notes = sorted(str(r["paper_note"]) for r in with_paper_values(rows, [line]))
+    assert notes == ["None", "not compared: --limit 2", "not compared: k 3 below the metric's cut-off 5"]
