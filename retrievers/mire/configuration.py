@@ -31,11 +31,12 @@ PUNCTUATION = ("skip", "keep")
 # Quirk Q3, per task and setting (docs/reproducibility.md): the authors index E-VQA zero-shot and
 # every fine-tuned model with their own checkpoint's indexer (XknowIndexer, --mire_ckpt), which
 # keeps punctuation; the zero-shot OK-VQA-GS, OK-VQA-WK11M and ReMuQ indexes are plain ColBERTv2
-# ones, which skip it. Tasks the paper does not report (InfoSeek, local tasks) and the aligned
-# stage keep the encoder's own default (skip).
+# ones, which skip it. Zero-shot InfoSeek (not in the paper), local tasks (no reference run)
+# and the aligned stage keep the encoder's own default (skip).
 REFERENCE_PUNCTUATION = {("zero-shot", "okvqa"): "skip", ("zero-shot", "okvqa-wiki11m"): "skip",
                          ("zero-shot", "remuq"): "skip", ("zero-shot", "evqa"): "keep",
-                         ("fine-tuned", "*"): "keep"}
+                         **{("fine-tuned", task): "keep"
+                            for task in ("okvqa", "okvqa-wiki11m", "remuq", "evqa", "infoseek")}}
 
 
 def reference_options(task: str, setting: str) -> dict[str, str]:
@@ -44,11 +45,10 @@ def reference_options(task: str, setting: str) -> dict[str, str]:
 
     >>> reference_options("evqa", "zero-shot"), reference_options("okvqa", "fine-tuned@mine")
     ({'passage_punctuation': 'keep'}, {'passage_punctuation': 'keep'})
-    >>> reference_options("okvqa", "zero-shot"), reference_options("local:/x", "aligned")
+    >>> reference_options("okvqa", "zero-shot"), reference_options("local:/x", "fine-tuned")
     ({'passage_punctuation': 'skip'}, {})
     """
-    stage = setting.partition("@")[0]
-    found = REFERENCE_PUNCTUATION.get((stage, task), REFERENCE_PUNCTUATION.get((stage, "*")))
+    found = REFERENCE_PUNCTUATION.get((setting.partition("@")[0], task))
     return {"passage_punctuation": found} if found else {}
 IMAGE_VIEW_GUIDANCE = ("question", "empty")
 

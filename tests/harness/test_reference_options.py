@@ -24,4 +24,6 @@ def test_an_explicit_option_wins_and_other_cases_stay_as_they_were(tmp_path):
     assert mine.retriever_options == {"passage_punctuation": "skip"}
     assert RunSettings(task="infoseek", retriever="mire", output=tmp_path).retriever_options == {}  # not in the paper
     assert RunSettings(task="diagnostic", retriever="mire", setting="aligned", output=tmp_path).retriever_options == {}
+    local = RunSettings(task="local:/x", retriever="mire", setting="fine-tuned", output=tmp_path)
+    assert local.retriever_options == {}  # no reference run: the encoder's default
     assert RunSettings(task="evqa", retriever="colbertv2", output=tmp_path).retriever_options == {}
