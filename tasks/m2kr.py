@@ -329,8 +329,10 @@ def _print_plan(task: str, split: str, plan: list, rev: Revision, provided=(), i
     image archives with what each provides, then the total. Printed before downloading."""
     print(f"{task}: {HUB_ID} at commit {rev.commit} ({rev.source})")
     print(f"{task}: the {split} split needs {len(plan)} file(s):")
+    stated = {s.url: s.stated_size for s, _, _ in provided if not s.on_hub}  # URL downloads: as published
     for source, size, dest in plan:
-        print(f"  {source}  {human_bytes(size)}  -> {dest}")
+        shown = human_bytes(size) if size is not None or source not in stated else f"{stated[source]} (as published)"
+        print(f"  {source}  {shown}  -> {dest}")
     for s, prefixes, origin in provided:
         into = image_dir / s.into if s.into else image_dir
         stated = f", {s.stated_size} as published" if s.stated_size else ""

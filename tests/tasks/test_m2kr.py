@@ -146,7 +146,7 @@ def test_fetch_evqa_test_takes_the_landmark_tar_and_inat_2021_val_not_inat_zip(h
     assert f"{HUB_ID} at commit {JUNE} (resolved online" in plan  # no pin, no record: the newest complete commit
     assert f"{HUB_ID}@{JUNE[:10]}:EVQA_data/test-00000-of-00001.parquet" in plan
     assert "BByrneLab/M2KR_Images@main:EVQA/google-landmark.tar" in plan and "inat.zip" not in out
-    assert f"{(tmp_path / 'inat2021' / 'val.tar.gz').as_uri()}  ?  -> {images / 'inat2021_val.tar.gz'}" in plan
+    assert f"{(tmp_path / 'inat2021' / 'val.tar.gz').as_uri()}  8.4 GB (as published)  -> {images / 'inat2021_val.tar.gz'}" in plan
     assert f"inat2021_val.tar.gz: provides inat/val/ " in plan and f"unpacked into {images / 'inat'}" in plan
     assert "+ 8.4 GB in all" in out  # the URL's size as its source states it
     assert "  inat/val/                       2 image(s)  <- inat2021_val.tar.gz" in cover
