@@ -68,6 +68,7 @@ class STEncoder:
         self.reads_pairs = bool(self.model.supports(("image", "text")))  # one text+image input
         self.reads_images = bool(self.model.supports("image"))  # an image alone
         self.modalities = frozenset({"text", "image"} if self.reads_pairs or self.reads_images else {"text"})
+        self._passage_dim: int | None = None
 
     # ---------------------------------------------------------------- checks
     def check_queries(self, queries: Sequence[Query], view: str) -> None:
@@ -140,11 +141,23 @@ class STEncoder:
                 fused = self._fused([queries[i] for i in with_image], [images[i] for i in with_image])
                 for i, row in zip(with_image, fused):
                     rows[i] = row
+        self._check_dims(rows, view)
         if self.multi:
             if self.similarity_fn == "meanmaxsim":
                 rows = [m / m.shape[0] for m in rows]  # MaxSim is linear in the query rows
             return rows
         return torch.stack(rows)
+
+    def _check_dims(self, rows: list, view: str) -> None:
+        """Query vectors must live in the passages' space: a model whose text+image or image output
+        has another width (BLIP's multimodal features beside its text projection) is one line."""
+        if self._passage_dim is None:
+            self._passage_dim = int(self._encode(["dimension"], "document")[0].shape[-1])
+        widths = {int(r.shape[-1]) for r in rows}
+        if widths != {self._passage_dim}:
+            raise MireEvalError(f"--retriever st: {self.loaded.source}: its {view!r} query vectors have "
+                                f"{sorted(widths)} dimensions and its passage vectors {self._passage_dim}: "
+                                "they cannot be compared (use another view or model)")
 
     def _image_only(self, image):
         return image if self.reads_images else {"text": "", "image": image}

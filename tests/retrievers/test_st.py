@@ -78,7 +78,7 @@ def library_scores(model, queries, passages, stored: bool = True) -> torch.Tenso
         return model.similarity(q, [d.half().float() for d in docs])
     if model.similarity_fn_name == "cosine":
         q, docs = (torch.nn.functional.normalize(x.float(), dim=-1) for x in (q, docs))
-    return q.float() @ docs.half().float().T
+    return q.float() @ docs.half().float().T  # cosine of unit vectors, or the model's dot
 
 
 def assert_scores_equal(run: dict, scores: torch.Tensor, qids, pids, tol: float = 1e-5) -> float:
@@ -151,6 +151,41 @@ def test_multi_vector_maxsim_through_the_store_equals_the_library(sample, multi_
     passages = passages_of(sample)
     scores = library_scores(model, [q.text for q in sample.queries], passages)
     assert_scores_equal(run, scores, [q.id for q in sample.queries], [p.id for p in passages])
+
+
+def test_meanmaxsim_and_dot_models_score_as_the_library(sample, multi_vector_dir, blip_dir, tmp_path):
+    """The similarity is the model's: meanmaxsim (MaxSim / query rows) and dot (no normalising)."""
+    from sentence_transformers import MultiVectorEncoder, SentenceTransformer
+
+    passages, qids = passages_of(sample), [q.id for q in sample.queries]
+    pids = [p.id for p in passages]
+    for cls, source, fn, view, inputs in (
+            (MultiVectorEncoder, multi_vector_dir, "meanmaxsim", "text", [q.text for q in sample.queries]),
+            (SentenceTransformer, blip_dir, "dot", "full",
+             [{"text": q.text, "image": q.image.load()} for q in sample.queries])):
+        model = cls(str(source), device="cpu")
+        model.similarity_fn_name = fn
+        model.save(str(tmp_path / fn))
+        model = cls(str(tmp_path / fn), device="cpu")
+        assert model.similarity_fn_name == fn
+        done = run_cli(tmp_path / f"r-{fn}", tmp_path / fn, "--view", view)
+        assert done.exit_code == 0, done.output
+        run, meta = the_run(tmp_path / f"r-{fn}")
+        assert meta["retriever"]["model"]["similarity"] == fn
+        assert_scores_equal(run, library_scores(model, inputs, passages), qids, pids)
+
+
+def test_query_vectors_of_another_width_than_the_passages_are_one_line():
+    """MiniLM's passages are 384 wide; a query side of another width (a model whose multimodal
+    output lives in another space) is refused before any search."""
+    from harness.errors import MireEvalError
+    from retrievers.st.encoding import STEncoder
+    from retrievers.st.loading import load_model
+
+    encoder = STEncoder(load_model(str(st_models.minilm_dir()), "cpu"))
+    encoder._check_dims([torch.zeros(384)], "text")  # the same width: fine
+    with pytest.raises(MireEvalError, match=r"'full' query vectors have \[512\] dimensions and its passage vectors 384"):
+        encoder._check_dims([torch.zeros(512)], "full")
 
 
 @pytest.mark.slow
