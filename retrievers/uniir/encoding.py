@@ -26,7 +26,7 @@ import torch
 
 from harness.types import Passage, Query
 from retrievers.base import EncoderRetriever, check_view
-from retrievers.checkpoint import Resolved, device_of, find_weights, read_weights, resolve
+from retrievers.checkpoint import _HUB_ID, Resolved, device_of, find_weights, read_weights, resolve
 from retrievers.uniir.configuration import (
     DEFAULT_CHECKPOINT, UniIRSettings, passage_text, query_text,
 )
@@ -65,7 +65,14 @@ def load_uniir(checkpoint: str | None, settings: UniIRSettings) -> LoadedUniIR:
     fetched), a clone of that repo, a directory holding one weights file, or the file itself.
     The tokenizer is the checkpoint directory's when it has ``vocab.json`` + ``merges.txt``,
     else ``settings.tokenizer``."""
-    source = resolve(checkpoint or DEFAULT_CHECKPOINT, [settings.checkpoint_file])
+    name = checkpoint or DEFAULT_CHECKPOINT
+    repo, _, pinned = name.partition("@")
+    if not Path(name).expanduser().exists() and _HUB_ID.match(repo):
+        from harness import hub
+
+        # the hub repo also holds BLIP_FF (7.5 GB): the advice names the one file to fetch
+        hub.require(repo, "--checkpoint DIR", revision=pinned or None, include=settings.checkpoint_file)
+    source = resolve(name, [settings.checkpoint_file])
     weights = _weights_file(source, settings)
     loaded = read_weights(weights)  # torch.load(weights_only=True) or safetensors; never pickled code
     here = source.directory

@@ -26,11 +26,6 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def uniir_dir(tmp_path_factory):
-    return tiny_uniir.write_uniir(tmp_path_factory.mktemp("uniir") / "ckpt")
-
-
-@pytest.fixture(scope="module")
 def task(tmp_path_factory):
     return write_colour_task(tmp_path_factory.mktemp("task") / "colours")
 
@@ -108,6 +103,7 @@ def test_describe_records_the_choices(uniir_dir):
     assert "summed" in d["views"]["full"] and "instruction alone" in d["views"]["image"]
 
 
+@pytest.mark.slow  # ~25 s on 2 shared cores: two CLI evaluations, four probe views
 def test_run_and_probe_through_the_cli(uniir_dir, task, tmp_path, monkeypatch):
     monkeypatch.setenv("MIRE_EVAL_DATA", str(tmp_path / "cache"))
     out = tmp_path / "results"

@@ -42,13 +42,6 @@ def ref():
 
 
 @pytest.fixture(scope="module")
-def uniir_dir(tmp_path_factory):
-    import tiny_uniir
-
-    return tiny_uniir.write_uniir(tmp_path_factory.mktemp("uniir") / "ckpt")
-
-
-@pytest.fixture(scope="module")
 def inputs(ref, tmp_path_factory):
     import tiny
 
