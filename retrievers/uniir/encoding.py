@@ -111,7 +111,8 @@ class UniIREncoder:
             text_rows = torch.tensor([i for i, x in enumerate(t) if x], dtype=torch.long)
             image_rows = torch.tensor([i for i, x in enumerate(im) if x is not None], dtype=torch.long)
             ids = self.tokenizer([t[i] for i in text_rows.tolist()]) if len(text_rows) else None
-            pix = pixels([im[i].load() for i in image_rows.tolist()], self.model.image_size) if len(image_rows) else None
+            decoded = [im[i].load() for i in image_rows.tolist()]
+            pix = pixels(decoded, self.model.image_size) if decoded else None
             with torch.inference_mode():
                 out.append(self.model.embed(ids, text_rows, pix, image_rows, len(t)).float().cpu())
         return torch.cat(out) if out else torch.zeros(0, self.model.clip.config.projection_dim)

@@ -71,7 +71,9 @@ work.mkdir(exist_ok=True)
 ckpt_dir = tiny_uniir.write_uniir(OUT / "ckpt")
 bpe = OUT / "ckpt-bpe" / "bpe_tiny.txt.gz"
 clip_module._tokenizer = SimpleTokenizer(bpe_path=str(bpe))
-checkpoint = torch.load(ckpt_dir / "clip_sf_tiny.pth", weights_only=False)  # our own file
+from retrievers.weights import read_weights  # noqa: E402  (weights_only; OmegaConf config kept inert)
+
+checkpoint = {"model": read_weights(ckpt_dir / "clip_sf_tiny.pth").state_dict}
 
 model = CLIPScoreFusion.__new__(CLIPScoreFusion)  # __init__ minus clip.load's download
 torch.nn.Module.__init__(model)
