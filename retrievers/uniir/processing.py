@@ -56,12 +56,15 @@ class ClipTokenizer:
 
     def ids(self, text: str) -> list[int]:
         """One text's ids: ``[sot] + bpe[:75] + [eot]`` (77 at most)."""
-        body = self.tokenizer(clean_text(text), add_special_tokens=False)["input_ids"]
-        return [self.sot, *body[: CONTEXT_LENGTH - 2], self.eot]
+        return self.batch_ids([text])[0]
+
+    def batch_ids(self, texts: list[str]) -> list[list[int]]:
+        bodies = self.tokenizer([clean_text(t) for t in texts], add_special_tokens=False)["input_ids"]
+        return [[self.sot, *body[: CONTEXT_LENGTH - 2], self.eot] for body in bodies]
 
     def __call__(self, texts: list[str]) -> torch.Tensor:
         """[B, L] int64 (L = the longest row, at most 77), padded with 0."""
-        rows = [self.ids(t) for t in texts]
+        rows = self.batch_ids(texts) if texts else []
         out = torch.zeros(len(rows), max((len(r) for r in rows), default=2), dtype=torch.long)
         for i, row in enumerate(rows):
             out[i, : len(row)] = torch.tensor(row)
