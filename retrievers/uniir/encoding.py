@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from harness.types import Passage, Query
 from retrievers.base import EncoderRetriever, check_view
@@ -103,7 +104,12 @@ class UniIREncoder:
         return query_text("" if view == "image" else query.text, instruction)
 
     def _embed(self, texts: list[str], images: list) -> torch.Tensor:
-        """[n, D]: ``texts[i]`` ("" = padded) and ``images[i]`` (None = padded), in batches."""
+        """[n, D] normalised: ``texts[i]`` ("" = padded) and ``images[i]`` (None = padded)."""
+        text, image = self._parts(texts, images)
+        return F.normalize(text + image, dim=-1)
+
+    def _parts(self, texts: list[str], images: list) -> tuple[torch.Tensor, torch.Tensor]:
+        """Raw text and image embeddings, [n, D] each (0 where padded), in batches."""
         out = []
         size = self.settings.batch_size
         for start in range(0, len(texts), size):
@@ -114,15 +120,26 @@ class UniIREncoder:
             decoded = [im[i].load() for i in image_rows.tolist()]
             pix = pixels(decoded, self.model.image_size) if decoded else None
             with torch.inference_mode():
-                out.append(self.model.embed(ids, text_rows, pix, image_rows, len(t)).float().cpu())
-        return torch.cat(out) if out else torch.zeros(0, self.model.clip.config.projection_dim)
+                out.append([x.float().cpu() for x in self.model.parts(ids, text_rows, pix, image_rows, len(t))])
+        if not out:
+            empty = torch.zeros(0, self.model.clip.config.projection_dim)
+            return empty, empty
+        return torch.cat([t for t, _ in out]), torch.cat([v for _, v in out])
+
+    def _query_inputs(self, queries: Sequence[Query], view: str) -> tuple[list[str], list]:
+        check_view(view)
+        return [self.query_text(q, view) for q in queries], [q.image if view != "text" else None for q in queries]
 
     def encode_queries(self, queries: Sequence[Query], view: str = "full") -> torch.Tensor:
         """[n, D] float32, L2-normalised."""
-        check_view(view)
-        texts = [self.query_text(q, view) for q in queries]
-        images = [q.image if view != "text" else None for q in queries]
-        return self._embed(texts, images)
+        return self._embed(*self._query_inputs(queries, view))
+
+    def query_parts(self, queries: Sequence[Query], view: str = "full") -> tuple[torch.Tensor, torch.Tensor]:
+        """The probe's exact split (:class:`retrievers.hooks.SumsModalities`): the text and
+        image parts of each query vector, ``t / |t + v|`` and ``v / |t + v|`` ([n, D] each)."""
+        text, image = self._parts(*self._query_inputs(queries, view))
+        norm = (text + image).norm(dim=-1, keepdim=True).clamp_min(1e-12)  # F.normalize's eps
+        return text / norm, image / norm
 
     def encode_passages(self, passages: Sequence[Passage]) -> torch.Tensor:
         """[n, D] float32, L2-normalised text embeddings (M-BEIR's ``title. text`` form)."""

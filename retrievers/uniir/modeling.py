@@ -52,15 +52,24 @@ class UniIRClipSF(torch.nn.Module):
         out = self.clip.vision_model(pixel_values=pixel_values)
         return self.clip.visual_projection(out.pooler_output)  # [B, W_v] -> [B, D]
 
+    def parts(self, input_ids: torch.Tensor | None, text_rows: torch.Tensor | None,
+              pixel_values: torch.Tensor | None, image_rows: torch.Tensor | None,
+              batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The raw text and image embeddings of ``batch`` items, each [batch, D], 0 where the
+        item's modality is padded (mask 0). ``input_ids`` are the texts of the rows
+        ``text_rows``, ``pixel_values`` the images of the rows ``image_rows``."""
+        device = self.clip.logit_scale.device
+        text = torch.zeros(batch, self.clip.config.projection_dim, device=device)
+        image = torch.zeros_like(text)
+        if input_ids is not None and len(text_rows):
+            text[text_rows.to(device)] = self.encode_text(input_ids.to(device))
+        if pixel_values is not None and len(image_rows):
+            image[image_rows.to(device)] = self.encode_image(pixel_values.to(device))
+        return text, image
+
     def embed(self, input_ids: torch.Tensor | None, text_rows: torch.Tensor | None,
               pixel_values: torch.Tensor | None, image_rows: torch.Tensor | None, batch: int) -> torch.Tensor:
-        """``batch`` items -> [batch, D] normalised fused embeddings. ``input_ids`` are the
-        texts of the rows ``text_rows`` (the others have mask 0), ``pixel_values`` the images
-        of the rows ``image_rows``. A row with neither is the zero vector, as UniIR leaves it."""
-        device = self.clip.logit_scale.device
-        fused = torch.zeros(batch, self.clip.config.projection_dim, device=device)
-        if input_ids is not None and len(text_rows):
-            fused[text_rows.to(device)] += self.encode_text(input_ids.to(device))
-        if pixel_values is not None and len(image_rows):
-            fused[image_rows.to(device)] += self.encode_image(pixel_values.to(device))
-        return F.normalize(fused, dim=-1)
+        """``batch`` items -> [batch, D]: ``text + image`` (score-level fusion of the raw
+        embeddings), L2-normalised. A row with neither is the zero vector, as UniIR leaves it."""
+        text, image = self.parts(input_ids, text_rows, pixel_values, image_rows, batch)
+        return F.normalize(text + image, dim=-1)

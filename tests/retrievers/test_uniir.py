@@ -118,6 +118,9 @@ def test_run_and_probe_through_the_cli(uniir_dir, task, tmp_path, monkeypatch):
     (probe_json,) = out.rglob("probe.json")
     record = json.loads(probe_json.read_text())
     assert {"full", "text", "image", "swap"} <= set(record["views"])
+    # the gold score is split exactly into its text and image parts (SumsModalities)
+    assert record["attribution"]["split"].startswith("cosine of a summed query vector")
+    assert record["attribution"]["full"]["n_split"] == 8 and record["attribution"]["text"]["mean_image_part"] == 0
 
 
 @pytest.mark.parametrize("kind", evil.KINDS)
@@ -133,3 +136,20 @@ def test_pickled_code_is_refused(kind, uniir_dir, task, tmp_path):
     assert len(lines) == 1 and lines[0].startswith("error: ") and "clip_sf_tiny.pth" in lines[0]
     assert "refusing to unpickle" in lines[0] and not marker.exists()
     assert not list((tmp_path / "results").rglob("metrics.json"))
+
+
+def test_query_parts_split_the_score_exactly(uniir_dir, image_refs):
+    from harness.attribution import split_kind
+    from retrievers.base import EncoderRetriever
+    from retrievers.hooks import SumsModalities
+
+    enc = build(str(uniir_dir)).encoder
+    assert isinstance(enc, SumsModalities) and split_kind(EncoderRetriever(enc)).startswith("cosine of a summed")
+    queries = [Query("a", "what bird", image_refs[0]), Query("b", "who made this", None)]
+    for view in ("full", "text", "image"):
+        text, image = enc.query_parts(queries, view)
+        assert torch.allclose(text + image, enc.encode_queries(queries, view), atol=1e-6)
+    text, image = enc.query_parts(queries, "text")
+    assert torch.equal(image, torch.zeros_like(image))  # the text view has no image part
+    text, image = enc.query_parts(queries, "full")
+    assert torch.equal(image[1], torch.zeros_like(image[1])) and image[0].abs().sum() > 0
