@@ -131,6 +131,7 @@ for _name, _target, _summary in [
     ("colbertv2", "retrievers.colbert.encoding:build", "ColBERTv2 late interaction over the question text"),
     ("mire", "retrievers.mire.encoding:build", "MIRe: ColBERTv2 + frozen CLIP, query-guided pooling, fusion-free"),
     ("jfe", "retrievers.jfe.encoding:build", "one-tower MLLM (Qwen2-VL), image and question fused, last token"),
+    ("uniir-clip-sf", "retrievers.uniir.encoding:build", "UniIR CLIP_SF: CLIP text + image embeddings summed (score fusion)"),
     ("st", "retrievers.st.encoding:build", "any Sentence-Transformers model (--checkpoint), single- or multi-vector"),
     ("mteb", "retrievers.mteb.encoding:build", "a model through MTEB's encode protocol (-o model=NAME)"),
 ]:

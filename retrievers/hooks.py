@@ -5,6 +5,8 @@ the probe's modules stay light to import.
 
 * :class:`TypesQueryTokens` or :class:`DeclaresVisualRows`: which query rows are visual, so a
   MaxSim score splits exactly into text and visual parts;
+* :class:`SumsModalities`: a single-vector query that is the normalised sum of a text and an
+  image part, so a cosine score splits exactly into text and image parts;
 * :class:`PoolingAttention`: each pooling head's attention over the image patches;
 * :class:`IndexedPassages` (a retriever, not an encoder): the passage vectors the search read.
 """
@@ -37,6 +39,17 @@ class TypesQueryTokens(Protocol):
 
     def query_token_types(self, queries: Sequence[Query], view: str) -> list[torch.Tensor]:
         """Per query a BoolTensor [L_i], True where the row is a visual token."""
+        ...
+
+
+@runtime_checkable
+class SumsModalities(Protocol):
+    """A cosine encoder whose query vector is ``(t + v) / |t + v|`` (UniIR CLIP_SF's score-level
+    fusion), so ``cos(q, p) = t.p / |t + v| + v.p / |t + v|`` exactly."""
+
+    def query_parts(self, queries: Sequence[Query], view: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(text, image)``, each [n, d] float32: the two parts of each query vector of
+        ``encode_queries(queries, view)``, summing to it (a part absent from the view is 0)."""
         ...
 
 
