@@ -28,7 +28,7 @@ from harness.core.errors import MireEvalError
 from harness.core.types import Corpus, Passage, Query, Run
 
 VIEWS = ("full", "text", "image")
-SIMILARITIES = ("maxsim", "cosine")
+SIMILARITIES = ("maxsim", "cosine", "dot")
 MODALITIES = frozenset({"text", "image"})
 
 # The keys every retriever's describe() starts with (meta.json's "retriever"), in this order:
@@ -75,7 +75,7 @@ class Encoder(Protocol):
     """What a dense or late-interaction model provides (the harness does the rest).
 
     ``similarity`` is ``"cosine"`` (encoders return one normalised vector per item, as a
-    [n, d] float tensor) or ``"maxsim"`` (a list of [L_i, d] float token matrices, one per item).
+    [n, d] float tensor), ``"dot"`` (the same, not normalised) or ``"maxsim"`` (a list of [L_i, d] float token matrices, one per item).
     ``modalities`` is the set of query inputs the model reads ({"text"} or {"text", "image"}).
 
     ``describe()`` gives every key of :data:`DESCRIBE_KEYS` but ``search`` (which the harness

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 from harness.core.registry import Registry
 
-RETRIEVERS = Registry("retriever")
+RETRIEVERS = Registry("retriever", group="mire_eval.retrievers")  # plug-ins: docs/own-model.md
 
 for _name, _target, _summary in [
     ("bm25", "retrievers.bm25:build", "BM25 over the question text (bm25s), text only"),
     ("colbertv2", "retrievers.colbert.encoding:build", "ColBERTv2 late interaction over the question text"),
     ("mire", "retrievers.mire.encoding:build", "MIRe: ColBERTv2 + frozen CLIP, query-guided pooling, fusion-free"),
     ("jfe", "retrievers.jfe.encoding:build", "one-tower MLLM (Qwen2-VL), image and question fused, last token"),
+    ("uniir-clip-sf", "retrievers.uniir.encoding:build", "UniIR CLIP_SF: CLIP text + image embeddings summed (score fusion)"),
+    ("st", "retrievers.st.encoding:build", "any Sentence-Transformers model (--checkpoint), single- or multi-vector"),
+    ("mteb", "retrievers.mteb.encoding:build", "a model through MTEB's encode protocol (-o model=NAME)"),
 ]:
     RETRIEVERS.register(_name, _target, _summary)
 
@@ -43,3 +46,8 @@ for _name, _build, _pretrain, _finetune in [
     if _pretrain:
         PRETRAIN_DEFAULTS.register(_name, _pretrain, "")
     FINETUNE_DEFAULTS.register(_name, _finetune, "")
+
+# Options the reference evaluated a retriever with, per task and setting:
+# ``reference_options(task, setting) -> {option: value}``, applied under a run's own ``-o``.
+REFERENCE_OPTIONS = Registry("reference options")
+REFERENCE_OPTIONS.register("mire", "retrievers.mire.configuration:reference_options", "")

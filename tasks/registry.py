@@ -2,7 +2,8 @@
 
 A target is a :class:`tasks.base.TaskSpec`, imported only when the task is used; it describes
 itself (its ``description`` is what ``mire-eval ls`` shows). ``local:PATH`` is matched by form,
-not registered. Adding a task is a file in this folder plus one line here (docs/contributing.md).
+not registered. Adding a task is a file in this folder plus one line here (docs/contributing.md);
+a third-party package adds one by an entry point in the group ``mire_eval.tasks`` (docs/own-model.md).
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 from harness.core.registry import Entry, Registry
 
 TASKS = Registry("task", patterns=(Entry("local:PATH", "tasks.local:load_local",
-                                          "any directory in the local format (docs/tasks.md)"),))
+                                          "any directory in the local format (docs/tasks.md)"),),
+                 group="mire_eval.tasks")
 
 for _name, _target in [
     ("sample", "tasks.sample:TASK"),

@@ -91,9 +91,9 @@ def test_a_retriever_from_the_recipe_runs_through_run(registered, tmp_path):
 
 
 def test_what_build_returns_is_checked_before_anything_is_indexed(registered, monkeypatch, tmp_path):
-    monkeypatch.setattr(HashedWords, "similarity", "dot")
+    monkeypatch.setattr(HashedWords, "similarity", "euclidean")
     result = runner.invoke(app, ["run", "--task", "sample", "--retriever", "hashed-words",
                                  "--output", str(tmp_path / "results")])
     assert result.exit_code == 2
-    assert "error: retriever 'hashed-words': similarity 'dot'; known: maxsim, cosine" in result.output
+    assert "error: retriever 'hashed-words': similarity 'euclidean'; known: maxsim, cosine, dot" in result.output
     assert not list((tmp_path / "results").rglob("meta.json"))

@@ -39,7 +39,8 @@ from harness.index.retriever import as_retriever, index_for_run
 from harness.index.store import stores_root
 from harness.index.store_index import StoreSpec
 from harness.metrics.scoring import DEFAULT_METRICS, evaluate, first_relevant_rank
-from retrievers.registry import RETRIEVERS
+from retrievers.hooks import check_queries
+from retrievers.registry import REFERENCE_OPTIONS, RETRIEVERS
 from tasks.base import LoadOptions, task_slug
 from tasks.loading import load_task
 
@@ -49,6 +50,12 @@ from tasks.loading import load_task
 # (the demo's ``fine-tuned@tiny-random-Qwen2-VL``); the part before ``@`` must be known.
 SETTINGS = ("zero-shot", "aligned", "fine-tuned")
 RELEVANCE_NAMES = ("gold", "qrels", *ANSWER_MODES)  # what --relevance may name; each task narrows it
+
+
+def reference_options(retriever: str, task: str, setting: str) -> dict:
+    """The options the reference ran ``retriever`` with on ``task`` in ``setting`` (retrievers/registry.py
+    ``REFERENCE_OPTIONS``; ``{}`` for a retriever without such defaults)."""
+    return dict(REFERENCE_OPTIONS.get(retriever)(task, setting)) if retriever in REFERENCE_OPTIONS.names() else {}
 
 
 def check_output_dir(output: Path) -> None:
@@ -92,6 +99,8 @@ class RunSettings:
             raise MireEvalError(f"--relevance: unknown value {self.load.relevance!r}; "
                                 f"known: gold, {', '.join(ANSWER_MODES)}")
         search_identity(self.search, self.search_options)  # a bad mode or option: one line, now
+        self.retriever_options = {**reference_options(self.retriever, self.task, self.setting),
+                                  **self.retriever_options}  # the reference's choice unless -o says otherwise
         if not 0 <= self.seed < 2**32:  # numpy's and torch's seed range
             raise MireEvalError(f"--seed: {self.seed}: must be between 0 and 2**32 - 1")
         check_output_dir(self.output)
@@ -107,7 +116,8 @@ class RunSettings:
         the flag every query is evaluated or the load fails, so the set follows from the
         inputs and the identity (and tag) stay those it always had.
         """
-        load = {k: str(v) for k, v in asdict(self.load).items() if k not in ("split", "cache_dir")}
+        load = {k: str(v) for k, v in asdict(self.load).items() if k not in ("split", "cache_dir")
+                and not (k == "empty_answers" and v == "ignore")}  # the default keeps earlier identities
         search = search_identity(self.search, self.search_options)
         return ({"search": search} if search is not None else {}) | {
             "task": self.task, "retriever": self.retriever, "checkpoint": self.checkpoint,
@@ -145,7 +155,8 @@ def materialise_qrels(data: TaskData, cache_dir: Path) -> Qrels:
     """The task's qrels, or answer-match qrels over the whole corpus (cached)."""
     if data.relevance == "qrels":
         return {q.id: dict(data.qrels.get(q.id, {})) for q in data.queries}
-    return answer_qrels(data.queries, data.corpus, data.relevance, cache_dir=cache_dir / "qrels")
+    return answer_qrels(data.queries, data.corpus, data.relevance, cache_dir=cache_dir / "qrels",
+                        empty=data.meta.get("empty_answers", "ignore"))
 
 
 def store_spec(settings: RunSettings) -> StoreSpec | None:
@@ -257,6 +268,7 @@ def _evaluate(settings: RunSettings, identity: dict, directory: Path, data: Task
     qrels = materialise_qrels(data, settings.load.cache_dir)
     lap("relevance")
     retriever = build_retriever(settings, built=retriever)
+    check_queries(retriever, data.queries, settings.view)  # a view the model cannot realise: before indexing
     lap("load_retriever")
     indexed = index_for_run(retriever, data.corpus)
     lap("index")
@@ -274,6 +286,9 @@ def _evaluate(settings: RunSettings, identity: dict, directory: Path, data: Task
         "relevance": data.relevance, "n_queries": scores.n_queries, "n_without_relevant": scores.n_without_relevant,
         "n_empty_rankings": scores.n_empty_rankings, "created": created, "metrics": scores.mean,
     }
+    described = retriever.describe()
+    if isinstance(described.get("model"), dict):  # st / mteb / plug-ins: the model's record (leaderboard)
+        summary["model"] = described["model"]
     meta = {
         "identity": identity,
         "created": created,
@@ -281,7 +296,7 @@ def _evaluate(settings: RunSettings, identity: dict, directory: Path, data: Task
         "versions": package_versions(),
         "task": {"name": settings.task, "split": settings.split, "relevance": data.relevance, **data.meta,
                  "n_queries_evaluated": scores.n_queries, "n_queries_without_relevant": scores.n_without_relevant},
-        "retriever": retriever.describe(),
+        "retriever": described,
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(settings).items()},
         "device": settings.device,
         "seed": settings.seed,

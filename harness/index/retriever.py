@@ -25,6 +25,7 @@ from harness.core.progress import progress
 from harness.core.types import Corpus, Query, Run
 from harness.index.ann.params import AnnParams
 from harness.index.ann.retrieve import ApproximateSearch
+from harness.index.ann.single import SINGLE_VECTOR, OneTokenMaxSim
 from harness.index.exact import TokenStore, VectorStore, cosine_search, id_ranks, maxsim_search, topk_trec
 from harness.index.store_index import StoreSpec, build_store
 from retrievers.base import VIEWS, Encoder, Retriever, check_encoder, check_view, describe_record
@@ -41,13 +42,16 @@ class EncoderRetriever:
     encoder x corpus, resumable and split over torchrun's ranks, and search tiles straight from
     its memory-mapped shards. Without one they are held in memory (tests, notebooks).
     ``passage_batch`` / ``query_batch``: the encoder's own ``passage_batch`` / ``query_batch``
-    when it declares them, else 64. Approximate search needs a store and a maxsim encoder; asking
-    for it otherwise raises :class:`MireEvalError` here, before anything is encoded.
+    when it declares them, else 64. Approximate search needs a store (else :class:`MireEvalError`
+    here, before anything is encoded); a single-vector encoder is then searched as one-row
+    matrices (:class:`harness.index.ann.single.OneTokenMaxSim`), which scores as it does.
     """
 
     def __init__(self, encoder: Encoder, passage_batch: int | None = None, query_batch: int | None = None,
                  shard_passages: int | None = None, store: StoreSpec | None = None,
                  search: AnnParams | None = None):
+        if search is not None and encoder.similarity in SINGLE_VECTOR:
+            encoder = OneTokenMaxSim(encoder)  # one-row matrices: MaxSim = the dot product, same scores
         self.encoder = encoder
         self.shard_passages = shard_passages  # None: the store's default
         self.name = encoder.name
@@ -56,9 +60,6 @@ class EncoderRetriever:
         self.store_spec = store
         self.search_params = search
         if search is not None:
-            if encoder.similarity != "maxsim":
-                raise MireEvalError(f"--search {search.mode}: retriever {self.name!r} is not a late-interaction "
-                                    "(maxsim) encoder; only --search exact applies")
             if store is None:
                 raise MireEvalError(f"--search {search.mode}: builds on the embedding store; unset MIRE_EVAL_STORE=off")
         self.store_info: dict | None = None  # meta.json's "store" after an index through the store
