@@ -202,7 +202,7 @@ def bench_mire(device: str, size: dict, tiny: bool, work: Path) -> dict:
     from retrievers.mire import build
     from retrievers.mire.encoding import load_pixels
 
-    encoder = build(str(write_mire(work, tiny)), device).encoder
+    encoder = build(str(write_mire(work, tiny)), device)
     queries, passages = workload(size["mire_queries"], size["mire_passages"], 640)
     encoder.encode_passages(passages[:8]), encoder.encode_queries(queries[:4])  # warm-up
     out = {"model": "tiny random" if tiny else "random BERT-base ColBERTv2 + CLIP ViT-B/32",

@@ -35,6 +35,7 @@ def test_gpu_script_tiny_cpu(tmp_path):
     assert "tiny (figures mean nothing)" in done.stdout
 
 
+@pytest.mark.slow
 def test_gpu_script_refuses_cuda_without_gpu(tmp_path):
     import torch
 

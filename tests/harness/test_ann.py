@@ -61,6 +61,7 @@ def recall(rows, exact_rows, k):
     return np.mean([len(set(a[:k].tolist()) & set(b[:k].tolist())) / k for a, b in zip(rows, exact_rows)])
 
 
+@pytest.mark.slow
 def test_ivf_finds_most_of_the_exact_top10(corpus, tmp_path):
     index = build(corpus, tmp_path)
     _, rows = Searcher(index, corpus["tokens"]).search(corpus["queries"], 10, corpus["ranks"])
@@ -68,6 +69,7 @@ def test_ivf_finds_most_of_the_exact_top10(corpus, tmp_path):
     assert (rows[:, 0] == corpus["exact"][1][:, 0]).float().mean() >= 0.95
 
 
+@pytest.mark.slow
 def test_ivfpq_finds_most_of_the_exact_top10_within_40_bytes_per_token(corpus, tmp_path):
     index = build(corpus, tmp_path, "ivfpq", pq_m="8")
     _, rows = Searcher(index).search(corpus["queries"], 10, corpus["ranks"], refine=0)  # decoded only: no store
@@ -88,6 +90,7 @@ def test_rerank_is_exact_maxsim_of_the_candidates(corpus, tmp_path):
         assert s == pytest.approx(float(one), abs=1e-5)
 
 
+@pytest.mark.slow
 def test_ivfpq_refine_rescores_exactly_and_with_every_candidate_is_ivf(corpus, tmp_path):
     ivf = Searcher(build(corpus, tmp_path / "a"), corpus["tokens"])
     pq = Searcher(build(corpus, tmp_path / "b", "ivfpq", pq_m=8), corpus["tokens"])
@@ -153,6 +156,7 @@ def test_all_passages_as_candidates_is_the_exact_search(corpus, tmp_path):
     torch.testing.assert_close(scores, corpus["exact"][0], rtol=1e-5, atol=0)
 
 
+@pytest.mark.slow
 def test_save_load_round_trip_and_cache_reuse(corpus, tmp_path):
     first = build(corpus, tmp_path)
     again = build(corpus, tmp_path)  # same key + params: the saved index, not a rebuild
@@ -173,6 +177,7 @@ def test_save_load_round_trip_and_cache_reuse(corpus, tmp_path):
         load_index(directory, "store-a", parse_params("ivf", {"nlist": "64"}))
 
 
+@pytest.mark.slow
 def test_interrupted_build_resumes_and_matches(corpus, tmp_path):
     shards = shards_from_arrays(corpus["tokens"], corpus["rows"], 1500)
     params = parse_params("ivfpq", {"nlist": 32, "pq_m": 8})
@@ -197,6 +202,7 @@ def test_interrupted_build_resumes_and_matches(corpus, tmp_path):
         assert np.array_equal(getattr(resumed, name), getattr(whole, name)), name
 
 
+@pytest.mark.slow
 def test_a_build_split_over_two_ranks_is_the_one_process_index(corpus, tmp_path):
     """torchrun's split (rank 0 trains, each rank assigns the shards it owns, rank 0 assembles),
     run as two threads; rank 1 starts first and must wait for rank 0's centroids."""
@@ -230,6 +236,7 @@ def test_a_build_split_over_two_ranks_is_the_one_process_index(corpus, tmp_path)
             in (tmp_path / "one").iterdir() if whole_dir.suffix != ".lock"]
 
 
+@pytest.mark.slow
 def test_merged_shards_equal_one_search(corpus, tmp_path):
     tokens, rows = corpus["tokens"], corpus["rows"]
     cut = int(np.flatnonzero(np.diff(rows))[len(rows) // 2 // 10])  # a passage boundary near the middle
@@ -282,6 +289,7 @@ def test_more_centroids_than_tokens_is_refused(corpus, tmp_path):
         build(corpus, tmp_path, nlist=100000)
 
 
+@pytest.mark.slow
 def test_estimate_bounds_the_built_index_and_refuses_what_does_not_fit(corpus, tmp_path):
     for mode, options in (("ivf", {}), ("ivfpq", {"pq_m": "8"})):
         index = build(corpus, tmp_path, mode, **options)
@@ -307,6 +315,7 @@ def test_shards_are_cut_at_passage_boundaries_and_split_passages_refused(corpus,
         build_index(shards, len(tokens), DIM, parse_params("ivf", {"nlist": 16}), tmp_path, "broken")
 
 
+@pytest.mark.slow
 def test_store_shards_adapter_gives_the_same_index_and_results(corpus, tmp_path):
     """The embedding store's layout: per shard a token array (each window sorted by length)
     and an entry with first_row, local rows in write order and their lengths."""
@@ -330,6 +339,7 @@ def _cut(path):
     path.write_bytes(data[: len(data) // 2])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage, fragment", [
     (lambda d: _cut(d / "codes.npy"), "codes.npy: index: unreadable"),          # mmapped
     (lambda d: _cut(d / "tok_start.npy"), "tok_start.npy: index: unreadable"),  # read whole
@@ -362,6 +372,7 @@ def test_a_sample_the_build_cannot_train_on_is_refused_in_one_line(corpus, tmp_p
     assert fragment in str(err.value) and "\n" not in str(err.value)
 
 
+@pytest.mark.slow
 def test_what_killed_builds_leave_is_swept_and_the_index_is_the_same(corpus, tmp_path, monkeypatch):
     """A build killed while assembling leaves ``<name>.tmp<pid>/``; one killed after the rename
     leaves ``<name>.building/``: the next build of that index removes both."""
@@ -393,6 +404,7 @@ def test_what_killed_builds_leave_is_swept_and_the_index_is_the_same(corpus, tmp
         assert np.array_equal(getattr(again, array), getattr(whole, array)), array
 
 
+@pytest.mark.slow
 def test_a_part_damaged_after_its_stamp_is_removed_and_recomputed(corpus, tmp_path, monkeypatch):
     import harness.index.ann.index as index_module
 

@@ -4,7 +4,6 @@ errors through the command line, quality against exact end to end, torchrun = on
 from __future__ import annotations
 
 import json
-import os
 import random
 import subprocess
 import sys
@@ -15,10 +14,9 @@ from typer.testing import CliRunner
 
 from harness.cli import app
 from harness.evaluation.pipeline import RunSettings, build_retriever, run_evaluation
-from store_helpers import WordEncoder, make_task
-from tests.conftest import write_jsonl
+from tests.helpers.store_helpers import HELPER, WordEncoder, make_task, script_env
+from tests.helpers.local_task import write_jsonl
 
-HELPER = Path(__file__).with_name("store_helpers.py")
 runner = CliRunner()
 SMALL = {"nlist": "16", "nprobe": "2", "candidates": "8"}  # candidates well below the corpus
 
@@ -64,6 +62,7 @@ def test_search_parameters_are_in_the_identity_and_exact_keeps_its_own(tmp_path,
     assert pq["5"].identity()["search"]["refine"] == 5
 
 
+@pytest.mark.slow
 def test_index_is_built_once_beside_the_store_and_rebuilt_when_store_or_build_parameters_change(
         tmp_path, checkpoint, capsys):
     task = make_task(120)
@@ -98,6 +97,7 @@ def top5(meta: dict) -> dict[str, set[str]]:
     return best
 
 
+@pytest.mark.slow
 def test_approximate_search_finds_most_of_the_exact_top5(tmp_path, checkpoint):
     task = make_task(200)
     exact = evaluate(tmp_path, checkpoint, task)
@@ -123,6 +123,7 @@ def test_a_build_that_does_not_fit_is_refused_in_one_line(tmp_path, checkpoint, 
     assert not list((tmp_path / "results").rglob("meta.json"))  # nothing half-written
 
 
+@pytest.mark.slow
 def test_a_refine_beyond_the_candidates_rescores_them_all_and_allocates_no_more(tmp_path, checkpoint):
     """refine=2**31-1 (in range) once allocated 2**31 places per query and died; it means "every
     candidate", the run of refine = the corpus size (60 passages, fewer than the 8192 candidates)."""
@@ -171,6 +172,7 @@ def cli_run(task: Path, colbert_dir: Path, out: Path, *extra: str):
                                "--k", "10", "--output", str(out), *extra])
 
 
+@pytest.mark.slow
 def test_run_with_search_ivf_through_the_cli_is_close_to_exact(tmp_path, colbert_dir):
     task = local_words_task(tmp_path / "words")
     out = tmp_path / "results"
@@ -250,6 +252,7 @@ def test_bm25_with_search_ivf_is_refused_before_indexing(tmp_path, local_task):
     assert result.exit_code == 2 and "is not a late-interaction" in result.output, result.output
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode, options", [("ivf", SMALL),
                                            ("ivfpq", {**SMALL, "pq_m": "2", "pq_nbits": "4", "refine": "12"}),
                                            # k=10 above refine and above candidates; refine past the corpus
@@ -262,7 +265,7 @@ def test_two_gloo_ranks_search_their_shards_and_give_one_process_run(tmp_path, c
     for name, launcher in [("one", [sys.executable]),
                            ("two", [sys.executable, "-m", "torch.distributed.run", "--standalone",
                                     "--nproc-per-node", "2"])]:
-        env = {**os.environ, "MIRE_EVAL_DATA": str(tmp_path / name), "OMP_NUM_THREADS": "1"}
+        env = script_env(MIRE_EVAL_DATA=str(tmp_path / name), OMP_NUM_THREADS="1")
         out = tmp_path / f"out-{name}"
         args = [str(HELPER), str(checkpoint), str(out), "150", "--search", mode,
                 *[a for k, v in options.items() for a in ("--search-option", f"{k}={v}")]]
@@ -275,13 +278,14 @@ def test_two_gloo_ranks_search_their_shards_and_give_one_process_run(tmp_path, c
     assert run_two == run_one
     # with 8 candidates of 150 passages the search is approximate: it differs from exact
     exact_dir = tmp_path / "exact"
-    env = {**os.environ, "MIRE_EVAL_DATA": str(tmp_path / "one"), "OMP_NUM_THREADS": "1"}
+    env = script_env(MIRE_EVAL_DATA=str(tmp_path / "one"), OMP_NUM_THREADS="1")
     subprocess.run([sys.executable, str(HELPER), str(checkpoint), str(exact_dir), "150"], env=env, check=True,
                    capture_output=True, timeout=300)
     exact = Path(json.loads((exact_dir / "done.json").read_text())["directory"]) / "run.trec"
     assert exact.read_text() != run_one
 
 
+@pytest.mark.slow
 def test_probe_searches_every_view_approximately_also_when_the_full_run_is_reused(tmp_path, colbert_dir):
     task = local_words_task(tmp_path / "words")
     out = tmp_path / "probe"

@@ -1,3 +1,4 @@
+import pytest
 """`make-diagnostic`, `probe` and `plot` through typer's runner, on the generated task."""
 
 import json
@@ -10,6 +11,7 @@ from harness.cli import app
 runner = CliRunner()
 
 
+@pytest.mark.slow
 def test_make_diagnostic_probe_local_copy_and_plot(tmp_path, monkeypatch):
     monkeypatch.setenv("MIRE_EVAL_DATA", str(tmp_path / "cache"))
     task_dir = tmp_path / "diag"

@@ -3,7 +3,7 @@ import json
 import pytest
 import typer
 from PIL import Image
-from tiny_trainable import tiny_task
+from tests.helpers.tiny_trainable import tiny_task
 from typer.testing import CliRunner
 
 import tasks.loading
@@ -14,17 +14,19 @@ from harness.core.registry import Entry
 from harness.training.pairs import read_pairs
 from retrievers.registry import FINETUNE_DEFAULTS, PRETRAIN_DEFAULTS, RETRIEVERS, TRAINABLES
 from tasks.base import task_slug
-from tests.single_thread import one_thread  # noqa: F401
+from tests.helpers.single_thread import one_thread  # noqa: F401
 
 
 
 @pytest.fixture(autouse=True)
 def tiny_retriever(monkeypatch):
     """A trainable test retriever, registered for the duration of one test only."""
-    monkeypatch.setitem(RETRIEVERS._entries, "tiny-test", Entry("tiny-test", "tiny_trainable:build", "test only"))
+    monkeypatch.setitem(RETRIEVERS._entries, "tiny-test",
+                        Entry("tiny-test", "tests.helpers.tiny_trainable:build", "test only"))
     for registry, target in [(TRAINABLES, "build_trainable"), (PRETRAIN_DEFAULTS, "PRETRAIN_DEFAULTS"),
                              (FINETUNE_DEFAULTS, "FINETUNE_DEFAULTS")]:
-        monkeypatch.setitem(registry._entries, "tiny-test", Entry("tiny-test", f"tiny_trainable:{target}", ""))
+        monkeypatch.setitem(registry._entries, "tiny-test",
+                            Entry("tiny-test", f"tests.helpers.tiny_trainable:{target}", ""))
 
 
 

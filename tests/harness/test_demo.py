@@ -49,6 +49,7 @@ def runs(tmp_path_factory):
     patch.undo()
 
 
+@pytest.mark.slow
 def test_every_row_is_probed_and_on_the_leaderboard(runs):
     root, first, _ = runs
     assert [r["label"] for r in first.rows] == LABELS

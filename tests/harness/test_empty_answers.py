@@ -9,7 +9,7 @@ from harness.cli import app
 
 
 def write_task(root):
-    from tests.conftest import make_local_task
+    from tests.helpers.local_task import make_local_task
 
     make_local_task(root)
     lines = (root / "queries.jsonl").read_text().splitlines()

@@ -73,7 +73,7 @@ def test_fingerprint_paths_names_and_contents(tmp_path):
 
 @pytest.mark.parametrize("with_qrels", [True, False])
 def test_a_local_task_reports_the_files_it_read(tmp_path, with_qrels):
-    from tests.conftest import make_local_task
+    from tests.helpers.local_task import make_local_task
 
     root = make_local_task(tmp_path / "t", qrels={"test": [("q-fox", "p-fox")]} if with_qrels else None)
     data = load_task(f"local:{root}", LoadOptions())

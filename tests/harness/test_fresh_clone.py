@@ -36,6 +36,7 @@ def clone(tmp_path) -> Path:
     return target
 
 
+@pytest.mark.slow
 def test_readme_commands_in_a_fresh_clone(clone):
     assert not (clone / "results").exists()  # no committed results to be mistaken for finished runs
     env = {**os.environ, "PYTHONPATH": str(clone)}

@@ -72,6 +72,7 @@ def test_attribution_scatter(tmp_path):
     assert not np.array_equal(_pixels(out, (600, 560)), _pixels(moved, (600, 560)))
 
 
+@pytest.mark.slow
 def test_pooling_attention_overlay_follows_the_attention(tmp_path):
     image = Image.new("RGB", (64, 64), (200, 200, 200))
     heads, side = 12, 7
@@ -98,6 +99,7 @@ def test_leaderboard_heat_map(tmp_path):
     _not_blank(_pixels(out, (1100, 480)))
 
 
+@pytest.mark.slow
 def test_plot_results_draws_everything_a_results_directory_has(tmp_path):
     for retriever, setting, means in [("bm25", "zero-shot", (0.66, 0.66, 0.0, 0.66)), ("mire", "fine-tuned", (0.8, 0.5, 0.4, 0.3))]:
         directory = tmp_path / "diagnostic" / retriever / f"{setting}-full-test-0123456789"

@@ -11,7 +11,7 @@ from harness.evaluation.pipeline import RunSettings, run_evaluation, store_spec
 from harness.probe.views import run_probe
 from harness.core.runs import read_trec_run
 from harness.index.retriever import EncoderRetriever
-from tests.harness.test_probe import ColourWordEncoder, _task
+from tests.helpers.toy import ColourWordEncoder, _task
 
 
 class CountingRetriever(EncoderRetriever):

@@ -58,6 +58,7 @@ def probed(tmp_path_factory):
     patch.undo()
 
 
+@pytest.mark.slow
 def test_trained_mire_beats_chance_on_image_needed_queries(probed):
     assert set(probed["by_type"]) == {"image-needed"}
     chance = probed["chance"]["text-only"]["image-needed"]["hit_rate@5"]  # 5/48, exact for text alone
@@ -86,6 +87,7 @@ def test_swap_moves_mires_scores_and_attribution_is_exact(probed):
             assert full[row["query_id"]][row["gold_id"]] == pytest.approx(float(row["full_score"]), abs=1e-4)
 
 
+@pytest.mark.slow
 def test_pooling_attention_is_kept_and_drawn(probed):
     from harness.probe.plots import plot_results
 

@@ -12,9 +12,7 @@ from harness.index.retriever import EncoderRetriever
 from harness.core.errors import MireEvalError
 from harness.training.r2p import build_r2p, iter_json_items, r2p_document, read_r2p
 from harness.core.types import Query
-from tests.single_thread import one_thread  # noqa: F401
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "retrievers"))
+from tests.helpers.single_thread import one_thread  # noqa: F401
 
 
 def test_document_layout_as_the_authors():
@@ -68,7 +66,7 @@ def test_read_r2p(tmp_path):
 
 
 def test_build_r2p_end_to_end(tmp_path):
-    import tiny
+    from tests.helpers import tiny
 
     from retrievers.colbert import build
 
@@ -127,7 +125,7 @@ def _kb_and_qa(tmp_path, n_qa=5, bad_at=None):
 
 
 def _tiny_colbert(tmp_path):
-    import tiny
+    from tests.helpers import tiny
 
     from retrievers.colbert import build
 
@@ -183,7 +181,7 @@ def test_build_r2p_cli_invalid_utf8_is_one_line(tmp_path):
 
     from harness.cli import app
 
-    import tiny
+    from tests.helpers import tiny
 
     checkpoint = str(tiny.write_colbert(tmp_path / "colbertv2.0"))
     kb, qa = _kb_and_qa(tmp_path)

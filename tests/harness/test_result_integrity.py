@@ -120,6 +120,7 @@ CHILD = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("step", ["writing", "unsealed", "sealed", "set-aside", "in-place"])
 def test_a_write_killed_at_any_step_never_leaves_a_torn_or_missing_result(local_task, tmp_path, step):
     out = tmp_path / "res"
@@ -182,6 +183,7 @@ def test_a_marker_that_does_not_match_the_files_is_not_complete(local_task, tmp_
 # --------------------------------------------------------------------------------------------
 # Identical runs started together
 # --------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_six_identical_runs_started_together(tmp_path):
     """Rounds alternate plain and --overwrite; MIRE_EVAL_STRESS_ROUNDS=N runs more of them."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]),

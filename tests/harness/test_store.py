@@ -1,7 +1,6 @@
 """The embedding store: same run as in memory, reuse, invalidation, kill -9, corruption, torchrun."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -17,9 +16,8 @@ from harness.core.runs import canonical_ranking
 from harness.index.store import stores_root
 from harness.index.store_index import StoreSpec
 from harness.index.retriever import EncoderRetriever
-from store_helpers import WordEncoder, make_corpus, make_task
+from tests.helpers.store_helpers import HELPER, WordEncoder, make_corpus, make_task, script_env
 
-HELPER = Path(__file__).with_name("store_helpers.py")
 
 
 @pytest.fixture
@@ -110,7 +108,7 @@ def test_a_damaged_shard_is_detected_and_encoded_again(tmp_path, checkpoint):
 
 
 def test_kill_9_during_encoding_then_rerun_gives_the_same_shards_and_run(tmp_path, checkpoint):
-    env = {**os.environ, "MIRE_EVAL_DATA": str(tmp_path / "killed")}
+    env = script_env(MIRE_EVAL_DATA=str(tmp_path / "killed"))
     proc = subprocess.Popen([sys.executable, str(HELPER), str(checkpoint), str(tmp_path / "out1"), "160",
                              "--delay", "0.05"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -144,13 +142,14 @@ def run_files(output: Path) -> tuple[str, dict]:
     return (directory / "run.trec").read_text(), json.loads((directory / "meta.json").read_text())
 
 
+@pytest.mark.slow
 def test_two_gloo_ranks_under_torchrun_give_the_same_store_and_run_as_one_process(tmp_path, checkpoint):
     common = [str(HELPER), str(checkpoint), "OUT", "150"]
     runs = {}
     for name, launcher in [("one", [sys.executable]),
                            ("two", [sys.executable, "-m", "torch.distributed.run", "--standalone",
                                     "--nproc-per-node", "2"])]:
-        env = {**os.environ, "MIRE_EVAL_DATA": str(tmp_path / name), "OMP_NUM_THREADS": "1"}
+        env = script_env(MIRE_EVAL_DATA=str(tmp_path / name), OMP_NUM_THREADS="1")
         args = [a.replace("OUT", str(tmp_path / f"out-{name}")) for a in common]
         done = subprocess.run([*launcher, *args], env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]

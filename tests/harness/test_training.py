@@ -4,14 +4,14 @@ import random
 import pytest
 import torch
 from safetensors.torch import load_file
-from tiny_trainable import TinyTrainable, build_trainable, tiny_examples
+from tests.helpers.tiny_trainable import TinyTrainable, build_trainable, tiny_examples
 
 from harness.training.contrastive import info_nce, score_matrix
 from harness.core.errors import MireEvalError
 from harness.index.exact import maxsim_scores
 from harness.training.step import StepRunner, batch_passages
 from harness.training.trainer import TrainConfig, latest_state, train
-from tests.single_thread import one_thread  # noqa: F401
+from tests.helpers.single_thread import one_thread  # noqa: F401
 
 
 

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import io
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
 
-import tiny  # noqa: E402
+from tests.helpers import tiny
 
 
 @pytest.fixture(scope="session")
@@ -21,7 +19,7 @@ def colbert_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def uniir_dir(tmp_path_factory) -> Path:
     """UniIR's released layout: clip_sf_tiny.pth (+ the tiny CLIP tokenizer)."""
-    import tiny_uniir
+    from tests.helpers import tiny_uniir
 
     return tiny_uniir.write_uniir(tmp_path_factory.mktemp("uniir") / "ckpt")
 

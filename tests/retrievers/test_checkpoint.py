@@ -9,7 +9,7 @@ import torch
 
 from harness.core.errors import MireEvalError
 from retrievers.checkpoint import load_into, plain, read_weights, resolve, summarise_extras
-from tests.single_thread import one_thread  # noqa: F401
+from tests.helpers.single_thread import one_thread  # noqa: F401
 
 
 def test_authors_pth_with_omegaconf_entries(tmp_path):
@@ -110,6 +110,7 @@ def test_plain_handles_nested_opaque():
     assert plain([{"a": (1, None)}]) == [{"a": [1, None]}]
 
 
+@pytest.mark.slow
 def test_default_checkpoints_come_from_the_hub(monkeypatch, mire_dir, colbert_dir):
     """Without --checkpoint: mire -> Y-J-Ju/MIRe_base_pt, colbertv2 -> colbert-ir/colbertv2.0
     (snapshot_download stands in for the hub, handing back local copies in the same layouts)."""
@@ -136,7 +137,7 @@ def test_torch_weights_only_reads_the_legacy_magic_pickle_restricted(tmp_path):
     """Defence in depth, and the fact the design rests on: torch 2.13's legacy loader reads the
     magic-number pickle with its weights-only unpickler too, so a payload there never runs even
     without our byte check of the magic number (which refuses such a file first)."""
-    import evil
+    from tests.helpers import evil
 
     marker = tmp_path / "ran"
     path = evil.write("legacy-magic", tmp_path / "m.pth", {"w": torch.ones(1)}, marker)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import json
 from pathlib import Path
 
@@ -9,7 +10,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from harness.cli import app
-from tests.single_thread import one_thread  # noqa: F401
+from tests.helpers.single_thread import one_thread  # noqa: F401
 from test_training_steps import COLOURS, WORDS
 
 
@@ -39,6 +40,7 @@ def _metrics(results: Path, setting: str) -> tuple[dict, dict]:
     raise AssertionError(f"no {setting} result under {results}")
 
 
+@pytest.mark.slow
 def test_zero_shot_then_finetune_through_the_cli(mire_dir, tmp_path):
     task = write_colour_task(tmp_path / "colours")
     runner = CliRunner()

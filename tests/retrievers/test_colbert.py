@@ -12,7 +12,7 @@ import torch
 from harness.core.errors import MireEvalError
 from retrievers import colbert
 from retrievers.colbert.modeling import encode_passage_tokens
-from tests.single_thread import one_thread  # noqa: F401
+from tests.helpers.single_thread import one_thread  # noqa: F401
 
 Q_MARKER, D_MARKER, MASK, PAD, CLS, SEP = 1, 2, 103, 0, 101, 102  # bert-base-uncased ids
 

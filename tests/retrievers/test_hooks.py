@@ -11,7 +11,7 @@ from harness.index.retriever import EncoderRetriever
 from harness.probe.attribution import RememberingEncoder, query_token_types, split_kind
 from retrievers import bm25, colbert, mire
 from retrievers.hooks import DeclaresVisualRows, IndexedPassages, PoolingAttention, TypesQueryTokens
-from tests.single_thread import one_thread  # noqa: F401
+from tests.helpers.single_thread import one_thread  # noqa: F401
 
 
 def test_which_retriever_offers_which_hook(mire_dir, colbert_dir, queries):

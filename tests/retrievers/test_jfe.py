@@ -12,7 +12,7 @@ from harness.core.types import BytesImage, Corpus, Passage, Query, TrainExample
 from harness.index.retriever import EncoderRetriever
 from harness.training.trainer import TrainConfig, train
 from retrievers.jfe import JfeSettings, build, build_trainable
-from tests.single_thread import one_thread  # noqa: F401
+from tests.helpers.single_thread import one_thread  # noqa: F401
 
 CITIES = ["paris", "london", "berlin", "madrid", "rome", "vienna", "oslo", "dublin", "prague", "lisbon", "athens",
           "warsaw"]
@@ -111,6 +111,7 @@ def _hit_at_1(encoder, data) -> float:
     return sum(max(run[e.query.id], key=run[e.query.id].get) == e.positive.id for e in data) / len(data)
 
 
+@pytest.mark.slow
 def test_lora_finetuning_lowers_loss_raises_hit_rate_and_round_trips(tiny, tmp_path):
     data = examples()
     before = _hit_at_1(build(str(tiny), prompts="instruct"), data)

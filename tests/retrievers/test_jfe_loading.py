@@ -22,7 +22,7 @@ from harness.core.errors import MireEvalError
 from harness.core.types import BytesImage, Query
 from retrievers.jfe import build, build_trainable
 from retrievers.jfe.loading import resolve_dtype
-from tests.single_thread import one_thread  # noqa: F401
+from tests.helpers.single_thread import one_thread  # noqa: F401
 
 EVIL_MODULE = '''
 import pathlib
@@ -74,6 +74,7 @@ def test_a_checkpoint_cannot_switch_on_remote_code(tiny, local_task, tmp_path): 
     assert not list((tmp_path / "results").rglob("metrics.json"))
 
 
+@pytest.mark.slow
 def test_the_command_line_can_switch_on_remote_code(tiny, local_task, tmp_path):  # noqa: F811
     """The marker module is live: the user's -o trust_remote_code=true imports it (its own
     modules cache, in a subprocess, so the user's cache is untouched)."""

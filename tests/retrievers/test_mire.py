@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from harness.core.errors import MireEvalError
 from harness.core.types import Query
 from retrievers import mire
-from tests.single_thread import one_thread  # noqa: F401
+from tests.helpers.single_thread import one_thread  # noqa: F401
 
 
 @pytest.fixture(scope="module")

@@ -1,17 +1,13 @@
 """Which weights file of a MIRe checkpoint is read, and what is downloaded for it."""
 
 import shutil
-import sys
-from pathlib import Path
 
 import pytest
 
 from harness.core.errors import MireEvalError
 from retrievers import mire
 from retrievers.mire.files import choose_weights, small_files
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "tasks"))
-from release_fixtures import HubStandIn  # noqa: E402
+from tests.helpers.release_fixtures import HubStandIn
 
 # Y-J-Ju/MIRe_base_pt in the authors' layout: one .pth per epoch beside the small files
 LISTING = ["config.json", "artifact.metadata", "vocab.txt", "tokenizer.json", "tokenizer_config.json",

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from harness.cli import app
 from harness.core.runs import read_trec_run
 from harness.core.types import BytesImage, Corpus, Passage, Query
-from tests.single_thread import one_thread  # noqa: F401
+from tests.helpers.single_thread import one_thread  # noqa: F401
 
 mteb = pytest.importorskip("mteb")
 runner = CliRunner()

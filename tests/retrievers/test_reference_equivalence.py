@@ -25,7 +25,7 @@ from safetensors import safe_open
 from harness.index.exact import maxsim_scores
 from harness.core.types import FileImage, Passage, Query
 from retrievers import colbert, mire
-from tests.single_thread import one_thread  # noqa: F401
+from tests.helpers.single_thread import one_thread  # noqa: F401
 
 FIXTURE = Path(__file__).parent / "data" / "mire_reference_c0f9966.safetensors"
 TOL = 1e-4
@@ -39,7 +39,7 @@ def ref():
 
 @pytest.fixture(scope="module")
 def inputs(ref, tmp_path_factory):
-    import tiny
+    from tests.helpers import tiny
 
     meta = ref[1]
     d = tmp_path_factory.mktemp("ref-images")

@@ -14,12 +14,12 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-import st_models
+from tests.helpers import st_models
 from harness.cli import app
 from harness.core.runs import read_trec_run
 from tasks.base import LoadOptions
 from tasks.loading import load_task
-from tests.single_thread import one_thread  # noqa: F401
+from tests.helpers.single_thread import one_thread  # noqa: F401
 
 pytest.importorskip("sentence_transformers")
 runner = CliRunner()
@@ -317,7 +317,7 @@ def test_a_model_that_needs_its_own_code_says_so_and_never_runs_it(tmp_path):
 def test_pickled_code_in_a_torch_weights_file_is_refused(tmp_path):
     import shutil
 
-    import evil
+    from tests.helpers import evil
     from safetensors.torch import load_file
 
     folder = tmp_path / "evil"

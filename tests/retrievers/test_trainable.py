@@ -7,7 +7,7 @@ import torch
 
 from harness.core.errors import MireEvalError
 from retrievers import colbert, mire
-from tests.single_thread import one_thread  # noqa: F401
+from tests.helpers.single_thread import one_thread  # noqa: F401
 
 
 def _trainable_prefixes(module):

@@ -18,7 +18,7 @@ from harness.core.types import BytesImage, Corpus, Passage, Query, TrainExample
 from harness.training.launch import training_defaults
 from harness.training.trainer import TrainConfig, train
 from retrievers import colbert, mire
-from tests.single_thread import one_thread  # noqa: F401
+from tests.helpers.single_thread import one_thread  # noqa: F401
 
 COLOURS = {"red": (220, 20, 20), "green": (20, 200, 40), "blue": (30, 40, 220), "yellow": (230, 220, 30),
            "black": (10, 10, 10), "white": (245, 245, 245), "purple": (140, 30, 160), "cyan": (30, 210, 220)}
@@ -67,6 +67,7 @@ def hit_rate_at_1(encoder, examples) -> float:
     return sum(next(iter(run[e.query.id])) == e.positive.id for e in examples) / len(examples)
 
 
+@pytest.mark.slow
 def test_few_pretraining_steps_lower_the_loss(mire_dir, tmp_path):
     # 4 micro-batches of 2: in-batch negatives span the 8 examples through gradient caching
     result = train_with(mire, str(mire_dir), "pretrain", visual_task(), tmp_path, epochs=6, batch_size=8,
@@ -76,6 +77,7 @@ def test_few_pretraining_steps_lower_the_loss(mire_dir, tmp_path):
     assert mire.build_trainable(str(result.model_dir), stage="pretrain").stage == "pretrain"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, lr, epochs", [("mire", 2e-3, 20), ("colbertv2", 3e-3, 40)])
 def test_finetuning_raises_hit_rate(name, lr, epochs, mire_dir, colbert_dir, tmp_path):
     module, ckpt, task = (mire, mire_dir, visual_task()) if name == "mire" else (colbert, colbert_dir, text_task())

@@ -10,8 +10,8 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-import evil
-import tiny_uniir
+from tests.helpers import evil
+from tests.helpers import tiny_uniir
 from harness.cli import app
 from harness.core.errors import MireEvalError
 from harness.index.retriever import EncoderRetriever
@@ -21,7 +21,7 @@ from retrievers.checkpoint import read_weights
 from retrievers.uniir import DEFAULT_INSTRUCTION, build
 from retrievers.uniir.conversion import load_clip_sf, openai_to_transformers, strip_prefix, transformers_to_openai
 from test_cli_mire import write_colour_task
-from tests.single_thread import one_thread  # noqa: F401
+from tests.helpers.single_thread import one_thread  # noqa: F401
 
 runner = CliRunner()
 

@@ -23,7 +23,7 @@ from safetensors import safe_open
 
 from harness.core.types import FileImage, Passage, Query
 from retrievers.uniir import build
-from tests.single_thread import one_thread  # noqa: F401
+from tests.helpers.single_thread import one_thread  # noqa: F401
 
 FIXTURE = Path(__file__).parent / "data" / "uniir_reference_98dc570.safetensors"
 VIEWS = {"full": ("full", True), "text": ("text", True), "image": ("image", True),
@@ -43,7 +43,7 @@ def ref():
 
 @pytest.fixture(scope="module")
 def inputs(ref, tmp_path_factory):
-    import tiny
+    from tests.helpers import tiny
 
     meta = ref[1]
     d = tmp_path_factory.mktemp("uniir-images")

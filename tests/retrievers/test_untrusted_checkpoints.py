@@ -10,12 +10,12 @@ import pytest
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-import evil
+from tests.helpers import evil
 from harness.cli import app
 from retrievers.checkpoint import read_weights
 from tasks.base import task_slug
 from test_cli_mire import write_colour_task
-from tests.single_thread import one_thread  # noqa: F401
+from tests.helpers.single_thread import one_thread  # noqa: F401
 
 
 @pytest.fixture(scope="module")

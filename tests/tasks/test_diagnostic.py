@@ -33,6 +33,7 @@ def _jsonl(path):
     return [json.loads(line) for line in open(path)]
 
 
+@pytest.mark.slow
 def test_generation_is_deterministic_from_the_seed(task_dir, tmp_path):
     assert _digest(generate(tmp_path / "again")) == _digest(task_dir)
     assert _digest(generate(tmp_path / "other", DiagnosticConfig(seed=1))) != _digest(task_dir)

@@ -7,7 +7,7 @@ import pytest
 from harness.core.errors import MireEvalError
 from tasks.base import LoadOptions
 from tasks.loading import load_task
-from tests.conftest import make_local_task, write_jsonl
+from tests.helpers.local_task import make_local_task, write_jsonl
 
 
 def load(root, **kw):

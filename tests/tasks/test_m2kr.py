@@ -8,9 +8,9 @@ from tasks.base import LoadOptions
 from tasks.loading import load_task
 from tasks.m2kr import HUB_ID, IMAGES_HUB_ID
 
-from m2kr_fixtures import (DATA_SCHEMA, FEB, INSTRUCTION, JUNE, data_rows, inat_val_archive, local_range_reader,
+from tests.helpers.m2kr_fixtures import (DATA_SCHEMA, FEB, INSTRUCTION, JUNE, data_rows, inat_val_archive, local_range_reader,
                            serve_hf_urls, serve_inat_val, write_m2kr_hub, write_parquet, write_snapshot)
-from release_fixtures import HubStandIn, write_image, write_tar, write_zip
+from tests.helpers.release_fixtures import HubStandIn, write_image, write_tar, write_zip
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import pytest
 from tasks import m2kr_images
 from tasks.m2kr_images import coverage, image_group, zip_member_prefixes, zip_members
 
-from m2kr_fixtures import local_range_reader
-from release_fixtures import image_bytes, write_image, write_tar
+from tests.helpers.m2kr_fixtures import local_range_reader
+from tests.helpers.release_fixtures import image_bytes, write_image, write_tar
 
 
 def inat_like_zip(path, zip64=False, monkeypatch=None, payload=3 << 20):

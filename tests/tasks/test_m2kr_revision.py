@@ -11,8 +11,8 @@ from tasks.loading import load_task
 from tasks.m2kr_hub import HUB_ID
 from tasks.m2kr_revision import read_record
 
-from m2kr_fixtures import FEB, JUNE, MARCH, serve_hf_urls, write_m2kr_hub
-from release_fixtures import HubStandIn
+from tests.helpers.m2kr_fixtures import FEB, JUNE, MARCH, serve_hf_urls, write_m2kr_hub
+from tests.helpers.release_fixtures import HubStandIn
 
 
 @pytest.fixture
@@ -51,6 +51,7 @@ def test_fetch_resolves_the_newest_commit_holding_both_subsets_once_and_records_
     assert task.meta["revision"] == JUNE and task.meta["instruction_field"]  # the June re-upload, not March's
 
 
+@pytest.mark.slow
 def test_a_hub_read_resolves_past_a_newer_commit_that_lacks_a_split(history, cache, monkeypatch, capsys):
     from datetime import datetime, timezone
 

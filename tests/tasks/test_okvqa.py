@@ -10,7 +10,7 @@ from tasks.loading import load_task
 from tasks.okvqa import TASK, TRAIN_SEED
 from tasks.releases import file_digest
 
-from release_fixtures import write_image, write_json
+from tests.helpers.release_fixtures import write_image, write_json
 
 PASSAGES = "RAVQA_v2_data/okvqa/pre-extracted_features/passages"  # the release unpacked, as MIRe keeps it
 CORPUS = "okvqa_full_clean_corpus.csv"

@@ -6,7 +6,7 @@ from tasks.loading import load_task
 from tasks.blocks import convert_blocks
 from tasks.okvqa_wiki11m import vqa_answers
 
-from release_fixtures import write_image, write_json, write_lines
+from tests.helpers.release_fixtures import write_image, write_json, write_lines
 
 
 def vqa_files(folder, answers: dict[int, list[str]]):

@@ -6,7 +6,7 @@ from tasks.base import LoadOptions
 from tasks.loading import load_task
 from tasks.images import TsvImage, WebQAImages
 
-from release_fixtures import image_bytes, write_json, write_webqa_tsv
+from tests.helpers.release_fixtures import image_bytes, write_json, write_webqa_tsv
 
 
 def question(qid, img_id, gold, text="which animal is on the flag of this country?"):

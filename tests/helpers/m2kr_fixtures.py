@@ -16,7 +16,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from release_fixtures import image_bytes, write_tar, write_zip
+from tests.helpers.release_fixtures import image_bytes, write_tar, write_zip
 from tasks.m2kr_hub import HUB_ID, IMAGES_HUB_ID
 
 INSTRUCTION = "Using the provided image, obtain documents that address the subsequent question: "

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from tiny import seeded_value
+from tests.helpers.tiny import seeded_value
 
 WORDS = (
     "retrieve a wikipedia paragraph that provides an answer to the given query about the image "

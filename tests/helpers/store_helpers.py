@@ -1,7 +1,7 @@
 """A tiny encoder that reads its checkpoint, a small corpus, and a command line that runs one
 evaluation through the store (for the kill -9 and torchrun tests of test_store.py).
 
-    python store_helpers.py CHECKPOINT OUTPUT N_PASSAGES [--delay S] [--shard P] [--similarity S]
+    PYTHONPATH=REPO python tests/helpers/store_helpers.py CHECKPOINT OUTPUT N_PASSAGES [--delay S] [--shard P] [--similarity S]
                             [--search ivf --search-option nprobe=2 ...]
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import time
 import zlib
 from pathlib import Path
@@ -75,6 +76,17 @@ def make_task(n: int) -> TaskData:
     return TaskData("words", "test", queries, make_corpus(n), qrels=qrels)
 
 
+HELPER = Path(__file__)  # run as a script by the tests (one process, or under torchrun)
+
+
+def script_env(**extra: str) -> dict[str, str]:
+    """The environment to run :data:`HELPER` in: this checkout importable as ``tests.helpers``
+    (the script imports its own module by that name, as the tests do), plus ``extra``."""
+    root = str(Path(__file__).resolve().parents[2])
+    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PYTHONPATH": path, **extra}
+
+
 def main(argv=None) -> None:
     from harness.evaluation.pipeline import RunSettings, build_retriever, run_evaluation
 
@@ -89,7 +101,7 @@ def main(argv=None) -> None:
     p.add_argument("--search", default="exact")
     p.add_argument("--search-option", action="append", default=[])
     args = p.parse_args(argv)
-    from store_helpers import WordEncoder as Named  # the class as the tests name it (part of the key)
+    from tests.helpers.store_helpers import WordEncoder as Named  # the class as the tests name it (part of the key)
 
     encoder = Named(args.checkpoint, args.similarity, delay=args.delay)
     options = dict(pair.split("=", 1) for pair in args.search_option)
