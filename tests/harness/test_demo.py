@@ -15,6 +15,8 @@ import harness.demo.run as demo
 
 from harness.demo.summary import read_row, summary_text
 
+pytestmark = pytest.mark.slow  # every test here shares one run of the whole demo (a module fixture)
+
 SMALL = dict(limit=12, text_layers=1,
              align={**demo.ALIGN, "max_steps": 2, "batch_size": 8},
              finetune={**demo.FINETUNE, "max_steps": 1, "batch_size": 8},
@@ -49,7 +51,6 @@ def runs(tmp_path_factory):
     patch.undo()
 
 
-@pytest.mark.slow
 def test_every_row_is_probed_and_on_the_leaderboard(runs):
     root, first, _ = runs
     assert [r["label"] for r in first.rows] == LABELS

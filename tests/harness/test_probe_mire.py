@@ -25,6 +25,8 @@ from harness.core.runs import read_trec_run
 
 from retrievers.offline import write_offline_parts
 
+pytestmark = pytest.mark.slow  # every test here shares a MIRe trained to convergence (a module fixture)
+
 IMAGE_NEEDED = 96  # the first 96 test queries of the diagnostic task are its image-needed ones
 
 
@@ -58,7 +60,6 @@ def probed(tmp_path_factory):
     patch.undo()
 
 
-@pytest.mark.slow
 def test_trained_mire_beats_chance_on_image_needed_queries(probed):
     assert set(probed["by_type"]) == {"image-needed"}
     chance = probed["chance"]["text-only"]["image-needed"]["hit_rate@5"]  # 5/48, exact for text alone
@@ -87,7 +88,6 @@ def test_swap_moves_mires_scores_and_attribution_is_exact(probed):
             assert full[row["query_id"]][row["gold_id"]] == pytest.approx(float(row["full_score"]), abs=1e-4)
 
 
-@pytest.mark.slow
 def test_pooling_attention_is_kept_and_drawn(probed):
     from harness.probe.plots import plot_results
 
