@@ -26,7 +26,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-EXTENSIONS = ("harness.cli_data", "harness.cli_train", "harness.cli_r2p", "harness.cli_probe", "harness.cli_cache")
+EXTENSIONS = ("harness.cli_data", "harness.cli_train", "harness.cli_r2p", "harness.cli_probe", "harness.cli_cache",
+              "harness.cli_stats")
 
 
 @app.command("ls")
@@ -118,7 +119,11 @@ def score(
 
 
 @app.command("leaderboard")
-def leaderboard(output: Path = typer.Option(Path("results"), help="results directory")) -> None:
+def leaderboard(
+    output: Path = typer.Option(Path("results"), help="results directory"),
+    baseline: Optional[str] = typer.Option(None, help="run hash, results folder or retriever: adds the main "
+                                                      "metric's difference, 95% CI and Holm-corrected p against it"),
+) -> None:
     """Collect every metrics.json under OUTPUT into OUTPUT/leaderboard.csv and print it."""
     with user_errors():
         from harness.leaderboard_table import format_leaderboard
@@ -128,6 +133,10 @@ def leaderboard(output: Path = typer.Option(Path("results"), help="results direc
         rows = collect(output)
         if not rows:
             raise MireEvalError(f"{output}: no metrics.json found (run `mire-eval run` first)")
+        if baseline is not None:
+            from harness.stats.baseline import with_baseline
+
+            rows = with_baseline(rows, baseline)  # harness/stats: randomization test, Holm, bootstrap CI
         write_leaderboard(rows, output / "leaderboard.csv")
         typer.echo(format_leaderboard([{k: v for k, v in r.items() if k != "paper_source"} for r in rows]))
         typer.echo(f"{len(rows)} rows -> {output / 'leaderboard.csv'}")
