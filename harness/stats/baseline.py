@@ -50,7 +50,7 @@ def with_baseline(rows: list[dict], baseline: str, permutations: int = PERMUTATI
     from harness.stats.inputs import from_results, score_systems
     from harness.stats.table import compare_scores, mark
 
-    out = [{**r, **dict.fromkeys(COLUMNS)} for r in rows]
+    out = [{**dict.fromkeys(COLUMNS), **r} for r in rows]  # a second call (another task) keeps the first's
     for task, base in baseline_rows(rows, baseline).items():
         metric = main_metric(task)
         group = [r for r in out if str(r["task"]) == task and r["path"] != base["path"]]
