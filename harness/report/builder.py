@@ -50,7 +50,8 @@ def compared_rows(rows: list[dict], baseline: str | None, seed: int) -> list[dic
     if baseline is not None:
         return with_baseline(rows, baseline, seed=seed)
     for task in dict.fromkeys(str(r["task"]) for r in rows):
-        first = next((r for r in rows if str(r["task"]) == task and r.get("view") in (None, "full")), None)
+        full = [r for r in rows if str(r["task"]) == task and r.get("view") in (None, "full")]
+        first = next((r for r in full if r.get("limit") in (None, "")), full[0] if full else None)  # all queries first
         if first is not None:
             rows = with_baseline(rows, first["path"], seed=seed)
     return rows
@@ -79,8 +80,21 @@ def leaderboard_html(rows: list[dict]) -> str:
     return f"<div class=\"scroll\">{render.table(present, shown)}</div><p class=\"note\">{escape(note)}</p>"
 
 
-def task_section(task: str, rows: list[dict], config: ReportConfig, slug: str) -> tuple[str, dict]:
-    """One task's HTML section and its drill-down data."""
+def query_sets(rows: list[dict]) -> dict[str, list[dict]]:
+    """Rows grouped by the queries they evaluated: task, then split and ``--limit`` where they
+    differ from ``test`` and none (``okvqa``, ``okvqa [dev, limit 100]``)."""
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        extra = [x for x in (r.get("split") if r.get("split") not in (None, "test") else None,
+                             f"limit {r['limit']}" if r.get("limit") not in (None, "") else None) if x]
+        groups.setdefault(str(r["task"]) + (f" [{', '.join(extra)}]" if extra else ""), []).append(r)
+    return groups
+
+
+def task_section(name: str, rows: list[dict], config: ReportConfig, slug: str) -> tuple[str, dict]:
+    """One query set's HTML section (``name``: the task, with split and limit where not the
+    whole test split) and its drill-down data."""
+    task = str(rows[0]["task"])
     from harness.runs import read_qrels
     from harness.stats.baseline import main_metric
     from tasks.diagnostic import query_types
@@ -88,7 +102,7 @@ def task_section(task: str, rows: list[dict], config: ReportConfig, slug: str) -
     metric = main_metric(task)
     k = collect.cutoff(metric)
     systems = collect.systems_of(rows)
-    title = render.task_heading(task)
+    title = render.task_heading(task) + escape(name[len(task):])
     parts = [f"<section class=\"task\" id=\"task-{slug}\"><h2>{title}</h2>"]
     if not systems:
         return "".join(parts) + "<p class=\"none\">no full-view runs</p></section>", {}
@@ -101,7 +115,7 @@ def task_section(task: str, rows: list[dict], config: ReportConfig, slug: str) -
         parts += [render.probe_html(s.probe, s.label) for s in probed]
         for s in probed:
             parts.append(render.figure(s.directory / "attribution.png", f"{s.label}: where the gold score comes from"))
-    parts.append(f"<h3>Failure slices</h3>{render.slices_html(task, slices, k, len(queries))}")
+    parts.append(f"<h3>Failure slices</h3>{render.slices_html(name, slices, k, len(queries))}")
     data, why = collect.load_task_data(rows[0])
     relevance = (data.relevance if data is not None else None)
     qrels = read_qrels(systems[0].directory / "qrels.tsv")
@@ -134,14 +148,15 @@ def build_report(config: ReportConfig) -> str:
         raise MireEvalError(f"{output}: no metrics.json found (run `mire-eval run` first)")
     rows = compared_rows(rows, config.baseline, config.seed)
     sections, data = [], {"tasks": {}}
-    tasks = list(dict.fromkeys(str(r["task"]) for r in rows))
-    for i, task in enumerate(tasks):
-        html, entry = task_section(task, [r for r in rows if str(r["task"]) == task], config, f"t{i}")
+    groups = query_sets(rows)
+    for i, (name, group) in enumerate(groups.items()):
+        html, entry = task_section(name, group, config, f"t{i}")
         sections.append(html)
         if entry:
-            data["tasks"][task] = entry
-    nav = " ".join([f"<a href=\"#leaderboard\">leaderboard</a>"]
-                   + [f"<a href=\"#task-t{i}\">{render.task_heading(t)}</a>" for i, t in enumerate(tasks)])
+            data["tasks"][name] = entry
+    nav = " ".join(["<a href=\"#leaderboard\">leaderboard</a>"]
+                   + [f"<a href=\"#task-t{i}\">{render.task_heading(t.split(' [')[0])}{escape(t[len(t.split(' [')[0]):])}</a>"
+                      for i, t in enumerate(groups)])
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     leaderboard_part = leaderboard_html(rows) + render.figure(output / "leaderboard.png", "main metric per run")
     page = _asset("template.html")

@@ -123,14 +123,26 @@
 
   function fromHash() {
     var h = decodeURIComponent(location.hash || "");
-    if (h.indexOf("#q=") !== 0) return;
+    if (h.indexOf("#q=") !== 0) { document.body.classList.remove("focus"); return; }
     var rest = h.slice(3), cut = rest.lastIndexOf("/");
     var task = rest.slice(0, cut), qid = rest.slice(cut + 1);
     var view = views[task];
     if (!view) return;
     var q = view.queries.filter(function (x) { return x.id === qid; })[0];
-    if (q) { view.show(q); view.root.scrollIntoView(); }
+    if (!q) return;
+    // a drill-down page: this task's drill-down alone, until "whole report" is clicked
+    Array.prototype.forEach.call(document.querySelectorAll("section.task"), function (s) {
+      s.classList.toggle("focused", s.contains(view.root));
+    });
+    document.body.classList.add("focus");
+    view.show(q);
+    window.scrollTo(0, 0);
   }
+  document.getElementById("whole").addEventListener("click", function (e) {
+    e.preventDefault();
+    document.body.classList.remove("focus");
+    history.replaceState(null, "", location.pathname);
+  });
   window.addEventListener("hashchange", fromHash);
   fromHash();
 })();
