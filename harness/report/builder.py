@@ -138,6 +138,18 @@ def task_section(name: str, rows: list[dict], config: ReportConfig, slug: str) -
     return "".join(parts), {"slug": slug, "cutoff": k, "metric": metric, "queries": drill}
 
 
+def draw_missing_figures(output: Path, rows: list[dict]) -> None:
+    """Draw the figures (``mire-eval plot``) when the leaderboard's or a probed task's views
+    figure is missing or older than a probe.json, so the page shows what the runs hold now."""
+    probes = [Path(r["path"]) / "probe.json" for r in rows if (Path(r["path"]) / "probe.json").exists()]
+    wanted = [output / "leaderboard.png", *(p.parents[2] / "probe_views.png" for p in probes)]
+    newest = max((p.stat().st_mtime for p in probes), default=0.0)
+    if any(not f.exists() or f.stat().st_mtime < newest for f in wanted):
+        from harness.plots import plot_results
+
+        plot_results(output)
+
+
 def build_report(config: ReportConfig) -> str:
     """The page's HTML text (see the module docstring); MireEvalError when there is no run."""
     from harness.results import leaderboard
@@ -147,6 +159,7 @@ def build_report(config: ReportConfig) -> str:
     if not rows:
         raise MireEvalError(f"{output}: no metrics.json found (run `mire-eval run` first)")
     rows = compared_rows(rows, config.baseline, config.seed)
+    draw_missing_figures(output, rows)
     sections, data = [], {"tasks": {}}
     groups = query_sets(rows)
     for i, (name, group) in enumerate(groups.items()):
