@@ -157,6 +157,9 @@ def demo(
         text = summary_text(result.rows, result.output, result.figures, result.seconds)
         (result.output / "demo_summary.txt").write_text(text + "\n")
         typer.echo("\n" + text)
+        from harness.report.builder import ReportConfig, write_report
+
+        typer.echo(f"report: {write_report(ReportConfig(output=result.output))}  (open it in a browser)")
 
 
 for _module in EXTENSIONS:

@@ -118,3 +118,5 @@ def test_cli_demo_prints_and_writes_the_summary(runs, monkeypatch):
     assert written.strip() in result.output
     assert "total time" in written and "bm25 (zero-shot)" in written
     assert result.output.count(": reused") == len(first.events)
+    report = root / "results" / "report.html"
+    assert f"report: {report}" in result.output and "mire (fine-tuned)" in report.read_text()
