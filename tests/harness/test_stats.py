@@ -207,3 +207,31 @@ def test_leaderboard_baseline_adds_difference_ci_and_holm_p(sample_runs):
     assert rows[str(image)]["vs_baseline_sig"] == "*" and float(rows[str(image)]["vs_baseline_p_holm"]) < 0.01
     assert rows[str(limited)]["vs_baseline_diff"] == ""  # 5 queries, not the baseline's 10: not compared
     assert "p(Holm)" in result.output
+
+
+def test_compare_resamples_shared_images_together_and_takes_a_clusters_file(tmp_path, monkeypatch):
+    from tests.conftest import make_local_task, write_jsonl
+
+    monkeypatch.setenv("MIRE_EVAL_DATA", str(tmp_path / "data"))
+    task = make_local_task(tmp_path / "animals", qrels={"test": [("q-fox", "p-fox"), ("q-owl", "p-owl"),
+                                                                  ("q-seal", "p-seal"), ("q-fox2", "p-fox")]})
+    queries = [json.loads(line) for line in (task / "queries.jsonl").read_text().splitlines()]
+    queries.append({"_id": "q-fox2", "text": "What does this fox eat at dusk?", "image": "images/fox.png",
+                    "answers": ["voles"]})  # the fox picture, twice
+    write_jsonl(task / "queries.jsonl", queries)
+    out = tmp_path / "results"
+    folders = []
+    for view in ("full", "image"):
+        result = runner.invoke(app, ["run", "-t", f"local:{task}", "-r", "bm25", "--view", view,
+                                     "--output", str(out)])
+        assert result.exit_code == 0, result.output
+        folders.append(result.output.strip().rsplit(" -> ", 1)[-1])
+    report = json.loads(runner.invoke(app, ["compare", *folders, "--json"]).output)
+    assert (report["clustering"], report["n_queries"], report["n_clusters"]) == ("image", 4, 3)  # q-crab is a train query
+    clusters = tmp_path / "entities.tsv"
+    clusters.write_text("q-fox\tcanid\nq-fox2\tcanid\nq-owl\tsea\nq-seal\tsea\nq-crab\tsea\n")
+    report = json.loads(runner.invoke(app, ["compare", *folders, "--json", "--clusters", str(clusters)]).output)
+    assert report["clustering"] == f"clusters of {clusters}" and report["n_clusters"] == 2
+    clusters.write_text("q-fox\tcanid\n")
+    bad = runner.invoke(app, ["compare", *folders, "--clusters", str(clusters)])
+    assert bad.exit_code == 2 and "no cluster for" in bad.output
