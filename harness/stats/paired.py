@@ -107,7 +107,9 @@ def randomization_test(a, b, permutations: int = PERMUTATIONS, seed: int = 0) ->
 
 def student_test(a, b) -> PairedTest:
     """Student's paired two-sided t-test (scipy.stats.ttest_rel, what ranx's ``student`` calls).
-    All differences equal (t is 0/0 or infinite) gives p = 1 when they are 0, else 0.
+    Where scipy has no finite t: every difference 0 (0/0) gives p = 1; one equal non-zero
+    difference for every query (t infinite) gives p = 0, scipy's limit; a single query (no
+    variance to estimate) gives p = 1.
 
     >>> round(student_test([0.1, 0.4, 0.3, 0.8], [0.2, 0.6, 0.3, 1.0]).p_value, 6)
     0.079605
@@ -116,8 +118,10 @@ def student_test(a, b) -> PairedTest:
 
     a, b = _pair(a, b)
     d = b - a
-    if len(d) < 2 or np.all(d == d[0]):
-        return PairedTest("student", 1.0 if not d.any() else 0.0, "t")
+    if not d.any() or len(d) < 2:
+        return PairedTest("student", 1.0, "t")
+    if np.all(d == d[0]):
+        return PairedTest("student", 0.0, "t")
     return PairedTest("student", float(ttest_rel(b, a).pvalue), "t")
 
 
