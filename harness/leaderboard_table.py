@@ -16,7 +16,7 @@ IDENTITY = ("task", "retriever", "setting", "view", "search", "split", "limit", 
 PRIORITY = ("hit_rate@5", "mrr@5", "vs_baseline_diff", "vs_baseline_ci_low", "vs_baseline_ci_high",
             "vs_baseline_p_holm", "vs_baseline_sig", "hit_rate@1", "probe_text_dominance", "recall@100", "hit_rate@10", "ndcg@10",
             "n_queries", "hit_rate@100", "recall@5", "mrr@10", "n_without_relevant")
-HIDDEN = ("path", "created", "checkpoint")  # in the CSV; too long or too raw for a terminal
+HIDDEN = ("path", "created", "checkpoint", "paper_note")  # in the CSV; too long or too raw for a terminal
 SHORT = {"vs_baseline_metric": "vs-baseline", "vs_baseline_diff": "diff", "vs_baseline_ci_low": "ci-low",
          "vs_baseline_ci_high": "ci-high", "vs_baseline_p_holm": "p(Holm)", "vs_baseline_sig": "sig",
          "probe_text_dominance": "text-dominance", "n_without_relevant": "no-relevant", "n_queries": "queries"}
