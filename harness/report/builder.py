@@ -69,12 +69,13 @@ def leaderboard_html(rows: list[dict]) -> str:
                       "ci": ci, "_class": "baseline" if r.get("vs_baseline_sig") == "baseline" else ""})
     columns = [("task", "task"), ("retriever", "retriever"), ("setting", "setting"), ("view", "view"),
                ("search", "search"), ("n_queries", "queries"), ("main_metric", "main metric"), ("main", "value"),
-               ("vs_baseline_diff", "Δ vs baseline"), ("ci", "95% CI"), ("vs_baseline_p_holm", "p (Holm)"),
+               ("vs_baseline_diff", "Δ vs baseline"), ("ci", "95% CI"), ("vs_baseline_ci_over", "CI over"),
+               ("vs_baseline_p_holm", "p (Holm)"),
                ("vs_baseline_sig", "sig."), ("hit_rate@5", "hit_rate@5"), ("mrr@5", "mrr@5"),
                ("paper_metric", "paper metric"), ("paper_value", "paper"), ("delta", "Δ paper"), *EFFICIENCY]
     present = [c for c in columns if any(r.get(c[0]) not in (None, "") for r in shown) or c[0] in ("task", "main")]
     note = ("Δ vs baseline: main metric, row − baseline (the highlighted row of its task), paired by query; "
-            "95% CI: paired bootstrap (clustered by shared images where queries share them), 10,000 resamples; "
+            "95% CI: paired bootstrap, 10,000 resamples, over images where queries share them, else queries (CI over); "
             "p (Holm): paired randomization test, 10,000 permutations (exact when few queries differ), Holm-corrected "
             "over the task's rows; * p (Holm) < 0.05. Click a header to sort.")
     return f"<div class=\"scroll\">{render.table(present, shown)}</div><p class=\"note\">{escape(note)}</p>"

@@ -6,7 +6,8 @@ task, query set and relevance as their baseline get ``vs_baseline_diff`` (main m
 row - baseline), ``vs_baseline_ci_low`` / ``_high`` (95 % paired bootstrap, clustered by
 shared images where the folders record them), ``vs_baseline_p_holm`` (paired randomization
 test, Holm-corrected over every row compared with that baseline) and ``vs_baseline_sig``
-(``*`` below 0.05); other rows leave them empty.
+(``*`` below 0.05), ``vs_baseline_ci_over`` (``image`` or ``queries``: what the bootstrap
+resampled); other rows leave them empty.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from harness.errors import MireEvalError
 from harness.stats.paired import PERMUTATIONS
 
 COLUMNS = ("vs_baseline_metric", "vs_baseline_diff", "vs_baseline_ci_low", "vs_baseline_ci_high",
-           "vs_baseline_p_holm", "vs_baseline_sig")
+           "vs_baseline_p_holm", "vs_baseline_sig", "vs_baseline_ci_over")
 
 
 def main_metric(task: str) -> str:
@@ -79,5 +80,5 @@ def with_baseline(rows: list[dict], baseline: str, permutations: int = PERMUTATI
             r = comparable[row["system"]][0]
             r.update(vs_baseline_metric=metric, vs_baseline_diff=row["diff"], vs_baseline_ci_low=row["ci_low"],
                      vs_baseline_ci_high=row["ci_high"], vs_baseline_p_holm=row["p_holm"],
-                     vs_baseline_sig=mark(row) or "")
+                     vs_baseline_sig=mark(row) or "", vs_baseline_ci_over=result["clustering"])
     return out
