@@ -36,6 +36,7 @@ from harness.results import (
 )
 from harness.runs import read_qrels, read_trec_run, write_qrels_tsv, write_trec_run
 from harness.types import Qrels, Run, TaskData
+from retrievers.hooks import check_queries
 from tasks.base import LoadOptions, task_slug
 from tasks.loading import load_task
 
@@ -162,8 +163,11 @@ def materialise_qrels(data: TaskData, cache_dir: Path) -> Qrels:
 
 
 def build_retriever(settings: RunSettings):
+    from retrievers.base import EncoderRetriever, Retriever
+
     factory = RETRIEVERS.get(settings.retriever)
-    return factory(settings.checkpoint, settings.device, **settings.retriever_options)
+    built = factory(settings.checkpoint, settings.device, **settings.retriever_options)
+    return built if isinstance(built, Retriever) else EncoderRetriever(built)  # a plug-in's bare Encoder
 
 
 def index_retriever(retriever, settings: RunSettings, corpus) -> dict:
@@ -174,6 +178,10 @@ def index_retriever(retriever, settings: RunSettings, corpus) -> dict:
     from harness.store_index import index_for_run
 
     params = search_params(settings.search, settings.search_options)
+    if params is not None:
+        from harness.ann.single import as_token_encoder
+
+        as_token_encoder(retriever)  # a single-vector encoder: one-row matrices, same scores
     check_searchable(retriever, settings.search)  # before any encoding
     indexed = index_for_run(retriever, corpus, settings.checkpoint, settings.task, settings.load.cache_dir)
     if params is None:
@@ -279,6 +287,7 @@ def _evaluate(settings: RunSettings, identity: dict, directory: Path, data: Task
     lap("relevance")
     if retriever is None:
         retriever = build_retriever(settings)
+    check_queries(retriever, data.queries, settings.view)  # a view the model cannot realise: before indexing
     lap("load_retriever")
     indexed = index_retriever(retriever, settings, data.corpus)
     lap("index")
@@ -299,6 +308,9 @@ def _evaluate(settings: RunSettings, identity: dict, directory: Path, data: Task
         "relevance": data.relevance, "n_queries": scores.n_queries, "n_without_relevant": scores.n_without_relevant,
         "n_empty_rankings": scores.n_empty_rankings, "created": created, "metrics": scores.mean,
     }
+    described = retriever.describe()
+    if isinstance(described.get("model"), dict):  # st / mteb / plug-ins: the model's record (leaderboard)
+        summary["model"] = described["model"]
     meta = {
         "identity": identity,
         "created": created,
@@ -306,7 +318,7 @@ def _evaluate(settings: RunSettings, identity: dict, directory: Path, data: Task
         "versions": package_versions(),
         "task": {"name": settings.task, "split": settings.split, "relevance": data.relevance, **data.meta,
                  "n_queries_evaluated": scores.n_queries, "n_queries_without_relevant": scores.n_without_relevant},
-        "retriever": retriever.describe(),
+        "retriever": described,
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(settings).items()},
         "device": settings.device,
         "seed": settings.seed,

@@ -233,6 +233,7 @@ def leaderboard(results_dir: Path) -> list[dict]:
         row.update(n_queries=m.get("n_queries"), n_without_relevant=m.get("n_without_relevant"),
                    created=m.get("created"), run=directory.name.rsplit("-", 1)[-1], path=str(directory))
         row.update(efficiency_columns(directory))
+        row.update(model_columns(m.get("model")))
         probe = directory / "probe.json"
         if probe.exists():
             with open(probe) as f:
@@ -254,6 +255,22 @@ def efficiency_columns(directory: Path) -> dict:
         return {}
     card = {**card, "audit_topk_recovered": (card.get("audit") or {}).get("topk_recovered")}
     return {name: card.get(name) for name in EFFICIENCY_COLUMNS}
+
+
+MODEL_COLUMNS = ("library", "class", "vectors", "similarity", "checkpoint", "revision", "fingerprint", "prompts")
+
+
+def model_columns(model: dict | None) -> dict:
+    """A run's model record (metrics.json's ``"model"``: st, mteb, plug-ins) as ``model_*``
+    columns; none for a run without one.
+
+    >>> model_columns({"library": "sentence-transformers", "prompts": {"query": "q: "}})["model_prompts"]
+    '{"query": "q: "}'
+    """
+    if not isinstance(model, dict):
+        return {}
+    return {f"model_{k}": json.dumps(model.get(k), sort_keys=True) if isinstance(model.get(k), (dict, list))
+            else model.get(k) for k in MODEL_COLUMNS}
 
 
 def write_leaderboard(rows: list[dict], path: Path) -> None:
