@@ -60,7 +60,8 @@ def run(opts: CommandOptions) -> None:
         m = result.metrics
         search = "" if opts.search == "exact" else f", search {opts.search}"
         typer.echo(f"{opts.task} / {opts.retriever} ({opts.setting}, {opts.view}{search}): "
-                   f"{summary_metrics(m)}{' (reused)' if result.reused else ''} -> {result.directory}")
+                   f"{summary_metrics(m)}{' (reused)' if result.reused else ''} -> {result.directory}"
+                   f"{''.join(f'; {note}' for note in result.notes)}")
 
 
 SUMMARY_METRICS = ("hit_rate@5", "mrr@5", "recall@100")

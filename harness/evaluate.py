@@ -19,7 +19,7 @@ from harness.cache import stable_hash
 from harness.ann.retrieve import search_identity
 from harness.errors import MireEvalError
 from harness.fingerprint import checkpoint_fingerprint
-from harness.metrics import DEFAULT_METRICS, evaluate, first_relevant_rank
+from harness.metrics import DEFAULT_METRICS, deeper_than, evaluate, first_relevant_rank
 from harness.registry import RETRIEVERS
 from harness.relevance import MODES as ANSWER_MODES
 from harness.relevance import answer_qrels
@@ -76,6 +76,10 @@ class RunSettings:
     metrics: tuple[str, ...] = DEFAULT_METRICS
     search: str = "exact"  # or "ivf" / "ivfpq" (harness.ann.retrieve)
     search_options: dict = field(default_factory=dict)  # --search-option pairs
+    # True when the user named the metrics (--metrics): one deeper than k is then computed on the
+    # depth-k run and marked depth-limited. Otherwise (the default set) such metrics are left out.
+    metrics_named: bool = False
+    metrics_left_out: tuple[str, ...] = ()  # default metrics deeper than k, not computed (said in the summary)
 
     def __post_init__(self) -> None:
         """Options are checked when settings are made, so a typo costs no loading or indexing."""
@@ -87,6 +91,15 @@ class RunSettings:
             raise MireEvalError(f"--relevance: unknown value {self.load.relevance!r}; "
                                 f"known: gold, {', '.join(ANSWER_MODES)}")
         search_identity(self.search, self.search_options)  # a bad mode or option: one line, now
+        deep = deeper_than(self.metrics, self.k)
+        if deep and not self.metrics_named:
+            kept = tuple(m for m in self.metrics if m not in deep)
+            if not kept:
+                raise MireEvalError(f"--k {self.k}: {deep[0]} has cut-off {deep[0].partition('@')[2]} > k {self.k} "
+                                    f"(every metric does); pass --k {deep[0].partition('@')[2]} or name the metrics "
+                                    "with --metrics to compute them depth-limited")
+            self.metrics = kept
+            self.metrics_left_out = tuple(dict.fromkeys([*self.metrics_left_out, *deep]))
         if not 0 <= self.seed < 2**32:  # numpy's and torch's seed range
             raise MireEvalError(f"--seed: {self.seed}: must be between 0 and 2**32 - 1")
         check_output_dir(self.output)
@@ -134,6 +147,7 @@ class RunResult:
     run: Run = field(default_factory=dict, repr=False)
     qrels: Qrels = field(default_factory=dict, repr=False)
     data: TaskData | None = field(default=None, repr=False)
+    notes: list[str] = field(default_factory=list)  # what the summary line adds (metrics.json "notes")
 
 
 def materialise_qrels(data: TaskData, cache_dir: Path) -> Qrels:
@@ -227,11 +241,12 @@ def finished_run(settings: RunSettings, data: TaskData) -> Path | None:
 def _read_back(directory: Path, data: TaskData) -> RunResult:
     """A finished folder as a :class:`RunResult`: its metrics, and its run and qrels as written."""
     with open(directory / "metrics.json") as g:
-        metrics = json.load(g)["metrics"]
+        summary = json.load(g)
+    metrics = summary["metrics"]
     judged = read_qrels(directory / "qrels.tsv")  # a query without judged passages has no line
     qrels = {q.id: judged.get(q.id, {}) for q in data.queries}
     return RunResult(directory, metrics, reused=True, run=read_trec_run(directory / "run.trec"), qrels=qrels,
-                     data=data)
+                     data=data, notes=summary.get("notes", []))
 
 
 def _finished(directory: Path, identity: dict) -> bool:
@@ -277,7 +292,9 @@ def _evaluate(settings: RunSettings, identity: dict, directory: Path, data: Task
         "search": settings.search,
         "relevance": data.relevance, "n_queries": scores.n_queries, "n_without_relevant": scores.n_without_relevant,
         "n_empty_rankings": scores.n_empty_rankings, "created": created, "metrics": scores.mean,
+        **depth_summary(settings, run, query_ids, len(data.corpus), retriever.describe()),
     }
+    summary["notes"] = run_notes(summary)
     meta = {
         "identity": identity,
         "created": created,
@@ -301,7 +318,41 @@ def _evaluate(settings: RunSettings, identity: dict, directory: Path, data: Task
         write_per_query(tmp / "per_query.csv", scores, n_relevant, first_relevant_rank(qrels, run))
         write_json(tmp / "meta.json", meta)
         write_json(tmp / "metrics.json", summary)
-    return RunResult(directory, scores.mean, reused=False, run=run, qrels=qrels, data=data)
+    return RunResult(directory, scores.mean, reused=False, run=run, qrels=qrels, data=data, notes=summary["notes"])
+
+
+def depth_summary(settings: RunSettings, run: Run, query_ids: list[str], n_passages: int, described: dict) -> dict:
+    """metrics.json's account of the run's depth: ``k``; the metrics computed deeper than it
+    (``depth_limited``, only when named with --metrics) and the default ones left out for it;
+    how many rankings are shorter than ``min(k, corpus)`` and the retriever's reason
+    (its describe()'s ``returns``)."""
+    full = min(settings.k, n_passages)
+    short = sum(1 for q in query_ids if len(run.get(q, {})) < full)
+    return {"k": settings.k, "depth_limited": deeper_than(settings.metrics, settings.k),
+            "metrics_left_out": list(settings.metrics_left_out), "n_short_rankings": short,
+            "short_rankings_reason": described.get("returns") if short else None}
+
+
+def run_notes(summary: dict) -> list[str]:
+    """The clauses the summary line adds to the metrics (each one short).
+
+    >>> run_notes({"k": 1, "depth_limited": ["hit_rate@5"], "metrics_left_out": [], "n_short_rankings": 2,
+    ...            "n_queries": 4, "short_rankings_reason": "the passages sharing a term"})
+    ['depth-limited (computed on k=1): hit_rate@5', '2 of 4 rankings shorter than k=1: the passages sharing a term']
+    """
+    notes = []
+    if summary.get("checkpoint_revision"):
+        notes.append(f"checkpoint revision {summary['checkpoint_revision']}")
+    k = summary["k"]
+    if summary["depth_limited"]:
+        notes.append(f"depth-limited (computed on k={k}): {', '.join(summary['depth_limited'])}")
+    if summary["metrics_left_out"]:
+        notes.append(f"not computed, cut-off > k={k}: {', '.join(summary['metrics_left_out'])} "
+                     "(name them with --metrics to compute them depth-limited)")
+    if summary["n_short_rankings"]:
+        why = summary.get("short_rankings_reason") or "the retriever returned fewer"
+        notes.append(f"{summary['n_short_rankings']} of {summary['n_queries']} rankings shorter than k={k}: {why}")
+    return notes
 
 
 def _with_split(options: LoadOptions, split: str) -> LoadOptions:

@@ -298,6 +298,7 @@ def run_probe(settings, stat_test: str = "student", retriever=None, data=None, a
     """
     from harness.errors import MireEvalError
     from harness.evaluate import build_retriever, index_retriever, run_evaluation
+    from harness.metrics import deeper_than
     from harness.runs import write_trec_run
     from tasks.loading import load_task
 
@@ -305,6 +306,11 @@ def run_probe(settings, stat_test: str = "student", retriever=None, data=None, a
         raise MireEvalError(f"unknown paired test {stat_test!r}; known: {', '.join(STAT_TESTS)}")
     settings = replace(settings, view="full")
     main_metric = main_metric_of(settings.task)
+    if deeper_than([main_metric], settings.k) and main_metric not in settings.metrics:
+        cut = main_metric.partition("@")[2]
+        raise MireEvalError(f"--k {settings.k}: the probe's main metric {main_metric} has cut-off {cut} > k "
+                            f"{settings.k}; pass --k {cut} or more (or --metrics {main_metric} to compute it "
+                            "depth-limited)")
     metrics = list(dict.fromkeys([*settings.metrics, main_metric]))
     settings = replace(settings, metrics=tuple(metrics))
     if data is None:  # loaded before the model, so a data error costs no model loading
