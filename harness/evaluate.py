@@ -204,7 +204,7 @@ def run_evaluation(settings: RunSettings, retriever=None, data: TaskData | None 
     started = time.perf_counter()
     if data is None:
         data = load_task(settings.task, _with_split(settings.load, settings.split))
-    data = data.limit(settings.limit)
+    data = screen_for_retriever(data.limit(settings.limit), settings)
     if not data.queries:
         raise MireEvalError(f"task {settings.task!r} split {settings.split!r} has no queries to evaluate")
     load_s = round(time.perf_counter() - started, 3)
@@ -222,6 +222,24 @@ def run_evaluation(settings: RunSettings, retriever=None, data: TaskData | None 
         if sum_ints([int(finished)])[0]:
             return _read_back(directory, data)
         return _evaluate(settings, identity, directory, data, retriever, load_s, ranks)
+
+
+def screen_for_retriever(data: TaskData, settings: RunSettings) -> TaskData:
+    """``data`` without the queries whose image the retriever's processor refuses
+    (:func:`harness.images.screen_images`: skipped and counted with --skip-missing-images, else
+    one line naming the file and the query), before the run's identity is taken."""
+    from dataclasses import replace
+
+    from harness.images import retriever_image_limits, screen_images
+
+    limits = retriever_image_limits(settings.retriever)
+    kept, skipped = screen_images(data.queries, limits, settings.load.skip_missing_images)
+    if not skipped:
+        return data
+    keep = {q.id for q in kept}
+    qrels = None if data.qrels is None else {q: r for q, r in data.qrels.items() if q in keep}
+    return replace(data, queries=kept, qrels=qrels, meta={**data.meta, "skipped_images_processor": len(skipped),
+                                                          "skipped_images_processor_query_ids": skipped})
 
 
 def run_identity(settings: RunSettings, data: TaskData) -> tuple[dict, Path]:

@@ -11,11 +11,12 @@ from retrievers.jfe.configuration import (
     DEFAULT_MODEL, FINETUNE_DEFAULTS, PRETRAIN_DEFAULTS, PROMPTS, JfeSettings,
 )
 from retrievers.jfe.encoding import JfeEncoder, build
+from retrievers.jfe.images import IMAGE_LIMITS
 from retrievers.jfe.loading import image_only_processor_class
 from retrievers.jfe.modeling import JfeModel, load_model
 from retrievers.jfe.training import build_trainable
 
 __all__ = [
-    "DEFAULT_MODEL", "FINETUNE_DEFAULTS", "PRETRAIN_DEFAULTS", "PROMPTS", "JfeEncoder", "JfeModel",
+    "DEFAULT_MODEL", "FINETUNE_DEFAULTS", "IMAGE_LIMITS", "PRETRAIN_DEFAULTS", "PROMPTS", "JfeEncoder", "JfeModel",
     "JfeSettings", "build", "build_trainable", "image_only_processor_class", "load_model",
 ]
