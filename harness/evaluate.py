@@ -80,6 +80,9 @@ class RunSettings:
     # depth-k run and marked depth-limited. Otherwise (the default set) such metrics are left out.
     metrics_named: bool = False
     metrics_left_out: tuple[str, ...] = ()  # default metrics deeper than k, not computed (said in the summary)
+    # The hub commit the weights come from (harness.hub_revision), resolved by run_evaluation
+    # before the identity is taken; None for local checkpoints and retrievers without weights.
+    checkpoint_revision: str | None = None
 
     def __post_init__(self) -> None:
         """Options are checked when settings are made, so a typo costs no loading or indexing."""
@@ -123,7 +126,8 @@ class RunSettings:
             "inputs": dict(sorted((inputs or {}).items())), "split": self.split, "k": self.k,
             "limit": self.limit, "view": self.view, "setting": self.setting, "seed": self.seed, "load": load,
             "retriever_options": self.retriever_options, "metrics": list(self.metrics),
-        } | ({"queries": stable_hash(sorted(query_ids or []), 16)} if self.load.skip_missing_images else {})
+        } | ({"queries": stable_hash(sorted(query_ids or []), 16)} if self.load.skip_missing_images else {}) | (
+            {"checkpoint_revision": self.checkpoint_revision} if self.checkpoint_revision else {})
         # an exact run names no search: its identity (and tag) are those it always had
 
     def tag(self, identity: dict) -> str:
@@ -207,6 +211,7 @@ def run_evaluation(settings: RunSettings, retriever=None, data: TaskData | None 
     data = screen_for_retriever(data.limit(settings.limit), settings)
     if not data.queries:
         raise MireEvalError(f"task {settings.task!r} split {settings.split!r} has no queries to evaluate")
+    settings = with_revision(settings, retriever)
     load_s = round(time.perf_counter() - started, 3)
     identity, directory = run_identity(settings, data)
     from harness.distributed import init as join_ranks
@@ -252,8 +257,20 @@ def run_identity(settings: RunSettings, data: TaskData) -> tuple[dict, Path]:
 
 def finished_run(settings: RunSettings, data: TaskData) -> Path | None:
     """The complete folder of an identical earlier run of ``settings`` on ``data``, or None."""
-    identity, directory = run_identity(settings, data.limit(settings.limit))
+    identity, directory = run_identity(with_revision(settings), data.limit(settings.limit))
     return directory if _finished(directory, identity) else None
+
+
+def with_revision(settings: RunSettings, retriever=None) -> RunSettings:
+    """``settings`` with ``checkpoint_revision``: the hub commit its weights come from."""
+    from dataclasses import replace
+
+    from harness.hub_revision import run_revision
+
+    if settings.checkpoint_revision is not None:
+        return settings
+    commit = run_revision(settings.retriever, settings.checkpoint, settings.retriever_options, retriever)
+    return settings if commit is None else replace(settings, checkpoint_revision=commit)
 
 
 def _read_back(directory: Path, data: TaskData) -> RunResult:
@@ -294,6 +311,9 @@ def _evaluate(settings: RunSettings, identity: dict, directory: Path, data: Task
     lap("relevance")
     if retriever is None:
         retriever = build_retriever(settings)
+    from harness.hub_revision import check_loaded
+
+    check_loaded(retriever, settings.checkpoint_revision)  # the commit the identity names, or stop
     lap("load_retriever")
     indexed = index_retriever(retriever, settings, data.corpus)
     lap("index")
@@ -307,7 +327,7 @@ def _evaluate(settings: RunSettings, identity: dict, directory: Path, data: Task
     summary = {
         "task": settings.task, "retriever": settings.retriever, "setting": settings.setting,
         "view": settings.view, "split": settings.split, "checkpoint": settings.checkpoint, "limit": settings.limit,
-        "search": settings.search,
+        "search": settings.search, "checkpoint_revision": settings.checkpoint_revision,
         "relevance": data.relevance, "n_queries": scores.n_queries, "n_without_relevant": scores.n_without_relevant,
         "n_empty_rankings": scores.n_empty_rankings, "created": created, "metrics": scores.mean,
         **depth_summary(settings, run, query_ids, len(data.corpus), retriever.describe()),
@@ -324,6 +344,7 @@ def _evaluate(settings: RunSettings, identity: dict, directory: Path, data: Task
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(settings).items()},
         "device": settings.device,
         "seed": settings.seed,
+        "checkpoint_files": checkpoint_files(settings),
         "timings_s": timings,
         **indexed,  # "store" (key, reused, ...) and "distributed"
     }
@@ -337,6 +358,23 @@ def _evaluate(settings: RunSettings, identity: dict, directory: Path, data: Task
         write_json(tmp / "meta.json", meta)
         write_json(tmp / "metrics.json", summary)
     return RunResult(directory, scores.mean, reused=False, run=run, qrels=qrels, data=data, notes=summary["notes"])
+
+
+def checkpoint_files(settings: RunSettings) -> dict | None:
+    """meta.json's ``checkpoint_files``: for hub weights, the commit and the content fingerprint
+    of its files in the hub cache as read (:func:`harness.fingerprint.fingerprint_paths`)."""
+    if not settings.checkpoint_revision:
+        return None
+    from harness.hub_revision import hub_source
+
+    repo, _ = hub_source(settings.retriever, settings.checkpoint, settings.retriever_options)
+    try:
+        import huggingface_hub
+
+        folder = huggingface_hub.snapshot_download(repo, revision=settings.checkpoint_revision, local_files_only=True)
+    except Exception:  # noqa: BLE001 - a retriever that read its files another way (transformers' own cache)
+        return {"repo": repo, "commit": settings.checkpoint_revision, "fingerprint": None}
+    return {"repo": repo, "commit": settings.checkpoint_revision, "fingerprint": checkpoint_fingerprint(str(folder))}
 
 
 def depth_summary(settings: RunSettings, run: Run, query_ids: list[str], n_passages: int, described: dict) -> dict:
