@@ -35,6 +35,7 @@ from harness.results import (
 )
 from harness.runs import read_qrels, read_trec_run, write_qrels_tsv, write_trec_run
 from harness.types import Qrels, Run, TaskData
+from retrievers.hooks import check_queries
 from tasks.base import LoadOptions, task_slug
 from tasks.loading import load_task
 
@@ -44,6 +45,14 @@ from tasks.loading import load_task
 # (the demo's ``fine-tuned@tiny-random-Qwen2-VL``); the part before ``@`` must be known.
 SETTINGS = ("zero-shot", "aligned", "fine-tuned")
 RELEVANCE_NAMES = ("gold", "qrels", *ANSWER_MODES)  # what --relevance may name; each task narrows it
+
+
+def reference_options(retriever: str, task: str, setting: str) -> dict:
+    """The options the reference ran ``retriever`` with on ``task`` in ``setting`` (harness/registry.py
+    ``REFERENCE_OPTIONS``; ``{}`` for a retriever without such defaults)."""
+    from harness.registry import REFERENCE_OPTIONS
+
+    return dict(REFERENCE_OPTIONS.get(retriever)(task, setting)) if retriever in REFERENCE_OPTIONS.names() else {}
 
 
 def check_output_dir(output: Path) -> None:
@@ -103,6 +112,8 @@ class RunSettings:
                                     "with --metrics to compute them depth-limited")
             self.metrics = kept
             self.metrics_left_out = tuple(dict.fromkeys([*self.metrics_left_out, *deep]))
+        self.retriever_options = {**reference_options(self.retriever, self.task, self.setting),
+                                  **self.retriever_options}  # the reference's choice unless -o says otherwise
         if not 0 <= self.seed < 2**32:  # numpy's and torch's seed range
             raise MireEvalError(f"--seed: {self.seed}: must be between 0 and 2**32 - 1")
         check_output_dir(self.output)
@@ -118,7 +129,8 @@ class RunSettings:
         the flag every query is evaluated or the load fails, so the set follows from the
         inputs and the identity (and tag) stay those it always had.
         """
-        load = {k: str(v) for k, v in asdict(self.load).items() if k not in ("split", "cache_dir")}
+        load = {k: str(v) for k, v in asdict(self.load).items() if k not in ("split", "cache_dir")
+                and not (k == "empty_answers" and v == "ignore")}  # the default keeps earlier identities
         search = search_identity(self.search, self.search_options)
         return ({"search": search} if search is not None else {}) | {
             "task": self.task, "retriever": self.retriever, "checkpoint": self.checkpoint,
@@ -158,12 +170,16 @@ def materialise_qrels(data: TaskData, cache_dir: Path) -> Qrels:
     """The task's qrels, or answer-match qrels over the whole corpus (cached)."""
     if data.relevance == "qrels":
         return {q.id: dict(data.qrels.get(q.id, {})) for q in data.queries}
-    return answer_qrels(data.queries, data.corpus, data.relevance, cache_dir=cache_dir / "qrels")
+    return answer_qrels(data.queries, data.corpus, data.relevance, cache_dir=cache_dir / "qrels",
+                        empty=data.meta.get("empty_answers", "ignore"))
 
 
 def build_retriever(settings: RunSettings):
+    from retrievers.base import EncoderRetriever, Retriever
+
     factory = RETRIEVERS.get(settings.retriever)
-    return factory(settings.checkpoint, settings.device, **settings.retriever_options)
+    built = factory(settings.checkpoint, settings.device, **settings.retriever_options)
+    return built if isinstance(built, Retriever) else EncoderRetriever(built)  # a plug-in's bare Encoder
 
 
 def index_retriever(retriever, settings: RunSettings, corpus) -> dict:
@@ -174,6 +190,10 @@ def index_retriever(retriever, settings: RunSettings, corpus) -> dict:
     from harness.store_index import index_for_run
 
     params = search_params(settings.search, settings.search_options)
+    if params is not None:
+        from harness.ann.single import as_token_encoder
+
+        as_token_encoder(retriever)  # a single-vector encoder: one-row matrices, same scores
     check_searchable(retriever, settings.search)  # before any encoding
     indexed = index_for_run(retriever, corpus, settings.checkpoint, settings.task, settings.load.cache_dir)
     if params is None:
@@ -314,6 +334,7 @@ def _evaluate(settings: RunSettings, identity: dict, directory: Path, data: Task
     from harness.hub_revision import check_loaded
 
     check_loaded(retriever, settings.checkpoint_revision)  # the commit the identity names, or stop
+    check_queries(retriever, data.queries, settings.view)  # a view the model cannot realise: before indexing
     lap("load_retriever")
     indexed = index_retriever(retriever, settings, data.corpus)
     lap("index")
@@ -333,6 +354,9 @@ def _evaluate(settings: RunSettings, identity: dict, directory: Path, data: Task
         **depth_summary(settings, run, query_ids, len(data.corpus), retriever.describe()),
     }
     summary["notes"] = run_notes(summary)
+    described = retriever.describe()
+    if isinstance(described.get("model"), dict):  # st / mteb / plug-ins: the model's record (leaderboard)
+        summary["model"] = described["model"]
     meta = {
         "identity": identity,
         "created": created,
@@ -340,7 +364,7 @@ def _evaluate(settings: RunSettings, identity: dict, directory: Path, data: Task
         "versions": package_versions(),
         "task": {"name": settings.task, "split": settings.split, "relevance": data.relevance, **data.meta,
                  "n_queries_evaluated": scores.n_queries, "n_queries_without_relevant": scores.n_without_relevant},
-        "retriever": retriever.describe(),
+        "retriever": described,
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(settings).items()},
         "device": settings.device,
         "seed": settings.seed,
