@@ -231,7 +231,15 @@ def run_evaluation(settings: RunSettings, retriever=None, data: TaskData | None 
     data = screen_for_retriever(data.limit(settings.limit), settings)
     if not data.queries:
         raise MireEvalError(f"task {settings.task!r} split {settings.split!r} has no queries to evaluate")
-    settings = with_revision(settings, retriever)
+    try:
+        settings = with_revision(settings, retriever)
+    except MireEvalError:
+        if retriever is not None:
+            raise
+        # The hub cannot name the commit: building says first what is wrong in the retriever's
+        # own words (a missing extra, where to download); one that builds gives its commit.
+        retriever = build_retriever(settings)
+        settings = with_revision(settings, retriever)
     load_s = round(time.perf_counter() - started, 3)
     identity, directory = run_identity(settings, data)
     from harness.distributed import init as join_ranks

@@ -47,6 +47,7 @@ def hub_source(retriever: str, checkpoint: str | None, options: dict) -> tuple[s
     """
     from retrievers.checkpoint import HUB_REVISIONS
 
+    checkpoint = checkpoint or options.get("model")  # -o model=owner/name (mteb, jfe) names the weights too
     if checkpoint:
         if Path(checkpoint).expanduser().exists() or checkpoint.startswith((".", "/")):
             return None
