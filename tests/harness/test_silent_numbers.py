@@ -25,10 +25,11 @@ TOP5 = ["d39", "d38", "d37", "d36", "d35"]  # trec_eval's order among equal scor
 
 
 def twins_task(reverse: bool) -> TaskData:
-    records = [{"_id": pid, "title": "", "text": "fox owl seal"} for pid in TWINS]
-    records += [{"_id": f"o{i:02d}", "title": "", "text": f"crab vole n{i}"} for i in range(60)]
-    records = records[::-1] if reverse else records[10:] + records[:10]  # two file orders
-    queries = [Query("q1", "fox owl seal")]
+    """60 other passages, then the forty copies (the last rows: a GEMV's edge), or all reversed."""
+    records = [{"_id": f"o{i:02d}", "title": "", "text": f"crab vole n{i}"} for i in range(60)]
+    records += [{"_id": pid, "title": "", "text": "fox owl seal"} for pid in TWINS]
+    records = records[::-1] if reverse else records
+    queries = [Query("q1", "fox owl river")]
     return TaskData("twins", "test", queries, Corpus.from_records(records), qrels={"q1": {"d00": 1}})
 
 
@@ -43,11 +44,13 @@ def checkpoint(tmp_path):
 def test_identical_passages_tie_whatever_the_corpus_order_in_memory(checkpoint, similarity):
     runs = []
     for reverse in (False, True):
-        retriever = EncoderRetriever(WordEncoder(str(checkpoint), similarity), passage_batch=8)
+        # 384 dimensions, one query: scored one by one, the copies at the end of this layout got two
+        # different scores on this machine's BLAS and the top-5 was d33..d37 (before harness/distinct.py)
+        retriever = EncoderRetriever(WordEncoder(str(checkpoint), similarity, dim=384), passage_batch=8)
         data = twins_task(reverse)
         retriever.index(data.corpus)
         assert len(retriever.distinct.corpus) == 61 and retriever.distinct.n_duplicates == 39
-        run = retriever.search(data.queries, 40)["q1"]  # one query: a GEMV, where columns differ in the last bit
+        run = retriever.search(data.queries, 40)["q1"]
         assert set(run) == set(TWINS) and len(set(run.values())) == 1  # bit-identical
         top5 = sorted(retriever.search(data.queries, 5)["q1"], key=lambda p: p.encode(), reverse=True)
         assert top5 == TOP5
@@ -67,9 +70,11 @@ def test_one_corpus_in_two_orders_gives_the_same_run_exact_and_approximate(tmp_p
         meta = json.loads((result.directory / "meta.json").read_text())
         stores.append(meta["store"])
         runs.append(result.run)
-        assert sorted(result.run["q1"], key=lambda p: p.encode(), reverse=True) == TOP5
-        assert len(set(result.run["q1"].values())) == 1
-        assert result.metrics["hit_rate@5"] == 0.0  # d00 is a copy too, ranked below d35 by id
+        twins = sorted((p for p in result.run["q1"] if p in TWINS), reverse=True)
+        assert twins and twins == TOP5[: len(twins)] and len({result.run["q1"][p] for p in twins}) == 1
+        if search != "ivfpq":  # exact MaxSim (ivf reranks exactly); ivfpq's decoded scores may rank another first
+            assert twins == TOP5
+            assert result.metrics["hit_rate@5"] == 0.0  # d00 is a copy too, ranked below d35 by id
     assert runs[0] == runs[1]
     assert stores[0]["passages"] == {"rows": 100, "distinct": 61, "duplicates": 39}
     assert stores[1]["key"] == stores[0]["key"] and stores[1]["reused"]  # the same distinct passages, in order
