@@ -130,7 +130,7 @@ def test_holm_runs_over_metrics_times_systems():
 def run(out: Path, *extra: str) -> Path:
     result = runner.invoke(app, ["run", "--task", "sample", "--retriever", "bm25", "--output", str(out), *extra])
     assert result.exit_code == 0, result.output
-    return Path(result.output.strip().rsplit(" -> ", 1)[-1])
+    return Path(result.output.strip().split(" -> ", 1)[1].split("; ", 1)[0])
 
 
 @pytest.fixture
@@ -225,7 +225,7 @@ def test_compare_resamples_shared_images_together_and_takes_a_clusters_file(tmp_
         result = runner.invoke(app, ["run", "-t", f"local:{task}", "-r", "bm25", "--view", view,
                                      "--output", str(out)])
         assert result.exit_code == 0, result.output
-        folders.append(result.output.strip().rsplit(" -> ", 1)[-1])
+        folders.append(result.output.strip().split(" -> ", 1)[1].split("; ", 1)[0])
     report = json.loads(runner.invoke(app, ["compare", *folders, "--json"]).output)
     assert (report["clustering"], report["n_queries"], report["n_clusters"]) == ("image", 4, 3)  # q-crab is a train query
     clusters = tmp_path / "entities.tsv"
