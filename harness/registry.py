@@ -92,6 +92,8 @@ for _name, _target, _summary in [
     ("colbertv2", "retrievers.colbert.encoding:build", "ColBERTv2 late interaction over the question text"),
     ("mire", "retrievers.mire.encoding:build", "MIRe: ColBERTv2 + frozen CLIP, query-guided pooling, fusion-free"),
     ("jfe", "retrievers.jfe.encoding:build", "one-tower MLLM (Qwen2-VL), image and question fused, last token"),
+    ("preflmr", "retrievers.preflmr.encoding:build",
+     "PreFLMR / FLMR: ColBERTv2 + CLIP, mapped CLS + mapping network cross-attending to the question"),
 ]:
     RETRIEVERS.register(_name, _target, _summary)
 
