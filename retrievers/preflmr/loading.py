@@ -210,6 +210,12 @@ def save_flmr(loaded: LoadedFLMR, directory: Path) -> None:
         cfg.update(extra)
         cfg_path.write_text(json.dumps(cfg, indent=2))
     loaded.processor.save_pretrained(str(directory))
+    base = model.config.transformer_mapping_config_base
+    if base and base != "bert-base-uncased" and loaded.source is not None \
+            and (loaded.source.directory / base / "config.json").is_file():
+        # a mapping base named relative to the checkpoint travels with it
+        (directory / base).mkdir(parents=True, exist_ok=True)
+        (directory / base / "config.json").write_text((loaded.source.directory / base / "config.json").read_text())
     tensors = {}
     for k, v in model.state_dict().items():
         for side in ("query", "context"):
