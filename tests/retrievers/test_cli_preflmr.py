@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from harness.cli import app
@@ -11,6 +12,7 @@ from tests.single_thread import one_thread  # noqa: F401
 from test_cli_mire import _metrics, write_colour_task
 
 
+@pytest.mark.slow
 def test_run_probe_and_finetune_through_the_cli(preflmr_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("MIRE_EVAL_DATA", str(tmp_path / "data"))
     task = write_colour_task(tmp_path / "colours")
