@@ -11,7 +11,7 @@ from safetensors.torch import load_file, save_file
 
 from harness.errors import MireEvalError
 from harness.types import Query
-from retrievers.hooks import TypesQueryTokens
+from retrievers.hooks import SourcesQueryTokens, TypesQueryTokens
 from retrievers.preflmr.configuration import DEFAULT_INSTRUCTION
 from retrievers.preflmr.encoding import PreFLMREncoder, black_image, build
 from retrievers.preflmr.loading import load_flmr
@@ -138,7 +138,8 @@ def test_views_and_row_sources(encoder, image_refs):
     assert all(full[i].shape[0] == text[i].shape[0] + n_visual for i in range(2))
     assert torch.allclose(full[0][: text[0].shape[0]], text[0], atol=1e-6)   # text rows do not see the image
     assert all(m.shape[0] == n_visual for m in image)
-    assert isinstance(encoder, TypesQueryTokens)
+    assert isinstance(encoder, TypesQueryTokens) and isinstance(encoder, SourcesQueryTokens)
+    assert encoder.query_token_sources(qs, "full")[0].tolist()[-20:] == [1] * 4 + [2] * 16
     # the image view reads the instruction alone: the question does not change it
     other = [Query("a", "completely different words", image_refs[0], instruction="Find documents:")]
     assert torch.allclose(encoder.encode_queries(other, "image")[0], image[0], atol=1e-6)
