@@ -113,7 +113,7 @@ for _name, _build, _pretrain, _finetune in [
      "retrievers.mire.configuration:FINETUNE_DEFAULTS"),
     ("jfe", "retrievers.jfe.training:build_trainable", "retrievers.jfe.configuration:PRETRAIN_DEFAULTS",
      "retrievers.jfe.configuration:FINETUNE_DEFAULTS"),
-    ("preflmr", "retrievers.preflmr.training:build_trainable", None,
+    ("preflmr", "retrievers.preflmr.training:build_trainable", "retrievers.preflmr.configuration:PRETRAIN_DEFAULTS",
      "retrievers.preflmr.configuration:FINETUNE_DEFAULTS"),
 ]:
     TRAINABLES.register(_name, _build, "")  # a summary of "": listing never imports the target

@@ -97,6 +97,11 @@ BLACK_IMAGE_SIZE = (336, 336)
 # reproduced: its 8-step gradient accumulation (64 examples per update, here 8), its 4 random
 # negatives per query (here in-batch only; --hard-negatives takes mined ones), its random
 # instruction per query, its linear LR decay (here constant after the warm-up).
+# PreFLMR's first stage as MIRe's authors re-ran it (PreFLMR†, cfgs/preflmr_train_vid2r.yaml):
+# mapping structure only, lr 1e-4, 5 epochs, no temperature.
+PRETRAIN_DEFAULTS = dict(lr=1e-4, epochs=5, batch_size=128, temperature=1.0, warmup=0, weight_decay=0.0,
+                         adam_eps=1e-8, precision="auto")
+
 FINETUNE_DEFAULTS = {
     "*": dict(lr=5e-6, warmup=100, batch_size=8, temperature=1.0, epochs=1, weight_decay=0.01,
               adam_eps=1e-8, precision="auto", freeze_vision=True),

@@ -199,7 +199,6 @@ def save_flmr(loaded: LoadedFLMR, directory: Path) -> None:
 
     directory.mkdir(parents=True, exist_ok=True)
     model = loaded.model
-    (directory / "config.json").write_text(json.dumps(model.config.to_json(), indent=2))
     for sub, tok, extra in (("query_tokenizer", loaded.query_tokenizer, {"query_maxlen": loaded.query_maxlen}),
                             ("context_tokenizer", loaded.context_tokenizer, {"doc_maxlen": loaded.doc_maxlen})):
         target = directory / sub
@@ -210,12 +209,16 @@ def save_flmr(loaded: LoadedFLMR, directory: Path) -> None:
         cfg.update(extra)
         cfg_path.write_text(json.dumps(cfg, indent=2))
     loaded.processor.save_pretrained(str(directory))
-    base = model.config.transformer_mapping_config_base
-    if base and base != "bert-base-uncased" and loaded.source is not None \
-            and (loaded.source.directory / base / "config.json").is_file():
-        # a mapping base named relative to the checkpoint travels with it
-        (directory / base).mkdir(parents=True, exist_ok=True)
-        (directory / base / "config.json").write_text((loaded.source.directory / base / "config.json").read_text())
+    config = model.config.to_json()
+    if model.config.use_transformer_mapping_network and config["transformer_mapping_config_base"] != "bert-base-uncased":
+        # the mapping network's BERT configuration travels with the checkpoint
+        base = model.transformer_mapping_network.config.to_dict()
+        for k in ("is_decoder", "add_cross_attention", "_attn_implementation", "transformers_version"):
+            base.pop(k, None)
+        (directory / "mapping_base").mkdir(exist_ok=True)
+        (directory / "mapping_base" / "config.json").write_text(json.dumps(base, indent=2))
+        config["transformer_mapping_config_base"] = "mapping_base"
+    (directory / "config.json").write_text(json.dumps(config, indent=2))
     tensors = {}
     for k, v in model.state_dict().items():
         for side in ("query", "context"):

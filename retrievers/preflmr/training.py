@@ -27,19 +27,29 @@ from retrievers.preflmr.loading import load_flmr, save_flmr
 from retrievers.preflmr.tokenization import cross_attention_mask
 
 
+MAPPING = ("_vision_projection.", "transformer_mapping_")
+
+
 class PreFLMRTrainable(nn.Module):
-    """All of FLMR trains but (``freeze_vision``) the CLIP vision encoder."""
+    """``finetune``: all of FLMR trains but (``freeze_vision``) the CLIP vision encoder.
+    ``pretrain`` (PreFLMR's first stage, as its authors describe it in FLMR issue #30): only the
+    mapping structure (mapping MLP, transformer mapping network) trains, the text encoders and
+    ViT frozen, and the query is its visual rows alone."""
 
     similarity = "maxsim"
 
-    def __init__(self, encoder: PreFLMREncoder, freeze_vision: bool = True):
+    def __init__(self, encoder: PreFLMREncoder, freeze_vision: bool = True, stage: str = "finetune"):
         super().__init__()
         self.encoder = encoder
         self.model = encoder.model
         self.freeze_vision = freeze_vision
+        self.stage = stage
         self.model.train()
         for name, p in self.model.named_parameters():
-            p.requires_grad = not (freeze_vision and "_vision_encoder." in name)
+            if stage == "pretrain":
+                p.requires_grad = any(m in name for m in MAPPING)
+            else:
+                p.requires_grad = not (freeze_vision and "_vision_encoder." in name)
 
     def _device(self) -> torch.device:
         return self.model.context_text_encoder_linear.weight.device
@@ -60,7 +70,8 @@ class PreFLMRTrainable(nn.Module):
         keep = batch["keep"].to(dev)
         Q, sources = self.model.query(ids, batch["attention_mask"].to(dev), keep,
                                       cross_attention_mask(ids, self.encoder.skip_ids),
-                                      batch["pixel_values"].to(dev))            # [B, R, 128]
+                                      batch["pixel_values"].to(dev),
+                                      with_text=self.stage == "finetune")      # [B, R, 128]
         visual = torch.ones(ids.size(0), Q.size(1) - ids.size(1), dtype=torch.bool, device=dev)
         rows = torch.cat([keep, visual], dim=1) if (sources == 0).any() else visual
         return Q, rows                                                           # instruction rows masked
@@ -76,15 +87,33 @@ class PreFLMRTrainable(nn.Module):
         save_flmr(self.encoder.loaded, Path(directory))
 
 
+_OPTIONS = {"freeze_vision", "instructions", "query_maxlen", "doc_maxlen", "colbert_checkpoint",
+            "vision_model", "prefix_length", "mapping_layers"}
+
+
 def build_trainable(checkpoint: str | None = None, device: str = "cpu", stage: str = "finetune",
                     **options) -> PreFLMRTrainable:
-    if stage != "finetune":
-        raise MireEvalError(f"preflmr: stage {stage!r}: only 'finetune' exists (PreFLMR's pre-training "
-                            "stages are not reproduced)")
-    check_options("preflmr training", options, {"freeze_vision", "instructions", "query_maxlen", "doc_maxlen"})
+    """``finetune`` from a released (or saved) checkpoint, default PreFLMR_ViT-L; ``pretrain``
+    from a checkpoint, or (none given) from ``colbert_checkpoint`` + ``vision_model``
+    (:func:`~retrievers.preflmr.fresh.fresh_flmr`; ``prefix_length`` 32, ``mapping_layers`` 1)."""
+    if stage not in ("finetune", "pretrain"):
+        raise MireEvalError(f"preflmr: stage {stage!r}: known: finetune, pretrain")
+    check_options("preflmr training", options, _OPTIONS)
     device = device_of(device)
-    encoder = PreFLMREncoder(load_flmr(checkpoint), device,
+    if stage == "pretrain" and checkpoint is None:
+        from retrievers.preflmr.fresh import fresh_flmr
+
+        if "colbert_checkpoint" not in options or "vision_model" not in options:
+            raise MireEvalError("preflmr pretrain: give a --checkpoint, or the options colbert_checkpoint "
+                                "and vision_model to start from")
+        loaded = fresh_flmr(options["colbert_checkpoint"], options["vision_model"],
+                            option_int(options.get("prefix_length", 32), "prefix_length"),
+                            option_int(options.get("mapping_layers", 1), "mapping_layers"))
+    else:
+        loaded = load_flmr(checkpoint)
+    encoder = PreFLMREncoder(loaded, device,
                              instructions=options.get("instructions", "m2kr"),
                              query_maxlen=option_int(options["query_maxlen"], "query_maxlen") if "query_maxlen" in options else None,
                              doc_maxlen=option_int(options["doc_maxlen"], "doc_maxlen") if "doc_maxlen" in options else None)
-    return PreFLMRTrainable(encoder, option_bool(options.get("freeze_vision", True), "freeze_vision")).to(device)
+    return PreFLMRTrainable(encoder, option_bool(options.get("freeze_vision", True), "freeze_vision"),
+                            stage).to(device)
