@@ -72,9 +72,10 @@ class PreFLMRTrainable(nn.Module):
                                       cross_attention_mask(ids, self.encoder.skip_ids),
                                       batch["pixel_values"].to(dev),
                                       with_text=self.stage == "finetune")      # [B, R, 128]
-        visual = torch.ones(ids.size(0), Q.size(1) - ids.size(1), dtype=torch.bool, device=dev)
-        rows = torch.cat([keep, visual], dim=1) if (sources == 0).any() else visual
-        return Q, rows                                                           # instruction rows masked
+        n_text = int((sources == 0).sum())                                        # Lq, or 0 (pretrain)
+        visual = torch.ones(ids.size(0), Q.size(1) - n_text, dtype=torch.bool, device=dev)
+        rows = torch.cat([keep, visual], dim=1) if n_text else visual
+        return Q, rows                                                           # [B, R]: instruction rows masked
 
     def embed_passages(self, batch):
         dev = self._device()

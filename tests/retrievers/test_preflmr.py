@@ -174,3 +174,26 @@ def test_registered():
     from harness.registry import RETRIEVERS
 
     assert RETRIEVERS.get("preflmr") is build
+
+
+# ---- training ----------------------------------------------------------------------------------
+def test_the_stages_train_what_the_authors_train(preflmr_dir, image_refs):
+    from harness.types import Passage
+    from retrievers.preflmr.training import build_trainable
+
+    pre = build_trainable(str(preflmr_dir), stage="pretrain")
+    trained = {n for n, p in pre.model.named_parameters() if p.requires_grad}
+    assert trained and all(("_vision_projection." in n or "transformer_mapping_" in n) for n in trained)
+    qs = [Query("a", "what is this bird?", image_refs[0]), Query("b", "who made this?", None)]
+    Q, rows = pre.embed_queries(pre.collate_queries(qs))
+    assert Q.shape[1] == rows.shape[1] == 4 + 16 and rows.all()               # visual rows only
+    ft = build_trainable(str(preflmr_dir), stage="finetune")
+    frozen = {n for n, p in ft.model.named_parameters() if not p.requires_grad}
+    assert frozen and all("_vision_encoder." in n for n in frozen)           # freeze_vision (the authors' run)
+    Q, rows = ft.embed_queries(ft.collate_queries(qs))
+    enc = ft.encoder
+    assert [int(r.sum()) for r in rows] == [m.shape[0] for m in enc.encode_queries(qs, "full")]
+    D, keep = ft.embed_passages(ft.collate_passages([Passage("p", "", "Paris, France.")]))
+    assert int(keep.sum()) == enc.encode_passages([Passage("p", "", "Paris, France.")])[0].shape[0]
+    with pytest.raises(MireEvalError, match="colbert_checkpoint and vision_model"):
+        build_trainable(None, stage="pretrain")
