@@ -63,6 +63,8 @@ FLAGS: dict[str, Flag] = {
     "image_dir": Flag(Optional[Path], None, "where the query images live"),
     "skip_missing_images": Flag(bool, False, "skip (and count) queries whose image is missing or corrupt"),
     "relevance": Flag(Optional[str], None, "override the task's relevance (e.g. gold, answer-word)"),
+    "empty_answers": Flag(str, "ignore", "answers empty after strip(): ignore, or all-relevant (every passage "
+                          "relevant, as MIRe's has_answers and FLMR do)"),
     "option": Flag(list[str], [], "retriever option KEY=VALUE (repeatable)", ("--option", "-o")),
     "search": Flag(str, "exact", "exact | ivf | ivfpq: exact MaxSim, or approximate late-interaction "
                    "search over the embedding store (docs/ann.md)"),
@@ -79,7 +81,7 @@ class _CommandOptionsMethods:
     def load(self, split: str | None = None):
         """The :class:`tasks.base.LoadOptions` the data flags name (``split`` overrides)."""
         return load_options(split or self.split, self.data_dir, self.image_dir, self.skip_missing_images,
-                            self.relevance)
+                            self.relevance, self.empty_answers)
 
     def run_settings(self, **overrides):
         """The :class:`harness.evaluate.RunSettings` of these flags (``overrides`` win)."""
@@ -155,12 +157,13 @@ def parse_options(pairs: list[str], flag: str = "--option") -> dict:
     return out
 
 
-def load_options(split, data_dir, image_dir, skip_missing_images, relevance):
+def load_options(split, data_dir, image_dir, skip_missing_images, relevance, empty_answers="ignore"):
     """The :class:`tasks.base.LoadOptions` the data flags of ``run``, ``probe`` and ``finetune`` name."""
     from tasks.base import LoadOptions
 
     return LoadOptions(split=split, data_dir=data_dir, image_dir=image_dir,
-                       skip_missing_images=skip_missing_images, relevance=relevance)
+                       skip_missing_images=skip_missing_images, relevance=relevance,
+                       empty_answers=empty_answers or "ignore")
 
 
 def output_path(output: Path | None, out: Path | None) -> Path:

@@ -46,6 +46,14 @@ SETTINGS = ("zero-shot", "aligned", "fine-tuned")
 RELEVANCE_NAMES = ("gold", "qrels", *ANSWER_MODES)  # what --relevance may name; each task narrows it
 
 
+def reference_options(retriever: str, task: str, setting: str) -> dict:
+    """The options the reference ran ``retriever`` with on ``task`` in ``setting`` (harness/registry.py
+    ``REFERENCE_OPTIONS``; ``{}`` for a retriever without such defaults)."""
+    from harness.registry import REFERENCE_OPTIONS
+
+    return dict(REFERENCE_OPTIONS.get(retriever)(task, setting)) if retriever in REFERENCE_OPTIONS.names() else {}
+
+
 def check_output_dir(output: Path) -> None:
     """Refuse an ``--output`` that is, or lies under, an existing file (before any work is done)."""
     output = Path(output)
@@ -87,6 +95,8 @@ class RunSettings:
             raise MireEvalError(f"--relevance: unknown value {self.load.relevance!r}; "
                                 f"known: gold, {', '.join(ANSWER_MODES)}")
         search_identity(self.search, self.search_options)  # a bad mode or option: one line, now
+        self.retriever_options = {**reference_options(self.retriever, self.task, self.setting),
+                                  **self.retriever_options}  # the reference's choice unless -o says otherwise
         if not 0 <= self.seed < 2**32:  # numpy's and torch's seed range
             raise MireEvalError(f"--seed: {self.seed}: must be between 0 and 2**32 - 1")
         check_output_dir(self.output)
@@ -102,7 +112,8 @@ class RunSettings:
         the flag every query is evaluated or the load fails, so the set follows from the
         inputs and the identity (and tag) stay those it always had.
         """
-        load = {k: str(v) for k, v in asdict(self.load).items() if k not in ("split", "cache_dir")}
+        load = {k: str(v) for k, v in asdict(self.load).items() if k not in ("split", "cache_dir")
+                and not (k == "empty_answers" and v == "ignore")}  # the default keeps earlier identities
         search = search_identity(self.search, self.search_options)
         return ({"search": search} if search is not None else {}) | {
             "task": self.task, "retriever": self.retriever, "checkpoint": self.checkpoint,
@@ -140,7 +151,8 @@ def materialise_qrels(data: TaskData, cache_dir: Path) -> Qrels:
     """The task's qrels, or answer-match qrels over the whole corpus (cached)."""
     if data.relevance == "qrels":
         return {q.id: dict(data.qrels.get(q.id, {})) for q in data.queries}
-    return answer_qrels(data.queries, data.corpus, data.relevance, cache_dir=cache_dir / "qrels")
+    return answer_qrels(data.queries, data.corpus, data.relevance, cache_dir=cache_dir / "qrels",
+                        empty=data.meta.get("empty_answers", "ignore"))
 
 
 def build_retriever(settings: RunSettings):

@@ -120,3 +120,8 @@ for _name, _build, _pretrain, _finetune in [
     if _pretrain:
         PRETRAIN_DEFAULTS.register(_name, _pretrain, "")
     FINETUNE_DEFAULTS.register(_name, _finetune, "")
+
+# Options the reference evaluated a retriever with, per task and setting:
+# ``reference_options(task, setting) -> {option: value}``, applied under a run's own ``-o``.
+REFERENCE_OPTIONS = Registry("reference options")
+REFERENCE_OPTIONS.register("mire", "retrievers.mire.configuration:reference_options", "")
