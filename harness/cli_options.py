@@ -97,6 +97,7 @@ class _CommandOptionsMethods:
             from harness.metrics import check_metrics
 
             values["metrics"] = tuple(check_metrics(self.metrics.split(",")))
+            values["metrics_named"] = True  # deeper than --k is then computed, marked depth-limited
         values.update(overrides)
         values.setdefault("load", self.load(values["split"]))
         return RunSettings(**values)
