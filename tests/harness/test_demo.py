@@ -17,11 +17,12 @@ from harness.demo_summary import read_row, summary_text
 SMALL = dict(limit=12, text_layers=1,
              align={**demo.ALIGN, "max_steps": 2, "batch_size": 8},
              finetune={**demo.FINETUNE, "max_steps": 1, "batch_size": 8},
+             preflmr_align={**demo.PREFLMR_ALIGN, "max_steps": 1, "batch_size": 8},
              jfe_stage1={**demo.JFE_STAGE1, "max_steps": 1, "batch_size": 8},
              jfe_stage2={**demo.JFE_STAGE2, "max_steps": 1, "batch_size": 8},
              jfe_sizes={**demo.JFE_SIZES, "hidden": 32, "vision_dim": 32})
 LABELS = ["bm25 (zero-shot)", "colbertv2 (zero-shot)", "mire (zero-shot)", "mire (aligned)", "mire (fine-tuned)",
-          f"jfe ({demo.JFE_LABEL})"]
+          "preflmr (aligned)", f"jfe ({demo.JFE_LABEL})"]
 
 
 @pytest.fixture(scope="module")
