@@ -159,12 +159,20 @@ LAYERS = {
     "harness.metrics": 2,
     "harness.evaluation": 3,
     "harness.training": 4,
+    "harness.stats": 4,
     "harness.probe": 5,
-    "harness.demo": 6,
-    "harness.cli": 7,
-    "harness": 8,
+    "harness.report": 6,
+    "harness.demo": 7,
+    "harness.cli": 8,
+    "harness": 9,
 }
 OUTSIDE = ("tasks", "retrievers")  # the packages beside the harness: harness.core only
+# Imports against the layering that landed in a merge and are still to be undone (like
+# KNOWN_CYCLES, this only shrinks; test_layers says when one is gone).
+KNOWN_LAYER_VIOLATIONS = {
+    "harness.core.images (harness.core) imports retrievers.registry (retrievers)",
+    "retrievers.bm25 (retrievers) imports harness.index.exact (harness.index)",
+}
 
 
 def layer_of(module: str) -> str:
@@ -200,7 +208,9 @@ def layer_violations(graph: dict[str, set[str]]) -> list[str]:
 def test_layers():
     """tasks/ and retrievers/ import only harness.core; core imports nothing above it; no
     harness layer imports one above it (function-level imports included)."""
-    violations = layer_violations(import_graph())
+    found = layer_violations(import_graph())
+    assert not KNOWN_LAYER_VIOLATIONS - set(found), "undone, remove from KNOWN_LAYER_VIOLATIONS"
+    violations = sorted(set(found) - KNOWN_LAYER_VIOLATIONS)
     assert not violations, "imports against the layering:\n" + "\n".join(violations)
 
 

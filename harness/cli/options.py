@@ -69,7 +69,7 @@ FLAGS: dict[str, Flag] = {
     "search": Flag(str, "exact", "exact | ivf | ivfpq: exact MaxSim, or approximate late-interaction "
                    "search over the embedding store (docs/ann.md)"),
     "search_option": Flag(list[str], [], "KEY=VALUE for --search ivf|ivfpq: nlist, nprobe, candidates, "
-                          "interaction, sample, niter, seed, pq_m, pq_nbits, refine (repeatable)", ("--search-option",)),
+                          "interaction, sample, niter, seed, pq_m, pq_nbits, refine, audit (repeatable)", ("--search-option",)),
     "seed": Flag(int, 0, "seed of the run", extra=SEED_RANGE),
     "metrics": Flag(Optional[str], None, "comma-separated ranx metric names (default: the standard set)"),
 }
@@ -97,6 +97,7 @@ class _CommandOptionsMethods:
             from harness.metrics.scoring import check_metrics
 
             values["metrics"] = tuple(check_metrics(self.metrics.split(",")))
+            values["metrics_named"] = True  # deeper than --k is then computed, marked depth-limited
         values.update(overrides)
         values.setdefault("load", self.load(values["split"]))
         return RunSettings(**values)

@@ -37,7 +37,16 @@ def probe_line(result: dict) -> str:
     return (f"probe {result['task']}/{result['retriever']}: {m} {views} | "
             f"image dependence {_format(idx['image_dependence'])}, text dependence {_format(idx['text_dependence'])}, "
             f"text-dominance {_format(idx['text_dominance'])}, swap sensitivity {_format(idx['swap_sensitivity'])}"
-            f" -> {result['directory']}")
+            f"{_undefined_swaps(result)} -> {result['directory']}")
+
+
+def _undefined_swaps(result: dict) -> str:
+    """`` (swap undefined for N of M queries: reason)`` when some query has no swap."""
+    swap = result.get("swap") or {}
+    if not swap.get("n_undefined"):
+        return ""
+    reasons = "; ".join(swap.get("undefined_reasons", {}))
+    return f" (swap undefined for {swap['n_undefined']} of {result.get('n_queries')} queries: {reasons})"
 
 
 def register(app: typer.Typer) -> None:
@@ -48,7 +57,8 @@ def register(app: typer.Typer) -> None:
         "seed": "seed of the run and of the swap view's derangement"})
     def probe(
         opts: CommandOptions,
-        stat_test: str = typer.Option("student", help="ranx paired test: student (t-test) or fisher (randomisation)"),
+        stat_test: str = typer.Option("fisher", help="paired test of each view against full: fisher "
+                                                     "(randomization), student (t-test), bootstrap, mcnemar"),
         attention_queries: int = typer.Option(4, help="queries whose pooling attention is kept (MIRe)"),
     ):
         """The text-dominance probe: full, text, image and swap views over one index."""

@@ -26,7 +26,8 @@ from harness.core.types import Corpus, Query, Run
 from harness.index.ann.params import AnnParams
 from harness.index.ann.retrieve import ApproximateSearch
 from harness.index.ann.single import SINGLE_VECTOR, OneTokenMaxSim
-from harness.index.exact import TokenStore, VectorStore, cosine_search, id_ranks, maxsim_search, topk_trec
+from harness.index.distinct import distinct_passages
+from harness.index.exact import TokenStore, VectorStore, cosine_search, maxsim_search, topk_trec
 from harness.index.store_index import StoreSpec, build_store
 from retrievers.base import VIEWS, Encoder, Retriever, check_encoder, check_view, describe_record
 
@@ -34,8 +35,12 @@ DEFAULT_BATCH = 64  # passages / queries handed to an encoder at once, unless it
 
 
 class EncoderRetriever:
-    """Index = every passage encoded once into fp16 vectors; search = exact scan, or the
-    ``ivf``/``ivfpq`` index of the store (``search``), both chosen when it is made.
+    """Index = every distinct passage encoded once into fp16 vectors; search = exact scan, or
+    the ``ivf``/``ivfpq`` index of the store (``search``), both chosen when it is made.
+
+    Identical passages (equal title and text) share one vector and so one score, bit for bit,
+    in every search mode, whatever their rows; the groups are laid out in an order the corpus
+    file's order does not change (:mod:`harness.index.distinct`).
 
     With a :class:`~harness.index.store_index.StoreSpec` (``store``; ``mire-eval run`` always
     gives one) the vectors live in an on-disk store, encoded once per passage side of the
@@ -65,22 +70,24 @@ class EncoderRetriever:
         self.store_info: dict | None = None  # meta.json's "store" after an index through the store
         self.index_store = None  # TokenStore / VectorStore in memory, or a store's mapped view
         self.corpus: Corpus | None = None
+        self.distinct = None  # harness.index.distinct.DistinctPassages of the corpus, set by index()
         self.approximate: ApproximateSearch | None = None  # built by index() when ``search`` asks for it
 
     def index(self, corpus: Corpus) -> None:
         self.approximate = None  # an index of the previous vectors does not apply
+        self.distinct = distinct = distinct_passages(corpus)
         if self.store_spec is not None:
             spec = self.store_spec
             if self.shard_passages:
                 spec = replace(spec, shard_passages=self.shard_passages)
-            opened = build_store(self.encoder, corpus, spec, self.passage_batch)
-            self.index_store, self.store_info = opened.index, opened.info
+            opened = build_store(self.encoder, distinct.corpus, spec, self.passage_batch)
+            self.index_store, self.store_info = opened.index, {**opened.info, "passages": distinct.describe()}
             if self.search_params is not None:
                 self.approximate = ApproximateSearch(opened.store, self.search_params)
         else:
-            self.index_store, self.store_info = self._in_memory(corpus), None
+            self.index_store, self.store_info = self._in_memory(distinct.corpus), None
         self.corpus = corpus
-        self._ranks = id_ranks(corpus.ids)
+        self._ranks = distinct.group_ranks  # the index's rows are the groups
 
     def index_info(self) -> dict:
         """meta.json's ``"store"`` (None in memory) and, when approximate, ``"ann"``."""
@@ -109,8 +116,8 @@ class EncoderRetriever:
         return self.index_store if self.store_info is None else None
 
     def passage_vectors(self, row: int) -> torch.Tensor:
-        """Corpus row ``row``'s fp16 vectors as the search read them: [L, d] or [d]."""
-        return self.index_store.passage(row)
+        """Corpus row ``row``'s fp16 vectors as the search read them (its group's): [L, d] or [d]."""
+        return self.index_store.passage(int(self.distinct.group_of[row]))
 
     def encode_queries(self, queries: Sequence[Query], view: str):
         out: list = []
@@ -146,7 +153,8 @@ class EncoderRetriever:
         else:
             scores, rows = search(encoded, self.index_store, k, self._ranks, part=part)
         if split:
-            scores, rows = merge_ranks(scores, rows, min(k, len(self.corpus)), self._ranks)
+            scores, rows = merge_ranks(scores, rows, min(k, len(self.distinct.corpus)), self._ranks)
+        scores, rows = self.distinct.expand(scores, rows, min(k, len(self.corpus)))
         ids = self.corpus.ids
         return {
             q.id: {ids[r]: float(s) for s, r in zip(scores[i].tolist(), rows[i].tolist()) if r >= 0}

@@ -71,7 +71,7 @@ def test_maxsim_parts_sum_to_the_searched_score(tmp_path):
     assert idx["text_dependence"] == pytest.approx(1 / 2)
     assert idx["text_dominance"] == pytest.approx(idx["text_dependence"] - idx["image_dependence"])
     assert record["by_type"]["both-needed"]["n_queries"] == 6
-    assert record["compare"]["stat_test"] == "student"
+    assert record["compare"]["stat_test"] == "fisher"
     assert 0.0 <= record["compare"]["vs_full"]["text"]["hit_rate@1"]["p_value"] <= 1.0
     assert record["indices"] == record["indices_by_metric"]["mrr@5"]  # main metric of an unregistered task
 
@@ -157,7 +157,9 @@ class MeanColourWords(ColourWordEncoder):
 
 
 def test_single_vector_encoder_gets_exact_gold_scores_without_a_split(tmp_path):
-    out = run_probe(RunSettings(task="toy", retriever="mean-words", k=2, output=tmp_path), data=_task(),
+    # mrr@5 on a depth-2 run: named, so computed (depth-limited) rather than refused
+    out = run_probe(RunSettings(task="toy", retriever="mean-words", k=2, output=tmp_path, metrics=("mrr@5",),
+                                metrics_named=True), data=_task(),
                     retriever=MeanColourWords())
     assert out["attribution"]["split"].startswith("none (a single-vector")
     directory = Path(out["directory"])
