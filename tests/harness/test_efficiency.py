@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from harness.cli import app
-from harness.evaluation.pipeline import RunSettings, run_evaluation
+from harness.evaluation.pipeline import RunSettings, build_retriever, run_evaluation
 from harness.evaluation.results import EFFICIENCY_COLUMNS
 from harness.core.runs import read_trec_run
 from harness.index.retriever import EncoderRetriever
@@ -21,9 +21,9 @@ runner = CliRunner()
 
 
 def evaluate(tmp_path, checkpoint, task, search="exact", **options):
-    retriever = EncoderRetriever(WordEncoder(str(checkpoint)), passage_batch=8, shard_passages=16)
     settings = RunSettings(task="words", retriever="words", checkpoint=str(checkpoint), k=10,
                            output=tmp_path / "results", search=search, search_options=options)
+    retriever = build_retriever(settings, built=WordEncoder(str(checkpoint)), passage_batch=8, shard_passages=16)
     return run_evaluation(settings, retriever=retriever, data=task).directory
 
 

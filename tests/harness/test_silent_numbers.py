@@ -8,7 +8,7 @@ import json
 import pytest
 
 from harness.core.errors import MireEvalError
-from harness.evaluation.pipeline import RunSettings, run_evaluation
+from harness.evaluation.pipeline import RunSettings, build_retriever, run_evaluation
 from harness.probe.views import SAME_PICTURE, run_probe, swap_plan
 from harness.evaluation.results import leaderboard
 from harness.evaluation.leaderboard_table import format_leaderboard
@@ -16,7 +16,7 @@ from harness.core.types import BytesImage, Corpus, Query, TaskData
 from harness.index.retriever import EncoderRetriever
 from retrievers.bm25 import BM25Retriever
 from tests.helpers.store_helpers import WordEncoder
-from test_probe import COLOURS, ColourWordEncoder, _png, _task
+from tests.helpers.toy import COLOURS, ColourWordEncoder, _png, _task
 
 SMALL = {"nlist": "4", "nprobe": "2", "candidates": "64"}
 PQ = {**SMALL, "pq_m": "2", "pq_nbits": "4", "refine": "0"}  # decoded (approximate) scores, not rescored
@@ -62,10 +62,10 @@ def test_identical_passages_tie_whatever_the_corpus_order_in_memory(checkpoint, 
 def test_one_corpus_in_two_orders_gives_the_same_run_exact_and_approximate(tmp_path, checkpoint, search):
     runs, stores = [], []
     for reverse in (False, True):
-        retriever = EncoderRetriever(WordEncoder(str(checkpoint)), passage_batch=8, shard_passages=16)
         settings = RunSettings(task="twins", retriever="words", checkpoint=str(checkpoint), k=5, overwrite=True,
                                output=tmp_path / f"results-{reverse}", search=search,
                                search_options={"exact": {}, "ivf": SMALL, "ivfpq": PQ}[search])
+        retriever = build_retriever(settings, built=WordEncoder(str(checkpoint)), passage_batch=8, shard_passages=16)
         result = run_evaluation(settings, retriever=retriever, data=twins_task(reverse))
         meta = json.loads((result.directory / "meta.json").read_text())
         stores.append(meta["store"])
@@ -139,7 +139,7 @@ def test_swap_never_hands_a_query_its_own_picture_by_content():
 
 def test_probe_of_one_query_reports_swap_sensitivity_as_undefined_not_zero(tmp_path):
     out = run_probe(RunSettings(task="toy", retriever="colour-words", k=6, output=tmp_path, limit=1), data=_task(),
-                    retriever=EncoderRetriever(ColourWordEncoder()))
+                    retriever=ColourWordEncoder())
     assert out["indices"]["swap_sensitivity"] is None
     assert out["views"]["swap"]["metrics"]["mrr@5"] is None
     assert out["swap"]["n_undefined"] == 1 and out["swap"]["undefined_reasons"] == {SAME_PICTURE: 1}
@@ -153,7 +153,7 @@ def test_probe_swap_gives_queries_sharing_one_picture_another_picture(tmp_path):
     queries = [q.with_image(data.queries[0].image) for q in data.queries[:5]] + [data.queries[5]]
     data = TaskData("toy", "test", queries, data.corpus, qrels=data.qrels, meta=data.meta)
     out = run_probe(RunSettings(task="toy", retriever="colour-words", k=6, output=tmp_path), data=data,
-                    retriever=EncoderRetriever(ColourWordEncoder()))
+                    retriever=ColourWordEncoder())
     swapped, undefined = swap_plan(queries, 0)
     assert len(undefined) == 0  # five red queries get the blue picture, q5 a red one
     assert out["swap"]["n_queries"] == 6 and out["indices"]["swap_sensitivity"] is not None
@@ -191,5 +191,5 @@ def test_named_metrics_deeper_than_k_are_computed_and_marked_depth_limited(tmp_p
 def test_probe_refuses_a_main_metric_deeper_than_k_in_one_line(tmp_path):
     with pytest.raises(MireEvalError, match=r"^--k 2: the probe's main metric mrr@5 has cut-off 5 > k 2"):
         run_probe(RunSettings(task="toy", retriever="colour-words", k=2, output=tmp_path), data=_task(),
-                  retriever=EncoderRetriever(ColourWordEncoder()))
+                  retriever=ColourWordEncoder())
 

@@ -22,6 +22,7 @@ import torch
 from safetensors import safe_open
 
 from harness.index.exact import maxsim_scores
+from harness.index.retriever import EncoderRetriever
 from harness.core.types import FileImage, Passage, Query
 from retrievers.preflmr.encoding import build
 from tests.helpers.single_thread import one_thread  # noqa: F401
@@ -94,7 +95,7 @@ def test_scores_through_the_fp16_store_match_within_fp16_rounding(ref, setup):
     ckpt, queries, passages = setup
     from harness.core.types import Corpus
 
-    retriever = build(str(ckpt))
+    retriever = EncoderRetriever(build(str(ckpt)))
     retriever.index(Corpus.from_records([{"_id": p.id, "title": p.title, "text": p.text} for p in passages]))
     run = retriever.search(queries, k=len(passages))
     for i, q in enumerate(queries):
