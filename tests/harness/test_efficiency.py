@@ -14,7 +14,6 @@ from harness.cli import app
 from harness.evaluation.pipeline import RunSettings, build_retriever, run_evaluation
 from harness.evaluation.results import EFFICIENCY_COLUMNS
 from harness.core.runs import read_trec_run
-from harness.index.retriever import EncoderRetriever
 from tests.helpers.store_helpers import WordEncoder, make_task
 
 runner = CliRunner()
