@@ -10,6 +10,9 @@ one line here (docs/contributing.md).
 
 from __future__ import annotations
 
+import importlib
+
+from harness.core.errors import MireEvalError
 from harness.core.registry import Registry
 
 RETRIEVERS = Registry("retriever", group="mire_eval.retrievers")  # plug-ins: docs/own-model.md
@@ -55,3 +58,22 @@ for _name, _build, _pretrain, _finetune in [
 # ``reference_options(task, setting) -> {option: value}``, applied under a run's own ``-o``.
 REFERENCE_OPTIONS = Registry("reference options")
 REFERENCE_OPTIONS.register("mire", "retrievers.mire.configuration:reference_options", "")
+
+
+def package_of(retriever: str):
+    """The package a registered retriever is built by (``retrievers.jfe`` for
+    ``retrievers.jfe.encoding:build``; a one-module family is its own package), imported; None
+    for a name not registered. Where a family declares what the harness reads before loading a
+    model: ``IMAGE_LIMITS``, ``DEFAULT_CHECKPOINT``."""
+    try:
+        module = RETRIEVERS.entry(retriever).target.partition(":")[0]
+    except MireEvalError:
+        return None
+    return importlib.import_module(module.rsplit(".", 1)[0] if module.count(".") > 1 else module)
+
+
+def image_limits(retriever: str):
+    """The :class:`~harness.core.images.ImageLimits` a retriever's package declares
+    (``IMAGE_LIMITS``), or None (no limits, or a name not registered)."""
+    package = package_of(retriever)
+    return getattr(package, "IMAGE_LIMITS", None) if package is not None else None

@@ -17,7 +17,6 @@ fingerprint is a local checkpoint's; meta.json adds the fingerprint of the files
 
 from __future__ import annotations
 
-import importlib
 import re
 from pathlib import Path
 
@@ -29,13 +28,9 @@ _resolved: dict[tuple[str, str], str] = {}  # (repo, revision) -> commit, once p
 
 
 def _package(retriever: str):
-    from retrievers.registry import RETRIEVERS
+    from retrievers.registry import package_of
 
-    try:
-        module = RETRIEVERS.entry(retriever).target.partition(":")[0]
-    except MireEvalError:
-        return None
-    return importlib.import_module(module.rsplit(".", 1)[0] if module.count(".") > 1 else module)
+    return package_of(retriever)
 
 
 def hub_source(retriever: str, checkpoint: str | None, options: dict) -> tuple[str, str] | None:

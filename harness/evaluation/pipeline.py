@@ -257,9 +257,10 @@ def screen_for_retriever(data: TaskData, settings: RunSettings) -> TaskData:
     one line naming the file and the query), before the run's identity is taken."""
     from dataclasses import replace
 
-    from harness.core.images import retriever_image_limits, screen_images
+    from harness.core.images import screen_images
+    from retrievers.registry import image_limits
 
-    limits = retriever_image_limits(settings.retriever)
+    limits = image_limits(settings.retriever)
     kept, skipped = screen_images(data.queries, limits, settings.load.skip_missing_images)
     if not skipped:
         return data
