@@ -217,3 +217,25 @@ def test_the_layer_rule_catches_an_upward_import():
     assert layer_violations(graph) == ["harness.core.types (harness.core) imports harness.index.exact (harness.index)",
                                        "retrievers.bm25 (retrievers) imports harness.index.exact (harness.index)",
                                        "retrievers.bm25 (retrievers) imports tasks.base (tasks)"]
+
+
+def test_tests_import_their_helpers_one_way():
+    """A test module imports shared code from ``tests.helpers`` only: never another test module
+    or a conftest (whose import depends on pytest's rootdir and import mode), never after a
+    ``sys.path`` edit."""
+    offenders = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            elif isinstance(node, ast.Attribute) and node.attr == "path" and getattr(node.value, "id", "") == "sys":
+                names = ["sys.path"]
+            else:
+                continue
+            for name in names:
+                last = name.rpartition(".")[2]
+                if last.startswith("test_") or last == "conftest" or name == "sys.path":
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: {name}")
+    assert not offenders, "import shared test code from tests.helpers:\n" + "\n".join(offenders)
