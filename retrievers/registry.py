@@ -44,7 +44,7 @@ for _name, _build, _pretrain, _finetune in [
      "retrievers.mire.configuration:FINETUNE_DEFAULTS"),
     ("mire", "retrievers.mire.training:build_trainable", "retrievers.mire.configuration:PRETRAIN_DEFAULTS",
      "retrievers.mire.configuration:FINETUNE_DEFAULTS"),
-    ("jfe", "retrievers.jfe.training:build_trainable", "retrievers.jfe.configuration:PRETRAIN_DEFAULTS",
+    ("jfe", "retrievers.jfe.encoding:build_trainable", "retrievers.jfe.configuration:PRETRAIN_DEFAULTS",
      "retrievers.jfe.configuration:FINETUNE_DEFAULTS"),
     ("preflmr", "retrievers.preflmr.training:build_trainable", "retrievers.preflmr.configuration:PRETRAIN_DEFAULTS",
      "retrievers.preflmr.configuration:FINETUNE_DEFAULTS"),

@@ -20,7 +20,7 @@ from harness.cli import app
 from harness.core.errors import MireEvalError
 from harness.core.types import BytesImage, Query
 from retrievers.jfe import build, build_trainable
-from retrievers.jfe.loading import resolve_dtype
+from retrievers.mllm.loading import resolve_dtype
 from tests.helpers.single_thread import one_thread  # noqa: F401
 from tests.helpers.tiny_jfe import image, tiny  # noqa: F401  (tiny: a fixture)
 

@@ -1,4 +1,5 @@
-"""Query images for jfe: sized from their headers, decoded per batch, shrunk right after decoding.
+"""Query images of a multimodal LLM embedder: sized from their headers, decoded per batch,
+shrunk right after decoding.
 
 A 4000x3000 photo decodes to 36 MB; Qwen2-VL's processor then resizes it to at most
 ``max_pixels`` (``smart_resize``: sides multiples of 28, the pixel count within bounds). Resizing
@@ -24,15 +25,16 @@ from harness.core.images import ImageLimits, header_size
 # any model is loaded (harness.core.images.screen_images). The processor takes every other size
 # (a 1x1 image is scaled up to min_pixels; pixel counts are bounded by PIL's decompression-bomb
 # check at decode) and every mode (images reach it as RGB, three channels).
-IMAGE_LIMITS = ImageLimits(max_aspect=200, rule="Qwen2-VL's smart_resize refuses an aspect ratio above 200")
+QWEN2VL_IMAGE_LIMITS = ImageLimits(max_aspect=200, rule="Qwen2-VL's smart_resize refuses an aspect ratio above 200")
 
 
-def image_size(ref) -> tuple[int, int]:
+def image_size(ref, limits: ImageLimits | None = QWEN2VL_IMAGE_LIMITS) -> tuple[int, int]:
     """``(width, height)`` of a query image from its header (a full decode only when the
     reference is neither a file nor bytes, or its header cannot be read: then ``load()``
-    reports what is wrong with it); one line naming the file for a size Qwen2-VL refuses."""
+    reports what is wrong with it); one line naming the file for a size ``limits`` refuses
+    (a family's ``image_limits``; Qwen2-VL's by default)."""
     size = header_size(ref)
-    problem = IMAGE_LIMITS.problem(*size)
+    problem = limits.problem(*size) if limits is not None else None
     if problem:
         raise MireEvalError(f"{ref.key}: image: {problem} (pass --skip-missing-images to skip such queries)")
     return size

@@ -1,24 +1,22 @@
-"""jfe: a one-tower multimodal LLM retriever with early fusion (after "Joint Fusion and Encoding",
-arXiv 2502.20008; no code was released, so the choices follow E5-V, VLM2Vec and GME).
+"""A multimodal LLM as an embedder: the model every family on :mod:`retrievers.mllm` shares.
 
 The forward pass, query and passage alike:
 
-    chat prompt (image placeholder, instruction, question | title, text)   (JfeModel.*_prompt)
+    chat prompt (image placeholder, instruction, question | title, text)   (MllmModel.*_prompt)
     processor -> input_ids, attention_mask [B, L]; pixel_values, image_grid_thw (queries)
     backbone (the MLLM without its LM head) -> last_hidden_state          [B, L, H]
-    state of each row's last real token (the generation prompt's)         [B, H]
+    pooling (settings.pooling: last real token | mean of real tokens | last EOS)  [B, H]
     L2 normalise                                                          [B, H] -> cosine
 
-The query's image and question enter one chat turn of an image-text-to-text model (default
-Qwen2-VL-2B-Instruct), so the two modalities interact in every layer. Query views: ``text``
-leaves the image out of the prompt, ``image`` leaves the question out; nothing else in the
-prompt changes.
+The query's image and question enter one chat turn of an image-text-to-text model, so the two
+modalities interact in every layer. Query views: ``text`` leaves the image out of the prompt,
+``image`` leaves the question out; nothing else in the prompt changes.
 
 Checkpoints: ``--checkpoint`` is a hub id or local MLLM directory (zero-shot), or a directory
-written by :meth:`JfeModel.save_checkpoint` (``jfe_config.json`` + peft LoRA adapter as
-safetensors, or full weights), which records its base model and prompts. Loading (remote code,
-weight checks, precision, the image processor) is :mod:`retrievers.jfe.loading`; query images
-are decoded per batch and shrunk right after decoding (:mod:`retrievers.jfe.images`).
+written by :meth:`MllmModel.save_checkpoint` (the family's ``config_name`` file + peft LoRA
+adapter as safetensors, or full weights), which records its base model and prompts. Loading
+(remote code, weight checks, precision, the image processor) is :mod:`retrievers.mllm.loading`;
+query images are decoded per batch and shrunk right after decoding (:mod:`retrievers.mllm.images`).
 """
 
 from __future__ import annotations
@@ -34,17 +32,48 @@ import torch.nn.functional as F
 from harness.core.errors import MireEvalError
 from harness.core.quiet import quiet_peft_wrap, quiet_saving
 from harness.core.types import Passage, Query
-from retrievers.jfe.configuration import CONFIG_NAME, JfeSettings
-from retrievers.jfe.images import fitter
-from retrievers.jfe.loading import load_adapter, load_backbone, load_processor
+from retrievers.mllm.configuration import MllmSettings
+from retrievers.mllm.images import fitter
+from retrievers.mllm.loading import load_adapter, load_backbone, load_processor
 
 
-class JfeModel(torch.nn.Module):
-    """Backbone + processor + prompt settings; also the Trainable of :mod:`harness.training.trainer`."""
+def pool(hidden: torch.Tensor, mask: torch.Tensor, how: str, input_ids: torch.Tensor | None = None,
+         eos_id: int | None = None) -> torch.Tensor:
+    """One vector per row of ``hidden`` [B, L, H] (``mask`` [B, L], 1 on real tokens, either
+    padding side): ``last`` real token, ``mean`` over real tokens, or ``eos``: the last position
+    holding ``eos_id`` in ``input_ids`` [B, L] (a :class:`MireEvalError` for a row without one).
+    Returns [B, H] in ``hidden``'s dtype.
+
+    >>> h = torch.arange(12.).view(1, 4, 3); m = torch.tensor([[0, 1, 1, 0]])
+    >>> pool(h, m, "last").tolist(), pool(h, m, "mean").tolist()
+    ([[6.0, 7.0, 8.0]], [[4.5, 5.5, 6.5]])
+    >>> pool(h, m, "eos", torch.tensor([[5, 9, 2, 0]]), eos_id=9).tolist()
+    [[3.0, 4.0, 5.0]]
+    """
+    rows = torch.arange(hidden.shape[0], device=hidden.device)
+    positions = torch.arange(mask.shape[1], device=mask.device)
+    if how == "last":
+        return hidden[rows, (mask * positions).argmax(dim=1)]  # each row's last real token
+    if how == "mean":
+        weights = mask.to(hidden.dtype).unsqueeze(-1)  # (B, L, 1)
+        return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
+    if how == "eos":
+        is_eos = (input_ids == eos_id) & mask.bool()
+        if not is_eos.any(dim=1).all():
+            raise MireEvalError("eos pooling: a prompt holds no end-of-sequence token (end the template with it)")
+        return hidden[rows, (is_eos * positions).argmax(dim=1)]
+    raise MireEvalError(f"pooling {how!r}; known: last, mean, eos")
+
+
+class MllmModel(torch.nn.Module):
+    """Backbone + processor + prompt settings; also the Trainable of :mod:`harness.training.trainer`.
+    ``settings_class`` is the family's :class:`MllmSettings` subclass."""
+
+    settings_class: type[MllmSettings] = MllmSettings
 
     similarity = "cosine"
 
-    def __init__(self, backbone, processor, settings: JfeSettings, source: str | None = None):
+    def __init__(self, backbone, processor, settings: MllmSettings, source: str | None = None):
         super().__init__()
         self.backbone = backbone
         self.processor = processor
@@ -106,10 +135,8 @@ class JfeModel(torch.nn.Module):
     def embed(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, None]:
         out = self.backbone(**batch, use_cache=False)
         hidden = out.last_hidden_state  # (B, L, H)
-        mask = batch["attention_mask"]  # (B, L); either padding side
-        positions = torch.arange(mask.shape[1], device=mask.device)
-        last = (mask * positions).argmax(dim=1)  # (B,) index of each row's last real token
-        emb = hidden[torch.arange(hidden.shape[0], device=hidden.device), last]  # (B, H)
+        emb = pool(hidden, batch["attention_mask"], self.settings.pooling, batch.get("input_ids"),
+                   self.processor.tokenizer.eos_token_id)  # (B, H)
         return F.normalize(emb.float(), dim=-1), None
 
     embed_queries = embed
@@ -128,7 +155,8 @@ class JfeModel(torch.nn.Module):
 
     # -- checkpoints ----------------------------------------------------------------------------------
     def save_checkpoint(self, directory: Path) -> None:
-        """LoRA: peft adapter (safetensors) + jfe_config.json; full: model weights + processor + config."""
+        """LoRA: peft adapter (safetensors) + the settings record (``config_name``); full: model
+        weights + processor + the record."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         is_peft = hasattr(self.backbone, "peft_config")
@@ -139,11 +167,11 @@ class JfeModel(torch.nn.Module):
         del record["trust_remote_code"]  # never read back from a checkpoint: only the command line sets it
         if not is_peft:
             record["model"], record["revision"] = ".", None  # the weights live in this directory
-        (directory / CONFIG_NAME).write_text(json.dumps(record, indent=1))
+        (directory / self.settings.config_name).write_text(json.dumps(record, indent=1))
 
 
-def _read_saved(directory: Path) -> dict | None:
-    path = directory / CONFIG_NAME
+def _read_saved(directory: Path, config_name: str) -> dict | None:
+    path = directory / config_name
     if not path.is_file():
         return None
     try:
@@ -157,17 +185,22 @@ def _read_saved(directory: Path) -> dict | None:
     return saved
 
 
-def load_model(checkpoint: str | None, device: str, trainable: bool, options: dict) -> JfeModel:
-    """Resolve ``checkpoint`` (None, an MLLM, or a jfe checkpoint directory) into a JfeModel."""
-    saved = _read_saved(Path(checkpoint)) if checkpoint and Path(checkpoint).is_dir() else None
+def load_model(model_class: type[MllmModel], checkpoint: str | None, device: str, trainable: bool,
+               options: dict) -> MllmModel:
+    """Resolve ``checkpoint`` (None: the family's default model; an MLLM; or a checkpoint
+    directory of the family) into a ``model_class`` (an :class:`MllmModel`), built for
+    inference or, with ``trainable``, for training (LoRA unless ``lora=False``)."""
+    settings_class = model_class.settings_class
+    config = settings_class.config_name
+    saved = _read_saved(Path(checkpoint), config) if checkpoint and Path(checkpoint).is_dir() else None
     if saved is None:
         defaults = {"model": checkpoint} if checkpoint else {}
-        if trainable:
-            defaults["prompts"] = "instruct"
-        settings = JfeSettings.create(defaults, **options)
+        if trainable and settings_class.train_prompts:
+            defaults["prompts"] = settings_class.train_prompts
+        settings = settings_class.create(defaults, **options)
     else:
         # A checkpoint never turns remote code on; only the command line (options) does.
-        settings = JfeSettings.create({k: v for k, v in saved.items() if k != "trust_remote_code"}, **options)
+        settings = settings_class.create({k: v for k, v in saved.items() if k != "trust_remote_code"}, **options)
     dtype = settings.torch_dtype(device)
     if trainable and not settings.lora and settings.dtype == "auto":
         dtype = torch.float32  # full fine-tuning keeps fp32 master weights; the trainer autocasts to bf16
@@ -193,7 +226,7 @@ def load_model(checkpoint: str | None, device: str, trainable: bool, options: di
         for name, p in backbone.named_parameters():
             p.requires_grad_(settings.train_vision or not name.startswith("visual"))
     settings.weights = saved["weights"] if saved is not None else "base"
-    model = JfeModel(backbone, processor, settings, source=checkpoint).to(device)
+    model = model_class(backbone, processor, settings, source=checkpoint).to(device)
     model.lora_merged = merged
     if trainable and settings.gradient_checkpointing:
         _enable_checkpointing(backbone)

@@ -1,4 +1,6 @@
-"""Loading jfe's parts without surprises: the processor, the backbone, a LoRA adapter.
+"""Loading a multimodal LLM embedder's parts without surprises: the processor, the backbone, a
+LoRA adapter (every family built on :mod:`retrievers.mllm`; ``family`` below is its name, as in
+its error lines).
 
 * Code: a checkpoint never switches on remote code itself. ``trust_remote_code`` comes only from
   the command line (``-o trust_remote_code=true``); a directory whose JSON files name their own
@@ -61,7 +63,7 @@ def image_only_processor_class(model_type: str):
     return type(f"{base.__name__}ImageOnly", (base,), {"__init__": __init__})
 
 
-def resolve_dtype(name: str, device: str) -> torch.dtype:
+def resolve_dtype(name: str, device: str, family: str = "mllm") -> torch.dtype:
     """``auto``: bf16 on a CUDA device with bf16 support, fp16 on one without (pre-Ampere),
     fp32 on CPU; otherwise the named dtype."""
     if name == "auto":
@@ -72,7 +74,7 @@ def resolve_dtype(name: str, device: str) -> torch.dtype:
     try:
         return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
     except KeyError:
-        raise MireEvalError(f"jfe: dtype {name!r}; known: auto, fp32, bf16, fp16") from None
+        raise MireEvalError(f"{family}: dtype {name!r}; known: auto, fp32, bf16, fp16") from None
 
 
 def _first_line(exc: Exception) -> str:
@@ -80,9 +82,9 @@ def _first_line(exc: Exception) -> str:
     return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
-def hub_error(name: str, revision: str | None, exc: Exception) -> MireEvalError:
+def hub_error(name: str, revision: str | None, exc: Exception, family: str) -> MireEvalError:
     if "trust_remote_code" in str(exc):
-        return remote_code_error(name)
+        return remote_code_error(name, family)
     return MireEvalError(f"{name}: cannot load ({_first_line(exc)}); {download_advice(name, '--checkpoint DIR', revision=revision)}")
 
 
@@ -92,12 +94,12 @@ def require_hub(name: str, revision: str | None) -> None:
         require(name, "--checkpoint DIR", revision=revision)
 
 
-def remote_code_error(where: str, detail: str = "") -> MireEvalError:
-    return MireEvalError(f"{where}: this checkpoint runs its own Python code{detail}; jfe never runs it unless "
+def remote_code_error(where: str, family: str, detail: str = "") -> MireEvalError:
+    return MireEvalError(f"{where}: this checkpoint runs its own Python code{detail}; {family} never runs it unless "
                          "you pass -o trust_remote_code=true (only for code you trust)")
 
 
-def check_remote_code(path: str | Path, trusted: bool) -> None:
+def check_remote_code(path: str | Path, trusted: bool, family: str) -> None:
     """Refuse a local directory whose JSON files point at its own classes (``auto_map``),
     unless remote code was allowed on the command line. Hub ids are checked by transformers
     (which raises when ``trust_remote_code=False``; :func:`hub_error` words that)."""
@@ -115,13 +117,13 @@ def check_remote_code(path: str | Path, trusted: bool) -> None:
         auto_map = data.get("auto_map") if isinstance(data, dict) else None
         if auto_map:
             first = next(iter(auto_map.values())) if isinstance(auto_map, dict) else auto_map
-            raise remote_code_error(f"{file}: auto_map", f" ({str(first)[:80]})")
+            raise remote_code_error(f"{file}: auto_map", family, f" ({str(first)[:80]})")
 
 
-def check_attention(name: str | None) -> None:
+def check_attention(name: str | None, family: str) -> None:
     """flash_attention_2 needs the flash-attn package; say so in one line, before loading."""
     if name == "flash_attention_2" and importlib.util.find_spec("flash_attn") is None:
-        raise MireEvalError("jfe: attn_implementation flash_attention_2 needs the flash-attn package "
+        raise MireEvalError(f"{family}: attn_implementation flash_attention_2 needs the flash-attn package "
                             "(pip install flash-attn, CUDA only); use sdpa or leave the option unset")
 
 
@@ -149,8 +151,8 @@ def load_processor(path: str, model_type: str, settings, revision: str | None):
     from transformers.image_utils import SizeDict
 
     if settings.image_processor not in IMAGE_PROCESSORS:
-        raise MireEvalError(f"jfe: image_processor {settings.image_processor!r}; known: {', '.join(IMAGE_PROCESSORS)}")
-    check_remote_code(path, settings.trust_remote_code)
+        raise MireEvalError(f"{settings.family}: image_processor {settings.image_processor!r}; known: {', '.join(IMAGE_PROCESSORS)}")
+    check_remote_code(path, settings.trust_remote_code, settings.family)
     kw = {"revision": revision, "trust_remote_code": settings.trust_remote_code}
     require_hub(path, revision)
     try:
@@ -165,16 +167,16 @@ def load_processor(path: str, model_type: str, settings, revision: str | None):
                 processor.image_processor = AutoImageProcessor.from_pretrained(
                     path, backend=settings.image_processor, **kw)
     except (OSError, ValueError) as exc:
-        raise hub_error(path, revision, exc) from None
+        raise hub_error(path, revision, exc, settings.family) from None
     if not hasattr(processor, "image_processor") or not getattr(processor, "chat_template", None):
-        raise MireEvalError(f"{path}: jfe needs an image-text-to-text model with an image processor and a chat template")
+        raise MireEvalError(f"{path}: {settings.family} needs an image-text-to-text model with an image processor and a chat template")
     size = getattr(processor.image_processor, "size", None)
     if size is not None and "longest_edge" in size and "shortest_edge" in size:  # Qwen-style pixel bounds
         processor.image_processor.size = SizeDict(shortest_edge=settings.min_pixels, longest_edge=settings.max_pixels)
     return processor
 
 
-def weight_files(directory: Path) -> tuple[Path, list[Path]]:
+def weight_files(directory: Path, family: str) -> tuple[Path, list[Path]]:
     """``(origin to name in errors, safetensors files)`` of a local model directory: the shard
     index and its shards, or ``model.safetensors``."""
     index = directory / "model.safetensors.index.json"
@@ -187,7 +189,7 @@ def weight_files(directory: Path) -> tuple[Path, list[Path]]:
         return index, [directory / n for n in names]
     single = directory / "model.safetensors"
     if not single.is_file():
-        raise MireEvalError(f"{directory}: weights: no model.safetensors (jfe reads safetensors only)")
+        raise MireEvalError(f"{directory}: weights: no model.safetensors ({family} reads safetensors only)")
     return single, [single]
 
 
@@ -195,12 +197,12 @@ def load_backbone(path: str, settings, device: str, dtype: torch.dtype):
     """The MLLM without its LM head (``AutoModel``), from safetensors only, every weight checked."""
     from transformers import AutoModel
 
-    check_attention(settings.attn_implementation)
-    check_remote_code(path, settings.trust_remote_code)
+    check_attention(settings.attn_implementation, settings.family)
+    check_remote_code(path, settings.trust_remote_code, settings.family)
     origin: Path | str = path
     local = Path(path)
     if local.is_dir() and (local / "config.json").is_file():
-        origin, files = weight_files(local)
+        origin, files = weight_files(local, settings.family)
         for file in files:
             if not file.is_file():
                 raise MireEvalError(f"{origin}: weights: shard {file.name} not found")
@@ -214,7 +216,7 @@ def load_backbone(path: str, settings, device: str, dtype: torch.dtype):
                 **({"attn_implementation": settings.attn_implementation} if settings.attn_implementation else {}),
             )
     except (OSError, ValueError) as exc:
-        raise hub_error(path, settings.revision, exc) from None
+        raise hub_error(path, settings.revision, exc, settings.family) from None
     except Exception as exc:  # a file transformers or safetensors cannot read after all
         raise MireEvalError(f"{origin}: weights: cannot load ({type(exc).__name__}: {_first_line(exc)})") from None
     shapes = [(name, tuple(got), tuple(want)) for name, got, want in info.get("mismatched_keys") or ()]
