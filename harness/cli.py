@@ -56,10 +56,11 @@ def run(opts: CommandOptions) -> None:
         from harness.evaluate import run_evaluation
 
         RETRIEVERS.entry(opts.retriever)  # unknown names fail before any loading
-        result = run_evaluation(opts.run_settings())
+        settings = opts.run_settings()
+        result = run_evaluation(settings)
         m = result.metrics
         search = "" if opts.search == "exact" else f", search {opts.search}"
-        typer.echo(f"{opts.task} / {opts.retriever} ({opts.setting}, {opts.view}{search}): "
+        typer.echo(f"{opts.task} / {opts.retriever} ({settings.setting}, {opts.view}{search}): "
                    f"{summary_metrics(m)}{' (reused)' if result.reused else ''} -> {result.directory}")
 
 

@@ -128,7 +128,11 @@ def run_training(
         return build_trainable(ckpt, device, stage=stage, **model_options)
 
     result = train(build, examples, config, output_dir, checkpoint, device, resume=resume, progress=progress)
-    record = {"stage": stage, "retriever": retriever, "checkpoint": checkpoint, "model_options": model_options}
+    # The provenance `run` reads to label an evaluation of these weights (harness/provenance.py).
+    from harness.provenance import SETTING_OF_STAGE
+
+    record = {"stage": stage, "setting": SETTING_OF_STAGE[stage], "retriever": retriever, "checkpoint": checkpoint,
+              "task": defaults_key, "model_options": model_options}
     summary_path = result.model_dir / "training.json"
     if summary_path.is_file():
         summary = json.loads(summary_path.read_text())

@@ -16,7 +16,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from harness.cache import stable_hash
-from harness.ann.retrieve import search_identity
 from harness.errors import MireEvalError
 from harness.fingerprint import checkpoint_fingerprint
 from harness.metrics import DEFAULT_METRICS, evaluate, first_relevant_rank
@@ -46,6 +45,16 @@ SETTINGS = ("zero-shot", "aligned", "fine-tuned")
 RELEVANCE_NAMES = ("gold", "qrels", *ANSWER_MODES)  # what --relevance may name; each task narrows it
 
 
+def search_identity(mode: str, options: dict | None) -> dict | None:
+    """:func:`harness.ann.retrieve.search_identity`, imported only for an approximate search
+    (harness.ann loads torch, which a bm25 run or a reused run never needs)."""
+    if mode == "exact" and not options:
+        return None
+    from harness.ann.retrieve import search_identity as identity_of_search
+
+    return identity_of_search(mode, options)
+
+
 def check_output_dir(output: Path) -> None:
     """Refuse an ``--output`` that is, or lies under, an existing file (before any work is done)."""
     output = Path(output)
@@ -67,7 +76,7 @@ class RunSettings:
     limit: int | None = None
     device: str = "cpu"
     view: str = "full"
-    setting: str = "zero-shot"  # or "fine-tuned"
+    setting: str = "zero-shot"  # or "aligned" / "fine-tuned" (SETTINGS), optionally @label
     output: Path = Path("results")
     overwrite: bool = False
     seed: int = 0
@@ -76,6 +85,8 @@ class RunSettings:
     metrics: tuple[str, ...] = DEFAULT_METRICS
     search: str = "exact"  # or "ivf" / "ivfpq" (harness.ann.retrieve)
     search_options: dict = field(default_factory=dict)  # --search-option pairs
+    # Where ``setting`` came from (harness.provenance): meta.json records it, the identity does not.
+    setting_source: str = "given"
 
     def __post_init__(self) -> None:
         """Options are checked when settings are made, so a typo costs no loading or indexing."""
@@ -167,6 +178,19 @@ def index_retriever(retriever, settings: RunSettings, corpus) -> dict:
     info = indexed["store"]
     retriever.approximate = ApproximateSearch(Store(Path(info["path"]), info["identity"]), params)
     return {**indexed, "ann": retriever.approximate.describe()}
+
+
+def compute_now() -> dict | None:
+    """torch's thread counts, deterministic-algorithm flag and CPU capability, which set the
+    order floats are summed in (:func:`harness.demo_compute.compute_record`); None when the run
+    never imported torch (bm25)."""
+    import sys
+
+    if "torch" not in sys.modules:
+        return None
+    from harness.demo_compute import compute_record
+
+    return compute_record()
 
 
 def seed_everything(seed: int) -> None:
@@ -289,6 +313,7 @@ def _evaluate(settings: RunSettings, identity: dict, directory: Path, data: Task
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(settings).items()},
         "device": settings.device,
         "seed": settings.seed,
+        "compute": compute_now(),
         "timings_s": timings,
         **indexed,  # "store" (key, reused, ...) and "distributed"
     }
