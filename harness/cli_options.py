@@ -84,9 +84,12 @@ class _CommandOptionsMethods:
     def load(self, split: str | None = None):
         """The :class:`tasks.base.LoadOptions` the data flags name (``split`` overrides); a
         ``--data-dir`` / ``--image-dir`` that does not exist is a one-line error here."""
+        from harness.registry import TEXT_ONLY_RETRIEVERS
+
         check_folders(self.data_dir, self.image_dir)
+        images = self.retriever not in TEXT_ONLY_RETRIEVERS and self.view != "text"
         return load_options(split or self.split, self.data_dir, self.image_dir, self.skip_missing_images,
-                            self.relevance)
+                            self.relevance, images)
 
     def run_settings(self, **overrides):
         """The :class:`harness.evaluate.RunSettings` of these flags (``overrides`` win)."""
@@ -199,12 +202,13 @@ def check_device(value: str) -> str:
     raise typer.BadParameter(f"unknown device {value!r}; known: cpu, cuda, cuda:N, mps")
 
 
-def load_options(split, data_dir, image_dir, skip_missing_images, relevance):
-    """The :class:`tasks.base.LoadOptions` the data flags of ``run``, ``probe`` and ``finetune`` name."""
+def load_options(split, data_dir, image_dir, skip_missing_images, relevance, images=True):
+    """The :class:`tasks.base.LoadOptions` the data flags of ``run``, ``probe`` and ``finetune``
+    name; ``images`` False for a run that reads no image (a text-only retriever, ``--view text``)."""
     from tasks.base import LoadOptions
 
     return LoadOptions(split=split, data_dir=data_dir, image_dir=image_dir,
-                       skip_missing_images=skip_missing_images, relevance=relevance)
+                       skip_missing_images=skip_missing_images, relevance=relevance, images=images)
 
 
 def output_path(output: Path | None, out: Path | None) -> Path:

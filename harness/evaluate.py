@@ -113,7 +113,7 @@ class RunSettings:
         the flag every query is evaluated or the load fails, so the set follows from the
         inputs and the identity (and tag) stay those it always had.
         """
-        load = {k: str(v) for k, v in asdict(self.load).items() if k not in ("split", "cache_dir")}
+        load = {k: str(v) for k, v in asdict(self.load).items() if k not in ("split", "cache_dir", "images")}
         search = search_identity(self.search, self.search_options)
         return ({"search": search} if search is not None else {}) | {
             "task": self.task, "retriever": self.retriever, "checkpoint": self.checkpoint,

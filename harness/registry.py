@@ -95,6 +95,10 @@ for _name, _target, _summary in [
 ]:
     RETRIEVERS.register(_name, _target, _summary)
 
+# Retrievers that never read an image: their runs (like every ``--view text`` run) load no query
+# image, so a task's text baseline needs none of its images on disk (tasks.base.LoadOptions.images).
+TEXT_ONLY_RETRIEVERS = frozenset({"bm25", "colbertv2"})
+
 # Training (``mire-eval pretrain`` / ``finetune``), named per retriever: the factory
 # ``build_trainable(checkpoint, device, stage, **options)`` (harness/training.py's contract),
 # and the hyper-parameter defaults: ``PRETRAIN_DEFAULTS`` a flat dict, ``FINETUNE_DEFAULTS``
