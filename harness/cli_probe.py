@@ -37,7 +37,7 @@ def probe_line(result: dict) -> str:
     return (f"probe {result['task']}/{result['retriever']}: {m} {views} | "
             f"image dependence {_format(idx['image_dependence'])}, text dependence {_format(idx['text_dependence'])}, "
             f"text-dominance {_format(idx['text_dominance'])}, swap sensitivity {_format(idx['swap_sensitivity'])}"
-            f" -> {result['directory']}")
+            f"{' (reused)' if result.get('reused') else ''} -> {result['directory']}")
 
 
 def register(app: typer.Typer) -> None:

@@ -69,3 +69,21 @@ def test_a_reused_bm25_run_imports_no_torch(tmp_path):
     again = subprocess.run([sys.executable, "-c", script, *command], env=env, capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
     assert "(reused)" in again.stdout and again.stdout.strip().endswith("False"), again.stdout
+
+
+def test_a_finished_probe_is_reused_and_its_options_are_part_of_its_identity(tmp_path, monkeypatch):
+    import harness.probe
+    from harness.evaluate import RunSettings
+
+    monkeypatch.setenv("MIRE_EVAL_DATA", str(tmp_path / "cache"))
+    settings = RunSettings(task="sample", retriever="bm25", output=tmp_path / "out")
+    first = harness.probe.run_probe(settings)
+    assert not first.get("reused") and first["probe_identity"]["attention_queries"] == 4
+    calls = []
+    monkeypatch.setattr(harness.probe, "search_and_attribute",
+                        lambda *a, **k: calls.append(1) or (_ for _ in ()).throw(AssertionError("probed again")))
+    again = harness.probe.run_probe(settings)
+    assert again["reused"] and again["directory"] == first["directory"] and calls == []
+    assert again["views"] == first["views"]
+    with pytest.raises(AssertionError, match="probed again"):  # other options: probed again
+        harness.probe.run_probe(settings, attention_queries=2)
