@@ -26,7 +26,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-EXTENSIONS = ("harness.cli_data", "harness.cli_train", "harness.cli_r2p", "harness.cli_probe", "harness.cli_cache")
+EXTENSIONS = ("harness.cli_data", "harness.cli_train", "harness.cli_r2p", "harness.cli_probe", "harness.cli_cache",
+              "harness.cli_offline")
 
 
 @app.command("ls")

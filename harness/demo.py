@@ -304,14 +304,18 @@ def drawn_figures(output: Path) -> list[Path] | None:
     return sorted(p for p in output.rglob("*.png") if not p.name.startswith("attention_query_"))
 
 
+def jfe_training_text(train_data) -> str:
+    """The text the tiny Qwen2-VL's tokenizer learns: every passage and every training question."""
+    corpus = train_data.corpus
+    return " ".join([corpus[i].title + " " + corpus[i].text for i in range(len(corpus))]
+                    + sorted({e.query.text for e in train_data.train}))
+
+
 def run_jfe(config: DemoConfig, train_data, fingerprint: str, log: _Log) -> dict:
     """Tiny random Qwen2-VL: stage 1 (``pretrain``) then stage 2 (``finetune``) on the train
     split, probed with the setting :data:`JFE_SETTING`."""
-    corpus = train_data.corpus
-    text = " ".join([corpus[i].title + " " + corpus[i].text for i in range(len(corpus))]
-                    + sorted({e.query.text for e in train_data.train}))
     step = time.perf_counter()
-    base, hit = tiny_qwen2vl(config, text, fingerprint)
+    base, hit = tiny_qwen2vl(config, jfe_training_text(train_data), fingerprint)
     log.add("jfe base (tiny random Qwen2-VL)", base, hit, step)
     step = time.perf_counter()
     stage1, hit = trained("jfe-stage1", "jfe", "pretrain", str(base), train_data.train, config.jfe_stage1, JFE_MODEL,
