@@ -59,6 +59,7 @@ def test_text_view_and_text_only_retrievers_load_no_images(imageless):
     assert all(q.image is not None for q in load_task(full.task, full.load()).queries)
 
 
+@pytest.mark.slow  # two fresh interpreters
 def test_a_reused_bm25_run_imports_no_torch(tmp_path):
     env = {**os.environ, "MIRE_EVAL_DATA": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
     command = ["run", "--task", "sample", "--retriever", "bm25", "--output", str(tmp_path / "out")]
@@ -71,6 +72,7 @@ def test_a_reused_bm25_run_imports_no_torch(tmp_path):
     assert "(reused)" in again.stdout and again.stdout.strip().endswith("False"), again.stdout
 
 
+@pytest.mark.slow  # a probe with paired tests
 def test_a_finished_probe_is_reused_and_its_options_are_part_of_its_identity(tmp_path, monkeypatch):
     import harness.probe
     from harness.evaluate import RunSettings
