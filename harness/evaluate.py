@@ -155,6 +155,9 @@ def materialise_qrels(data: TaskData, cache_dir: Path) -> Qrels:
 
 
 def build_retriever(settings: RunSettings):
+    from harness.hub_precheck import precheck
+
+    precheck(settings.retriever, settings.checkpoint)  # before the retriever's module imports torch
     factory = RETRIEVERS.get(settings.retriever)
     return factory(settings.checkpoint, settings.device, **settings.retriever_options)
 
@@ -271,6 +274,10 @@ def _finished(directory: Path, identity: dict) -> bool:
 
 def _evaluate(settings: RunSettings, identity: dict, directory: Path, data: TaskData, retriever,
               load_s: float, ranks) -> RunResult:
+    if retriever is None:
+        from harness.hub_precheck import precheck
+
+        precheck(settings.retriever, settings.checkpoint)  # a missing checkpoint fails before torch loads
     seed_everything(settings.seed)
     timings: dict[str, float] = {"load_task": load_s}
     clock = time.perf_counter()
