@@ -312,10 +312,10 @@ def leaderboard_figure(entries: Sequence[Mapping], height: float = 4.8):
         if e.get("text_dominance") is not None:
             dominance[i, j] = e["text_dominance"]
     xlabels = [_column_label(c) for c in columns]
-    # Width: each column as wide as its longest label line (about 0.6 of the font size per
+    # Width: each column as wide as its longest label line (about 0.55 of the font size per
     # character) plus a margin; two panels, their colour bars and the task labels beside.
     chars = max(len(line) for label in xlabels for line in label.split("\n"))
-    column_in = max(0.8, 0.6 * FONT / 72 * chars + 0.25)
+    column_in = max(0.75, 0.55 * FONT / 72 * chars + 0.2)
     width = max(11.0, 2 * (len(columns) * column_in + 1.0) + 2.4)
     fig, (left, right) = plt.subplots(1, 2, figsize=(width, height))
     ylabels = [f"{labels[t]}\n({metric_of[t]})" for t in tasks]
