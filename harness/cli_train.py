@@ -222,8 +222,8 @@ def pretrain(
     data: list[Path] = typer.Option(..., help="training file(s): pairs .jsonl or R2P/ViD2R .json (repeatable)"),
     checkpoints: Optional[Path] = typer.Option(None, help="root for checkpoints/ (default: the mire-eval cache)"),
     name: Optional[str] = typer.Option(None, help="run name (default: pretrain-<first data file stem>)"),
-    output: Optional[Path] = typer.Option(None, "--output", help="folder of this training run: OUTPUT/final is the "
-                                          "model (default: CHECKPOINTS/checkpoints/<name>/<retriever>)"),
+    run_folder: Optional[Path] = typer.Option(None, "--output", help="folder of this training run: OUTPUT/final is "
+                                              "the model (default: CHECKPOINTS/checkpoints/<name>/<retriever>)"),
     resume: bool = typer.Option(False, help="continue from the last saved step"),
     **flags,
 ) -> None:
@@ -235,13 +235,13 @@ def pretrain(
 
         retriever = opts.retriever
         _retriever_module(retriever)
-        if output is not None and (checkpoints is not None or name is not None):
+        if run_folder is not None and (checkpoints is not None or name is not None):
             raise MireEvalError("--output: names the run's folder itself; drop --checkpoints and --name")
-        if output is not None:
-            check_output_dir(output)
+        if run_folder is not None:
+            check_output_dir(run_folder)
         device = _setup_distributed(opts.device)
         examples = [e for path in data for e in read_training_file(path, opts.image_dir)]
-        out = output or (checkpoints or cache_home()) / "checkpoints" / (name or f"pretrain-{data[0].stem}") / retriever
+        out = run_folder or (checkpoints or cache_home()) / "checkpoints" / (name or f"pretrain-{data[0].stem}") / retriever
         result = run_training("pretrain", retriever, examples, out, opts.checkpoint, device, flags,
                               parse_options(opts.option), resume=resume, overwrite=opts.overwrite)
         last = result.history[-1] if result.history else {}
