@@ -1,6 +1,10 @@
 """Per-query attribution: the gold passage's rank and score under each view, and for
 late-interaction retrievers the exact split of that score into text and visual parts.
 
+A single-vector score splits only where the query vector is itself a sum of a text and an image
+part (:class:`~retrievers.hooks.SumsModalities`, UniIR CLIP_SF): ``cos(q, p) = t'.p + v'.p``
+with ``t' + v' = q``.
+
 A MaxSim score is a sum over query tokens of each token's best match in the passage,
 ``s(q, d) = sum_i max_j q_i . d_j``; every term belongs to one query token and every query
 token to one modality, so ``s = s_text + s_visual`` exactly. The passage vectors are the
@@ -20,7 +24,7 @@ from dataclasses import dataclass
 
 from harness.runs import canonical_ranking
 from harness.types import Qrels, Query, Run
-from retrievers.hooks import DeclaresVisualRows, IndexedPassages, TypesQueryTokens
+from retrievers.hooks import DeclaresVisualRows, IndexedPassages, SumsModalities, TypesQueryTokens
 
 
 def gold_passages(qrels: Qrels, full_run: Run) -> dict[str, str]:
@@ -110,9 +114,14 @@ class IndexScorer:
         encoded = self.retriever.encode_queries(queries, view)
         out = {}
         if self.encoder.similarity != "maxsim":
-            for q, vec in zip(queries, encoded):
+            summed = unwrapped(self.encoder)
+            text, image = (summed.query_parts(queries, view) if isinstance(summed, SumsModalities)
+                           else (None, None))
+            for i, (q, vec) in enumerate(zip(queries, encoded)):
                 if q.id in gold:
-                    out[q.id] = (float(vec.float() @ self.passage(gold[q.id]).float()), None, None)
+                    p = self.passage(gold[q.id]).float()
+                    split = (None, None) if text is None else (float(text[i] @ p), float(image[i] @ p))
+                    out[q.id] = (float(vec.float() @ p), *split)
             return out
         types = query_token_types(self.encoder, queries, view, encoded)
         for i, (q, matrix) in enumerate(zip(queries, encoded)):
@@ -160,6 +169,8 @@ def split_kind(retriever) -> str:
     if encoder is None:
         return "none (not an encoder retriever; gold scores from the run)"
     if encoder.similarity != "maxsim":
+        if isinstance(unwrapped(encoder), SumsModalities):
+            return "cosine of a summed query vector: its text and image parts, as declared by the encoder"
         return "none (a single-vector similarity has no per-token split)"
     if "image" not in encoder.modalities:
         return "maxsim per query token; text-only encoder: every token is text"

@@ -45,8 +45,8 @@ def ls(what: str = typer.Argument("all", help="tasks, retrievers or all")) -> No
 
 
 RUN_FLAGS = ("task", "retriever", "checkpoint", "split", "k", "limit", "device", "view", "setting", "output",
-             "overwrite", "data_dir", "image_dir", "skip_missing_images", "relevance", "option", "search",
-             "search_option", "seed", "metrics")
+             "overwrite", "data_dir", "image_dir", "skip_missing_images", "relevance", "empty_answers", "option",
+             "search", "search_option", "seed", "metrics")
 
 
 @app.command("run")
@@ -62,7 +62,20 @@ def run(opts: CommandOptions) -> None:
         m = result.metrics
         search = "" if opts.search == "exact" else f", search {opts.search}"
         typer.echo(f"{opts.task} / {opts.retriever} ({settings.setting}, {opts.view}{search}): "
-                   f"{summary_metrics(m)}{' (reused)' if result.reused else ''} -> {result.directory}")
+                   f"{summary_metrics(m)}{' (reused)' if result.reused else ''}{empty_answer_note(result.directory)}"
+                   f" -> {result.directory}")
+
+
+def empty_answer_note(directory) -> str:
+    """``, N queries with an empty answer (rule R)`` from the run's meta.json; ``""`` when none."""
+    import json
+
+    try:
+        task = json.loads((directory / "meta.json").read_text()).get("task", {})
+    except (OSError, ValueError):
+        return ""
+    n = task.get("queries_with_empty_answer") or 0
+    return f", {n} queries with an empty answer ({task.get('empty_answers', 'ignore')})" if n else ""
 
 
 SUMMARY_METRICS = ("hit_rate@5", "mrr@5", "recall@100")

@@ -68,6 +68,8 @@ FLAGS: dict[str, Flag] = {
     "image_dir": Flag(Optional[Path], None, "where the query images live"),
     "skip_missing_images": Flag(bool, False, "skip (and count) queries whose image is missing or corrupt"),
     "relevance": Flag(Optional[str], None, "override the task's relevance (e.g. gold, answer-word)"),
+    "empty_answers": Flag(str, "ignore", "answers empty after strip(): ignore, or all-relevant (every passage "
+                          "relevant, as MIRe's has_answers and FLMR do)"),
     "option": Flag(list[str], [], "retriever option KEY=VALUE (repeatable)", ("--option", "-o")),
     "search": Flag(str, "exact", "exact | ivf | ivfpq: exact MaxSim, or approximate late-interaction "
                    "search over the embedding store (docs/ann.md)"),
@@ -89,7 +91,7 @@ class _CommandOptionsMethods:
         check_folders(self.data_dir, self.image_dir)
         images = self.retriever not in TEXT_ONLY_RETRIEVERS and self.view != "text"
         return load_options(split or self.split, self.data_dir, self.image_dir, self.skip_missing_images,
-                            self.relevance, images)
+                            self.relevance, self.empty_answers, images)
 
     def run_settings(self, **overrides):
         """The :class:`harness.evaluate.RunSettings` of these flags (``overrides`` win)."""
@@ -202,13 +204,14 @@ def check_device(value: str) -> str:
     raise typer.BadParameter(f"unknown device {value!r}; known: cpu, cuda, cuda:N, mps")
 
 
-def load_options(split, data_dir, image_dir, skip_missing_images, relevance, images=True):
+def load_options(split, data_dir, image_dir, skip_missing_images, relevance, empty_answers="ignore", images=True):
     """The :class:`tasks.base.LoadOptions` the data flags of ``run``, ``probe`` and ``finetune``
     name; ``images`` False for a run that reads no image (a text-only retriever, ``--view text``)."""
     from tasks.base import LoadOptions
 
     return LoadOptions(split=split, data_dir=data_dir, image_dir=image_dir,
-                       skip_missing_images=skip_missing_images, relevance=relevance, images=images)
+                       skip_missing_images=skip_missing_images, relevance=relevance,
+                       empty_answers=empty_answers or "ignore", images=images)
 
 
 def output_path(output: Path | None, out: Path | None) -> Path:

@@ -34,6 +34,7 @@ from harness.results import (
 )
 from harness.runs import read_qrels, read_trec_run, write_qrels_tsv, write_trec_run
 from harness.types import Qrels, Run, TaskData
+from retrievers.hooks import check_queries
 from tasks.base import LoadOptions, task_slug
 from tasks.loading import load_task
 
@@ -53,6 +54,14 @@ def search_identity(mode: str, options: dict | None) -> dict | None:
     from harness.ann.retrieve import search_identity as identity_of_search
 
     return identity_of_search(mode, options)
+
+
+def reference_options(retriever: str, task: str, setting: str) -> dict:
+    """The options the reference ran ``retriever`` with on ``task`` in ``setting`` (harness/registry.py
+    ``REFERENCE_OPTIONS``; ``{}`` for a retriever without such defaults)."""
+    from harness.registry import REFERENCE_OPTIONS
+
+    return dict(REFERENCE_OPTIONS.get(retriever)(task, setting)) if retriever in REFERENCE_OPTIONS.names() else {}
 
 
 def check_output_dir(output: Path) -> None:
@@ -98,6 +107,8 @@ class RunSettings:
             raise MireEvalError(f"--relevance: unknown value {self.load.relevance!r}; "
                                 f"known: gold, {', '.join(ANSWER_MODES)}")
         search_identity(self.search, self.search_options)  # a bad mode or option: one line, now
+        self.retriever_options = {**reference_options(self.retriever, self.task, self.setting),
+                                  **self.retriever_options}  # the reference's choice unless -o says otherwise
         if not 0 <= self.seed < 2**32:  # numpy's and torch's seed range
             raise MireEvalError(f"--seed: {self.seed}: must be between 0 and 2**32 - 1")
         check_output_dir(self.output)
@@ -113,7 +124,8 @@ class RunSettings:
         the flag every query is evaluated or the load fails, so the set follows from the
         inputs and the identity (and tag) stay those it always had.
         """
-        load = {k: str(v) for k, v in asdict(self.load).items() if k not in ("split", "cache_dir", "images")}
+        load = {k: str(v) for k, v in asdict(self.load).items() if k not in ("split", "cache_dir", "images")
+                and not (k == "empty_answers" and v == "ignore")}  # the default keeps earlier identities
         search = search_identity(self.search, self.search_options)
         return ({"search": search} if search is not None else {}) | {
             "task": self.task, "retriever": self.retriever, "checkpoint": self.checkpoint,
@@ -151,15 +163,19 @@ def materialise_qrels(data: TaskData, cache_dir: Path) -> Qrels:
     """The task's qrels, or answer-match qrels over the whole corpus (cached)."""
     if data.relevance == "qrels":
         return {q.id: dict(data.qrels.get(q.id, {})) for q in data.queries}
-    return answer_qrels(data.queries, data.corpus, data.relevance, cache_dir=cache_dir / "qrels")
+    return answer_qrels(data.queries, data.corpus, data.relevance, cache_dir=cache_dir / "qrels",
+                        empty=data.meta.get("empty_answers", "ignore"))
 
 
 def build_retriever(settings: RunSettings):
     from harness.hub_precheck import precheck
 
     precheck(settings.retriever, settings.checkpoint)  # before the retriever's module imports torch
+    from retrievers.base import EncoderRetriever, Retriever
+
     factory = RETRIEVERS.get(settings.retriever)
-    return factory(settings.checkpoint, settings.device, **settings.retriever_options)
+    built = factory(settings.checkpoint, settings.device, **settings.retriever_options)
+    return built if isinstance(built, Retriever) else EncoderRetriever(built)  # a plug-in's bare Encoder
 
 
 def index_retriever(retriever, settings: RunSettings, corpus) -> dict:
@@ -170,6 +186,10 @@ def index_retriever(retriever, settings: RunSettings, corpus) -> dict:
     from harness.store_index import index_for_run
 
     params = search_params(settings.search, settings.search_options)
+    if params is not None:
+        from harness.ann.single import as_token_encoder
+
+        as_token_encoder(retriever)  # a single-vector encoder: one-row matrices, same scores
     check_searchable(retriever, settings.search)  # before any encoding
     indexed = index_for_run(retriever, corpus, settings.checkpoint, settings.task, settings.load.cache_dir)
     if params is None:
@@ -292,6 +312,7 @@ def _evaluate(settings: RunSettings, identity: dict, directory: Path, data: Task
     lap("relevance")
     if retriever is None:
         retriever = build_retriever(settings)
+    check_queries(retriever, data.queries, settings.view)  # a view the model cannot realise: before indexing
     lap("load_retriever")
     indexed = index_retriever(retriever, settings, data.corpus)
     lap("index")
@@ -309,6 +330,9 @@ def _evaluate(settings: RunSettings, identity: dict, directory: Path, data: Task
         "relevance": data.relevance, "n_queries": scores.n_queries, "n_without_relevant": scores.n_without_relevant,
         "n_empty_rankings": scores.n_empty_rankings, "created": created, "metrics": scores.mean,
     }
+    described = retriever.describe()
+    if isinstance(described.get("model"), dict):  # st / mteb / plug-ins: the model's record (leaderboard)
+        summary["model"] = described["model"]
     meta = {
         "identity": identity,
         "created": created,
@@ -316,7 +340,7 @@ def _evaluate(settings: RunSettings, identity: dict, directory: Path, data: Task
         "versions": package_versions(),
         "task": {"name": settings.task, "split": settings.split, "relevance": data.relevance, **data.meta,
                  "n_queries_evaluated": scores.n_queries, "n_queries_without_relevant": scores.n_without_relevant},
-        "retriever": retriever.describe(),
+        "retriever": described,
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(settings).items()},
         "device": settings.device,
         "seed": settings.seed,

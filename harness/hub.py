@@ -69,22 +69,25 @@ def reachable(timeout: float = PROBE_TIMEOUT_S) -> bool:
 
 
 def download_advice(repo_id: str, pass_as: str, repo_type: str = "model", revision: str | None = None,
-                    include: str | None = None) -> str:
+                    include: str | tuple[str, ...] | list[str] | None = None) -> str:
     """How to get ``repo_id`` by hand and hand it to mire-eval, as one clause.
 
     >>> download_advice("Y-J-Ju/MIRe_base_pt", "--checkpoint DIR")
     'download it with `hf download Y-J-Ju/MIRe_base_pt --local-dir DIR` and pass --checkpoint DIR'
     >>> download_advice("org/data", "--data-dir DIR", "dataset", "abc123", "EVQA_*")
     "download it with `hf download org/data --repo-type dataset --revision abc123 --include 'EVQA_*' --local-dir DIR` and pass --data-dir DIR"
+    >>> download_advice("org/data", "--data-dir DIR", "dataset", None, ["A/test-*", "B/test_passages-*"]).split("`")[1]
+    "hf download org/data --repo-type dataset --include 'A/test-*' 'B/test_passages-*' --local-dir DIR"
     """
     flags = f" --repo-type {repo_type}" if repo_type != "model" else ""
     flags += f" --revision {revision}" if revision else ""
-    flags += f" --include '{include}'" if include else ""
+    patterns = (include,) if isinstance(include, str) else tuple(include or ())
+    flags += " --include " + " ".join(f"'{p}'" for p in patterns) if patterns else ""
     return f"download it with `hf download {repo_id}{flags} --local-dir DIR` and pass {pass_as}"
 
 
 def require(repo_id: str, pass_as: str, repo_type: str = "model", revision: str | None = None,
-            include: str | None = None) -> None:
+            include: str | tuple[str, ...] | list[str] | None = None) -> None:
     """Return when the hub may be asked for ``repo_id``; else one line, at once.
 
     Under ``HF_HUB_OFFLINE=1`` this returns: the hub library then serves its cache and fails

@@ -15,7 +15,7 @@ from harness.labels import metric_header, task_labels
 IDENTITY = ("task", "retriever", "setting", "view", "search", "split", "limit", "run")
 PRIORITY = ("hit_rate@5", "mrr@5", "hit_rate@1", "probe_text_dominance", "recall@100", "hit_rate@10", "ndcg@10",
             "n_queries", "hit_rate@100", "recall@5", "mrr@10", "n_without_relevant")
-HIDDEN = ("path", "created", "checkpoint")  # in the CSV; too long or too raw for a terminal
+HIDDEN = ("path", "created", "checkpoint", "paper_note")  # in the CSV; too long or too raw for a terminal
 SHORT = {"probe_text_dominance": "text-dominance", "n_without_relevant": "no-relevant", "n_queries": "queries"}
 MISSING = "-"
 MAX_LABEL = 22  # characters of a task label before it is cut with an ellipsis

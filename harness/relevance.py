@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -31,6 +32,8 @@ from harness.progress import progress
 from harness.types import Corpus, Qrels, Query
 
 MODES = ("answer-word", "answer-substring")
+EMPTY_RULES = ("ignore", "all-relevant")
+_WORD_CHAR = re.compile(r"\w")
 
 
 def normalise_answer(answer: str) -> str:
@@ -86,10 +89,17 @@ def answer_qrels(
     mode: str,
     cache_dir: Path | None = None,
     batch_size: int = 20000,
+    empty: str = "ignore",
 ) -> Qrels:
     """Relevance of every passage to every query by answer match (relevance grade 1).
 
     Queries without any match keep an empty dict, so they are counted, not dropped.
+
+    ``empty``: what an answer that is empty after ``strip()`` matches. ``"ignore"``: nothing
+    (mire-eval's default). ``"all-relevant"``: the reference's behaviour, kept as a named
+    option: in ``answer-substring`` every passage (``"" in text`` is true; MIRe's
+    ``compute_pseudo_recall``, FLMR's PseudoRecall), in ``answer-word`` every passage holding a
+    word character (``re.search(r"\b\b", text)``, MIRe's ``has_answers``).
 
     >>> from harness.types import Corpus, Query
     >>> corpus = Corpus.from_records([{"_id": "p1", "text": "Made in 1889."},
@@ -99,8 +109,12 @@ def answer_qrels(
     """
     if mode not in MODES:
         raise ValueError(f"unknown answer-match mode {mode!r}; known: {MODES}")
+    if empty not in EMPTY_RULES:
+        raise ValueError(f"unknown empty-answer rule {empty!r}; known: {EMPTY_RULES}")
+    empty_queries = [q.id for q in queries if any(not a.strip() for a in q.answers)] if empty != "ignore" else []
     key = stable_hash({"corpus": corpus.fingerprint(), "mode": mode,
-                       "answers": [[q.id, sorted(q.answers)] for q in queries]})
+                       "answers": [[q.id, sorted(q.answers)] for q in queries]}
+                      | ({"empty": empty} if empty_queries else {}))  # unchanged keys for the default
     cached = cache_dir / f"qrels-{key}.json.gz" if cache_dir else None
     if cached:
         found = read_cached_qrels(cached)
@@ -121,6 +135,9 @@ def answer_qrels(
             for row, text in enumerate(corpus.texts(start, min(start + batch_size, len(corpus))), start):
                 for i in matched_answers(automaton, text.lower(), mode):
                     for qid in queries_of[i]:
+                        qrels[qid][ids[row]] = 1
+                if empty_queries and (mode == "answer-substring" or _WORD_CHAR.search(text)):
+                    for qid in empty_queries:
                         qrels[qid][ids[row]] = 1
             bar.update(min(batch_size, len(corpus) - start))
 

@@ -223,6 +223,7 @@ def leaderboard(results_dir: Path) -> list[dict]:
         row.update({name: (m.get("metrics") or {}).get(name) for name in LEADERBOARD_METRICS})
         row.update(n_queries=m.get("n_queries"), n_without_relevant=m.get("n_without_relevant"),
                    created=m.get("created"), run=directory.name.rsplit("-", 1)[-1], path=str(directory))
+        row.update(model_columns(m.get("model")))
         probe = directory / "probe.json"
         if probe.exists():
             with open(probe) as f:
@@ -231,6 +232,22 @@ def leaderboard(results_dir: Path) -> list[dict]:
     out = with_paper_values(out)  # harness/paper.py: published numbers of matching settings
     return sorted(out, key=lambda r: (str(r["task"]), str(r["retriever"]), r["setting"] or "", r["view"] or "",
                                       r["created"] or "", r["path"]))
+
+
+MODEL_COLUMNS = ("library", "class", "vectors", "similarity", "checkpoint", "revision", "fingerprint", "prompts")
+
+
+def model_columns(model: dict | None) -> dict:
+    """A run's model record (metrics.json's ``"model"``: st, mteb, plug-ins) as ``model_*``
+    columns; none for a run without one.
+
+    >>> model_columns({"library": "sentence-transformers", "prompts": {"query": "q: "}})["model_prompts"]
+    '{"query": "q: "}'
+    """
+    if not isinstance(model, dict):
+        return {}
+    return {f"model_{k}": json.dumps(model.get(k), sort_keys=True) if isinstance(model.get(k), (dict, list))
+            else model.get(k) for k in MODEL_COLUMNS}
 
 
 def write_leaderboard(rows: list[dict], path: Path) -> None:

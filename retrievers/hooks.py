@@ -5,6 +5,8 @@ the probe's modules stay light to import.
 
 * :class:`TypesQueryTokens` or :class:`DeclaresVisualRows`: which query rows are visual, so a
   MaxSim score splits exactly into text and visual parts;
+* :class:`SumsModalities`: a single-vector query that is the normalised sum of a text and an
+  image part, so a cosine score splits exactly into text and image parts;
 * :class:`PoolingAttention`: each pooling head's attention over the image patches;
 * :class:`IndexedPassages` (a retriever, not an encoder): the passage vectors the search read.
 """
@@ -41,6 +43,17 @@ class TypesQueryTokens(Protocol):
 
 
 @runtime_checkable
+class SumsModalities(Protocol):
+    """A cosine encoder whose query vector is ``(t + v) / |t + v|`` (UniIR CLIP_SF's score-level
+    fusion), so ``cos(q, p) = t.p / |t + v| + v.p / |t + v|`` exactly."""
+
+    def query_parts(self, queries: Sequence[Query], view: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(text, image)``, each [n, d] float32: the two parts of each query vector of
+        ``encode_queries(queries, view)``, summing to it (a part absent from the view is 0)."""
+        ...
+
+
+@runtime_checkable
 class PoolingAttention(Protocol):
     """An encoder that pools image patches under the question's guidance (MIRe)."""
 
@@ -61,3 +74,18 @@ class IndexedPassages(Protocol):
     def encode_queries(self, queries: Sequence[Query], view: str): ...
 
     def passage_vectors(self, row: int) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class ChecksQueries(Protocol):
+    """An encoder that can tell, before any passage is encoded, that it cannot realise a view
+    of these queries (a text-only model asked for images): it raises one line then."""
+
+    def check_queries(self, queries: Sequence[Query], view: str) -> None: ...
+
+
+def check_queries(retriever, queries: Sequence[Query], view: str) -> None:
+    """Ask the retriever's encoder (when it offers :class:`ChecksQueries`) to refuse early."""
+    encoder = getattr(retriever, "encoder", retriever)
+    if isinstance(encoder, ChecksQueries):
+        encoder.check_queries(queries, view)

@@ -19,6 +19,9 @@ from harness.errors import MireEvalError
 from harness.types import Query, TaskData
 
 
+EMPTY_ANSWER_RULES = ("ignore", "all-relevant")
+
+
 @dataclass(frozen=True)
 class LoadOptions:
     """How to find and read a task. Every field is recorded in meta.json."""
@@ -34,6 +37,14 @@ class LoadOptions:
     images: bool = True
     relevance: str | None = None  # override the task's default relevance
     cache_dir: Path = field(default_factory=cache_home)
+    # answers empty after strip(): "ignore" (dropped from the match) or "all-relevant" (every
+    # passage relevant to that query: MIRe's has_answers, compute_pseudo_recall, FLMR)
+    empty_answers: str = "ignore"
+
+    def __post_init__(self) -> None:
+        if self.empty_answers not in EMPTY_ANSWER_RULES:
+            raise MireEvalError(f"--empty-answers: unknown value {self.empty_answers!r}; "
+                                f"known: {', '.join(EMPTY_ANSWER_RULES)}")
 
 
 @dataclass(frozen=True)

@@ -49,4 +49,8 @@ def load_task(name: str, options: LoadOptions | None = None, corpus_from: TaskDa
         _offered.reset(offered)
     data.inputs = {**data.inputs, **reads}
     data.corpus_read = corpus_reads[-1] if corpus_reads else None
+    # answers empty after strip(): counted for every task, judged by the rule the run names
+    # (harness.relevance.answer_qrels reads it from here)
+    data.meta["queries_with_empty_answer"] = sum(1 for q in data.queries if any(not a.strip() for a in q.answers))
+    data.meta["empty_answers"] = options.empty_answers
     return data

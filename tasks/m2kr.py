@@ -24,7 +24,7 @@ from harness import hub
 from harness.errors import MireEvalError
 from harness.fingerprint import record_input
 from harness.types import Corpus, FileImage, Passage, Query, TaskData, TrainExample
-from tasks import m2kr_revision
+from tasks import m2kr_images, m2kr_revision
 from tasks.base import LoadOptions, TaskSpec, corpus_once
 from tasks.m2kr_hub import (
     HUB_ID,
@@ -35,6 +35,7 @@ from tasks.m2kr_hub import (
     extract_archive,
     hub_listing,
     human_bytes,
+    split_patterns,
 )
 from tasks.m2kr_revision import CACHE_NAME, Revision
 from tasks.releases import assemble, file_digest
@@ -80,7 +81,8 @@ def hub_revision(subset: Subset, options: LoadOptions) -> Revision:
     """The commit to read from the hub, with its file list: pinned or recorded (no request
     before the reachability check), else resolved once online and recorded."""
     known = m2kr_revision.known(options.cache_dir)
-    hub.require(HUB_ID, "--data-dir DIR", "dataset", known.commit if known else None, f"{subset.name}_*")
+    hub.require(HUB_ID, "--data-dir DIR", "dataset", known.commit if known else None,
+                split_patterns(subset, options.split))
     rev = known or m2kr_revision.revision(options.cache_dir)
     return rev if rev.listing is not None else replace(rev, listing=hub_listing(HUB_ID, rev.commit))
 
@@ -120,7 +122,7 @@ def read_split(subset: Subset, config: str, split: str, options: LoadOptions):
         raise MireEvalError(
             f"{task}: cannot read {config}/{split} from {place} ({reason}); run `mire-eval fetch "
             f"{'evqa' if subset.name == 'EVQA' else task}` online, or "
-            f"{hub.download_advice(HUB_ID, '--data-dir DIR', 'dataset', commit, subset.name + '_*')}"
+            f"{hub.download_advice(HUB_ID, '--data-dir DIR', 'dataset', commit, split_patterns(subset, options.split))}"
         ) from None
 
 
@@ -146,7 +148,8 @@ def read_passages(subset: Subset, options: LoadOptions) -> tuple[Corpus, dict]:
 # --------------------------------------------------------------------------------------------
 def query_image(subset: Subset, images: Path, img_path: str, finder: BasenameFinder | None = None) -> FileImage:
     """The image file of ``img_path``: InfoSeek by basename (wherever its archive's top folder
-    put it, with MIRe's ``.jpg`` retry), E-VQA at ``img_path`` under the image root."""
+    put it, with MIRe's ``.jpg`` retry, then any file of the same name without extension:
+    the tars hold ``oven_*.JPEG``), E-VQA at ``img_path`` under the image root."""
     if not subset.image_basename:
         return FileImage(images / img_path)
     name = os.path.basename(img_path)
@@ -158,7 +161,8 @@ def query_image(subset: Subset, images: Path, img_path: str, finder: BasenameFin
         found = finder(candidate) if finder else None
         if found is not None:
             return FileImage(found)
-    return FileImage(images / name)
+    found = finder.by_stem(name) if finder and subset.jpg_fallback else None  # oven_1.jpg asked, oven_1.JPEG unpacked
+    return FileImage(found if found is not None else images / name)
 
 
 def load_subset(subset: Subset, spec: TaskSpec, options: LoadOptions) -> TaskData:
@@ -234,14 +238,18 @@ def fetch_subset(subset: Subset, spec: TaskSpec, options: LoadOptions, images: b
     """Download what ``options.split`` needs (at :func:`hub_revision`'s commit) once, verify it,
     say where, and record the commit in the fetch record.
 
-    The file lists are read first: a config absent at the commit fails before any download, and
-    every file to download is printed with its size and target before the first byte moves.
+    Order: the file lists are read and the whole plan (every file, its size and target, the
+    image archives with the ``img_path`` prefixes each provides) is printed; the split's
+    parquet files (MBs) are downloaded; the split's ``img_path`` prefixes are compared with
+    what the plan's archives provide and a plan leaving images uncovered is refused before
+    any archive moves (:mod:`tasks.m2kr_images`); then the archives are downloaded and
+    unpacked; a split with images still missing is a failed fetch.
     """
     task = spec.name
     from huggingface_hub import snapshot_download
 
     if options.data_dir:  # a copy the user made: verify it, download nothing
-        return _verify(subset, spec, options, Path(options.data_dir))
+        return _verify(subset, spec, options, Path(options.data_dir), images)
     target = Path(options.cache_dir) / CACHE_NAME
     image_dir = image_root(subset, options)
     rev = None
@@ -249,55 +257,112 @@ def fetch_subset(subset: Subset, spec: TaskSpec, options: LoadOptions, images: b
         rev = hub_revision(subset, options)  # resolved and recorded here when nothing is pinned or recorded
         listing = rev.listing
         data, passages = check_pin(subset, options.split, listing, rev.commit, rev.source, rev.remedy())
-        plan = [(HUB_ID, rev.commit, p, listing[p], target / p) for p in data + passages]
-        archives = [f"{subset.image_folder}/{a}" for a in subset.archives_for(options.split)] if images else []
-        images_listing = hub_listing(IMAGES_HUB_ID, None) if archives else {}
-        absent = [a for a in archives if a not in images_listing]
+        plan = [(f"{HUB_ID}@{rev.commit[:10]}:{p}", listing[p], target / p) for p in data + passages]
+        sources = m2kr_images.sources_for(subset.name, options.split) if images else ()
+        images_listing = hub_listing(IMAGES_HUB_ID, None) if any(s.on_hub for s in sources) else {}
+        absent = [s.name for s in sources if s.on_hub and s.name not in images_listing]
         if absent:
             raise MireEvalError(f"{task}: {IMAGES_HUB_ID} has no {absent[0]}")
-        plan += [(IMAGES_HUB_ID, "main", a, images_listing[a], image_dir.parent / a) for a in archives]
-        _print_plan(task, options.split, plan, rev)
+        provided = [(s, *_members_of(s)) for s in sources]
+        plan += [(f"{IMAGES_HUB_ID}@main:{s.name}" if s.on_hub else s.url,
+                  images_listing.get(s.name) if s.on_hub else s.size, _archive_path(s, image_dir))
+                 for s in sources]
+        _print_plan(task, options.split, plan, rev, provided, image_dir)
         snapshot_download(HUB_ID, repo_type="dataset", revision=rev.commit, local_dir=str(target),
                           allow_patterns=data + passages + ["README.md"])
-        if archives:
-            snapshot_download(IMAGES_HUB_ID, repo_type="dataset", local_dir=str(image_dir.parent),
-                              allow_patterns=archives)
-            for a in archives:
-                extract_archive(image_dir.parent / a)
+        if sources:
+            cover = m2kr_images.coverage(_img_paths([target / p for p in data]),
+                                         [(s, prefixes) for s, prefixes, _ in provided], subset.image_basename)
+            print(f"{task}: image coverage of the {options.split} split (img_path prefix, images, archive):")
+            print("\n".join(cover.lines()))
+            m2kr_images.refuse_uncovered(task, options.split, cover)
+            on_hub = [s.name for s in sources if s.on_hub]
+            if on_hub:
+                snapshot_download(IMAGES_HUB_ID, repo_type="dataset", local_dir=str(image_dir.parent),
+                                  allow_patterns=on_hub)
+            for s in sources:
+                archive = _archive_path(s, image_dir)
+                if not s.on_hub:
+                    m2kr_images.download_url(s, archive)
+                extract_archive(archive, image_dir / s.into if s.into else None)
     except MireEvalError:
         raise
     except Exception as exc:  # noqa: BLE001 - hub, network and archive errors all end here
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         advice = hub.download_advice(HUB_ID, "--data-dir DIR", "dataset", rev.commit if rev else None,
-                                     subset.name + "_*")
-        raise MireEvalError(f"{task}: download from the hub failed ({reason}); {advice}") from None
+                                     split_patterns(subset, options.split))
+        raise MireEvalError(f"{task}: download failed ({reason}); {advice}") from None
     m2kr_revision.update_record(  # the revision only when none is recorded: a pinned first fetch sets the default
         options.cache_dir, revision=rev.commit, revision_source=m2kr_revision.ENV,
-        fetches={f"{subset.name}/{options.split}": {"revision": rev.commit, "files": data + passages,
-                                                    "images_hub_id": IMAGES_HUB_ID, "image_archives": archives}})
-    return _verify(subset, spec, options, target)
+        fetches={f"{subset.name}/{options.split}": {
+            "revision": rev.commit, "files": data + passages, "images_hub_id": IMAGES_HUB_ID,
+            "image_archives": [s.name if s.on_hub else s.url for s in sources]}})
+    return _verify(subset, spec, options, target, images)
 
 
-def _print_plan(task: str, split: str, plan: list, rev: Revision) -> None:
-    """The commit and where it came from, one line per file (source, size, target), then the
-    total. Printed before downloading."""
+def _archive_path(source: m2kr_images.ImageSource, image_dir: Path) -> Path:
+    """Where an archive is downloaded: hub files keep their repository path (under the
+    images folder), URL downloads sit in the subset's image folder."""
+    return image_dir.parent / source.name if source.on_hub else image_dir / source.name
+
+
+def _members_of(source: m2kr_images.ImageSource) -> tuple[tuple[str, ...], str]:
+    """(the img_path prefixes ``source`` provides, where its member list came from)."""
+    read = m2kr_images.remote_zip_members(source, IMAGES_HUB_ID) if source.on_hub and not hub.offline() else None
+    if read is not None:
+        return source.provides(read), "members read from its central directory just now"  # over the record
+    return source.provides(), f"members as recorded: {source.verified}"
+
+
+def _img_paths(files: list[Path]) -> list[str]:
+    """The ``img_path`` column of a split's parquet files (only that column is read)."""
+    import pyarrow.parquet as pq
+
+    out: list[str] = []
+    for f in files:
+        out += [p for p in pq.read_table(f, columns=["img_path"]).column("img_path").to_pylist() if p]
+    return out
+
+
+def _print_plan(task: str, split: str, plan: list, rev: Revision, provided=(), image_dir: Path | None = None) -> None:
+    """The commit and where it came from, one line per file (source, size, target), the
+    image archives with what each provides, then the total. Printed before downloading."""
     print(f"{task}: {HUB_ID} at commit {rev.commit} ({rev.source})")
     print(f"{task}: the {split} split needs {len(plan)} file(s):")
-    for repo, rev, path, size, dest in plan:
-        print(f"  {repo}@{rev[:10]}:{path}  {human_bytes(size)}  -> {dest}")
-    known = [p[3] for p in plan if p[3] is not None]
-    print(f"{task}: {human_bytes(sum(known))} in all"
-          f"{'' if len(known) == len(plan) else ' (some sizes unknown)'}; archives are unpacked beside themselves")
+    stated = {s.url: s.stated_size for s, _, _ in provided if not s.on_hub}  # URL downloads: as published
+    for source, size, dest in plan:
+        shown = human_bytes(size) if size is not None or source not in stated else f"{stated[source]} (as published)"
+        print(f"  {source}  {shown}  -> {dest}")
+    for s, prefixes, origin in provided:
+        into = image_dir / s.into if s.into else image_dir
+        stated = f", {s.stated_size} as published" if s.stated_size else ""
+        print(f"  {s.name}: provides {', '.join(prefixes)} ({origin}{stated}); unpacked into {into}")
+    sizes = [p[1] for p in plan]
+    known = [n for n in sizes if n is not None]
+    unknown = [s.stated_size for s, _, _ in provided if not s.on_hub and s.size is None and s.stated_size]
+    extra = "".join(f" + {u}" for u in unknown)  # URL downloads: the size their source states
+    print(f"{task}: {human_bytes(sum(known))}{extra} in all"
+          f"{'' if len(known) + len(unknown) == len(plan) else ' (some sizes unknown)'}; archives are unpacked once")
 
 
-def _verify(subset: Subset, spec: TaskSpec, options: LoadOptions, where: Path) -> Path:
-    """Load the test split (images checked, missing ones counted) and print what is there."""
+def _verify(subset: Subset, spec: TaskSpec, options: LoadOptions, where: Path, images: bool = True) -> Path:
+    """Load the split (images checked) and print what is there; with ``images``, a split
+    whose images are not all in place is a failed fetch: the count and three examples."""
     task = spec.name
     local = LoadOptions(split=options.split, data_dir=options.data_dir, cache_dir=options.cache_dir,
                         image_dir=options.image_dir, skip_missing_images=True)
     data = load_subset(subset, spec, local)
-    print(f"{task}: {data.meta['queries']} {options.split} queries, {data.meta['passages']} passages in {where}; "
-          f"images in {image_root(subset, options)} ({data.meta['skipped_images']} missing)")
+    missing = data.meta["skipped_images"]
+    root = image_root(subset, options)
+    if images and missing:
+        total = data.meta["queries"] + missing
+        examples = ", ".join(data.meta.get("skipped_image_examples", [])[:3])
+        raise MireEvalError(
+            f"{task}: fetch incomplete: {missing} of {total} {options.split} images missing or unreadable under "
+            f"{root} (e.g. {examples}); put them there (or pass --image-dir) and run the fetch again")
+    checked = f"images in {root} ({missing} missing)" if images else "images not checked (--no-images)"
+    print(f"{task}: {data.meta['queries'] + (0 if images else missing)} {options.split} queries, "
+          f"{data.meta['passages']} passages in {where}; {checked}")
     return where
 
 

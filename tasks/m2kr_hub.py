@@ -11,11 +11,9 @@ Facts of the release this module encodes (each with its source):
   images are in ``Infoseek/infoseek_val_images.tar`` (~9 GB) of ``BByrneLab/M2KR_Images``;
   the train split's are in ``infoseek_train_images.tar`` (~48 GB); ``infoseek_test_images.tar``
   (~41.6 GB, InfoSeek's own test set) is used by no M2KR split.
-* E-VQA's archives are flat: ``inat.zip`` holds ``train/...`` and ``val/...``,
-  ``google-landmark.tar`` holds ``train/...``, while ``img_path`` says ``inat/...`` and
-  ``google-landmark/...`` (FLMR's docs/Datasets.md expects ``inat/train``, ``inat/val``,
-  ``google-landmark/train`` under the image root): an archive is unpacked into a folder
-  named after its stem unless its members already start with that folder.
+* Which archives each split needs, what they hold and where they are unpacked:
+  :mod:`tasks.m2kr_images` (E-VQA's test and valid images of ``inat/val`` come from iNat
+  2021's own ``val.tar.gz``, not from ``inat.zip``, which holds ``train/`` only).
 """
 
 from __future__ import annotations
@@ -44,23 +42,15 @@ class Subset:
     jpg_fallback: bool  # MIRe retries InfoSeek images with a .jpg extension
     splits: tuple[str, ...]  # of <name>_data
     passage_splits: tuple[str, ...]  # of <name>_passages
-    archives: tuple[tuple[str, tuple[str, ...]], ...]  # split -> image archives it needs
-
-    def archives_for(self, split: str) -> tuple[str, ...]:
-        return dict(self.archives).get(split, ())
 
 
 INFOSEEK = Subset(
     name="Infoseek", image_folder="Infoseek", image_basename=True, jpg_fallback=True,
     splits=("test", "train"), passage_splits=("train_passages", "test_passages"),
-    # M2KR's test split is sampled from InfoSeek val (see the module docstring)
-    archives=(("test", ("infoseek_val_images.tar",)), ("train", ("infoseek_train_images.tar",))),
 )
 EVQA = Subset(
     name="EVQA", image_folder="EVQA", image_basename=False, jpg_fallback=False,
     splits=("test", "valid", "train"), passage_splits=("train_passages", "valid_passages", "test_passages"),
-    # flat archives: inat.zip holds train/ and val/, google-landmark.tar holds train/
-    archives=tuple((s, ("inat.zip", "google-landmark.tar")) for s in ("test", "valid", "train")),
 )
 SUBSETS = (INFOSEEK, EVQA)
 CORPUS_SPLIT = "test_passages"  # the one passages split every load reads (MIRe and PreFLMR search it)
@@ -87,6 +77,16 @@ def split_files(listing: dict, config: str, split: str) -> list[str]:
 def needed_files(subset: Subset, split: str) -> tuple[tuple[str, str], ...]:
     """The (config, split) pairs a load of ``split`` reads: its data and the test passages."""
     return ((f"{subset.name}_data", split), (f"{subset.name}_passages", CORPUS_SPLIT))
+
+
+def split_patterns(subset: Subset, split: str) -> tuple[str, str]:
+    """The ``hf download --include`` patterns of what a load of ``split`` reads (its data
+    shards and the test passages), never the whole config: InfoSeek's train shards are ~3.5 GB.
+
+    >>> split_patterns(EVQA, "test")
+    ('EVQA_data/test-*', 'EVQA_passages/test_passages-*')
+    """
+    return tuple(f"{config}/{part}-*" for config, part in needed_files(subset, split))
 
 
 def missing_files(listing: dict, subsets=SUBSETS) -> list[str]:
@@ -147,17 +147,20 @@ def _members(archive: Path) -> list[str]:
         return t.getnames()
 
 
-def extract_archive(archive: Path) -> Path:
+def extract_archive(archive: Path, into: Path | None = None) -> Path:
     """Unpack once (a ``.extracted`` marker records it); returns the folder unpacked into.
 
-    Members go under ``<parent>/<stem>/`` unless every member already starts with
+    ``into`` given: members go there as named (iNat 2021's ``val/...`` into ``inat/``).
+    Otherwise members go under ``<parent>/<stem>/`` unless every member already starts with
     ``<stem>/`` (then into ``<parent>``), so ``inat.zip``'s ``train/x.jpg`` lands at
     ``inat/train/x.jpg`` either way.
     """
-    stem = archive_stem(archive.name)
-    names = [n for n in _members(archive) if n.strip("/")]
-    prefixed = bool(names) and all(PurePosixPath(n).parts[0] == stem for n in names)
-    target = archive.parent if prefixed else archive.parent / stem
+    if into is None:
+        stem = archive_stem(archive.name)
+        names = [n for n in _members(archive) if n.strip("/")]
+        prefixed = bool(names) and all(PurePosixPath(n).parts[0] == stem for n in names)
+        into = archive.parent if prefixed else archive.parent / stem
+    target = Path(into)
     marker = archive.with_name(archive.name + ".extracted")
     if marker.exists():
         return target
@@ -174,16 +177,27 @@ def extract_archive(archive: Path) -> Path:
 
 class BasenameFinder:
     """``root/**/name``, whatever folder an archive put it in; the folder is walked once, on
-    the first lookup (one finder per load, so files unpacked later are seen next time)."""
+    the first lookup (one finder per load, so files unpacked later are seen next time).
+    :meth:`by_stem` finds a file by its name without extension (``oven_1.jpg`` asked,
+    ``oven_1.JPEG`` unpacked)."""
 
     def __init__(self, root: Path):
         self.root = Path(root)
         self._index: dict[str, Path] | None = None
+        self._stems: dict[str, Path] = {}
 
-    def __call__(self, name: str) -> Path | None:
+    def _walk(self) -> dict[str, Path]:
         if self._index is None:
             self._index = {}
             for folder, _, files in os.walk(self.root):
-                for f in files:
+                for f in sorted(files):
                     self._index.setdefault(f, Path(folder) / f)
-        return self._index.get(name)
+                    self._stems.setdefault(os.path.splitext(f)[0], Path(folder) / f)
+        return self._index
+
+    def __call__(self, name: str) -> Path | None:
+        return self._walk().get(name)
+
+    def by_stem(self, name: str) -> Path | None:
+        self._walk()
+        return self._stems.get(os.path.splitext(name)[0])

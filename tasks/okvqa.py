@@ -12,6 +12,7 @@ word (``answer-word``), the pseudo-relevance of RA-VQA/FLMR/MIRe; the paper repo
 from __future__ import annotations
 
 import random
+from collections import Counter
 from pathlib import Path
 
 from harness.types import FileImage, Query, TaskData, TrainExample
@@ -36,9 +37,12 @@ SPLIT_FILES = {"test": "retriever_test.json", "testdev": "retriever_testdev.json
 COCO_SPLIT = {"test": "val", "testdev": "val", "train": "train"}
 CORPUS_FILE = "okvqa_full_clean_corpus.csv"
 TRAIN_SEED = 2024  # MIRe's config seed; the positive is drawn once, when the split is built
-RAVQA_SOURCE = ("RA-VQA v2 data: hub dataset BByrneLab/RAVQAV2Data (`hf download BByrneLab/RAVQAV2Data "
-                "--repo-type dataset --local-dir DIR`; one large .tar.gz: untar it, then unzip the zips "
-                "inside), as linked from github.com/LinWeizheDragon/Retrieval-Augmented-Visual-Question-Answering")
+RAVQA_ARCHIVE = "RAVQA_v2_data.tar.gz"
+RAVQA_SIZE = "31.1 GB"  # the file's size on the hub dataset's file list (BByrneLab/RAVQAV2Data), as published
+RAVQA_SOURCE = (f"RA-VQA v2 data: hub dataset BByrneLab/RAVQAV2Data (`hf download BByrneLab/RAVQAV2Data "
+                f"--repo-type dataset --local-dir DIR`: one {RAVQA_ARCHIVE}, {RAVQA_SIZE}; untar it, then unzip "
+                "the zips inside it, the passages' among them), as linked from "
+                "github.com/LinWeizheDragon/Retrieval-Augmented-Visual-Question-Answering")
 CORPUS_SOURCE = ("the Vis-DPR release (Luo et al. 2021, github.com/luomancs/retriever_reader_for_okvqa), "
                  "also inside the RA-VQA v2 data")
 
@@ -66,10 +70,23 @@ def load(options: LoadOptions) -> TaskData:
 
 def fetch(options: LoadOptions, images: bool = True) -> Path:
     """Check what ``options.split`` needs: its question file, the corpus, its COCO folder."""
-    files = [ManualFile(SPLIT_FILES[options.split], RAVQA_SOURCE, RAVQA_SUBDIRS),
-             ManualFile(CORPUS_FILE, CORPUS_SOURCE, RAVQA_SUBDIRS),
+    inside = f"inside {RAVQA_ARCHIVE} ({RAVQA_SIZE})"
+    files = [ManualFile(SPLIT_FILES[options.split], RAVQA_SOURCE, RAVQA_SUBDIRS, size=inside),
+             ManualFile(CORPUS_FILE, CORPUS_SOURCE, RAVQA_SUBDIRS, size=inside),
              *coco_manual_files(COCO_SPLIT[options.split])]
-    return manual_fetch(NAME, options, files, coco_root(options), images)
+    planned = f"{COCO_SPLIT[options.split]}2014"
+
+    def coverage(found: dict, targets: dict) -> list | None:
+        """COCO images by the split folder their ids name (``COCO_val2014_...``) against the
+        one COCO folder the plan holds."""
+        if SPLIT_FILES[options.split] not in found:
+            return None
+        records, _ = parse_ctx_release(found[SPLIT_FILES[options.split]])
+        counts = Counter(r.image_id.split("_")[1] if r.image_id.count("_") >= 2 else r.image_id for r in records)
+        return [(f"COCO_{folder}_*", n, targets[planned] if folder == planned else None)
+                for folder, n in sorted(counts.items())]
+
+    return manual_fetch(NAME, options, files, coco_root(options), images, coverage)
 
 
 TASK = TaskSpec(

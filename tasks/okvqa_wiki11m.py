@@ -40,6 +40,9 @@ BLOCKS = "all_blocks.txt"
 ANNOTATIONS = "mscoco_val2014_annotations.json"
 QUESTIONS = "OpenEnded_mscoco_val2014_questions.json"
 RELEASE = "okvqa-release (github.com/prdwb/okvqa-release, Qu et al. SIGIR 2021)"
+# the release's README links (github.com/prdwb/okvqa-release, README.md, "Data and checkpoints")
+BLOCKS_URL = "https://ciir.cs.umass.edu/downloads/ORConvQA/all_blocks.txt.gz"
+FILES_URL = "https://ciir.cs.umass.edu/downloads/okvqa/"
 OKVQA_SITE = "https://okvqa.allenai.org/static/data/{}.zip (unzip)"
 
 
@@ -103,13 +106,26 @@ def load(options: LoadOptions) -> TaskData:
 def fetch(options: LoadOptions, images: bool = True) -> Path:
     """Check what ``options.split`` needs, in either layout."""
     split = options.split
-    files = [ManualFile(BLOCKS, f"{RELEASE}: all_blocks.txt (linked from its README)"),
-             ManualFile(PAIRS[split], f"{RELEASE}: data/", PAIRS_SUBDIRS)]
+    files = [ManualFile(BLOCKS, f"{BLOCKS_URL} (gunzip it to {BLOCKS}; the collection {RELEASE} links)"),
+             ManualFile(PAIRS[split], f"{FILES_URL} data/{PAIRS[split]} ({RELEASE})", PAIRS_SUBDIRS)]
     if split == "test":
         files += [ManualFile(ANNOTATIONS, OKVQA_SITE.format(ANNOTATIONS)),
                   ManualFile(QUESTIONS, OKVQA_SITE.format(QUESTIONS))]
     files += coco_manual_files(COCO_SPLIT[split])
-    return manual_fetch(NAME, options, files, coco_root(options), images)
+    planned = f"{COCO_SPLIT[split]}2014"
+
+    def coverage(found: dict, targets: dict) -> list | None:
+        """Every question of a pair file shows a COCO image of the split its file name says
+        (``test2014_*`` -> val2014: the release splits OK-VQA val in two); the count is the
+        split's number of questions, read from the file."""
+        pairs = found.get(PAIRS[split])
+        if pairs is None:
+            return None
+        n = sum(1 for _ in iter_json_lines(pairs))
+        print(f"{NAME}: {pairs.name} holds {n} {split} questions")
+        return [(f"COCO_{planned}_*", n, targets[planned])]
+
+    return manual_fetch(NAME, options, files, coco_root(options), images, coverage)
 
 
 TASK = TaskSpec(

@@ -234,11 +234,19 @@ def assemble(
         "passages": len(corpus),
         "skipped_images": len(skipped),
         "skipped_image_query_ids": skipped[:50],
+        "skipped_image_examples": _image_keys(queries, skipped[:3]),
     }
     if qrels is not None:
         meta["queries_without_relevant"] = sum(1 for q in kept if not qrels.get(q.id))
     return TaskData(name=name, split=options.split, queries=kept, corpus=corpus,
                     relevance=relevance, qrels=qrels, train=train, meta=meta)
+
+
+def _image_keys(queries: Sequence[Query], ids: Sequence[str]) -> list[str]:
+    """The image references (paths, tsv#id) of the queries ``ids``, in that order."""
+    wanted = set(ids)
+    keys = {q.id: q.image.key for q in queries if q.id in wanted and q.image is not None}
+    return [keys[i] for i in ids if i in keys]
 
 
 def check_release_ids(name: str, queries: Sequence[Query], corpus: Corpus) -> None:
@@ -276,21 +284,36 @@ class ManualFile:
 
 
 def manual_fetch(task: str, options: LoadOptions, files: Sequence[ManualFile], image_root: Path,
-                 images: bool = True) -> Path:
-    """Check a hand-downloaded release: print what is there (with hashes) and what is missing.
+                 images: bool = True, coverage=None) -> Path:
+    """Check a hand-downloaded release: print the plan, what is there (with hashes) and what
+    is missing.
 
-    Missing files are listed one per line with their exact target path, their download
-    source and, where the source states it, their size; then a one-line error says how many
-    are missing. Only the files of ``files`` are checked: tasks pass what one split needs.
+    First the plan: every file the split needs, its target path, source and (where the
+    source states it) size. Then one line per file, ``ok`` or ``missing``; then, with
+    ``images``, the image coverage (``coverage(found, targets)``: lines ``(prefix, count,
+    folder)`` computed from the files found, ``folder`` the planned target holding those
+    images or None; None when the question file is not there yet) where an uncovered line is
+    an error; then a one-line error says how many files are missing. Only
+    the files of ``files`` are checked: tasks pass what one split needs.
     """
     root = data_root(task, options)
-    missing = []
+    wanted = [spec for spec in files if images or spec.folder != "images"]
+    print(f"{task}: the {options.split} split needs {len(wanted)} file(s), downloaded by hand (not from a hub):")
+    for spec in wanted:
+        base = image_root if spec.folder == "images" else root
+        size = f"  [{spec.size}]" if spec.size else ""
+        print(f"  {base / spec.subdirs[0] / spec.name}{'/' if spec.is_dir else ''}  <- {spec.source}{size}")
+    missing, found_files = [], {}
+    targets = {spec.name: (image_root if spec.folder == "images" else root) / spec.subdirs[0] / spec.name
+               for spec in wanted}
     for spec in files:
         if spec.folder == "images" and not images:
             continue
         base = image_root if spec.folder == "images" else root
         found = next((base / s / spec.name for s in spec.subdirs
                       if (base / s / spec.name).is_dir() or (base / s / spec.name).is_file()), None)
+        if found is not None:
+            found_files[spec.name] = targets[spec.name] = found
         if found is None:
             missing.append((spec, base / spec.subdirs[0] / spec.name))
         elif spec.is_dir:
@@ -301,6 +324,15 @@ def manual_fetch(task: str, options: LoadOptions, files: Sequence[ManualFile], i
     for spec, target in missing:
         size = f" [{spec.size}]" if spec.size else ""
         print(f"missing {target}{'/' if spec.is_dir else ''}  <- {spec.source}{size}")
+    cover = coverage(found_files, targets) if images and coverage is not None else None
+    if cover is not None:
+        print(f"{task}: image coverage of the {options.split} split (image reference, images, where):")
+        for prefix, count, folder in cover:
+            print(f"  {prefix:<24} {count:>8} image(s)  {'<- ' + str(folder) if folder else 'NOT COVERED by the plan'}")
+        uncovered = [(p, n) for p, n, folder in cover if not folder]
+        if uncovered:
+            raise MireEvalError(f"{task}: the {options.split} split references {sum(n for _, n in uncovered)} image(s) "
+                                f"that no folder of the plan holds ({', '.join(p for p, _ in uncovered)})")
     if missing:
         raise MireEvalError(
             f"{task}: {len(missing)} file(s) missing (listed above with where to get them); "

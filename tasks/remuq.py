@@ -62,7 +62,15 @@ def fetch(options: LoadOptions, images: bool = True) -> Path:
     files = [ManualFile(f"{options.split}.json", RELEASE), ManualFile(CORPUS_FILE, RELEASE),
              ManualFile("imgs.tsv", f"{RELEASE} (WebQA images)", IMAGE_SUBDIRS, "images"),
              ManualFile("imgs.lineidx", f"{RELEASE} (WebQA image offsets)", IMAGE_SUBDIRS, "images")]
-    return manual_fetch(NAME, options, files, image_root(options), images)
+    def coverage(found: dict, targets: dict) -> list | None:
+        """Every question's image is a line of WebQA's imgs.tsv (found by imgs.lineidx)."""
+        questions = found.get(f"{options.split}.json")
+        if questions is None:
+            return None
+        records, _ = parse_ctx_release(questions)
+        return [("WebQA image ids", len(records), targets["imgs.tsv"])]
+
+    return manual_fetch(NAME, options, files, image_root(options), images, coverage)
 
 
 TASK = TaskSpec(

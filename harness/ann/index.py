@@ -100,15 +100,40 @@ def _kmeans(sample: np.ndarray, nlist: int, niter: int, seed: int) -> np.ndarray
     return np.asarray(km.centroids, dtype=np.float32)
 
 
+def assign_engine() -> str:
+    """What :func:`assign` runs on: ``"faiss-gpu"`` (faiss sees a GPU), ``"torch-cuda"`` (faiss-cpu
+    beside a CUDA torch: the T x nlist x d product is a GEMM the card does far faster than the
+    CPU) or ``"faiss-cpu"``."""
+    if _gpus() > 0:
+        return "faiss-gpu"
+    import torch
+
+    return "torch-cuda" if torch.cuda.is_available() else "faiss-cpu"
+
+
 def assign(centroids: np.ndarray, tokens) -> np.ndarray:
-    """Nearest centroid by inner product of each token [t, d] -> [t] int64, in blocks."""
+    """Nearest centroid by inner product of each token [t, d] -> [t] int64, in blocks.
+
+    On ``torch-cuda`` (:func:`assign_engine`) the argmax is torch's (first maximum on a tie, as
+    faiss's flat search); the fp32 dot products may round differently from faiss's CPU kernel,
+    so a token whose two best centroids tie to the last bit can be assigned to the other one:
+    the index is then another valid IVF of the same corpus, not a different search."""
+    engine = assign_engine()
+    out = np.empty(len(tokens), dtype=np.int64)
+    if engine == "torch-cuda":
+        import torch
+
+        c = torch.from_numpy(np.ascontiguousarray(centroids, dtype=np.float32)).cuda()  # [nlist, d]
+        for a in range(0, len(tokens), BLOCK):
+            x = torch.from_numpy(np.asarray(tokens[a : a + BLOCK], dtype=np.float32)).cuda()  # [b, d]
+            out[a : a + len(x)] = (x @ c.T).argmax(dim=1).cpu().numpy()
+        return out
     import faiss
 
     quantizer = faiss.IndexFlatIP(centroids.shape[1])
     quantizer.add(np.ascontiguousarray(centroids))
-    if _gpus() > 0:  # the T x nlist x d assignment is the build's cost: on every GPU faiss sees
+    if engine == "faiss-gpu":  # the T x nlist x d assignment is the build's cost: on every GPU faiss sees
         quantizer = faiss.index_cpu_to_all_gpus(quantizer)
-    out = np.empty(len(tokens), dtype=np.int64)
     for a in range(0, len(tokens), BLOCK):
         x = np.asarray(tokens[a : a + BLOCK], dtype=np.float32)
         out[a : a + len(x)] = quantizer.search(x, 1)[1][:, 0]

@@ -27,6 +27,29 @@ DEFAULT_CHECKPOINT = "Y-J-Ju/MIRe_base_pt"
 VISION_MODELS = {"base": "openai/clip-vit-base-patch32", "large": "openai/clip-vit-large-patch14-336"}
 QUERY_MASKS = ("reference-eval", "training")
 PUNCTUATION = ("skip", "keep")
+
+# Quirk Q3, per task and setting (docs/reproducibility.md): the authors index E-VQA zero-shot and
+# every fine-tuned model with their own checkpoint's indexer (XknowIndexer, --mire_ckpt), which
+# keeps punctuation; the zero-shot OK-VQA-GS, OK-VQA-WK11M and ReMuQ indexes are plain ColBERTv2
+# ones, which skip it. Zero-shot InfoSeek (not in the paper), local tasks (no reference run)
+# and the aligned stage keep the encoder's own default (skip).
+REFERENCE_PUNCTUATION = {("zero-shot", "okvqa"): "skip", ("zero-shot", "okvqa-wiki11m"): "skip",
+                         ("zero-shot", "remuq"): "skip", ("zero-shot", "evqa"): "keep",
+                         **{("fine-tuned", task): "keep"
+                            for task in ("okvqa", "okvqa-wiki11m", "remuq", "evqa", "infoseek")}}
+
+
+def reference_options(task: str, setting: str) -> dict[str, str]:
+    """The options the reference evaluated ``task`` with in ``setting`` (``fine-tuned@label``
+    counts as fine-tuned); a run's explicit ``-o`` overrides them.
+
+    >>> reference_options("evqa", "zero-shot"), reference_options("okvqa", "fine-tuned@mine")
+    ({'passage_punctuation': 'keep'}, {'passage_punctuation': 'keep'})
+    >>> reference_options("okvqa", "zero-shot"), reference_options("local:/x", "fine-tuned")
+    ({'passage_punctuation': 'skip'}, {})
+    """
+    found = REFERENCE_PUNCTUATION.get((setting.partition("@")[0], task))
+    return {"passage_punctuation": found} if found else {}
 IMAGE_VIEW_GUIDANCE = ("question", "empty")
 
 

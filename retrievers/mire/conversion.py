@@ -24,6 +24,7 @@ from retrievers.colbert.configuration import ColBERTSettings
 from retrievers.colbert.modeling import IGNORED_KEYS, TextTower, load_text_tower, save_text_tower
 from retrievers.colbert.tokenization import ColBERTTokenizer
 from retrievers.mire.configuration import DEFAULT_CHECKPOINT, MIReConfig
+from retrievers.mire.files import resolve_mire, say
 from retrievers.mire.modeling import MIReModel
 
 
@@ -120,17 +121,19 @@ def _text_side(config: MIReConfig, directory: Path, notes: list[str]):
     return ColBERTTokenizer(tok, settings), settings
 
 
-def load_mire(checkpoint: str | None) -> LoadedMIRe:
+def load_mire(checkpoint: str | None, weights_file: str | None = None) -> LoadedMIRe:
     """A MIRe checkpoint: the authors' directory (config.json + ``.pth`` holding
     ``{"model": state_dict, "config": OmegaConf, ...}`` + artifact.metadata + tokenizer), a
-    ``.pth`` inside one, our own directory (safetensors + the same JSON), or a hub id."""
-    source = resolve(checkpoint or DEFAULT_CHECKPOINT)
+    ``.pth`` inside one, our own directory (safetensors + the same JSON), or a hub id. Which
+    weights file is read: :mod:`retrievers.mire.files` (``weights_file``, else the only one,
+    else the highest ``mire_epoch_N.pth``, said on stderr and in ``load_notes``)."""
+    source, weights, notice = resolve_mire(checkpoint or DEFAULT_CHECKPOINT, weights_file)
+    say(notice)
     directory = source.directory
-    notes: list[str] = []
+    notes: list[str] = [notice] if notice else []
     config = MIReConfig.from_json(directory / "config.json")
     vision_dir = _vision_source(config.vision_model_name, directory)
     config.vision_config = _vision_config(vision_dir)
-    weights = source.path if source.path.is_file() else find_weights(directory, ("model.safetensors",))
     loaded = read_weights(weights)
     model = MIReModel(config)
     keys = load_into(model, loaded.state_dict, weights, checkpoint_prefixes(model),

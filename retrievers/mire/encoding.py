@@ -10,8 +10,11 @@ The quirks of the reference kept, as named options (docs/reproducibility.md):
   ``(Lq - n_valid) * mean_P(V)`` to the sum that is divided by ``n_valid``.
   ``query_mask="training"`` is the training-time behaviour (mask all ones: [MASK] attended,
   kept and pooled like words).
-* Q3 ``passage_punctuation="skip"`` (default) is the plain ColBERTv2 index the reference builds
-  for zero-shot runs; ``"keep"`` is its MIRe indexer (``--mire_ckpt``), attention mask only.
+* Q3 ``passage_punctuation="skip"`` is the plain ColBERTv2 index the reference builds for the
+  zero-shot OK-VQA-GS, OK-VQA-WK11M and ReMuQ runs; ``"keep"`` is its MIRe indexer
+  (``--mire_ckpt``, attention mask only), used for E-VQA zero-shot and every fine-tuned model.
+  The encoder's own default is ``skip``; a run gets the reference's choice for its task and
+  setting (:func:`retrievers.mire.configuration.reference_options`) unless ``-o`` names one.
 """
 
 from __future__ import annotations
@@ -169,9 +172,12 @@ _BUILD_OPTIONS = {"query_maxlen", "doc_maxlen", "query_mask", "passage_punctuati
 def build(checkpoint: str | None = None, device: str = "cpu", **options) -> EncoderRetriever:
     """``mire`` retriever (default checkpoint Y-J-Ju/MIRe_base_pt). Options: query_mask
     (reference-eval | training), passage_punctuation (skip | keep), image_view_guidance
-    (question | empty), query_maxlen (64), doc_maxlen (384), batch_size, window, amp."""
+    (question | empty), query_maxlen (64), doc_maxlen (384), batch_size, window, amp, weights_file
+    (which ``.pth`` of a folder or repository holding several: retrievers/mire/files.py)."""
     device = device_of(device)
     window = option_int(options.pop("window", 1024), "window")
-    check_options("mire", options, _BUILD_OPTIONS | {"window"})
-    return EncoderRetriever(MIReEncoder(load_mire(checkpoint), device, **options), passage_batch=window)
+    check_options("mire", options, _BUILD_OPTIONS | {"window", "weights_file"})
+    weights_file = options.pop("weights_file", None)
+    return EncoderRetriever(MIReEncoder(load_mire(checkpoint, weights_file and str(weights_file)), device, **options),
+                            passage_batch=window)
 

@@ -226,12 +226,27 @@ def test_the_search_option_help_names_every_parameter():
     assert sorted(listed) == sorted(f.name for f in fields(AnnParams) if f.name != "mode")
 
 
-def test_a_cosine_encoder_with_search_ivf_is_refused_before_encoding(tmp_path, checkpoint):
-    encoder = WordEncoder(str(checkpoint), "cosine")
-    retriever = EncoderRetriever(encoder, passage_batch=8, shard_passages=16)
-    with pytest.raises(Exception, match="is not a late-interaction"):
-        run_evaluation(settings(tmp_path, checkpoint, "ivf"), retriever=retriever, data=make_task(40))
-    assert encoder.passages_encoded == 0
+def test_a_cosine_encoder_with_search_ivf_searches_one_row_matrices_and_ranks_as_exact(tmp_path, checkpoint):
+    """A single-vector encoder under --search ivf: each vector a [1, d] matrix (MaxSim = the dot
+    product); probing every cell with every passage a candidate, the run is exact's."""
+    runs = {}
+    for mode, options in (("exact", {}), ("ivf", {"nlist": "4", "nprobe": "4", "candidates": "40"})):
+        encoder = WordEncoder(str(checkpoint), "cosine")
+        retriever = EncoderRetriever(encoder, passage_batch=8, shard_passages=16)
+        result = run_evaluation(settings(tmp_path / mode, checkpoint, mode, **options), retriever=retriever,
+                                data=make_task(40))
+        meta = json.loads((result.directory / "meta.json").read_text())
+        runs[mode] = result.run
+    assert meta["ann"]["mode"] == "ivf" and "one-row matrices" in meta["retriever"]["vectors_searched_as"]
+    for qid, ranking in runs["exact"].items():
+        assert list(runs["ivf"][qid]) == list(ranking)
+        assert all(abs(runs["ivf"][qid][p] - s) < 1e-6 for p, s in ranking.items())
+
+
+def test_bm25_with_search_ivf_is_refused_before_indexing(tmp_path, local_task):
+    result = runner.invoke(app, ["run", "-t", f"local:{local_task}", "-r", "bm25", "--search", "ivf",
+                                 "--output", str(tmp_path / "r")])
+    assert result.exit_code == 2 and "is not a late-interaction" in result.output, result.output
 
 
 @pytest.mark.parametrize("mode, options", [("ivf", SMALL),

@@ -71,3 +71,24 @@ def test_cache_home_that_is_a_file_is_one_line_naming_the_variable(tmp_path, mon
         cache_home()
     monkeypatch.setenv("MIRE_EVAL_DATA", str(tmp_path / "new" / "sub"))
     assert cache_home() == tmp_path / "new" / "sub"
+
+
+def test_empty_answers_match_nothing_by_default_and_everything_by_the_reference_rule(tmp_path):
+    """MIRe's has_answers (re.search(r"\\b\\b", text): any passage with a word character) and
+    compute_pseudo_recall ("" in text: every passage) make every passage relevant for an
+    answer that is empty after strip(); mire-eval drops such answers unless asked."""
+    import re
+
+    corpus = Corpus.from_records([{"_id": "p1", "text": "The Eiffel Tower."}, {"_id": "p2", "text": "-- ... --"},
+                                  {"_id": "p3", "text": "Paris, France"}])
+    queries = [Query("q-empty", "?", answers=("  ",)), Query("q-mixed", "?", answers=("", "paris")),
+               Query("q", "?", answers=("tower",))]
+    assert answer_qrels(queries, corpus, "answer-word") == {"q-empty": {}, "q-mixed": {"p3": 1}, "q": {"p1": 1}}
+    word = answer_qrels(queries, corpus, "answer-word", empty="all-relevant")
+    texts = {"p1": "The Eiffel Tower.", "p2": "-- ... --", "p3": "Paris, France"}
+    reference = {p for p, t in texts.items() if re.search(r"\b" + "" + r"\b", t.lower())}  # has_answers("")
+    assert set(word["q-empty"]) == reference == {"p1", "p3"}
+    assert set(word["q-mixed"]) == {"p1", "p3"} and word["q"] == {"p1": 1}
+    substring = answer_qrels(queries, corpus, "answer-substring", cache_dir=tmp_path, empty="all-relevant")
+    assert set(substring["q-empty"]) == {"p1", "p2", "p3"}  # "" in text, for every text
+    assert answer_qrels(queries, corpus, "answer-substring", cache_dir=tmp_path)["q-empty"] == {}  # its own cache entry

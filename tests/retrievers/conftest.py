@@ -19,6 +19,14 @@ def colbert_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def uniir_dir(tmp_path_factory) -> Path:
+    """UniIR's released layout: clip_sf_tiny.pth (+ the tiny CLIP tokenizer)."""
+    import tiny_uniir
+
+    return tiny_uniir.write_uniir(tmp_path_factory.mktemp("uniir") / "ckpt")
+
+
+@pytest.fixture(scope="session")
 def mire_dir(tmp_path_factory) -> Path:
     """The authors' layout: config.json, artifact.metadata, tokenizer, mire_epoch_4.pth."""
     return tiny.write_mire_authors(tmp_path_factory.mktemp("mire") / "ckpt")

