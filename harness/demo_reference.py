@@ -162,15 +162,26 @@ def mire_claim_block(rows: list[tuple[str, dict]]) -> str:
     lines = ["| mire | image-needed hit_rate@1 | image-needed hit_rate@5 | text-dominance |", "|---|---|---|---|",
              f"| chance | {round(chance['hit_rate@1'] * pool)}/{pool} = {chance['hit_rate@1']:.3f} | "
              f"{round(chance['hit_rate@5'] * pool)}/{pool} = {chance['hit_rate@5']:.3f} | |"]
+    verdicts, dominance = {}, {}
     for label, probe in rows:
         if probe["retriever"] != "mire":
             continue
         cells = []
+        dominance[probe["setting"]] = probe["indices"]["text_dominance"]
         for metric in ("hit_rate@1", "hit_rate@5"):
             hits, n = _hits(probe, "image-needed", metric)
             now, fewer, verdict = robust_tail(hits, n, chance[metric])
+            verdicts[probe["setting"], metric] = verdict
             cells.append(f"{hits / n:.3f} ({hits}/{n}, P = {_p(now)}; one hit fewer: {_p(fewer)}): {verdict}")
         lines.append(f"| {probe['setting']} | " + " | ".join(cells) + f" | {probe['indices']['text_dominance']:.3f} |")
+    falls = all(dominance.get(s, 1.0) < dominance.get("zero-shot", -1.0) for s in ("aligned", "fine-tuned"))
+    outcome = []
+    for metric in ("hit_rate@1", "hit_rate@5"):
+        trained = [verdicts.get((s, metric)) for s in ("aligned", "fine-tuned")]
+        word = "supported" if all(v == "holds" for v in trained) and falls else "not established"
+        outcome.append(f"at {metric} **{word}** (aligned: {trained[0]}, fine-tuned: {trained[1]})")
+    lines += ["", f"By the rule: {'; '.join(outcome)}; the text-dominance index "
+              f"{'falls' if falls else 'does not fall'} from zero-shot to both trained models."]
     return "\n".join(lines) + "\n"
 
 
