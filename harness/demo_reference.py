@@ -119,8 +119,10 @@ def readme_block(summary: str, record: dict) -> str:
     return (f"```\n$ mire-eval demo\n...\n{summary.rstrip()}\n```\n\n"
             f"Reference run: {record['date']}, {record['machine']}, torch {compute.get('torch')} with "
             f"{compute.get('torch_threads')} threads (fixed by the demo) on {compute.get('cpu_capability')}, "
-            f"transformers {record.get('transformers')}; {record['wall_s']:.0f} s wall from an empty cache, "
-            f"{record['peak_gb']:.1f} GB peak memory (`make reference`).\n")
+            f"transformers {record.get('transformers')}; {record['wall_s']:.0f} s wall from an empty cache"
+            + (f" on a shared machine (load average {record['load_average'][2]:.0f} over 15 minutes, so not a "
+               f"quiet-machine time)" if record.get("load_average") and record["load_average"][2] > 1.5 else "")
+            + f", {record['peak_gb']:.1f} GB peak memory (`make reference`).\n")
 
 
 def views_block(rows: list[tuple[str, dict]]) -> str:

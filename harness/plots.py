@@ -285,9 +285,11 @@ def _column(entry: Mapping) -> tuple:
 
 
 def _column_label(column: tuple) -> str:
+    import textwrap
+
     retriever, setting, protocol = column
     label = _label({"retriever": retriever, "setting": setting})
-    return label + (f"\n[{protocol}]" if protocol else "")
+    return label + ("\n" + textwrap.fill(f"[{protocol}]", 16, break_on_hyphens=False) if protocol else "")
 
 
 def leaderboard_figure(entries: Sequence[Mapping], height: float = 4.8):
@@ -312,10 +314,10 @@ def leaderboard_figure(entries: Sequence[Mapping], height: float = 4.8):
         if e.get("text_dominance") is not None:
             dominance[i, j] = e["text_dominance"]
     xlabels = [_column_label(c) for c in columns]
-    # Width: each column as wide as its longest label line (about 0.55 of the font size per
-    # character) plus a margin; two panels, their colour bars and the task labels beside.
+    # Width: each column as wide as its longest label line (about 0.62 of the font size per
+    # character, generously) plus a margin; two panels, their colour bars and the task labels beside.
     chars = max(len(line) for label in xlabels for line in label.split("\n"))
-    column_in = max(0.75, 0.55 * FONT / 72 * chars + 0.2)
+    column_in = max(0.75, 0.62 * FONT / 72 * chars + 0.3)
     width = max(11.0, 2 * (len(columns) * column_in + 1.0) + 2.4)
     fig, (left, right) = plt.subplots(1, 2, figsize=(width, height))
     ylabels = [f"{labels[t]}\n({metric_of[t]})" for t in tasks]
@@ -437,7 +439,7 @@ def _protocol_text(part: str, value) -> str:
 
 
 # Bumped when a figure's drawing changes, so figures drawn by older code count as stale.
-PLOT_VERSION = 2
+PLOT_VERSION = 3
 STAMPS = ".figures.json"  # under the results folder: each figure's input signature when drawn
 
 

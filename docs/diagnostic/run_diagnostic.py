@@ -104,7 +104,7 @@ def main() -> None:
         record = {"date": date.today().isoformat(), "machine": machine(), "compute": demo_log["compute"],
                   "transformers": transformers.__version__, "wall_s": round(wall, 1),
                   "peak_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
-                  "clean": args.clean, "limit": args.limit}
+                  "load_average": [round(x, 2) for x in os.getloadavg()], "clean": args.clean, "limit": args.limit}
         copy_reference(args.output, reference, result.rows, record)
         write_documents(reference, readme, probe_doc)
 
