@@ -63,7 +63,7 @@ def run(opts: CommandOptions) -> None:
         search = "" if opts.search == "exact" else f", search {opts.search}"
         typer.echo(f"{opts.task} / {opts.retriever} ({settings.setting}, {opts.view}{search}): "
                    f"{summary_metrics(m)}{' (reused)' if result.reused else ''}{empty_answer_note(result.directory)}"
-                   f" -> {result.directory}")
+                   f" -> {result.directory}{''.join(f'; {note}' for note in result.notes)}")
 
 
 def empty_answer_note(directory) -> str:

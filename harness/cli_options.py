@@ -107,6 +107,7 @@ class _CommandOptionsMethods:
             from harness.metrics import check_metrics
 
             values["metrics"] = tuple(check_metrics(self.metrics.split(",")))
+            values["metrics_named"] = True  # deeper than --k is then computed, marked depth-limited
         values.update(overrides)
         if "setting" in overrides:
             values["setting_source"] = "set by the command"

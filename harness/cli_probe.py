@@ -37,7 +37,16 @@ def probe_line(result: dict) -> str:
     return (f"probe {result['task']}/{result['retriever']}: {m} {views} | "
             f"image dependence {_format(idx['image_dependence'])}, text dependence {_format(idx['text_dependence'])}, "
             f"text-dominance {_format(idx['text_dominance'])}, swap sensitivity {_format(idx['swap_sensitivity'])}"
-            f"{' (reused)' if result.get('reused') else ''} -> {result['directory']}")
+            f"{_undefined_swaps(result)}{' (reused)' if result.get('reused') else ''} -> {result['directory']}")
+
+
+def _undefined_swaps(result: dict) -> str:
+    """`` (swap undefined for N of M queries: reason)`` when some query has no swap."""
+    swap = result.get("swap") or {}
+    if not swap.get("n_undefined"):
+        return ""
+    reasons = "; ".join(swap.get("undefined_reasons", {}))
+    return f" (swap undefined for {swap['n_undefined']} of {result.get('n_queries')} queries: {reasons})"
 
 
 def register(app: typer.Typer) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from harness.cache import stable_hash
 from harness.errors import MireEvalError
 from harness.fingerprint import checkpoint_fingerprint
-from harness.metrics import DEFAULT_METRICS, evaluate, first_relevant_rank
+from harness.metrics import DEFAULT_METRICS, deeper_than, evaluate, first_relevant_rank
 from harness.registry import RETRIEVERS
 from harness.relevance import MODES as ANSWER_MODES
 from harness.relevance import answer_qrels
@@ -96,6 +96,13 @@ class RunSettings:
     search_options: dict = field(default_factory=dict)  # --search-option pairs
     # Where ``setting`` came from (harness.provenance): meta.json records it, the identity does not.
     setting_source: str = "given"
+    # True when the user named the metrics (--metrics): one deeper than k is then computed on the
+    # depth-k run and marked depth-limited. Otherwise (the default set) such metrics are left out.
+    metrics_named: bool = False
+    metrics_left_out: tuple[str, ...] = ()  # default metrics deeper than k, not computed (said in the summary)
+    # The hub commit the weights come from (harness.hub_revision), resolved by run_evaluation
+    # before the identity is taken; None for local checkpoints and retrievers without weights.
+    checkpoint_revision: str | None = None
 
     def __post_init__(self) -> None:
         """Options are checked when settings are made, so a typo costs no loading or indexing."""
@@ -107,6 +114,15 @@ class RunSettings:
             raise MireEvalError(f"--relevance: unknown value {self.load.relevance!r}; "
                                 f"known: gold, {', '.join(ANSWER_MODES)}")
         search_identity(self.search, self.search_options)  # a bad mode or option: one line, now
+        deep = deeper_than(self.metrics, self.k)
+        if deep and not self.metrics_named:
+            kept = tuple(m for m in self.metrics if m not in deep)
+            if not kept:
+                raise MireEvalError(f"--k {self.k}: {deep[0]} has cut-off {deep[0].partition('@')[2]} > k {self.k} "
+                                    f"(every metric does); pass --k {deep[0].partition('@')[2]} or name the metrics "
+                                    "with --metrics to compute them depth-limited")
+            self.metrics = kept
+            self.metrics_left_out = tuple(dict.fromkeys([*self.metrics_left_out, *deep]))
         self.retriever_options = {**reference_options(self.retriever, self.task, self.setting),
                                   **self.retriever_options}  # the reference's choice unless -o says otherwise
         if not 0 <= self.seed < 2**32:  # numpy's and torch's seed range
@@ -133,7 +149,8 @@ class RunSettings:
             "inputs": dict(sorted((inputs or {}).items())), "split": self.split, "k": self.k,
             "limit": self.limit, "view": self.view, "setting": self.setting, "seed": self.seed, "load": load,
             "retriever_options": self.retriever_options, "metrics": list(self.metrics),
-        } | ({"queries": stable_hash(sorted(query_ids or []), 16)} if self.load.skip_missing_images else {})
+        } | ({"queries": stable_hash(sorted(query_ids or []), 16)} if self.load.skip_missing_images else {}) | (
+            {"checkpoint_revision": self.checkpoint_revision} if self.checkpoint_revision else {})
         # an exact run names no search: its identity (and tag) are those it always had
 
     def tag(self, identity: dict) -> str:
@@ -157,6 +174,7 @@ class RunResult:
     run: Run = field(default_factory=dict, repr=False)
     qrels: Qrels = field(default_factory=dict, repr=False)
     data: TaskData | None = field(default=None, repr=False)
+    notes: list[str] = field(default_factory=list)  # what the summary line adds (metrics.json "notes")
 
 
 def materialise_qrels(data: TaskData, cache_dir: Path) -> Qrels:
@@ -237,9 +255,18 @@ def run_evaluation(settings: RunSettings, retriever=None, data: TaskData | None 
     started = time.perf_counter()
     if data is None:
         data = load_task(settings.task, _with_split(settings.load, settings.split))
-    data = data.limit(settings.limit)
+    data = screen_for_retriever(data.limit(settings.limit), settings)
     if not data.queries:
         raise MireEvalError(f"task {settings.task!r} split {settings.split!r} has no queries to evaluate")
+    try:
+        settings = with_revision(settings, retriever)
+    except MireEvalError:
+        if retriever is not None:
+            raise
+        # The hub cannot name the commit: building says first what is wrong in the retriever's
+        # own words (a missing extra, where to download); one that builds gives its commit.
+        retriever = build_retriever(settings)
+        settings = with_revision(settings, retriever)
     load_s = round(time.perf_counter() - started, 3)
     identity, directory = run_identity(settings, data)
     from harness.distributed import init as join_ranks
@@ -257,6 +284,24 @@ def run_evaluation(settings: RunSettings, retriever=None, data: TaskData | None 
         return _evaluate(settings, identity, directory, data, retriever, load_s, ranks)
 
 
+def screen_for_retriever(data: TaskData, settings: RunSettings) -> TaskData:
+    """``data`` without the queries whose image the retriever's processor refuses
+    (:func:`harness.images.screen_images`: skipped and counted with --skip-missing-images, else
+    one line naming the file and the query), before the run's identity is taken."""
+    from dataclasses import replace
+
+    from harness.images import retriever_image_limits, screen_images
+
+    limits = retriever_image_limits(settings.retriever)
+    kept, skipped = screen_images(data.queries, limits, settings.load.skip_missing_images)
+    if not skipped:
+        return data
+    keep = {q.id for q in kept}
+    qrels = None if data.qrels is None else {q: r for q, r in data.qrels.items() if q in keep}
+    return replace(data, queries=kept, qrels=qrels, meta={**data.meta, "skipped_images_processor": len(skipped),
+                                                          "skipped_images_processor_query_ids": skipped})
+
+
 def run_identity(settings: RunSettings, data: TaskData) -> tuple[dict, Path]:
     """``(identity, folder)`` of ``settings`` over the loaded (and limited) ``data``: the
     identity as meta.json records it, with the fingerprints of the files the task read."""
@@ -267,18 +312,31 @@ def run_identity(settings: RunSettings, data: TaskData) -> tuple[dict, Path]:
 
 def finished_run(settings: RunSettings, data: TaskData) -> Path | None:
     """The complete folder of an identical earlier run of ``settings`` on ``data``, or None."""
-    identity, directory = run_identity(settings, data.limit(settings.limit))
+    identity, directory = run_identity(with_revision(settings), data.limit(settings.limit))
     return directory if _finished(directory, identity) else None
+
+
+def with_revision(settings: RunSettings, retriever=None) -> RunSettings:
+    """``settings`` with ``checkpoint_revision``: the hub commit its weights come from."""
+    from dataclasses import replace
+
+    from harness.hub_revision import run_revision
+
+    if settings.checkpoint_revision is not None:
+        return settings
+    commit = run_revision(settings.retriever, settings.checkpoint, settings.retriever_options, retriever)
+    return settings if commit is None else replace(settings, checkpoint_revision=commit)
 
 
 def _read_back(directory: Path, data: TaskData) -> RunResult:
     """A finished folder as a :class:`RunResult`: its metrics, and its run and qrels as written."""
     with open(directory / "metrics.json") as g:
-        metrics = json.load(g)["metrics"]
+        summary = json.load(g)
+    metrics = summary["metrics"]
     judged = read_qrels(directory / "qrels.tsv")  # a query without judged passages has no line
     qrels = {q.id: judged.get(q.id, {}) for q in data.queries}
     return RunResult(directory, metrics, reused=True, run=read_trec_run(directory / "run.trec"), qrels=qrels,
-                     data=data)
+                     data=data, notes=summary.get("notes", []))
 
 
 def _finished(directory: Path, identity: dict) -> bool:
@@ -312,6 +370,9 @@ def _evaluate(settings: RunSettings, identity: dict, directory: Path, data: Task
     lap("relevance")
     if retriever is None:
         retriever = build_retriever(settings)
+    from harness.hub_revision import check_loaded
+
+    check_loaded(retriever, settings.checkpoint_revision)  # the commit the identity names, or stop
     check_queries(retriever, data.queries, settings.view)  # a view the model cannot realise: before indexing
     lap("load_retriever")
     indexed = index_retriever(retriever, settings, data.corpus)
@@ -326,10 +387,12 @@ def _evaluate(settings: RunSettings, identity: dict, directory: Path, data: Task
     summary = {
         "task": settings.task, "retriever": settings.retriever, "setting": settings.setting,
         "view": settings.view, "split": settings.split, "checkpoint": settings.checkpoint, "limit": settings.limit,
-        "search": settings.search,
+        "search": settings.search, "checkpoint_revision": settings.checkpoint_revision,
         "relevance": data.relevance, "n_queries": scores.n_queries, "n_without_relevant": scores.n_without_relevant,
         "n_empty_rankings": scores.n_empty_rankings, "created": created, "metrics": scores.mean,
+        **depth_summary(settings, run, query_ids, len(data.corpus), retriever.describe()),
     }
+    summary["notes"] = run_notes(summary)
     described = retriever.describe()
     if isinstance(described.get("model"), dict):  # st / mteb / plug-ins: the model's record (leaderboard)
         summary["model"] = described["model"]
@@ -345,6 +408,7 @@ def _evaluate(settings: RunSettings, identity: dict, directory: Path, data: Task
         "device": settings.device,
         "seed": settings.seed,
         "compute": compute_now(),
+        "checkpoint_files": checkpoint_files(settings),
         "timings_s": timings,
         **indexed,  # "store" (key, reused, ...) and "distributed"
     }
@@ -357,7 +421,58 @@ def _evaluate(settings: RunSettings, identity: dict, directory: Path, data: Task
         write_per_query(tmp / "per_query.csv", scores, n_relevant, first_relevant_rank(qrels, run))
         write_json(tmp / "meta.json", meta)
         write_json(tmp / "metrics.json", summary)
-    return RunResult(directory, scores.mean, reused=False, run=run, qrels=qrels, data=data)
+    return RunResult(directory, scores.mean, reused=False, run=run, qrels=qrels, data=data, notes=summary["notes"])
+
+
+def checkpoint_files(settings: RunSettings) -> dict | None:
+    """meta.json's ``checkpoint_files``: for hub weights, the commit and the content fingerprint
+    of its files in the hub cache as read (:func:`harness.fingerprint.fingerprint_paths`)."""
+    if not settings.checkpoint_revision:
+        return None
+    from harness.hub_revision import hub_source
+
+    repo, _ = hub_source(settings.retriever, settings.checkpoint, settings.retriever_options)
+    try:
+        import huggingface_hub
+
+        folder = huggingface_hub.snapshot_download(repo, revision=settings.checkpoint_revision, local_files_only=True)
+    except Exception:  # noqa: BLE001 - a retriever that read its files another way (transformers' own cache)
+        return {"repo": repo, "commit": settings.checkpoint_revision, "fingerprint": None}
+    return {"repo": repo, "commit": settings.checkpoint_revision, "fingerprint": checkpoint_fingerprint(str(folder))}
+
+
+def depth_summary(settings: RunSettings, run: Run, query_ids: list[str], n_passages: int, described: dict) -> dict:
+    """metrics.json's account of the run's depth: ``k``; the metrics computed deeper than it
+    (``depth_limited``, only when named with --metrics) and the default ones left out for it;
+    how many rankings are shorter than ``min(k, corpus)`` and the retriever's reason
+    (its describe()'s ``returns``)."""
+    full = min(settings.k, n_passages)
+    short = sum(1 for q in query_ids if len(run.get(q, {})) < full)
+    return {"k": settings.k, "depth_limited": deeper_than(settings.metrics, settings.k),
+            "metrics_left_out": list(settings.metrics_left_out), "n_short_rankings": short,
+            "short_rankings_reason": described.get("returns") if short else None}
+
+
+def run_notes(summary: dict) -> list[str]:
+    """The clauses the summary line adds to the metrics (each one short).
+
+    >>> run_notes({"k": 1, "depth_limited": ["hit_rate@5"], "metrics_left_out": [], "n_short_rankings": 2,
+    ...            "n_queries": 4, "short_rankings_reason": "the passages sharing a term"})
+    ['depth-limited (computed on k=1): hit_rate@5', '2 of 4 rankings shorter than k=1: the passages sharing a term']
+    """
+    notes = []
+    if summary.get("checkpoint_revision"):
+        notes.append(f"checkpoint revision {summary['checkpoint_revision']}")
+    k = summary["k"]
+    if summary["depth_limited"]:
+        notes.append(f"depth-limited (computed on k={k}): {', '.join(summary['depth_limited'])}")
+    if summary["metrics_left_out"]:
+        notes.append(f"not computed, cut-off > k={k}: {', '.join(summary['metrics_left_out'])} "
+                     "(name them with --metrics to compute them depth-limited)")
+    if summary["n_short_rankings"]:
+        why = summary.get("short_rankings_reason") or "the retriever returned fewer"
+        notes.append(f"{summary['n_short_rankings']} of {summary['n_queries']} rankings shorter than k={k}: {why}")
+    return notes
 
 
 def _with_split(options: LoadOptions, split: str) -> LoadOptions:

@@ -117,3 +117,83 @@ def wide_image_warning(count: int) -> str:
     """The one warning a run prints when ``count`` images are 16-bit or floating-point."""
     return (f"warning: {count} query image(s) are 16-bit or floating-point; they are converted to RGB "
             "as the reference does (Image.convert('RGB'): values saturate, most pixels become white or black)")
+
+
+# --------------------------------------------------------------------------------------------
+# What a retriever's image processor refuses
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ImageLimits:
+    """The images a retriever's processor refuses, known before any model is loaded (a
+    retriever module's ``IMAGE_LIMITS``): ``max_aspect`` (the longer side over the shorter
+    must not exceed it) and ``rule`` (where the limit comes from, for the error line)."""
+
+    max_aspect: float | None = None
+    rule: str = ""
+
+    def problem(self, width: int, height: int) -> str | None:
+        """Why a ``width`` x ``height`` image is refused, or None.
+
+        >>> ImageLimits(200, "Qwen2-VL").problem(2100, 10)
+        'cannot be processed (2100x10: aspect ratio 210 exceeds 200; Qwen2-VL)'
+        >>> ImageLimits(200).problem(1990, 10) is None
+        True
+        """
+        if self.max_aspect is not None and max(width, height) > self.max_aspect * min(width, height):
+            ratio = max(width, height) / max(min(width, height), 1)
+            return (f"cannot be processed ({width}x{height}: aspect ratio {ratio:g} exceeds {self.max_aspect:g}"
+                    f"{'; ' + self.rule if self.rule else ''})")
+        return None
+
+
+def header_size(ref) -> tuple[int, int]:
+    """``(width, height)`` of an image reference from its header (a full decode only when the
+    reference is neither a file nor bytes, or its header cannot be read)."""
+    import io
+
+    from PIL import Image
+
+    source = getattr(ref, "path", None)
+    if source is None and isinstance(getattr(ref, "data", None), (bytes, bytearray)):
+        source = io.BytesIO(ref.data)
+    if source is not None:
+        try:
+            with Image.open(source) as img:
+                return img.size
+        except (OSError, SyntaxError, ValueError):
+            pass
+    return ref.load().size
+
+
+def retriever_image_limits(retriever: str) -> ImageLimits | None:
+    """The ``IMAGE_LIMITS`` of the module a registered retriever is built by (its package's),
+    or None."""
+    import importlib
+
+    from harness.registry import RETRIEVERS
+
+    try:
+        module = RETRIEVERS.entry(retriever).target.partition(":")[0]
+    except MireEvalError:
+        return None
+    package = importlib.import_module(module.rsplit(".", 1)[0] if module.count(".") > 1 else module)
+    return getattr(package, "IMAGE_LIMITS", None)
+
+
+def screen_images(queries, limits: ImageLimits | None, skip: bool) -> tuple[list, list[str]]:
+    """``(kept queries, skipped ids)``: the queries whose image ``limits`` refuses are dropped
+    with ``skip`` (``--skip-missing-images``), else the first is one line naming the file and
+    the query, as a missing or corrupt image is (:func:`tasks.base.check_images`)."""
+    if limits is None:
+        return list(queries), []
+    kept, skipped = [], []
+    for q in queries:
+        problem = limits.problem(*header_size(q.image)) if q.image is not None else None
+        if problem is None:
+            kept.append(q)
+        elif skip:
+            skipped.append(q.id)
+        else:
+            raise MireEvalError(f"{q.image.key}: image of query {q.id!r}: {problem} "
+                                "(pass --skip-missing-images to skip such queries)")
+    return kept, skipped

@@ -12,10 +12,11 @@ from collections.abc import Mapping, Sequence
 
 from harness.labels import metric_header, task_labels
 
-IDENTITY = ("task", "retriever", "setting", "view", "search", "split", "limit", "run")
+IDENTITY = ("task", "retriever", "setting", "view", "search", "split", "limit", "k", "run")
 PRIORITY = ("hit_rate@5", "mrr@5", "hit_rate@1", "probe_text_dominance", "recall@100", "hit_rate@10", "ndcg@10",
             "n_queries", "hit_rate@100", "recall@5", "mrr@10", "n_without_relevant")
-HIDDEN = ("path", "created", "checkpoint", "paper_note")  # in the CSV; too long or too raw for a terminal
+HIDDEN = ("path", "created", "checkpoint", "paper_note", "depth_limited")  # in the CSV; too long or too raw for a terminal
+DEPTH_MARK = "*"  # after a value computed deeper than its run's k (the row's depth_limited)
 SHORT = {"probe_text_dominance": "text-dominance", "n_without_relevant": "no-relevant", "n_queries": "queries"}
 MISSING = "-"
 MAX_LABEL = 22  # characters of a task label before it is cut with an ellipsis
@@ -34,6 +35,12 @@ def cell(value) -> str:
     if isinstance(value, float):
         return f"{value:.4f}"
     return str(value)
+
+
+def _mark(row: Mapping, key: str) -> str:
+    """:data:`DEPTH_MARK` when ``row``'s ``key`` metric was computed deeper than its run."""
+    limited = str(row.get("depth_limited") or "").split(";")
+    return DEPTH_MARK if key in limited and cell(row.get(key)) != MISSING else ""
 
 
 def _cut(text: str, limit: int) -> str:
@@ -56,6 +63,8 @@ def format_leaderboard(rows: Sequence[Mapping], width: int = 120) -> str:
     present = list(dict.fromkeys(k for r in rows for k in r if k not in HIDDEN))
     numeric = [k for k in present if k not in IDENTITY]  # values: numbers, or short text from extensions
     order = [k for k in IDENTITY if k != "run" and any(cell(r.get(k)) != MISSING for r in rows)]
+    if all(r.get("k") in (None, 100) and not r.get("depth_limited") for r in rows):
+        order = [k for k in order if k != "k"]  # every run at the default depth: the column says nothing
     seen = [tuple(cell(r.get(k)) for k in order) for r in rows]
     if len(set(seen)) < len(seen):  # two runs alike in every shown column: their identity hash tells them apart
         order.append("run")
@@ -66,7 +75,7 @@ def format_leaderboard(rows: Sequence[Mapping], width: int = 120) -> str:
         if key == "task":
             return ["task", "", *(_cut(labels[str(r.get("task"))], MAX_LABEL) for r in rows)]
         name, _, paper = (metric_header(key, tasks) if "@" in key else SHORT.get(key, key)).partition(" ")
-        return [name, paper, *(_cut(cell(r.get(key)), MAX_LABEL) for r in rows)]
+        return [name, paper, *(_cut(cell(r.get(key)) + _mark(r, key), MAX_LABEL) for r in rows)]
 
     columns = [column(k) for k in order]
     used = sum(max(map(len, c)) for c in columns) + 2 * (len(columns) - 1)
@@ -87,6 +96,8 @@ def format_leaderboard(rows: Sequence[Mapping], width: int = 120) -> str:
             continue  # no paper names: a one-line header
         parts = [c[i].ljust(w) if k in IDENTITY else c[i].rjust(w) for k, c, w in zip(shown, columns, widths)]
         lines.append("  ".join(parts).rstrip())
+    if any(_mark(r, k) for r in rows for k in shown):
+        lines.append(f"{DEPTH_MARK} depth-limited: computed on a ranking of k passages, fewer than the metric's cut-off")
     if left_out:
         lines.append(f"({len(left_out)} more columns in leaderboard.csv: {_cut(', '.join(left_out), width - 40)})")
     return "\n".join(lines)

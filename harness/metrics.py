@@ -35,6 +35,27 @@ class Scores:
     n_empty_rankings: int
 
 
+def cutoff(metric: str) -> int | None:
+    """A metric's cut-off (``mrr@5`` -> 5; ``map`` -> None: the whole ranking).
+
+    >>> cutoff("recall@100"), cutoff("bpref")
+    (100, None)
+    """
+    _, at, cut = metric.partition("@")
+    return int(cut) if at else None
+
+
+def deeper_than(metrics, k: int) -> list[str]:
+    """The ``metrics`` whose cut-off exceeds a depth-``k`` run: computed on it, they count every
+    rank past ``k`` as missing (``hit_rate@5`` of a depth-1 run is ``hit_rate@1``), so they are
+    depth-limited, not the metric the name promises (ColBERT #280).
+
+    >>> deeper_than(["hit_rate@1", "hit_rate@5", "map"], 1)
+    ['hit_rate@5']
+    """
+    return [m for m in metrics if (cutoff(m) or 0) > k]
+
+
 def check_metrics(metrics) -> list[str]:
     """Validate metric names against ranx's; unknown ones, or none at all, raise a one-line error."""
     from harness.errors import MireEvalError

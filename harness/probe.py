@@ -5,9 +5,14 @@ One index, four query views, each searched with the same retriever:
 * ``full``: image and question, as evaluated normally;
 * ``text``: the image removed (the retriever's own ``text`` view);
 * ``image``: the question removed (the retriever's own ``image`` view);
-* ``swap``: every query's image replaced by the image of another query, a fixed derangement
-  drawn from the seed (:func:`derangement`), then searched with the ``full`` view. The probe
-  realises it by swapping ``Query.image``, so every retriever gets it the same way.
+* ``swap``: every query's image replaced by the image of another query whose picture differs
+  from its own by content (:func:`swap_plan`: a derangement drawn from the seed, repaired so no
+  query gets a picture with its own image's content fingerprint, the sha256 of its bytes, back),
+  then searched with the ``full`` view. The probe realises it by swapping ``Query.image``, so
+  every retriever gets it the same way. A query with no image, or whose every other query shows
+  the same picture (``--limit 1``; a task of one image), has no swap: it is counted and left out
+  of the swap view's metrics and paired test, and swap sensitivity is ``null`` with the reason
+  when no query has one (never 0).
 
 With ``M_v`` a metric's mean under view ``v`` (the task's main metric unless said otherwise):
 
@@ -79,15 +84,81 @@ def derangement(n: int, seed: int) -> list[int]:
     return perm
 
 
-def swap_images(queries: Sequence[Query], seed: int) -> list[Query]:
-    """Each query with an image gets the image of another query (a derangement among them);
-    queries without an image are left as they are."""
+def image_fingerprint(image) -> str:
+    """The content fingerprint of an image reference: sha256 of its encoded bytes (a file's or
+    an in-memory image's); for a reference that offers no bytes, of its decoded pixels."""
+    import hashlib
+    from pathlib import Path
+
+    source = getattr(image, "source", None)
+    if callable(source):
+        src = source()
+        data = Path(src).read_bytes() if isinstance(src, (str, Path)) else src.read()
+    else:
+        picture = image.load()
+        data = f"{picture.mode}{picture.size}".encode() + picture.tobytes()
+    return hashlib.sha256(data).hexdigest()
+
+
+NO_IMAGE = "the query has no image"
+SAME_PICTURE = "no other query's image differs from its own (same content fingerprint)"
+
+
+def swap_plan(queries: Sequence[Query], seed: int) -> tuple[list[Query], dict[str, str]]:
+    """``(queries with swapped images, {qid: reason} of those without a swap)``.
+
+    Each query with an image gets the image of another query whose content fingerprint
+    (:func:`image_fingerprint`) differs from its own: the seeded :func:`derangement` over the
+    queries with an image, then each query handed a picture equal to its own exchanges sources
+    with another query (seeded order) for which the exchange gives both a different picture;
+    where no exchange does (one picture shared by most queries), it is handed the image of a
+    query drawn (seeded) among those with another picture, so a picture may then serve twice.
+    A query whose every other query shows its own picture, or that has no image, keeps its own
+    image and is named with the reason: the swap view is undefined for it (the probe leaves it
+    out).
+
+    >>> from harness.types import BytesImage
+    >>> a, b = BytesImage(b"a"), BytesImage(b"b")
+    >>> qs = [Query("q1", "x", a), Query("q2", "y", a), Query("q3", "z", b)]
+    >>> swapped, undefined = swap_plan(qs, 0)
+    >>> [q.image.data for q in swapped], undefined
+    ([b'b', b'b', b'a'], {})
+    >>> swap_plan(qs[:2], 0)[1]["q2"] == SAME_PICTURE  # two queries, one picture
+    True
+    >>> swap_plan(qs[:1], 0)[1]
+    {'q1': "no other query's image differs from its own (same content fingerprint)"}
+    """
     with_image = [i for i, q in enumerate(queries) if q.image is not None]
-    perm = derangement(len(with_image), seed)
+    undefined = {q.id: NO_IMAGE for q in queries if q.image is None}
+    prints = [image_fingerprint(queries[i].image) for i in with_image]
+    perm = derangement(len(with_image), seed)  # slot i shows the image of with_image[perm[i]]
+    rng = random.Random(seed + 1)
+    order = list(range(len(with_image)))
+    for i in range(len(with_image)):
+        if prints[perm[i]] != prints[i]:
+            continue
+        rng.shuffle(order)
+        for j in order:
+            if prints[perm[j]] != prints[i] and prints[perm[i]] != prints[j]:
+                perm[i], perm[j] = perm[j], perm[i]
+                break
+        else:
+            others = [j for j in range(len(with_image)) if prints[j] != prints[i]]
+            if others:
+                perm[i] = rng.choice(others)
     out = list(queries)
-    for slot, source in zip(with_image, perm):
-        out[slot] = queries[slot].with_image(queries[with_image[source]].image)
-    return out
+    for slot, source in enumerate(perm):
+        at = with_image[slot]
+        if prints[source] == prints[slot]:
+            undefined[queries[at].id] = SAME_PICTURE
+        else:
+            out[at] = queries[at].with_image(queries[with_image[source]].image)
+    return out, undefined
+
+
+def swap_images(queries: Sequence[Query], seed: int) -> list[Query]:
+    """The queries of :func:`swap_plan`, swapped where a swap exists."""
+    return swap_plan(queries, seed)[0]
 
 
 # --------------------------------------------------------------------------------------------
@@ -169,37 +240,74 @@ def mean_over(per_query: Mapping[str, Mapping[str, float]], qids: Sequence[str],
     return {m: (sum(per_query[q][m] for q in qids) / len(qids) if qids else 0.0) for m in metrics}
 
 
+def _indices(per_query, qids: Sequence[str], swapped: set[str], views, metric: str) -> dict:
+    """:func:`dependence_indices` of ``metric`` over ``qids``; swap sensitivity over the
+    queries among them that have a swap (its full mean over those same queries), ``None``
+    when none has."""
+    means = {v: mean_over(per_query[v], qids, [metric])[metric] for v in views if v != "swap"}
+    out = dependence_indices(means)
+    mine = [q for q in qids if q in swapped]
+    if "swap" in views and mine:
+        full = mean_over(per_query["full"], mine, [metric])[metric]
+        swap = mean_over(per_query["swap"], mine, [metric])[metric]
+        out["swap_sensitivity"] = (full - swap) / full if full else None
+    return out
+
+
 def summarise(qrels: Qrels, runs: Mapping[str, Run], metrics: Sequence[str], main_metric: str,
-              query_types: Mapping[str, str] | None = None, stat_test: str = "student") -> tuple[dict, dict]:
+              query_types: Mapping[str, str] | None = None, stat_test: str = "student",
+              no_swap: Mapping[str, str] | None = None) -> tuple[dict, dict]:
     """Metrics per view, paired tests and indices, overall and per query type.
 
     Returns ``(summary, per_query)`` with ``per_query[view][qid][metric]``. ``indices`` holds
     the main metric's four indices (what the leaderboard shows); ``indices_by_metric`` all.
+    ``no_swap`` (:func:`swap_plan`'s ``{qid: reason}``) names the queries the swap view is
+    undefined for: the swap view's metrics, paired test and sensitivity are over the others,
+    and with none left swap sensitivity is ``None`` and ``swap`` says why.
     """
+    from collections import Counter
+
     from harness.metrics import evaluate
 
+    no_swap = dict(no_swap or {})
     queries = list(qrels)
-    scores = {v: evaluate(qrels, run, metrics, queries=queries) for v, run in runs.items()}
+    swapped = [q for q in queries if q not in no_swap]
+    scores = {v: evaluate(qrels, run, metrics, queries=swapped if v == "swap" else queries) for v, run in runs.items()}
     per_query = {v: s.per_query for v, s in scores.items()}
-    by_metric = {m: dependence_indices({v: scores[v].mean[m] for v in runs}) for m in metrics}
+    by_metric = {m: _indices(per_query, queries, set(swapped), runs, m) for m in metrics}
+    compared = compare_with_full(qrels, {v: r for v, r in runs.items() if v != "swap"}, metrics, stat_test)
+    if "swap" in runs and swapped:
+        compared.update(compare_with_full({q: qrels[q] for q in swapped},
+                                          {"full": runs["full"], "swap": runs["swap"]}, metrics, stat_test))
+    undefined = [q for q in queries if q in no_swap]
     summary = {
         "main_metric": main_metric,
         "n_queries": len(queries),
         "n_without_relevant": scores["full"].n_without_relevant,
         "views": {v: {"metrics": scores[v].mean, "n_empty_rankings": scores[v].n_empty_rankings} for v in runs},
-        "compare": {"stat_test": stat_test, "vs_full": compare_with_full(qrels, runs, metrics, stat_test)},
+        "compare": {"stat_test": stat_test, "vs_full": compared},
         "indices": by_metric[main_metric],
         "indices_by_metric": by_metric,
+        "swap": {"n_queries": len(swapped), "n_undefined": len(undefined),
+                 "undefined_reasons": dict(Counter(no_swap[q] for q in undefined)),
+                 "undefined_queries": undefined[:20],
+                 "swap_sensitivity": None if swapped else "undefined: no query has an image that differs from "
+                                                          "its own (" + "; ".join(sorted(set(no_swap.values()))) + ")"},
     }
+    if "swap" not in runs:
+        summary.pop("swap")
+    elif not swapped:  # a mean over no query is no number (evaluate's would read 0)
+        summary["views"]["swap"]["metrics"] = dict.fromkeys(metrics)
     if query_types:
         by_type = {}
         for qtype in sorted({query_types[q] for q in queries if q in query_types}):
             qids = [q for q in queries if query_types.get(q) == qtype]
-            means = {v: mean_over(per_query[v], qids, metrics) for v in runs}
+            means = {v: mean_over(per_query[v], [q for q in qids if v != "swap" or q not in no_swap], metrics)
+                     for v in runs}
             by_type[qtype] = {
                 "n_queries": len(qids),
                 "views": {v: {"metrics": means[v]} for v in runs},
-                "indices": dependence_indices({v: means[v][main_metric] for v in runs}),
+                "indices": _indices(per_query, qids, set(swapped), runs, main_metric),
             }
         summary["by_type"] = by_type
     return summary, per_query
@@ -209,7 +317,8 @@ def summarise(qrels: Qrels, runs: Mapping[str, Run], metrics: Sequence[str], mai
 # The whole probe
 # --------------------------------------------------------------------------------------------
 def search_and_attribute(retriever, queries: Sequence[Query], qrels: Qrels, k: int, seed: int,
-                         chunk: int = 512, full_run: Run | None = None) -> tuple[dict, dict, dict]:
+                         chunk: int = 512, full_run: Run | None = None,
+                         swapped: Sequence[Query] | None = None) -> tuple[dict, dict, dict]:
     """Search the four views and attribute the gold scores, ``chunk`` queries at a time.
 
     Returns ``(runs, gold, attribution)``: ``runs[view]``, ``gold[qid]`` (see
@@ -217,10 +326,11 @@ def search_and_attribute(retriever, queries: Sequence[Query], qrels: Qrels, k: i
     retriever's query matrices are encoded once per view and chunk, for search and
     attribution alike. ``full_run`` (the evaluation's own run) is taken as the full view
     rather than searched again: on a large corpus a search is a scan of every passage.
+    ``swapped``: the swap view's queries (:func:`swap_plan`'s; drawn from ``seed`` if None).
     """
     from harness.progress import progress
 
-    by_view = {"full": list(queries), "text": list(queries), "image": list(queries), "swap": swap_images(queries, seed)}
+    by_view = {"full": list(queries), "text": list(queries), "image": list(queries), "swap": list(swapped) if swapped is not None else swap_images(queries, seed)}
     runs: dict[str, Run] = {v: {} for v in PROBE_VIEWS}
     attribution: dict[str, dict] = {v: {} for v in PROBE_VIEWS}
     gold: dict[str, str] = {}
@@ -298,6 +408,7 @@ def run_probe(settings, stat_test: str = "student", retriever=None, data=None, a
     """
     from harness.errors import MireEvalError
     from harness.evaluate import build_retriever, index_retriever, run_evaluation
+    from harness.metrics import deeper_than
     from harness.runs import write_trec_run
     from tasks.loading import load_task
 
@@ -305,6 +416,11 @@ def run_probe(settings, stat_test: str = "student", retriever=None, data=None, a
         raise MireEvalError(f"unknown paired test {stat_test!r}; known: {', '.join(STAT_TESTS)}")
     settings = replace(settings, view="full")
     main_metric = main_metric_of(settings.task)
+    if deeper_than([main_metric], settings.k) and main_metric not in settings.metrics:
+        cut = main_metric.partition("@")[2]
+        raise MireEvalError(f"--k {settings.k}: the probe's main metric {main_metric} has cut-off {cut} > k "
+                            f"{settings.k}; pass --k {cut} or more (or --metrics {main_metric} to compute it "
+                            "depth-limited)")
     metrics = list(dict.fromkeys([*settings.metrics, main_metric]))
     settings = replace(settings, metrics=tuple(metrics))
     if data is None:  # loaded before the model, so a data error costs no model loading
@@ -326,12 +442,14 @@ def run_probe(settings, stat_test: str = "student", retriever=None, data=None, a
     phases.set_description("probe: text, image and swap views")
     if full.reused:  # the other views need the index: the run's cached store (and --search's index)
         index_retriever(retriever, settings, data.corpus)
+    swapped, no_swap = swap_plan(data.queries, settings.seed)
     runs, gold, attribution = search_and_attribute(retriever, data.queries, qrels, settings.k, settings.seed,
-                                                   full_run=full.run)
+                                                   full_run=full.run, swapped=swapped)
     phases.update(1)
     phases.set_description(f"probe: metrics and paired tests ({stat_test})")
     types, chance = query_types_and_chance(settings.task, data)
-    summary, per_query = summarise(qrels, runs, metrics, main_metric, types, stat_test)
+    summary, per_query = summarise(qrels, runs, metrics, main_metric, types, stat_test, no_swap)
+    runs["swap"] = {q: r for q, r in runs["swap"].items() if q not in no_swap}  # run_swap.trec: real swaps only
     phases.update(1)
     phases.set_description("probe: attribution")
     rows = attribution_rows(attribution, gold, per_query, main_metric, types)

@@ -221,6 +221,10 @@ def leaderboard(results_dir: Path) -> list[dict]:
         # an approximate run (--search ivf|ivfpq) says so; an exact one leaves the column empty
         row["search"] = None if m.get("search", "exact") == "exact" else m["search"]
         row.update({name: (m.get("metrics") or {}).get(name) for name in LEADERBOARD_METRICS})
+        # the run's depth, and the metrics computed deeper than it (named with --metrics): a
+        # depth-limited value is not the metric its name promises, and never matches a paper's
+        row["k"] = m.get("k")
+        row["depth_limited"] = ";".join(m.get("depth_limited") or []) or None
         row.update(n_queries=m.get("n_queries"), n_without_relevant=m.get("n_without_relevant"),
                    created=m.get("created"), run=directory.name.rsplit("-", 1)[-1], path=str(directory))
         row.update(model_columns(m.get("model")))

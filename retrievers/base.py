@@ -25,7 +25,7 @@ import torch
 from harness.distributed import all_gather_topk, world
 from harness.errors import MireEvalError
 from harness.progress import progress
-from harness.search import TokenStore, VectorStore, cosine_search, id_ranks, maxsim_search, topk_trec
+from harness.search import TokenStore, VectorStore, cosine_search, maxsim_search, topk_trec
 from harness.types import Corpus, Passage, Query, Run
 
 VIEWS = ("full", "text", "image")
@@ -96,7 +96,11 @@ class Encoder(Protocol):
 
 
 class EncoderRetriever:
-    """Index = every passage encoded once into fp16 vectors; search = exact scan.
+    """Index = every distinct passage encoded once into fp16 vectors; search = exact scan.
+
+    Identical passages (equal title and text) share one vector and so one score, bit for bit,
+    in every search mode, whatever their rows; the groups are laid out in an order the corpus
+    file's order does not change (:mod:`harness.distinct`).
 
     Given a :class:`~harness.store_index.StoreSpec` (:meth:`use_store`; ``mire-eval run``
     always gives one), the vectors live in an on-disk store, encoded once per passage side of
@@ -115,6 +119,7 @@ class EncoderRetriever:
         self.store_info: dict | None = None  # meta.json's "store" after an index through the store
         self.index_store = None  # TokenStore / VectorStore in memory, or a store's mapped view
         self.corpus: Corpus | None = None
+        self.distinct = None  # harness.distinct.DistinctPassages of the corpus, set by index()
         self.approximate = None  # harness.ann.retrieve.ApproximateSearch (--search ivf|ivfpq), set after index()
 
     def use_store(self, spec) -> None:
@@ -122,19 +127,22 @@ class EncoderRetriever:
         self.store_spec = spec
 
     def index(self, corpus: Corpus) -> None:
+        from harness.distinct import distinct_passages
+
         self.approximate = None  # an index of the previous vectors does not apply
+        self.distinct = distinct = distinct_passages(corpus)
         if self.store_spec is not None:
             from harness.store_index import build_store
 
             spec = self.store_spec
             if self.shard_passages:
                 spec = replace(spec, shard_passages=self.shard_passages)
-            opened = build_store(self.encoder, corpus, spec, self.passage_batch)
-            self.index_store, self.store_info = opened.index, opened.info
+            opened = build_store(self.encoder, distinct.corpus, spec, self.passage_batch)
+            self.index_store, self.store_info = opened.index, {**opened.info, "passages": distinct.describe()}
         else:
-            self.index_store, self.store_info = self._in_memory(corpus), None
+            self.index_store, self.store_info = self._in_memory(distinct.corpus), None
         self.corpus = corpus
-        self._ranks = id_ranks(corpus.ids)
+        self._ranks = distinct.group_ranks  # the index's rows are the groups
 
     def _in_memory(self, corpus: Corpus) -> TokenStore | VectorStore:
         parts: list = []
@@ -156,8 +164,8 @@ class EncoderRetriever:
         return self.index_store if self.store_info is None else None
 
     def passage_vectors(self, row: int) -> torch.Tensor:
-        """Corpus row ``row``'s fp16 vectors as the search read them: [L, d] or [d]."""
-        return self.index_store.passage(row)
+        """Corpus row ``row``'s fp16 vectors as the search read them (its group's): [L, d] or [d]."""
+        return self.index_store.passage(int(self.distinct.group_of[row]))
 
     def encode_queries(self, queries: Sequence[Query], view: str):
         out: list = []
@@ -193,7 +201,8 @@ class EncoderRetriever:
         else:
             scores, rows = search(encoded, self.index_store, k, self._ranks, part=part)
         if split:
-            scores, rows = merge_ranks(scores, rows, min(k, len(self.corpus)), self._ranks)
+            scores, rows = merge_ranks(scores, rows, min(k, len(self.distinct.corpus)), self._ranks)
+        scores, rows = self.distinct.expand(scores, rows, min(k, len(self.corpus)))
         ids = self.corpus.ids
         return {
             q.id: {ids[r]: float(s) for s, r in zip(scores[i].tolist(), rows[i].tolist()) if r >= 0}

@@ -1,7 +1,21 @@
 """BM25 over the question text: the lexical, text-only baseline (scoring by bm25s).
 
 Queries and passages are tokenised the same way (bm25s' tokenizer, English stop words,
-Snowball stemmer). Passages that share no term with the query score 0 and are not returned.
+Snowball stemmer). A query's ranking holds the passages that share at least one term with it,
+at most ``k``, each with its true score, in trec_eval's order (score descending, ties by id
+descending, also at the k-th place; identical passages score identically, bit for bit). A
+ranking is shorter than ``k`` only when fewer passages share a term; the run's summary line and
+meta.json count such queries. What a passage sharing no term would score depends on the variant
+(bm25s, after Kamphuis et al., ECIR 2020):
+
+* ``lucene``, ``atire``: 0 (their IDF is positive; a shared term adds > 0).
+* ``robertson``: 0; bm25s floors its IDF at 0 (``log(max(1, (N - df + .5) / (df + .5)))``), so
+  a passage sharing only terms found in over half the corpus also scores 0, and is returned.
+* ``bm25l``, ``bm25+``: the same positive constant for every such passage, the sum over the
+  query's terms of IDF x the term-frequency component at tf = 0 (BM25L's ``delta`` inside it,
+  BM25+'s ``delta`` added): ranked below every passage sharing a term, and not returned (an
+  id-ordered filler of passages with no shared term is no evidence).
+
 The image never reaches BM25: the ``text`` view equals ``full``, and the ``image`` view
 (question removed) has nothing to search with and returns empty rankings.
 """
@@ -11,9 +25,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import bm25s
+import numpy as np
 import Stemmer
+import torch
 
 from harness.errors import MireEvalError
+from harness.search import id_ranks, topk_trec
 from retrievers.base import check_view, describe_record
 from retrievers.options import check_options, option_choice, option_float
 from harness.types import Corpus, Query, Run
@@ -78,11 +95,24 @@ class BM25Retriever:
         if view == "image" or not queries:
             return {q.id: {} for q in queries}
         tokens = self._tokenize([q.text for q in queries])
-        docs, scores = self._bm25.retrieve(tokens, k=min(k, len(self._ids)), show_progress=False, n_threads=1)
-        return {
-            q.id: {self._ids[d]: float(s) for d, s in zip(docs[i], scores[i]) if s > 0}
-            for i, q in enumerate(queries)
-        }
+        self._ranks = id_ranks(self._ids)
+        return {q.id: self._ranking(words, k) for q, words in zip(queries, tokens)}
+
+    def _ranking(self, words: list[str], k: int) -> dict[str, float]:
+        """The best ``k`` passages sharing a term with the query's ``words``: bm25s' scores of
+        the whole corpus (``get_scores_from_ids``, what its ``retrieve`` ranks), the passages in
+        the query terms' posting lists, then trec_eval's order (bm25s' own top-k breaks ties
+        by position)."""
+        term_ids = self._bm25.get_tokens_ids(words)
+        if not term_ids:
+            return {}
+        scores = self._bm25.get_scores_from_ids(term_ids)
+        indices, indptr = self._bm25.scores["indices"], self._bm25.scores["indptr"]
+        sharing = np.unique(np.concatenate([indices[indptr[t] : indptr[t + 1]] for t in set(term_ids)]))
+        sharing = torch.from_numpy(sharing.astype(np.int64))
+        vals, idx = topk_trec(torch.from_numpy(np.asarray(scores))[sharing].view(1, -1),
+                              self._ranks[sharing].view(1, -1), k)
+        return {self._ids[d]: float(s) for d, s in zip(sharing[idx[0]].tolist(), vals[0].tolist())}
 
     def describe(self) -> dict:
         return describe_record(
@@ -90,6 +120,7 @@ class BM25Retriever:
             views={"full": "question text", "text": "question text (same as full)",
                    "image": "nothing to search with: empty rankings"},
             options=self.settings, library=f"bm25s {bm25s.__version__}",
+            returns="the passages sharing at least one term with the question, at most k",
         )
 
 

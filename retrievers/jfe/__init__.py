@@ -8,14 +8,17 @@ uses) · training (the Trainable). :mod:`harness.registry` names ``encoding:buil
 """
 
 from retrievers.jfe.configuration import (
-    DEFAULT_MODEL, FINETUNE_DEFAULTS, PRETRAIN_DEFAULTS, PROMPTS, JfeSettings,
+    DEFAULT_MODEL, DEFAULT_REVISION, FINETUNE_DEFAULTS, PRETRAIN_DEFAULTS, PROMPTS, JfeSettings,
 )
 from retrievers.jfe.encoding import JfeEncoder, build
+from retrievers.jfe.images import IMAGE_LIMITS
 from retrievers.jfe.loading import image_only_processor_class
 from retrievers.jfe.modeling import JfeModel, load_model
 from retrievers.jfe.training import build_trainable
 
+DEFAULT_CHECKPOINT = DEFAULT_MODEL  # the hub model a run without --checkpoint loads (harness.hub_revision)
+
 __all__ = [
-    "DEFAULT_MODEL", "FINETUNE_DEFAULTS", "PRETRAIN_DEFAULTS", "PROMPTS", "JfeEncoder", "JfeModel",
+    "DEFAULT_CHECKPOINT", "DEFAULT_MODEL", "DEFAULT_REVISION", "FINETUNE_DEFAULTS", "IMAGE_LIMITS", "PRETRAIN_DEFAULTS", "PROMPTS", "JfeEncoder", "JfeModel",
     "JfeSettings", "build", "build_trainable", "image_only_processor_class", "load_model",
 ]

@@ -12,29 +12,30 @@ while decoding) while the current one runs through the model.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from harness.errors import MireEvalError
+from harness.images import ImageLimits, header_size
+
+
+# Qwen2-VL's smart_resize (the processor's, and the token count's) raises ValueError for an
+# image whose longer side exceeds 200 times the shorter; the run screens such images out before
+# any model is loaded (harness.images.screen_images). The processor takes every other size
+# (a 1x1 image is scaled up to min_pixels; pixel counts are bounded by PIL's decompression-bomb
+# check at decode) and every mode (images reach it as RGB, three channels).
+IMAGE_LIMITS = ImageLimits(max_aspect=200, rule="Qwen2-VL's smart_resize refuses an aspect ratio above 200")
 
 
 def image_size(ref) -> tuple[int, int]:
     """``(width, height)`` of a query image from its header (a full decode only when the
     reference is neither a file nor bytes, or its header cannot be read: then ``load()``
-    reports what is wrong with it)."""
-    from PIL import Image
-
-    source = getattr(ref, "path", None)
-    if source is None and isinstance(getattr(ref, "data", None), (bytes, bytearray)):
-        source = io.BytesIO(ref.data)
-    if source is not None:
-        try:
-            with Image.open(source) as img:
-                return img.size
-        except (OSError, SyntaxError, ValueError):
-            pass
-    return ref.load().size
+    reports what is wrong with it); one line naming the file for a size Qwen2-VL refuses."""
+    size = header_size(ref)
+    problem = IMAGE_LIMITS.problem(*size)
+    if problem:
+        raise MireEvalError(f"{ref.key}: image: {problem} (pass --skip-missing-images to skip such queries)")
+    return size
 
 
 def fitter(image_processor) -> Callable | None:

@@ -59,10 +59,11 @@ class WordEncoder:
 
 
 def make_corpus(n: int, changed_line: int | None = None) -> Corpus:
-    """``n`` passages of 1-10 words from a small vocabulary (many tied scores)."""
+    """``n`` distinct passages: 1-10 words from a small vocabulary, then the passage's number
+    as a word (hashed into the same 97-row table, so many scores still tie)."""
     records = []
     for i in range(n):
-        words = [WORDS[(i * 7 + j * j * 3) % len(WORDS)] for j in range(1 + (i * 5) % 10)]
+        words = [WORDS[(i * 7 + j * j * 3) % len(WORDS)] for j in range(1 + (i * 5) % 10)] + [f"n{i}"]
         text = " ".join(words) + (" changed" if i == changed_line else "")
         records.append({"_id": f"p{i:05d}", "title": "", "text": text})
     return Corpus.from_records(records)

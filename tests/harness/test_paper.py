@@ -162,7 +162,8 @@ def test_the_protocol_is_read_from_real_run_folders(tmp_path, local_task):
     from harness.results import complete_runs
 
     out = tmp_path / "results"
-    for extra in ({}, {"limit": 2}, {"k": 3}):
+    # k=3 with mrr@5 named (--metrics): computed depth-limited, and never compared with a paper
+    for extra in ({}, {"limit": 2}, {"k": 3, "metrics": ("mrr@5",), "metrics_named": True}):
         run_evaluation(RunSettings(task=f"local:{local_task}", retriever="bm25", output=out, **extra))
     line = {"task": f"local:{local_task}", "retriever": "bm25", "setting": "zero-shot", "checkpoint": "",
             "relevance": "", "options": {}, "metric": "mrr@5", "published": "50", "value": 0.5, "source": "made up"}

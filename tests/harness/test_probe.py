@@ -225,7 +225,9 @@ class MeanColourWords(ColourWordEncoder):
 
 
 def test_single_vector_encoder_gets_exact_gold_scores_without_a_split(tmp_path):
-    out = run_probe(RunSettings(task="toy", retriever="mean-words", k=2, output=tmp_path), data=_task(),
+    # mrr@5 on a depth-2 run: named, so computed (depth-limited) rather than refused
+    out = run_probe(RunSettings(task="toy", retriever="mean-words", k=2, output=tmp_path, metrics=("mrr@5",),
+                                metrics_named=True), data=_task(),
                     retriever=EncoderRetriever(MeanColourWords()))
     assert out["attribution"]["split"].startswith("none (a single-vector")
     directory = Path(out["directory"])
