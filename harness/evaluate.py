@@ -290,6 +290,8 @@ def screen_for_retriever(data: TaskData, settings: RunSettings) -> TaskData:
     one line naming the file and the query), before the run's identity is taken."""
     from dataclasses import replace
 
+    if all(q.image is None for q in data.queries):  # a run that reads no image (LoadOptions.images):
+        return data  # nothing to screen, and the retriever's module (maybe torch) stays unimported
     from harness.images import retriever_image_limits, screen_images
 
     limits = retriever_image_limits(settings.retriever)
@@ -324,6 +326,10 @@ def with_revision(settings: RunSettings, retriever=None) -> RunSettings:
 
     if settings.checkpoint_revision is not None:
         return settings
+    if retriever is None:  # a hub checkpoint that cannot be had fails here, before torch loads
+        from harness.hub_precheck import precheck
+
+        precheck(settings.retriever, settings.checkpoint)
     commit = run_revision(settings.retriever, settings.checkpoint, settings.retriever_options, retriever)
     return settings if commit is None else replace(settings, checkpoint_revision=commit)
 

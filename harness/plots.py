@@ -84,7 +84,8 @@ def plot_views(task: str, probes: Sequence[Mapping], out: str | Path, panel=(4.6
         for j, view in enumerate(views):
             xs = [i + (j - (len(views) - 1) / 2) * width for i in range(len(probes))]
             source = [p if qtype is None else p.get("by_type", {}).get(qtype, {}) for p in probes]
-            ys = [s.get("views", {}).get(view, {}).get("metrics", {}).get(metric, float("nan")) for s in source]
+            ys = [s.get("views", {}).get(view, {}).get("metrics", {}).get(metric) for s in source]
+            ys = [float("nan") if y is None else y for y in ys]  # null: undefined (e.g. no query had a swap)
             bars = ax.bar(xs, ys, width * 0.95, label=view, color=VIEW_COLOURS[view])
             ax.bar_label(bars, fmt="%.2f", fontsize=FONT, padding=1, rotation=90)
         if chance is not None:
