@@ -25,7 +25,9 @@ HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 def precheck(retriever: str, checkpoint: str | None) -> None:
     """Raise MireEvalError at once when ``checkpoint`` (or the retriever's default) is a hub id
     that can be neither downloaded nor read from the hub cache."""
-    name = checkpoint or DEFAULT_CHECKPOINTS.get(retriever)
+    if retriever not in DEFAULT_CHECKPOINTS:  # plug-ins (st, mteb, ...) say first what they lack
+        return
+    name = checkpoint or DEFAULT_CHECKPOINTS[retriever]
     if not name or Path(name).expanduser().exists():
         return
     repo_id, _, revision = name.partition("@")
