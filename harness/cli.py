@@ -27,7 +27,8 @@ app = typer.Typer(
 )
 
 EXTENSIONS = ("harness.cli_data", "harness.cli_train", "harness.cli_r2p", "harness.cli_probe", "harness.cli_cache",
-              "harness.cli_offline")
+              "harness.cli_offline",
+              "harness.cli_stats")
 
 
 @app.command("ls")
@@ -133,7 +134,11 @@ def score(
 
 
 @app.command("leaderboard")
-def leaderboard(output: Path = typer.Option(Path("results"), help="results directory")) -> None:
+def leaderboard(
+    output: Path = typer.Option(Path("results"), help="results directory"),
+    baseline: Optional[str] = typer.Option(None, help="run hash, results folder or retriever: adds the main "
+                                                      "metric's difference, 95% CI and Holm-corrected p against it"),
+) -> None:
     """Collect every metrics.json under OUTPUT into OUTPUT/leaderboard.csv and print it."""
     with user_errors():
         from harness.leaderboard_table import format_leaderboard
@@ -143,6 +148,10 @@ def leaderboard(output: Path = typer.Option(Path("results"), help="results direc
         rows = collect(output)
         if not rows:
             raise MireEvalError(f"{output}: no metrics.json found (run `mire-eval run` first)")
+        if baseline is not None:
+            from harness.stats.baseline import with_baseline
+
+            rows = with_baseline(rows, baseline)  # harness/stats: randomization test, Holm, bootstrap CI
         write_leaderboard(rows, output / "leaderboard.csv")
         typer.echo(format_leaderboard([{k: v for k, v in r.items() if k != "paper_source"} for r in rows]))
         typer.echo(f"{len(rows)} rows -> {output / 'leaderboard.csv'}")
@@ -163,6 +172,9 @@ def demo(
         text = summary_text(result.rows, result.output, result.figures, result.seconds)
         (result.output / "demo_summary.txt").write_text(text + "\n")
         typer.echo("\n" + text)
+        from harness.report.builder import ReportConfig, write_report
+
+        typer.echo(f"report: {write_report(ReportConfig(output=result.output))}  (open it in a browser)")
 
 
 for _module in EXTENSIONS:

@@ -74,7 +74,7 @@ FLAGS: dict[str, Flag] = {
     "search": Flag(str, "exact", "exact | ivf | ivfpq: exact MaxSim, or approximate late-interaction "
                    "search over the embedding store (docs/ann.md)"),
     "search_option": Flag(list[str], [], "KEY=VALUE for --search ivf|ivfpq: nlist, nprobe, candidates, "
-                          "interaction, sample, niter, seed, pq_m, pq_nbits, refine (repeatable)", ("--search-option",)),
+                          "interaction, sample, niter, seed, pq_m, pq_nbits, refine, audit (repeatable)", ("--search-option",)),
     "seed": Flag(int, 0, "seed of the run", extra=SEED_RANGE),
     "metrics": Flag(Optional[str], None, "comma-separated ranx metric names (default: the standard set)"),
 }

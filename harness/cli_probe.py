@@ -57,7 +57,8 @@ def register(app: typer.Typer) -> None:
         "seed": "seed of the run and of the swap view's derangement"})
     def probe(
         opts: CommandOptions,
-        stat_test: str = typer.Option("student", help="ranx paired test: student (t-test) or fisher (randomisation)"),
+        stat_test: str = typer.Option("fisher", help="paired test of each view against full: fisher "
+                                                     "(randomization), student (t-test), bootstrap, mcnemar"),
         attention_queries: int = typer.Option(4, help="queries whose pooling attention is kept (MIRe)"),
     ):
         """The text-dominance probe: full, text, image and swap views over one index."""

@@ -11,6 +11,9 @@ Each row goes through the paths a user's commands take: ``run_probe`` (which run
   initialised), ``aligned`` (MIRe's alignment stage on the diagnostic train split: text tower
   and CLIP frozen, query = visual tokens) and ``fine-tuned`` (then the fine-tuning stage:
   text tower and pooling train, query = visual + text tokens);
+* ``preflmr``: PreFLMR put together from the same text tower and CLIP, ``aligned`` (its first
+  stage on the diagnostic train split: mapping MLP and mapping network train, query = visual
+  rows), the fusion-based system MIRe's claim is about;
 * ``jfe``: a small randomly initialised Qwen2-VL trained in two stages on the train split,
   setting ``fine-tuned@tiny-random-Qwen2-VL`` so every table and figure says what it is.
 
@@ -46,6 +49,12 @@ ALIGN = {"epochs": 2, "max_steps": 54, "lr": 3e-3, "batch_size": 32, "temperatur
 FINETUNE = {**ALIGN, "epochs": 1, "max_steps": 27, "lr": 5e-5}
 COLBERT_EVAL = {"query_maxlen": 32}
 
+# PreFLMR put together from the same parts (retrievers/preflmr/fresh.py), its first stage
+# (mapping structure only, query = visual rows, no temperature) with MIRe's alignment budget.
+PREFLMR_BUILD = {"doc_maxlen": 48}
+PREFLMR_ALIGN = {**ALIGN, "temperature": 1.0}
+PREFLMR_EVAL = {"query_maxlen": 32}
+
 # jfe: full training of a tiny random Qwen2-VL (LoRA on random weights would train nothing useful).
 JFE_SIZES = {"hidden": 64, "layers": 2, "heads": 2, "kv_heads": 1, "vision_dim": 64, "vision_depth": 1}
 JFE_MODEL = {"lora": False, "gradient_checkpointing": False, "prompts": "instruct", "min_pixels": 56 * 56,
@@ -66,6 +75,7 @@ class DemoConfig:
     text_layers: int = 6  # MiniLM layers kept in the offline text tower (6 = all)
     align: dict = field(default_factory=lambda: dict(ALIGN))
     finetune: dict = field(default_factory=lambda: dict(FINETUNE))
+    preflmr_align: dict = field(default_factory=lambda: dict(PREFLMR_ALIGN))
     jfe: bool = True
     jfe_stage1: dict = field(default_factory=lambda: dict(JFE_STAGE1))
     jfe_stage2: dict = field(default_factory=lambda: dict(JFE_STAGE2))
@@ -278,6 +288,13 @@ def _run_demo(config: DemoConfig, echo, compute: dict) -> DemoResult:
                              MIRE_BUILD, fingerprint, threads=config.threads)
     log.add("mire fine-tuning (finetune stage)", finetuned, hit, step)
     rows.append(probe(probe_settings(config, "mire", finetuned, "fine-tuned", MIRE_EVAL), log, "mire (fine-tuned)"))
+
+    step = time.perf_counter()
+    preflmr_build = {**PREFLMR_BUILD, "colbert_checkpoint": str(colbert_dir), "vision_model": str(clip_dir)}
+    preflmr, hit = trained("preflmr-aligned", "preflmr", "pretrain", None, train_data.train, config.preflmr_align,
+                           preflmr_build, fingerprint, base_files=(colbert_dir, clip_dir))
+    log.add("preflmr first stage (pretrain stage)", preflmr, hit, step)
+    rows.append(probe(probe_settings(config, "preflmr", preflmr, "aligned", PREFLMR_EVAL), log, "preflmr (aligned)"))
 
     if config.jfe:
         rows.append(run_jfe(config, train_data, fingerprint, log))

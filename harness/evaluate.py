@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from harness.cache import stable_hash
+from harness.efficiency import audit_topk, efficiency_card, split_audit, timed_search
 from harness.errors import MireEvalError
 from harness.fingerprint import checkpoint_fingerprint
 from harness.metrics import DEFAULT_METRICS, deeper_than, evaluate, first_relevant_rank
@@ -96,6 +97,7 @@ class RunSettings:
     search_options: dict = field(default_factory=dict)  # --search-option pairs
     # Where ``setting`` came from (harness.provenance): meta.json records it, the identity does not.
     setting_source: str = "given"
+    audit: int | None = None  # approximate runs: queries audited against exact (--search-option audit=N)
     # True when the user named the metrics (--metrics): one deeper than k is then computed on the
     # depth-k run and marked depth-limited. Otherwise (the default set) such metrics are left out.
     metrics_named: bool = False
@@ -113,6 +115,10 @@ class RunSettings:
         if self.load.relevance is not None and self.load.relevance not in RELEVANCE_NAMES:
             raise MireEvalError(f"--relevance: unknown value {self.load.relevance!r}; "
                                 f"known: gold, {', '.join(ANSWER_MODES)}")
+        options, audit = split_audit(self.search, self.search_options)  # audit=N: a record, not identity
+        if self.audit is None or "audit" in self.search_options:
+            self.audit = audit
+        self.search_options = options
         search_identity(self.search, self.search_options)  # a bad mode or option: one line, now
         deep = deeper_than(self.metrics, self.k)
         if deep and not self.metrics_named:
@@ -383,8 +389,11 @@ def _evaluate(settings: RunSettings, identity: dict, directory: Path, data: Task
     lap("load_retriever")
     indexed = index_retriever(retriever, settings, data.corpus)
     lap("index")
-    run = retriever.search(data.queries, settings.k, settings.view)
+    run, timing = timed_search(retriever, data.queries, settings.k, settings.view)
     lap("search")
+    audit = audit_topk(retriever, data.queries, run, settings.k, settings.view, settings.audit or 0, settings.seed)
+    efficiency = efficiency_card(retriever, settings, len(data.corpus), timings["index"], indexed, timing, audit,
+                                 ranks.world_size)
     query_ids = [q.id for q in data.queries]
     scores = evaluate(qrels, run, settings.metrics, queries=query_ids)
     lap("metrics")
@@ -416,6 +425,7 @@ def _evaluate(settings: RunSettings, identity: dict, directory: Path, data: Task
         "compute": compute_now(),
         "checkpoint_files": checkpoint_files(settings),
         "timings_s": timings,
+        "efficiency": efficiency,  # harness/efficiency.py: the run's cost beside its quality
         **indexed,  # "store" (key, reused, ...) and "distributed"
     }
     if not ranks.is_main:  # only rank 0 writes results
@@ -424,7 +434,8 @@ def _evaluate(settings: RunSettings, identity: dict, directory: Path, data: Task
         write_trec_run(run, tmp / "run.trec", tag=f"{settings.retriever}-{settings.setting}-{settings.view}", k=settings.k)
         write_qrels_tsv(qrels, tmp / "qrels.tsv")
         n_relevant = {q: sum(1 for g in qrels.get(q, {}).values() if g > 0) for q in query_ids}
-        write_per_query(tmp / "per_query.csv", scores, n_relevant, first_relevant_rank(qrels, run))
+        write_per_query(tmp / "per_query.csv", scores, n_relevant, first_relevant_rank(qrels, run),
+                        images={q.id: image_hash(q.image) for q in data.queries})
         write_json(tmp / "meta.json", meta)
         write_json(tmp / "metrics.json", summary)
     return RunResult(directory, scores.mean, reused=False, run=run, qrels=qrels, data=data, notes=summary["notes"])
@@ -479,6 +490,14 @@ def run_notes(summary: dict) -> list[str]:
         why = summary.get("short_rankings_reason") or "the retriever returned fewer"
         notes.append(f"{summary['n_short_rankings']} of {summary['n_queries']} rankings shorter than k={k}: {why}")
     return notes
+
+
+def image_hash(image) -> str:
+    """per_query.csv's ``image``: 12 hex digits of the image's key, "" without an image;
+    queries sharing one are resampled together by the bootstrap (harness/stats)."""
+    import hashlib
+
+    return "" if image is None else hashlib.sha1(image.key.encode("utf-8")).hexdigest()[:12]
 
 
 def _with_split(options: LoadOptions, split: str) -> LoadOptions:

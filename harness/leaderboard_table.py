@@ -13,11 +13,14 @@ from collections.abc import Mapping, Sequence
 from harness.labels import metric_header, task_labels
 
 IDENTITY = ("task", "retriever", "setting", "view", "search", "split", "limit", "k", "run")
-PRIORITY = ("hit_rate@5", "mrr@5", "hit_rate@1", "probe_text_dominance", "recall@100", "hit_rate@10", "ndcg@10",
-            "n_queries", "hit_rate@100", "recall@5", "mrr@10", "n_without_relevant")
+PRIORITY = ("hit_rate@5", "mrr@5", "vs_baseline_diff", "vs_baseline_ci_low", "vs_baseline_ci_high",
+            "vs_baseline_p_holm", "vs_baseline_sig", "hit_rate@1", "probe_text_dominance", "recall@100", "hit_rate@10",
+            "ndcg@10", "n_queries", "hit_rate@100", "recall@5", "mrr@10", "n_without_relevant")
 HIDDEN = ("path", "created", "checkpoint", "paper_note", "depth_limited")  # in the CSV; too long or too raw for a terminal
 DEPTH_MARK = "*"  # after a value computed deeper than its run's k (the row's depth_limited)
-SHORT = {"probe_text_dominance": "text-dominance", "n_without_relevant": "no-relevant", "n_queries": "queries"}
+SHORT = {"vs_baseline_metric": "vs-baseline", "vs_baseline_diff": "diff", "vs_baseline_ci_low": "ci-low",
+         "vs_baseline_ci_high": "ci-high", "vs_baseline_p_holm": "p(Holm)", "vs_baseline_sig": "sig",
+         "probe_text_dominance": "text-dominance", "n_without_relevant": "no-relevant", "n_queries": "queries"}
 MISSING = "-"
 MAX_LABEL = 22  # characters of a task label before it is cut with an ellipsis
 

@@ -22,8 +22,10 @@ With ``M_v`` a metric's mean under view ``v`` (the task's main metric unless sai
 * swap sensitivity   = (M_full - M_swap)  / M_full: what a wrong image costs.
 
 When ``M_full`` is 0 the ratios are undefined and reported as ``null`` (nothing to lose).
-Each view is compared with ``full`` query by query with a paired test through ranx's
-``compare`` (default Student's paired two-sided t-test; ``fisher``: randomisation test).
+Each view is compared with ``full`` query by query with a paired test through
+:mod:`harness.stats` (default the paired randomization test, 10,000 seeded permutations or
+exact; ``student``: Student's paired t-test), with a bootstrap CI and Holm's correction over
+views x metrics.
 Per-query attribution (gold rank and score per view, the MaxSim text/visual split) is in
 :mod:`harness.attribution`.
 
@@ -35,9 +37,7 @@ probe.json's ``indices`` beside metrics.json.
 
 from __future__ import annotations
 
-import math
 import random
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
@@ -53,15 +53,14 @@ from harness.attribution import (
 from harness.types import Qrels, Query, Run
 from retrievers.hooks import PoolingAttention
 
+from harness.stats.paired import PERMUTATIONS
+
 PROBE_VIEWS = ("full", "text", "image", "swap")
 SEARCH_VIEW = {"full": "full", "text": "text", "image": "image", "swap": "full"}
 INDEX_NAMES = ("image_dependence", "text_dependence", "text_dominance", "swap_sensitivity")
-STAT_TESTS = ("student", "fisher")
+STAT_TESTS = ("fisher", "student", "bootstrap", "mcnemar")  # harness.stats.paired.TESTS
 SWAP_REALISATION = ("every query's image replaced by the image of another query (a derangement, seed {seed}), "
                     "then searched with the retriever's full view")
-# ranx cannot hold an empty ranking nor a query without relevant passages; these stand-ins
-# are never matched, so such a query scores 0 as in harness.metrics.evaluate.
-NO_RESULT, NO_RELEVANT = "\x00no-result", "\x00no-relevant"
 
 
 # --------------------------------------------------------------------------------------------
@@ -185,50 +184,46 @@ def dependence_indices(means: Mapping[str, float]) -> dict[str, float | None]:
             "text_dominance": dominance, "swap_sensitivity": loss("swap")}
 
 
-def compare_with_full(qrels: Qrels, runs: Mapping[str, Run], metrics: Sequence[str], stat_test: str = "student") -> dict:
-    """Paired test of every view against ``full`` through ranx ``compare``, per metric.
+def compare_with_full(qrels: Qrels, runs: Mapping[str, Run], metrics: Sequence[str], stat_test: str = "fisher",
+                      seed: int = 0) -> dict:
+    """Paired test of every view against ``full``, per metric, through :mod:`harness.stats`
+    (the machinery of ``mire-eval compare``): the randomization test by default (Student's
+    t-test, the bootstrap test or McNemar on request), a 95 % paired bootstrap CI of the
+    difference, and Holm's correction over views x metrics.
 
-    Runs are first put in trec_eval's order and given rank-derived scores (as
-    :mod:`harness.metrics` does), so ranx sees the same rankings. Returns
-    ``{view: {metric: {"delta": M_view - M_full, "p_value": p, "win_tie_loss": {...}}}}``
-    (W/T/L counted from full's side). ``p_value`` is 1.0 when the two views score every query
-    the same (the t statistic is 0/0 there and ranx reports NaN).
+    Returns ``{view: {metric: {"delta": M_view - M_full, "p_value": p, "p_holm": p,
+    "ci_low", "ci_high", "win_tie_loss": {...}}}}`` (W/T/L counted from full's side).
+    Two views that score every query the same get p = 1 and CI [0, 0].
     """
-    from ranx import Qrels as RanxQrels
-    from ranx import Run as RanxRun
-    from ranx import compare
+    import numpy as np
 
-    from harness.runs import trec_order_scores
+    from harness.metrics import evaluate
+    from harness.stats.table import compare_scores
 
     queries = list(qrels)
-    judged = {q: ({p: g for p, g in qrels[q].items() if g > 0} or {NO_RELEVANT: 1}) for q in queries}
-
-    def ranx_run(view):
-        ranked = trec_order_scores(runs[view], queries)
-        return RanxRun({q: ranked[q] or {NO_RESULT: 1.0} for q in queries}, name=view)
-
-    from harness.quiet import quiet_numba
-
-    names = list(runs)
-    with warnings.catch_warnings(), quiet_numba():
-        # scipy warns on (near-)identical paired samples, the normal case of views that agree
-        warnings.simplefilter("ignore", RuntimeWarning)
-        report = compare(RanxQrels(judged), [ranx_run(v) for v in names], list(metrics), stat_test=stat_test,
-                         rounding_digits=12).to_dict()
-    full = report["full"]
-    out = {}
-    for view in names:
-        if view == "full":
-            continue
-        entry = {}
-        for m in metrics:
-            p = float(full["comparisons"][view][m])
-            wtl = {k: int(v) for k, v in full["win_tie_loss"][view][m].items()}
-            if math.isnan(p) and wtl["W"] == 0 and wtl["L"] == 0:
-                p = 1.0
-            entry[m] = {"delta": report[view]["scores"][m] - full["scores"][m], "p_value": p, "win_tie_loss": wtl}
-        out[view] = entry
+    scores = {}
+    for view, run in runs.items():
+        per_query = evaluate(qrels, run, metrics, queries=queries).per_query
+        scores[view] = {m: np.array([per_query[q][m] for q in queries]) for m in metrics}
+    result = compare_scores(scores, list(metrics), "full", stat_test, seed=seed)
+    out: dict = {}
+    for row in result["rows"]:
+        full, other = scores["full"][row["metric"]], scores[row["system"]][row["metric"]]
+        wtl = {"W": int((full > other).sum()), "T": int((full == other).sum()), "L": int((full < other).sum())}
+        out.setdefault(row["system"], {})[row["metric"]] = {
+            "delta": row["diff"], "p_value": row["p_value"], "p_holm": row["p_holm"], "ci_low": row["ci_low"],
+            "ci_high": row["ci_high"], "test": row["test"], "method": row["method"], "win_tie_loss": wtl}
     return out
+
+
+def holm_over(compared: dict) -> None:
+    """Set every entry's ``p_holm`` of :func:`compare_with_full`'s results (merged from several
+    calls) by Holm's correction over all of them together."""
+    from harness.stats.holm import holm
+
+    entries = [entry for by_metric in compared.values() for entry in by_metric.values()]
+    for entry, adjusted in zip(entries, holm([e["p_value"] for e in entries])):
+        entry["p_holm"] = adjusted
 
 
 def mean_over(per_query: Mapping[str, Mapping[str, float]], qids: Sequence[str], metrics: Sequence[str]) -> dict:
@@ -255,8 +250,8 @@ def _indices(per_query, qids: Sequence[str], swapped: set[str], views, metric: s
 
 
 def summarise(qrels: Qrels, runs: Mapping[str, Run], metrics: Sequence[str], main_metric: str,
-              query_types: Mapping[str, str] | None = None, stat_test: str = "student",
-              no_swap: Mapping[str, str] | None = None) -> tuple[dict, dict]:
+              query_types: Mapping[str, str] | None = None, stat_test: str = "fisher",
+              no_swap: Mapping[str, str] | None = None, seed: int = 0) -> tuple[dict, dict]:
     """Metrics per view, paired tests and indices, overall and per query type.
 
     Returns ``(summary, per_query)`` with ``per_query[view][qid][metric]``. ``indices`` holds
@@ -275,17 +270,19 @@ def summarise(qrels: Qrels, runs: Mapping[str, Run], metrics: Sequence[str], mai
     scores = {v: evaluate(qrels, run, metrics, queries=swapped if v == "swap" else queries) for v, run in runs.items()}
     per_query = {v: s.per_query for v, s in scores.items()}
     by_metric = {m: _indices(per_query, queries, set(swapped), runs, m) for m in metrics}
-    compared = compare_with_full(qrels, {v: r for v, r in runs.items() if v != "swap"}, metrics, stat_test)
+    compared = compare_with_full(qrels, {v: r for v, r in runs.items() if v != "swap"}, metrics, stat_test, seed)
     if "swap" in runs and swapped:
         compared.update(compare_with_full({q: qrels[q] for q in swapped},
-                                          {"full": runs["full"], "swap": runs["swap"]}, metrics, stat_test))
+                                          {"full": runs["full"], "swap": runs["swap"]}, metrics, stat_test, seed))
+    holm_over(compared)  # one family: every view x metric, the swap's (over its own queries) included
     undefined = [q for q in queries if q in no_swap]
     summary = {
         "main_metric": main_metric,
         "n_queries": len(queries),
         "n_without_relevant": scores["full"].n_without_relevant,
         "views": {v: {"metrics": scores[v].mean, "n_empty_rankings": scores[v].n_empty_rankings} for v in runs},
-        "compare": {"stat_test": stat_test, "vs_full": compared},
+        "compare": {"stat_test": stat_test, "permutations": PERMUTATIONS, "seed": seed, "correction": "holm",
+                    "over": "views x metrics", "vs_full": compared},
         "indices": by_metric[main_metric],
         "indices_by_metric": by_metric,
         "swap": {"n_queries": len(swapped), "n_undefined": len(undefined),
@@ -396,7 +393,7 @@ def query_types_and_chance(task: str, data) -> tuple[dict | None, dict | None]:
     return types or None, chance
 
 
-def run_probe(settings, stat_test: str = "student", retriever=None, data=None, attention_queries: int = 4) -> dict:
+def run_probe(settings, stat_test: str = "fisher", retriever=None, data=None, attention_queries: int = 4) -> dict:
     """Evaluate the full view (an ordinary run), then the text, image and swap views over the
     same index; score, test, attribute and write. Returns probe.json's content plus
     ``directory``.
@@ -448,7 +445,7 @@ def run_probe(settings, stat_test: str = "student", retriever=None, data=None, a
     phases.update(1)
     phases.set_description(f"probe: metrics and paired tests ({stat_test})")
     types, chance = query_types_and_chance(settings.task, data)
-    summary, per_query = summarise(qrels, runs, metrics, main_metric, types, stat_test, no_swap)
+    summary, per_query = summarise(qrels, runs, metrics, main_metric, types, stat_test, no_swap, settings.seed)
     runs["swap"] = {q: r for q, r in runs["swap"].items() if q not in no_swap}  # run_swap.trec: real swaps only
     phases.update(1)
     phases.set_description("probe: attribution")

@@ -131,6 +131,8 @@ for _name, _target, _summary in [
     ("colbertv2", "retrievers.colbert.encoding:build", "ColBERTv2 late interaction over the question text"),
     ("mire", "retrievers.mire.encoding:build", "MIRe: ColBERTv2 + frozen CLIP, query-guided pooling, fusion-free"),
     ("jfe", "retrievers.jfe.encoding:build", "one-tower MLLM (Qwen2-VL), image and question fused, last token"),
+    ("preflmr", "retrievers.preflmr.encoding:build",
+     "PreFLMR / FLMR: ColBERTv2 + CLIP, mapped CLS + mapping network cross-attending to the question"),
     ("uniir-clip-sf", "retrievers.uniir.encoding:build", "UniIR CLIP_SF: CLIP text + image embeddings summed (score fusion)"),
     ("st", "retrievers.st.encoding:build", "any Sentence-Transformers model (--checkpoint), single- or multi-vector"),
     ("mteb", "retrievers.mteb.encoding:build", "a model through MTEB's encode protocol (-o model=NAME)"),
@@ -157,6 +159,8 @@ for _name, _build, _pretrain, _finetune in [
      "retrievers.mire.configuration:FINETUNE_DEFAULTS"),
     ("jfe", "retrievers.jfe.training:build_trainable", "retrievers.jfe.configuration:PRETRAIN_DEFAULTS",
      "retrievers.jfe.configuration:FINETUNE_DEFAULTS"),
+    ("preflmr", "retrievers.preflmr.training:build_trainable", "retrievers.preflmr.configuration:PRETRAIN_DEFAULTS",
+     "retrievers.preflmr.configuration:FINETUNE_DEFAULTS"),
 ]:
     TRAINABLES.register(_name, _build, "")  # a summary of "": listing never imports the target
     if _pretrain:

@@ -27,6 +27,10 @@ from harness.paper import with_paper_values
 
 LEADERBOARD_METRICS = ("hit_rate@1", "hit_rate@5", "hit_rate@10", "hit_rate@100", "recall@5", "recall@100",
                        "mrr@5", "mrr@10", "ndcg@10")
+# meta.json's "efficiency" (harness/efficiency.py) as leaderboard columns; audit's fraction flattened
+EFFICIENCY_COLUMNS = ("passages_indexed", "index_s", "index_reused", "bytes_per_token_resident", "bytes_per_token_disk",
+                      "encode_ms_per_query", "search_ms_per_query", "audit_topk_recovered", "peak_memory_mb", "device",
+                      "threads", "world_size")
 PACKAGES = ("torch", "transformers", "ranx", "faiss-cpu", "datasets", "bm25s", "numpy", "peft")
 
 
@@ -194,14 +198,19 @@ def write_json(path: Path, obj) -> None:
     tmp.replace(path)
 
 
-def write_per_query(path: Path, scores: Scores, n_relevant: dict[str, int], first_rank: dict) -> None:
+def write_per_query(path: Path, scores: Scores, n_relevant: dict[str, int], first_rank: dict,
+                    images: dict[str, str] | None = None) -> None:
+    """per_query.csv: ``query_id, n_relevant, first_relevant_rank[, image], <metrics>``; ``image``
+    (a hash of the query's image, from ``images``) lets comparisons resample shared images together."""
     metrics = list(next(iter(scores.per_query.values()), {}).keys())
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["query_id", "n_relevant", "first_relevant_rank", *metrics])
+        w.writerow(["query_id", "n_relevant", "first_relevant_rank", *(["image"] if images is not None else []),
+                    *metrics])
         for qid, values in scores.per_query.items():
             rank = first_rank.get(qid)
             w.writerow([qid, n_relevant.get(qid, 0), "" if rank is None else rank,
+                        *([images.get(qid, "")] if images is not None else []),
                         *(f"{values[m]:.6f}" for m in metrics)])
 
 
@@ -227,6 +236,7 @@ def leaderboard(results_dir: Path) -> list[dict]:
         row["depth_limited"] = ";".join(m.get("depth_limited") or []) or None
         row.update(n_queries=m.get("n_queries"), n_without_relevant=m.get("n_without_relevant"),
                    created=m.get("created"), run=directory.name.rsplit("-", 1)[-1], path=str(directory))
+        row.update(efficiency_columns(directory))
         row.update(model_columns(m.get("model")))
         probe = directory / "probe.json"
         if probe.exists():
@@ -236,6 +246,19 @@ def leaderboard(results_dir: Path) -> list[dict]:
     out = with_paper_values(out)  # harness/paper.py: published numbers of matching settings
     return sorted(out, key=lambda r: (str(r["task"]), str(r["retriever"]), r["setting"] or "", r["view"] or "",
                                       r["created"] or "", r["path"]))
+
+
+def efficiency_columns(directory: Path) -> dict:
+    """The run's efficiency card (meta.json) as :data:`EFFICIENCY_COLUMNS`; empty for runs
+    written before the card existed."""
+    try:
+        card = json.loads((Path(directory) / "meta.json").read_text()).get("efficiency") or {}
+    except (OSError, ValueError):
+        card = {}
+    if not card:
+        return {}
+    card = {**card, "audit_topk_recovered": (card.get("audit") or {}).get("topk_recovered")}
+    return {name: card.get(name) for name in EFFICIENCY_COLUMNS}
 
 
 MODEL_COLUMNS = ("library", "class", "vectors", "similarity", "checkpoint", "revision", "fingerprint", "prompts")

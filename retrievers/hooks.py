@@ -5,6 +5,7 @@ the probe's modules stay light to import.
 
 * :class:`TypesQueryTokens` or :class:`DeclaresVisualRows`: which query rows are visual, so a
   MaxSim score splits exactly into text and visual parts;
+* :class:`SourcesQueryTokens`: which component produced each query row (finer than visual/text);
 * :class:`SumsModalities`: a single-vector query that is the normalised sum of a text and an
   image part, so a cosine score splits exactly into text and image parts;
 * :class:`PoolingAttention`: each pooling head's attention over the image patches;
@@ -39,6 +40,17 @@ class TypesQueryTokens(Protocol):
 
     def query_token_types(self, queries: Sequence[Query], view: str) -> list[torch.Tensor]:
         """Per query a BoolTensor [L_i], True where the row is a visual token."""
+        ...
+
+
+@runtime_checkable
+class SourcesQueryTokens(Protocol):
+    """Finer than :class:`TypesQueryTokens`: which component produced each query row
+    (PreFLMR: 0 text tokens, 1 mapped CLS, 2 mapping network), so a MaxSim score splits by
+    source as exactly as by modality."""
+
+    def query_token_sources(self, queries: Sequence[Query], view: str) -> list[torch.Tensor]:
+        """Per query a LongTensor [L_i] of source indices, aligned with ``encode_queries``."""
         ...
 
 

@@ -223,7 +223,7 @@ def test_the_search_option_help_names_every_parameter():
     from harness.ann import AnnParams
     from harness.cli_options import FLAGS
     listed = FLAGS["search_option"].help.split(": ", 1)[1].replace(" (repeatable)", "").split(", ")
-    assert sorted(listed) == sorted(f.name for f in fields(AnnParams) if f.name != "mode")
+    assert sorted(listed) == sorted([*(f.name for f in fields(AnnParams) if f.name != "mode"), "audit"])  # audit: harness.efficiency
 
 
 def test_a_cosine_encoder_with_search_ivf_searches_one_row_matrices_and_ranks_as_exact(tmp_path, checkpoint):

@@ -38,7 +38,7 @@ def test_make_diagnostic_probe_local_copy_and_plot(tmp_path, monkeypatch):
 def test_probe_errors_are_one_line(tmp_path):
     bad = runner.invoke(app, ["probe", "--task", "diagnostic", "--retriever", "bm25", "--stat-test", "wilcoxon",
                               "--output", str(tmp_path)])
-    assert bad.exit_code == 2 and "unknown paired test 'wilcoxon'; known: student, fisher" in bad.output
+    assert bad.exit_code == 2 and "unknown paired test 'wilcoxon'; known: fisher, student, bootstrap, mcnemar" in bad.output
     empty = runner.invoke(app, ["plot", "--output", str(tmp_path / "none")])
     assert empty.exit_code == 2 and "no probe.json or metrics.json found" in empty.output
 

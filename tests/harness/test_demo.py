@@ -17,13 +17,14 @@ from harness.demo_summary import read_row, summary_text
 SMALL = dict(limit=12, text_layers=1,
              align={**demo.ALIGN, "max_steps": 2, "batch_size": 8},
              finetune={**demo.FINETUNE, "max_steps": 1, "batch_size": 8},
+             preflmr_align={**demo.PREFLMR_ALIGN, "max_steps": 1, "batch_size": 8},
              jfe_stage1={**demo.JFE_STAGE1, "max_steps": 1, "batch_size": 8},
              jfe_stage2={**demo.JFE_STAGE2, "max_steps": 1, "batch_size": 8},
              jfe_sizes={**demo.JFE_SIZES, "hidden": 32, "vision_dim": 32})
 pytestmark = pytest.mark.slow  # trains four small models and probes six rows
 
 LABELS = ["bm25 (zero-shot)", "colbertv2 (zero-shot)", "mire (zero-shot)", "mire (aligned)", "mire (fine-tuned)",
-          f"jfe ({demo.JFE_LABEL})"]
+          "preflmr (aligned)", f"jfe ({demo.JFE_LABEL})"]
 
 
 @pytest.fixture(scope="module")
@@ -120,3 +121,5 @@ def test_cli_demo_prints_and_writes_the_summary(runs, monkeypatch):
     assert written.strip() in result.output
     assert "total time" in written and "bm25 (zero-shot)" in written
     assert result.output.count(": reused") == len(first.events)
+    report = root / "results" / "report.html"
+    assert f"report: {report}" in result.output and "mire (fine-tuned)" in report.read_text()

@@ -43,7 +43,8 @@ def test_the_real_probe_answers_false_for_a_dead_endpoint(monkeypatch):
 
 
 @pytest.mark.parametrize("retriever, repo_id", [("mire", "Y-J-Ju/MIRe_base_pt"), ("colbertv2", "colbert-ir/colbertv2.0"),
-                                                ("jfe", "Qwen/Qwen2-VL-2B-Instruct"), ("uniir-clip-sf", "TIGER-Lab/UniIR")])
+                                                ("jfe", "Qwen/Qwen2-VL-2B-Instruct"), ("uniir-clip-sf", "TIGER-Lab/UniIR"),
+                                                ("preflmr", "LinWeizheDragon/PreFLMR_ViT-L")])
 def test_every_retrievers_default_checkpoint_fails_fast_when_the_hub_is_out_of_reach(monkeypatch, retriever, repo_id):
     import huggingface_hub
 

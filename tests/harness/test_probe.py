@@ -139,7 +139,7 @@ def test_maxsim_parts_sum_to_the_searched_score(tmp_path):
     assert idx["text_dependence"] == pytest.approx(1 / 2)
     assert idx["text_dominance"] == pytest.approx(idx["text_dependence"] - idx["image_dependence"])
     assert record["by_type"]["both-needed"]["n_queries"] == 6
-    assert record["compare"]["stat_test"] == "student"
+    assert record["compare"]["stat_test"] == "fisher"
     assert 0.0 <= record["compare"]["vs_full"]["text"]["hit_rate@1"]["p_value"] <= 1.0
     assert record["indices"] == record["indices_by_metric"]["mrr@5"]  # main metric of an unregistered task
 

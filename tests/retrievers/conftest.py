@@ -65,3 +65,11 @@ def passages():
         Passage("p3", "", "Toyota Motor Corporation is a Japanese car maker. " * 30),
         Passage("p4", "", "Bus."),
     ]
+
+
+@pytest.fixture(scope="session")
+def preflmr_dir(tmp_path_factory) -> Path:
+    """A tiny PreFLMR in the released Hugging Face layout (tiny_preflmr.py)."""
+    import tiny_preflmr
+
+    return tiny_preflmr.write_preflmr(tmp_path_factory.mktemp("preflmr") / "ckpt")

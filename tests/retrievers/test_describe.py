@@ -28,6 +28,7 @@ CASES = {
     "colbertv2": ("colbert_dir", {"query_maxlen": 16}, {"query_maxlen": 16, "doc_maxlen": 384}),
     "mire": ("mire_dir", {"query_mask": "training"}, {"query_mask": "training", "passage_punctuation": "skip"}),
     "jfe": ("tiny_qwen2vl", {"prompts": "instruct"}, {"prompts": "instruct", "trust_remote_code": False}),
+    "preflmr": ("preflmr_dir", {"instructions": "off"}, {"instructions": "off", "missing_image": "black"}),
     "uniir-clip-sf": ("uniir_dir", {"instruct": "false"}, {"instruct": False, "batch_size": 64}),
     "st": ("minilm", {"fusion": "sum"}, {"fusion": "sum", "batch_size": 32, "trust_remote_code": False}),
     "mteb": (None, {"model": "MINILM", "batch_size": 8}, {"model": "MINILM", "batch_size": 8}),
