@@ -30,9 +30,14 @@ REFERENCE_FILES = ("metrics.json", "meta.json", "probe.json", "attribution.png",
 
 
 def copy_reference(output: Path, reference: Path, rows: list[dict], record: dict) -> None:
-    """The small committed copy of a demo run in ``output`` (replaces ``reference``)."""
-    shutil.rmtree(reference, ignore_errors=True)
-    reference.mkdir(parents=True)
+    """The small committed copy of a demo run in ``output``: replaces the run folders and files
+    of an earlier copy in ``reference``; other files there (the report's screenshots) stay."""
+    reference.mkdir(parents=True, exist_ok=True)
+    for old in reference.iterdir():
+        if old.is_dir():
+            shutil.rmtree(old)  # <retriever>/<run>/ folders of the earlier reference
+        elif old.suffix in (".json", ".txt", ".csv") or old.name in ("leaderboard.png", "probe_views.png"):
+            old.unlink()
     for name in ("demo_summary.txt", "leaderboard.csv", "leaderboard.png", "diagnostic/probe_views.png", "demo.json"):
         shutil.copy2(output / name, reference / Path(name).name)
     listed = []
