@@ -56,6 +56,10 @@ for _name, _build, _pretrain, _finetune in [
 
 # Options the reference evaluated a retriever with, per task and setting:
 # ``reference_options(task, setting) -> {option: value}``, applied under a run's own ``-o``.
+# Retrievers that never read an image: their runs (like every ``--view text`` run) load no query
+# image, so a task's text baseline needs none of its images on disk (tasks.base.LoadOptions.images).
+TEXT_ONLY_RETRIEVERS = frozenset({"bm25", "colbertv2"})
+
 REFERENCE_OPTIONS = Registry("reference options")
 REFERENCE_OPTIONS.register("mire", "retrievers.mire.configuration:reference_options", "")
 
