@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Hashable, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from harness.core.cache import cache_home
@@ -166,8 +166,9 @@ def check_images(queries: Sequence[Query], skip: bool, images: bool = True) -> t
     ``convert("RGB")`` clips (16-bit, floating-point) are kept, and counted in one warning
     on stderr.
     """
-    if not images:
-        return [q.with_image(None) for q in queries], []
+    if not images:  # the image's key stays: it still names which queries share a picture (harness/stats)
+        return [replace(q, image=None, extra={**q.extra, "image_key": q.image.key}) if q.image is not None else q
+                for q in queries], []
     kept, skipped, wide = [], [], 0
     for q in queries:
         check = check_ref(q.image) if q.image is not None else None

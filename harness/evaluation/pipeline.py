@@ -431,7 +431,7 @@ def _evaluate(settings: RunSettings, identity: dict, directory: Path, data: Task
         write_qrels_tsv(qrels, tmp / "qrels.tsv")
         n_relevant = {q: sum(1 for g in qrels.get(q, {}).values() if g > 0) for q in query_ids}
         write_per_query(tmp / "per_query.csv", scores, n_relevant, first_relevant_rank(qrels, run),
-                        images={q.id: image_hash(q.image) for q in data.queries})
+                        images={q.id: image_hash(q) for q in data.queries})
         write_json(tmp / "meta.json", meta)
         write_json(tmp / "metrics.json", summary)
     return RunResult(directory, scores.mean, reused=False, run=run, qrels=qrels, data=data, notes=summary["notes"])
@@ -488,12 +488,15 @@ def run_notes(summary: dict) -> list[str]:
     return notes
 
 
-def image_hash(image) -> str:
-    """per_query.csv's ``image``: 12 hex digits of the image's key, "" without an image;
-    queries sharing one are resampled together by the bootstrap (harness/stats)."""
+def image_hash(query) -> str:
+    """per_query.csv's ``image``: 12 hex digits of the query image's key, "" without an image;
+    queries sharing one are resampled together by the bootstrap (harness/stats). A run that read
+    no image (text-only retrievers, ``--view text``) still knows the key (``extra["image_key"]``,
+    :func:`tasks.base.check_images`), so its clusters are the same as an image-reading run's."""
     import hashlib
 
-    return "" if image is None else hashlib.sha1(image.key.encode("utf-8")).hexdigest()[:12]
+    key = query.image.key if query.image is not None else query.extra.get("image_key")
+    return "" if key is None else hashlib.sha1(key.encode("utf-8")).hexdigest()[:12]
 
 
 def _with_split(options: LoadOptions, split: str) -> LoadOptions:
