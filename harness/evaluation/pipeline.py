@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from harness.core.cache import stable_hash
+from harness.core.devices import check_device
 from harness.core.distributed import init as join_ranks, sum_ints
 from harness.core.errors import MireEvalError
 from harness.core.fingerprint import checkpoint_fingerprint
@@ -123,6 +124,7 @@ class RunSettings:
             self.metrics_left_out = tuple(dict.fromkeys([*self.metrics_left_out, *deep]))
         self.retriever_options = {**reference_options(self.retriever, self.task, self.setting),
                                   **self.retriever_options}  # the reference's choice unless -o says otherwise
+        check_device(self.device)  # bm25 never asks torch: the spelling is checked here for every retriever
         if not 0 <= self.seed < 2**32:  # numpy's and torch's seed range
             raise MireEvalError(f"--seed: {self.seed}: must be between 0 and 2**32 - 1")
         check_output_dir(self.output)

@@ -70,3 +70,14 @@ def test_metrics_flag_chooses_what_run_scores(local_task, tmp_path):
                               "--metrics", "hit_rat@5"])
     assert bad.exit_code == 2 and len(bad.output.strip().splitlines()) == 1
     assert bad.output.startswith("error: --metrics: unknown metric 'hit_rat@5'")
+
+
+@pytest.mark.parametrize("command", ["run", "probe"])
+def test_unknown_device_is_one_line_for_every_retriever(local_task, tmp_path, command):
+    # bm25 never touches torch, so no retriever caught --device gpu: it ran and labelled the card "gpu"
+    out = tmp_path / "results"
+    bad = runner.invoke(app, [command, "-t", f"local:{local_task}", "-r", "bm25", "--output", str(out),
+                              "--device", "gpu"])
+    assert bad.exit_code == 2 and len(bad.output.strip().splitlines()) == 1, bad.output
+    assert bad.output.startswith("error: --device: unknown device 'gpu'")
+    assert not out.exists() or not any(out.rglob("metrics.json"))
