@@ -198,3 +198,19 @@ def iter_json_lines(path: Path) -> Iterator[tuple[int, dict]]:
         if not isinstance(record, dict):
             raise MireEvalError(f"{where(path, n)}: expected a JSON object per line")
         yield n, record
+
+
+def read_csv_rows(path: str | Path, what: str = "file") -> list[dict[str, str]]:
+    """The rows of a CSV file with a header line, as ``csv.DictReader`` gives them.
+
+    Encoding rules are this module's (a damaged file is one line naming it, never a
+    ``UnicodeDecodeError``); a malformed row (a NUL byte, an unclosed quote) names its line.
+    """
+    import csv
+    import io
+
+    reader = csv.DictReader(io.StringIO(read_text(path, what), newline=""))
+    try:
+        return list(reader)
+    except csv.Error as exc:
+        raise MireEvalError(f"{where(path, reader.line_num)}: malformed CSV ({exc})") from None

@@ -21,6 +21,7 @@ from harness.core.devices import check_device
 from harness.core.distributed import init as join_ranks, sum_ints
 from harness.core.errors import MireEvalError
 from harness.core.fingerprint import checkpoint_fingerprint
+from harness.core.textfiles import load_json
 from harness.core.runs import read_qrels, read_trec_run, write_qrels_tsv, write_trec_run
 from harness.core.types import Qrels, Run, TaskData
 from harness.evaluation.efficiency import audit_topk, efficiency_card, split_audit, timed_search
@@ -299,8 +300,7 @@ def with_revision(settings: RunSettings, retriever=None) -> RunSettings:
 
 def _read_back(directory: Path, data: TaskData) -> RunResult:
     """A finished folder as a :class:`RunResult`: its metrics, and its run and qrels as written."""
-    with open(directory / "metrics.json") as g:
-        summary = json.load(g)
+    summary = load_json(directory / "metrics.json")
     metrics = summary["metrics"]
     judged = read_qrels(directory / "qrels.tsv")  # a query without judged passages has no line
     qrels = {q.id: judged.get(q.id, {}) for q in data.queries}

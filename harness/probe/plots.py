@@ -15,11 +15,11 @@ is a fixed size (``FIGSIZE`` inches at ``DPI``), so its PNG size in pixels is kn
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from harness.core.textfiles import load_json, read_csv_rows
 
 from harness.evaluation.labels import task_label, task_labels
 from harness.evaluation.results import complete_runs, leaderboard
@@ -283,7 +283,7 @@ def plot_leaderboard(entries: Sequence[Mapping], out: str | Path, figsize=(11.0,
 def find_probes(results: str | Path) -> list[tuple[Path, dict]]:
     """Every probe.json of a complete run folder under ``results`` as ``(directory, record)``,
     in path order (incomplete folders are skipped with a one-line warning)."""
-    return [(d, json.loads((d / "probe.json").read_text())) for d in complete_runs(Path(results), "probe.json")]
+    return [(d, load_json(d / "probe.json")) for d in complete_runs(Path(results), "probe.json")]
 
 
 def leaderboard_entries(results: str | Path) -> list[dict]:
@@ -295,7 +295,7 @@ def leaderboard_entries(results: str | Path) -> list[dict]:
         if row.get("view") != "full":
             continue
         probe = Path(row["path"]) / "probe.json"
-        metric = json.loads(probe.read_text())["main_metric"] if probe.exists() else main_metric_of(row["task"])
+        metric = load_json(probe)["main_metric"] if probe.exists() else main_metric_of(row["task"])
         if row.get(metric) is None:
             continue  # a run that measured other metrics never blanks the cell
         key = (row["task"], row["retriever"], row.get("setting") or "")
@@ -317,12 +317,12 @@ def plot_results(results: str | Path, attention_queries: int = 4) -> list[Path]:
     by_task: dict[str, list] = {}
     for directory, p in probes:
         by_task.setdefault(p["task"], []).append((directory, p))
-        rows = list(csv.DictReader(open(directory / "probe_per_query.csv")))
+        rows = read_csv_rows(directory / "probe_per_query.csv")
         title = f"{task_label(p['task'])} / {p['retriever']} ({p.get('setting', '')}): where the gold score comes from"
         written.append(plot_attribution(rows, title, directory / "attribution.png"))
         attention_file = directory / "pooling_attention.json"
         if attention_file.exists():
-            for i, item in enumerate(json.loads(attention_file.read_text())[:attention_queries]):
+            for i, item in enumerate(load_json(attention_file)[:attention_queries]):
                 with Image.open(directory / item["image"]) as image:
                     out = directory / f"pooling_attention_{i}.png"
                     written.append(plot_pooling_attention(image, item["attention"], item["question"], out))

@@ -44,6 +44,7 @@ from dataclasses import replace
 from harness.core.errors import MireEvalError
 from harness.core.progress import progress
 from harness.core.quiet import quiet_numba
+from harness.core.textfiles import load_json
 from harness.core.runs import trec_order_scores, write_trec_run
 from harness.core.types import Qrels, Query, Run
 from harness.evaluation.results import write_json
@@ -382,7 +383,6 @@ def query_types_and_chance(task: str, data) -> tuple[dict | None, dict | None]:
     queries' own ``type`` field (``Query.extra``, as a ``local:`` copy of the diagnostic task
     carries it) and, for a ``local:`` directory, a ``diagnostic.json`` written by
     ``mire-eval make-diagnostic``."""
-    import json
     from pathlib import Path
 
     from tasks.diagnostic import query_types
@@ -392,7 +392,7 @@ def query_types_and_chance(task: str, data) -> tuple[dict | None, dict | None]:
     if chance is None and task.startswith("local:"):
         stamp = Path(task[len("local:"):]) / "diagnostic.json"
         if stamp.exists():
-            chance = json.loads(stamp.read_text()).get("chance")
+            chance = load_json(stamp).get("chance")
     return types or None, chance
 
 
