@@ -42,10 +42,24 @@ def _pyplot():
 
 
 def _save(fig, out: str | Path) -> Path:
+    """Write ``fig`` to ``out`` (format from its suffix) through a scratch file renamed into
+    place, so an interrupted write never leaves a torn image under the final name."""
+    import os
+    import tempfile
+
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=DPI)  # no bbox_inches="tight": the pixel size stays figsize x DPI
-    _pyplot().close(fig)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    os.close(fd)
+    try:
+        # no bbox_inches="tight": the pixel size stays figsize x DPI
+        fig.savefig(tmp, dpi=DPI, format=out.suffix.lstrip(".") or "png")
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    finally:
+        _pyplot().close(fig)
     return out
 
 
