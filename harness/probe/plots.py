@@ -19,6 +19,7 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from harness.core.outputs import replaced
 from harness.core.textfiles import load_json, read_csv_rows
 
 from harness.evaluation.labels import task_label, task_labels
@@ -44,20 +45,10 @@ def _pyplot():
 def _save(fig, out: str | Path) -> Path:
     """Write ``fig`` to ``out`` (format from its suffix) through a scratch file renamed into
     place, so an interrupted write never leaves a torn image under the final name."""
-    import os
-    import tempfile
-
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
     try:
-        # no bbox_inches="tight": the pixel size stays figsize x DPI
-        fig.savefig(tmp, dpi=DPI, format=out.suffix.lstrip(".") or "png")
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with replaced(out) as tmp:  # no bbox_inches="tight": the pixel size stays figsize x DPI
+            fig.savefig(tmp, dpi=DPI, format=out.suffix.lstrip(".") or "png")
     finally:
         _pyplot().close(fig)
     return out

@@ -44,6 +44,7 @@ from dataclasses import replace
 from harness.core.errors import MireEvalError
 from harness.core.progress import progress
 from harness.core.quiet import quiet_numba
+from harness.core.outputs import replaced
 from harness.core.textfiles import load_json
 from harness.core.runs import trec_order_scores, write_trec_run
 from harness.core.types import Qrels, Query, Run
@@ -453,8 +454,12 @@ def run_probe(settings, stat_test: str = "fisher", retriever=None, data=None, at
                         **attribution_summary(rows, PROBE_VIEWS)},
         "chance": chance,
     }
+    # probe.json says "probe finished": it goes first and comes back last, and every other file is
+    # replaced whole, so an interrupted probe never leaves an old probe.json beside newer or torn files
+    (full.directory / "probe.json").unlink(missing_ok=True)
     for view in ("text", "image", "swap"):
-        write_trec_run(runs[view], full.directory / f"run_{view}.trec", tag=f"{settings.retriever}-{view}", k=settings.k)
+        with replaced(full.directory / f"run_{view}.trec") as tmp:
+            write_trec_run(runs[view], tmp, tag=f"{settings.retriever}-{view}", k=settings.k)
     write_pooling_attention(full.directory, retriever, data.queries, types, attention_queries)
     write_probe(full.directory, record, rows)  # probe.json last: readers take it as "probe finished"
     return {"directory": str(full.directory), **record}
@@ -463,7 +468,7 @@ def run_probe(settings, stat_test: str = "fisher", retriever=None, data=None, at
 def write_probe(directory, record: Mapping, rows: Sequence[Mapping]) -> None:
     import csv
 
-    with open(directory / "probe_per_query.csv", "w", newline="") as f:
+    with replaced(directory / "probe_per_query.csv") as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["query_id"])
         writer.writeheader()
         writer.writerows(rows)
@@ -500,7 +505,9 @@ def write_pooling_attention(directory, retriever, queries: Sequence[Query], type
     items = []
     for i, (q, att) in enumerate(zip(chosen, attention)):
         name = f"attention_query_{i}.png"
-        q.image.load().save(directory / name)
+        with replaced(directory / name) as tmp:
+            q.image.load().save(tmp, format="PNG")
         items.append({"query_id": q.id, "question": q.text, "type": (types or {}).get(q.id),
                       "image": name, "attention": att.tolist()})
-    (directory / "pooling_attention.json").write_text(json.dumps(items))
+    with replaced(directory / "pooling_attention.json") as tmp:
+        tmp.write_text(json.dumps(items))
