@@ -81,3 +81,17 @@ def test_unknown_device_is_one_line_for_every_retriever(local_task, tmp_path, co
     assert bad.exit_code == 2 and len(bad.output.strip().splitlines()) == 1, bad.output
     assert bad.output.startswith("error: --device: unknown device 'gpu'")
     assert not out.exists() or not any(out.rglob("metrics.json"))
+
+
+def test_cuda_without_a_gpu_is_one_line_for_every_retriever(local_task, tmp_path):
+    # bm25 ran with --device cuda on a CPU-only machine and its efficiency card said device "cuda"
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    out = tmp_path / "results"
+    bad = runner.invoke(app, ["run", "-t", f"local:{local_task}", "-r", "bm25", "--output", str(out),
+                              "--device", "cuda"])
+    assert bad.exit_code == 2 and len(bad.output.strip().splitlines()) == 1, bad.output
+    assert bad.output.startswith("error: --device: 'cuda': CUDA is not available on this machine")
+    assert not out.exists() or not any(out.rglob("metrics.json"))
