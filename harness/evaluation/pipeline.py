@@ -200,9 +200,29 @@ def build_retriever(settings: RunSettings, built=None, **batching):
     ``query_batch``, ``shard_passages``). An impossible ``--search`` fails here, before encoding."""
     search = search_params(settings.search, settings.search_options)
     if built is None:
-        factory = RETRIEVERS.get(settings.retriever)
+        factory = check_build(RETRIEVERS.get(settings.retriever), settings.retriever)
         built = factory(settings.checkpoint, settings.device, **settings.retriever_options)
     return as_retriever(built, settings.retriever, store=store_spec(settings), search=search, **batching)
+
+
+def check_build(factory, name: str):
+    """``factory`` if it can be called as ``build(checkpoint, device, **options)`` (the contract of
+    docs/own-model.md); else a one-line :class:`MireEvalError` naming the entry point (a plug-in's
+    entry point may name anything)."""
+    import inspect
+
+    target = RETRIEVERS.entry(name).target
+    if not callable(factory):
+        raise MireEvalError(f"--retriever {name}: {target} is not callable; a retriever entry point names "
+                            "build(checkpoint, device, **options)")
+    try:
+        inspect.signature(factory).bind_partial(None, "cpu")
+    except TypeError as exc:
+        raise MireEvalError(f"--retriever {name}: {target} cannot be called as build(checkpoint, device, "
+                            f"**options) ({exc})") from None
+    except ValueError:  # no signature to read (a builtin): let the call say
+        pass
+    return factory
 
 
 def seed_everything(seed: int) -> None:
