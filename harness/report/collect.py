@@ -175,9 +175,16 @@ def load_task_data(row: dict):
                               image_dir=path(load.get("image_dir")),
                               skip_missing_images=str(load.get("skip_missing_images")) == "True",
                               relevance=load.get("relevance") if load.get("relevance") not in ("None", "") else None)
-        return load_task(str(row["task"]), options), None
+        data = load_task(str(row["task"]), options)
     except (MireEvalError, OSError, ValueError) as exc:
         return None, str(exc)
+    # the run's data files' fingerprints (meta.json identity "inputs"): an edited file would show
+    # new questions or passages beside the old run's ranks, as if the run had read them
+    recorded = (meta.get("identity") or {}).get("inputs") or {}
+    changed = sorted(f for f in recorded if data.inputs.get(f) != recorded[f])
+    if changed:
+        return None, f"{changed[0]}: changed since the run (or gone)"
+    return data, None
 
 
 def drilldown(systems: list[System], queries: list[str], data, qrels: dict, relevance: str | None,

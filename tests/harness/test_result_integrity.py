@@ -243,3 +243,19 @@ def test_a_damaged_file_in_a_sealed_folder_is_one_line_for_every_reader(local_ta
         assert str(second / name) in lines[0], (args, lines[0])
         if args[0] == "report":
             assert not (out / "report.html").exists()
+
+
+def test_the_report_never_shows_data_edited_since_the_run_as_the_runs(local_task, tmp_path):
+    # the drill-down loaded the task as it is now: an edited corpus showed new passage texts
+    # beside the old run's ranks, as if the run had seen them
+    from harness.report.collect import load_task_data
+
+    out = tmp_path / "res"
+    _run(local_task, out)
+    (row,) = leaderboard(out)
+    data, why = load_task_data(row)
+    assert data is not None and why is None
+    corpus = local_task / "corpus.jsonl"
+    corpus.write_text(corpus.read_text().replace("Red fox", "Grey wolf"))
+    data, why = load_task_data(row)
+    assert data is None and f"{corpus.resolve()}: changed since the run" in why
