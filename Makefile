@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # With a GPU, keep your own CUDA torch:  make demo TORCH=   (or pip install -e . in your env).
 TORCH ?= torch==2.13.0
 
-.PHONY: demo test test-fast bench clean
+.PHONY: demo test test-fast bench clean reference
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,11 @@ $(BIN)/.installed: pyproject.toml
 
 demo: $(BIN)/.installed
 	$(BIN)/mire-eval demo
+
+# The committed reference of the demo (docs/demo/, the README's quick-start block, docs/probe.md's
+# tables), regenerated from an empty cache in a temporary folder: one command, nothing by hand.
+reference: $(BIN)/.installed
+	$(BIN)/python docs/diagnostic/run_diagnostic.py --clean --reference docs/demo --readme README.md --probe-doc docs/probe.md
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q

@@ -36,7 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ann_data import generate, hard_queries  # noqa: E402
 from harness.index.ann import Searcher, build_index, estimate, parse_params, shards_from_arrays  # noqa: E402
 from harness.index.ann.index import assign  # noqa: E402
-from harness.index.exact import TokenStore, id_ranks, maxsim_search  # noqa: E402
+from harness.core.ranking import id_ranks  # noqa: E402
+from harness.index.exact import TokenStore, maxsim_search  # noqa: E402
 
 warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
 

@@ -26,7 +26,7 @@ from transformers.image_utils import SizeDict  # noqa: E402
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil  # noqa: E402
 
 from harness.core.types import BytesImage  # noqa: E402
-from retrievers.jfe.images import batches, fitter  # noqa: E402
+from retrievers.mllm.images import batches, fitter  # noqa: E402
 
 
 def photo(width: int, height: int, seed: int) -> BytesImage:

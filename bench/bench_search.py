@@ -16,7 +16,8 @@ import time
 
 import torch
 
-from harness.index.exact import TokenStore, id_ranks, maxsim_search
+from harness.core.ranking import id_ranks
+from harness.index.exact import TokenStore, maxsim_search
 
 
 def best_of(fn, repeat: int) -> float:

@@ -31,8 +31,8 @@ import torch
 
 from harness.core.errors import MireEvalError
 from harness.core.progress import progress
+from harness.core.ranking import id_ranks, topk_trec
 from harness.core.types import Corpus, Query, Run
-from harness.index.exact import id_ranks, topk_trec
 from retrievers.base import check_view, describe_record
 from retrievers.options import check_options, option_choice, option_float
 

@@ -182,7 +182,7 @@ def make_qwen_processor(tokenizer):
     """Qwen2-VL's PIL image processor (no torchvision) with ``tokenizer`` and the chat template."""
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
-    from retrievers.jfe import image_only_processor_class
+    from retrievers.mllm import image_only_processor_class
 
     return image_only_processor_class("qwen2_vl")(Qwen2VLImageProcessorPil(), tokenizer,
                                                   chat_template=QWEN_CHAT_TEMPLATE)

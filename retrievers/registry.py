@@ -10,6 +10,9 @@ one line here (docs/contributing.md).
 
 from __future__ import annotations
 
+import importlib
+
+from harness.core.errors import MireEvalError
 from harness.core.registry import Registry
 
 RETRIEVERS = Registry("retriever", group="mire_eval.retrievers")  # plug-ins: docs/own-model.md
@@ -41,7 +44,7 @@ for _name, _build, _pretrain, _finetune in [
      "retrievers.mire.configuration:FINETUNE_DEFAULTS"),
     ("mire", "retrievers.mire.training:build_trainable", "retrievers.mire.configuration:PRETRAIN_DEFAULTS",
      "retrievers.mire.configuration:FINETUNE_DEFAULTS"),
-    ("jfe", "retrievers.jfe.training:build_trainable", "retrievers.jfe.configuration:PRETRAIN_DEFAULTS",
+    ("jfe", "retrievers.jfe.encoding:build_trainable", "retrievers.jfe.configuration:PRETRAIN_DEFAULTS",
      "retrievers.jfe.configuration:FINETUNE_DEFAULTS"),
     ("preflmr", "retrievers.preflmr.training:build_trainable", "retrievers.preflmr.configuration:PRETRAIN_DEFAULTS",
      "retrievers.preflmr.configuration:FINETUNE_DEFAULTS"),
@@ -53,5 +56,28 @@ for _name, _build, _pretrain, _finetune in [
 
 # Options the reference evaluated a retriever with, per task and setting:
 # ``reference_options(task, setting) -> {option: value}``, applied under a run's own ``-o``.
+# Retrievers that never read an image: their runs (like every ``--view text`` run) load no query
+# image, so a task's text baseline needs none of its images on disk (tasks.base.LoadOptions.images).
+TEXT_ONLY_RETRIEVERS = frozenset({"bm25", "colbertv2"})
+
 REFERENCE_OPTIONS = Registry("reference options")
 REFERENCE_OPTIONS.register("mire", "retrievers.mire.configuration:reference_options", "")
+
+
+def package_of(retriever: str):
+    """The package a registered retriever is built by (``retrievers.jfe`` for
+    ``retrievers.jfe.encoding:build``; a one-module family is its own package), imported; None
+    for a name not registered. Where a family declares what the harness reads before loading a
+    model: ``IMAGE_LIMITS``, ``DEFAULT_CHECKPOINT``."""
+    try:
+        module = RETRIEVERS.entry(retriever).target.partition(":")[0]
+    except MireEvalError:
+        return None
+    return importlib.import_module(module.rsplit(".", 1)[0] if module.count(".") > 1 else module)
+
+
+def image_limits(retriever: str):
+    """The :class:`~harness.core.images.ImageLimits` a retriever's package declares
+    (``IMAGE_LIMITS``), or None (no limits, or a name not registered)."""
+    package = package_of(retriever)
+    return getattr(package, "IMAGE_LIMITS", None) if package is not None else None

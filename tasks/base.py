@@ -32,6 +32,11 @@ class LoadOptions:
     data_dir: Path | None = None  # a local copy in the release's own layout
     image_dir: Path | None = None  # where images live, when apart from the data
     skip_missing_images: bool = False  # drop (and count) queries whose image is missing/corrupt
+    # False for a run that never reads an image (a text-only retriever, or --view text): query
+    # images are then neither looked for nor checked, and the queries carry none, so the text
+    # baseline of a task runs without its images on disk. Not part of a run's identity (the
+    # results are the same either way).
+    images: bool = True
     relevance: str | None = None  # override the task's default relevance
     cache_dir: Path = field(default_factory=cache_home)
     # answers empty after strip(): "ignore" (dropped from the match) or "all-relevant" (every
@@ -151,14 +156,18 @@ def local_path_hash(path: str | Path) -> str:
     return hashlib.sha256(str(Path(path).expanduser().resolve()).encode()).hexdigest()[:6]
 
 
-def check_images(queries: Sequence[Query], skip: bool) -> tuple[list[Query], list[str]]:
+def check_images(queries: Sequence[Query], skip: bool, images: bool = True) -> tuple[list[Query], list[str]]:
     """Decode every query image fully (:func:`harness.core.images.check_ref`), for any image source.
+    With ``images`` False (a run that reads no image, :attr:`LoadOptions.images`) nothing is
+    checked and the queries come back without their images.
 
     Returns (kept queries, ids of skipped queries). Without ``skip`` the first missing or
     corrupt image raises a one-line error naming the image and the query. Images that
     ``convert("RGB")`` clips (16-bit, floating-point) are kept, and counted in one warning
     on stderr.
     """
+    if not images:
+        return [q.with_image(None) for q in queries], []
     kept, skipped, wide = [], [], 0
     for q in queries:
         check = check_ref(q.image) if q.image is not None else None

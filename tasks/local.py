@@ -135,7 +135,7 @@ def load_local(root: Path, options: LoadOptions) -> TaskData:
             raise MireEvalError(
                 f"{root / 'queries.jsonl'}: query {missing[0]!r} has no answers and there are no qrels to judge it")
 
-    queries, skipped = check_images(queries, options.skip_missing_images)
+    queries, skipped = check_images(queries, options.skip_missing_images, options.images)
     if qrels is not None:
         qrels = {q.id: qrels.get(q.id, {}) for q in queries}
     train = None

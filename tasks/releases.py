@@ -200,9 +200,9 @@ def _qid_key(raw):
 # --------------------------------------------------------------------------------------------
 # Images beyond plain files, and the final TaskData
 # --------------------------------------------------------------------------------------------
-def check_all_images(queries: Sequence[Query], skip: bool) -> tuple[list[Query], list[str]]:
+def check_all_images(queries: Sequence[Query], skip: bool, images: bool = True) -> tuple[list[Query], list[str]]:
     """:func:`tasks.base.check_images`, which decodes every kind of image reference."""
-    return check_images(queries, skip)
+    return check_images(queries, skip, images)
 
 
 def assemble(
@@ -217,7 +217,7 @@ def assemble(
 ) -> TaskData:
     """Check ids and images (error or skip-and-count), drop skipped queries everywhere, record counts."""
     check_release_ids(name, queries, corpus)
-    kept, skipped = check_all_images(queries, options.skip_missing_images)
+    kept, skipped = check_all_images(queries, options.skip_missing_images, options.images)
     dropped = set(skipped)
     if relevance != "qrels":  # answer-match qrels are materialised by harness.evaluation.relevance
         qrels = None

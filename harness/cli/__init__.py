@@ -28,7 +28,7 @@ app = typer.Typer(
 )
 
 EXTENSIONS = ("harness.cli.data", "harness.cli.train", "harness.cli.r2p", "harness.cli.probe", "harness.cli.cache",
-              "harness.cli.stats")
+              "harness.cli.offline", "harness.cli.stats")
 
 
 @app.command("ls")
@@ -58,10 +58,11 @@ def run(opts: CommandOptions) -> None:
         from harness.evaluation.pipeline import run_evaluation
 
         RETRIEVERS.entry(opts.retriever)  # unknown names fail before any loading
-        result = run_evaluation(opts.run_settings())
+        settings = opts.run_settings()
+        result = run_evaluation(settings)
         m = result.metrics
         search = "" if opts.search == "exact" else f", search {opts.search}"
-        typer.echo(f"{opts.task} / {opts.retriever} ({opts.setting}, {opts.view}{search}): "
+        typer.echo(f"{opts.task} / {opts.retriever} ({settings.setting}, {opts.view}{search}): "
                    f"{summary_metrics(m)}{' (reused)' if result.reused else ''}{empty_answer_note(result.directory)}"
                    f" -> {result.directory}{''.join(f'; {note}' for note in result.notes)}")
 

@@ -20,15 +20,18 @@ from harness.core.cache import cache_home
 
 
 def fetch_task(task: str, data_dir: Path | None = None, image_dir: Path | None = None,
-               images: bool = True, split: str = "test") -> Path:
-    """Run one task's fetch; returns where its data is."""
+               images: bool = True, split: str = "test") -> Path | None:
+    """Run one task's fetch; returns where its data is, or None for a task with nothing to fetch
+    (shipped in the package, generated, or a local folder)."""
+    from harness.cli.options import check_folders
     from harness.core.errors import MireEvalError
     from tasks.registry import TASKS
     from tasks.base import LoadOptions
 
     spec = TASKS.get(task)
     if spec.fetch is None:
-        raise MireEvalError(f"task {task!r} has nothing to fetch")
+        return None
+    check_folders(data_dir, image_dir)
     if split not in spec.splits:
         raise MireEvalError(f"task {task!r} has no split {split!r}; known: {', '.join(spec.splits)}")
     options = LoadOptions(split=split, data_dir=data_dir, image_dir=image_dir, cache_dir=cache_home())
@@ -49,4 +52,5 @@ def register(app: typer.Typer) -> None:
 
         with user_errors():
             where = fetch_task(task, data_dir, image_dir, images, split)
-            typer.echo(f"{task}: ready in {where}")
+            typer.echo(f"{task}: nothing to fetch (its data ships with mire-eval or is made locally)" if where is None
+                       else f"{task}: ready in {where}")

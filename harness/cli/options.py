@@ -50,13 +50,18 @@ SEED_RANGE = {"min": 0, "max": 2**32 - 1}
 FLAGS: dict[str, Flag] = {
     "task": Flag(str, ..., "task name or local:PATH", ("--task", "-t")),
     "retriever": Flag(str, ..., "retriever name", ("--retriever", "-r")),
-    "checkpoint": Flag(Optional[str], None, "hub id or local directory"),
+    "checkpoint": Flag(Optional[str], None, "a hub id (owner/name, optionally @commit), a local checkpoint directory "
+                       "or one weights file (.safetensors / .pt, read without pickle); default: the retriever's "
+                       "released checkpoint (mire-eval ls retrievers)"),
     "split": Flag(str, "test", "split to evaluate"),
     "k": Flag(int, 100, "passages retrieved per query", extra={"min": 1}),
     "limit": Flag(Optional[int], None, "evaluate only the first N queries", extra={"min": 1}),
-    "device": Flag(str, "cpu", "cpu | cuda (under torchrun: each rank's own GPU)"),
+    "device": Flag(str, "cpu", "cpu | cuda | cuda:N | mps (under torchrun: each rank's own GPU)",
+                   extra={"callback": lambda value: check_device(value)}),
     "view": Flag(str, "full", "full, text (image removed) or image (question removed)"),
-    "setting": Flag(str, "zero-shot", "zero-shot or fine-tuned (a label for the leaderboard)"),
+    "setting": Flag(Optional[str], None, "zero-shot | aligned | fine-tuned, optionally @label (how the model was "
+                    "trained, a label for the leaderboard); default: what the checkpoint's training.json says "
+                    "(finetune: fine-tuned, pretrain: aligned), else zero-shot; an override is recorded in meta.json"),
     "output": Flag(Path, Path("results"), "results directory", ("--output",)),
     "overwrite": Flag(bool, False, "recompute even if an identical run is finished"),
     "data_dir": Flag(Optional[Path], None, "local copy of the task's release"),
@@ -79,9 +84,14 @@ class _CommandOptionsMethods:
     """What a command does with its shared flags (the fields come from :data:`FLAGS`)."""
 
     def load(self, split: str | None = None):
-        """The :class:`tasks.base.LoadOptions` the data flags name (``split`` overrides)."""
+        """The :class:`tasks.base.LoadOptions` the data flags name (``split`` overrides); a
+        ``--data-dir`` / ``--image-dir`` that does not exist is a one-line error here."""
+        from retrievers.registry import TEXT_ONLY_RETRIEVERS
+
+        check_folders(self.data_dir, self.image_dir)
+        images = self.retriever not in TEXT_ONLY_RETRIEVERS and self.view != "text"
         return load_options(split or self.split, self.data_dir, self.image_dir, self.skip_missing_images,
-                            self.relevance, self.empty_answers)
+                            self.relevance, self.empty_answers, images)
 
     def run_settings(self, **overrides):
         """The :class:`harness.evaluation.pipeline.RunSettings` of these flags (``overrides`` win)."""
@@ -99,6 +109,12 @@ class _CommandOptionsMethods:
             values["metrics"] = tuple(check_metrics(self.metrics.split(",")))
             values["metrics_named"] = True  # deeper than --k is then computed, marked depth-limited
         values.update(overrides)
+        if "setting" in overrides:
+            values["setting_source"] = "set by the command"
+        else:
+            from harness.core.provenance import resolve_setting
+
+            values["setting"], values["setting_source"] = resolve_setting(self.setting, values["checkpoint"])
         values.setdefault("load", self.load(values["split"]))
         return RunSettings(**values)
 
@@ -158,13 +174,45 @@ def parse_options(pairs: list[str], flag: str = "--option") -> dict:
     return out
 
 
-def load_options(split, data_dir, image_dir, skip_missing_images, relevance, empty_answers="ignore"):
-    """The :class:`tasks.base.LoadOptions` the data flags of ``run``, ``probe`` and ``finetune`` name."""
+def check_folders(data_dir: Path | None, image_dir: Path | None) -> None:
+    """A named ``--data-dir`` or ``--image-dir`` must be an existing folder (else the task
+    would look inside a folder that is not there and advise passing the flag that was passed)."""
+    for flag, folder in (("--data-dir", data_dir), ("--image-dir", image_dir)):
+        if folder is None:
+            continue
+        if not Path(folder).exists():
+            raise MireEvalError(f"{flag} {folder}: no such folder")
+        if not Path(folder).is_dir():
+            raise MireEvalError(f"{flag} {folder}: not a folder")
+
+
+# What --device may name: torch's spellings of the devices mire-eval runs on.
+DEVICE_PATTERN = r"cpu|cuda|cuda:\d+|mps"
+
+
+def check_device(value: str) -> str:
+    """The ``--device`` callback of every command: ``cpu``, ``cuda``, ``cuda:N`` or ``mps``,
+    checked on the command line before any import (whether CUDA is present is checked when a
+    model is placed, :func:`retrievers.checkpoint.device_of`).
+
+    >>> check_device("cuda:1")
+    'cuda:1'
+    """
+    import re
+
+    if value is None or re.fullmatch(DEVICE_PATTERN, value):
+        return value
+    raise typer.BadParameter(f"unknown device {value!r}; known: cpu, cuda, cuda:N, mps")
+
+
+def load_options(split, data_dir, image_dir, skip_missing_images, relevance, empty_answers="ignore", images=True):
+    """The :class:`tasks.base.LoadOptions` the data flags of ``run``, ``probe`` and ``finetune``
+    name; ``images`` False for a run that reads no image (a text-only retriever, ``--view text``)."""
     from tasks.base import LoadOptions
 
     return LoadOptions(split=split, data_dir=data_dir, image_dir=image_dir,
                        skip_missing_images=skip_missing_images, relevance=relevance,
-                       empty_answers=empty_answers or "ignore")
+                       empty_answers=empty_answers or "ignore", images=images)
 
 
 def output_path(output: Path | None, out: Path | None) -> Path:

@@ -37,7 +37,7 @@ def probe_line(result: dict) -> str:
     return (f"probe {result['task']}/{result['retriever']}: {m} {views} | "
             f"image dependence {_format(idx['image_dependence'])}, text dependence {_format(idx['text_dependence'])}, "
             f"text-dominance {_format(idx['text_dominance'])}, swap sensitivity {_format(idx['swap_sensitivity'])}"
-            f"{_undefined_swaps(result)} -> {result['directory']}")
+            f"{_undefined_swaps(result)}{' (reused)' if result.get('reused') else ''} -> {result['directory']}")
 
 
 def _undefined_swaps(result: dict) -> str:
@@ -76,17 +76,21 @@ def register(app: typer.Typer) -> None:
     def plot(
         output: Path = typer.Option(Path("results"), help="results directory holding probe outputs (as for run)"),
         attention_queries: int = typer.Option(4, help="pooling-attention figures per MIRe probe", min=0),
+        force: bool = typer.Option(False, "--force", help="redraw every figure, also those up to date"),
     ):
-        """Draw the probe's figures (PNG) beside the results they come from."""
+        """Draw the probe's figures (PNG) beside the results they come from: those missing or
+        older than their data (or than the drawing code)."""
         from harness.core.errors import MireEvalError, user_errors
 
         with user_errors():
             from harness.probe.plots import plot_results
 
-            written = plot_results(output, attention_queries)
-            if not written:
+            drawn: list = []
+            figures = plot_results(output, attention_queries, force=force, drawn=drawn)
+            if not figures:
                 raise MireEvalError(f"{output}: no probe.json or metrics.json found (run `mire-eval probe` first)")
-            typer.echo(f"plot: {len(written)} figures under {output} ({', '.join(sorted({p.name for p in written}))})")
+            typer.echo(f"plot: {len(figures)} figures under {output}, {len(drawn)} drawn, "
+                       f"{len(figures) - len(drawn)} up to date ({', '.join(sorted({p.name for p in figures}))})")
 
     @app.command("make-diagnostic")
     def make_diagnostic(

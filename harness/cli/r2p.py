@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from harness.cli.options import deprecated_out, output_path
+from harness.cli.options import check_device, deprecated_out, output_path
 
 
 def register(app: typer.Typer) -> None:
@@ -18,7 +18,7 @@ def register(app: typer.Typer) -> None:
         output: Optional[Path] = typer.Option(None, "--output", help="R2P JSON file to write"),
         checkpoint: str = typer.Option(None, "--checkpoint", help="ColBERTv2 checkpoint (default colbert-ir/colbertv2.0)"),
         k: int = typer.Option(3, "--k", help="passages retrieved per response"),
-        device: str = typer.Option("cpu", "--device"),
+        device: str = typer.Option("cpu", "--device", help="cpu | cuda | cuda:N | mps", callback=check_device),
         batch_size: int = typer.Option(256, "--batch-size", help="responses searched together"),
         remove_bracket: bool = typer.Option(False, "--remove-bracket", help="the authors' 'Title: ... content:' variant"),
         limit: int = typer.Option(None, "--limit", help="convert only the first N pairs"),

@@ -121,18 +121,26 @@ def pretrain(
     data: list[Path] = typer.Option(..., help="training file(s): pairs .jsonl or R2P/ViD2R .json (repeatable)"),
     checkpoints: Optional[Path] = typer.Option(None, help="root for checkpoints/ (default: the mire-eval cache)"),
     name: Optional[str] = typer.Option(None, help="run name (default: pretrain-<first data file stem>)"),
+    run_folder: Optional[Path] = typer.Option(None, "--output", help="folder of this training run: OUTPUT/final is "
+                                              "the model (default: CHECKPOINTS/checkpoints/<name>/<retriever>)"),
     resume: bool = typer.Option(False, help="continue from the last saved step"),
     **flags,
 ) -> None:
-    """Post-training adaptation / alignment pre-training on generic pairs or R2P data."""
+    """Post-training adaptation / alignment pre-training on generic pairs or R2P data (setting
+    ``aligned`` when evaluated: the model's training.json says so)."""
     with user_errors():
         from harness.core.cache import cache_home
+        from harness.evaluation.pipeline import check_output_dir
 
         retriever = opts.retriever
         retriever_trainable(retriever)
+        if run_folder is not None and (checkpoints is not None or name is not None):
+            raise MireEvalError("--output: names the run's folder itself; drop --checkpoints and --name")
+        if run_folder is not None:
+            check_output_dir(run_folder)
         device = setup_distributed(opts.device)
         examples = [e for path in data for e in read_training_file(path, opts.image_dir)]
-        out = (checkpoints or cache_home()) / "checkpoints" / (name or f"pretrain-{data[0].stem}") / retriever
+        out = run_folder or (checkpoints or cache_home()) / "checkpoints" / (name or f"pretrain-{data[0].stem}") / retriever
         result = run_training("pretrain", retriever, examples, out, opts.checkpoint, device, flags,
                               parse_options(opts.option), resume=resume, overwrite=opts.overwrite)
         last = result.history[-1] if result.history else {}

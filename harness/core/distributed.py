@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import atexit
 import os
+import sys
 from dataclasses import dataclass
 
-import torch
+# torch is imported where a collective needs it: a world of one (every run not started by
+# torchrun, e.g. a reused bm25 result) never loads it.
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,8 @@ class World:
 
 def world() -> World:
     """The current process group (a world of one when none is initialised)."""
+    if "torch.distributed" not in sys.modules:  # no group can exist without it
+        return World()
     import torch.distributed as dist
 
     if not (dist.is_available() and dist.is_initialized()):
@@ -42,9 +46,12 @@ def world() -> World:
 
 def init(device: str = "cpu") -> World:
     """Join torchrun's process group if the environment asks for one (idempotent)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return world()
+    import torch
     import torch.distributed as dist
 
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or not dist.is_available():
+    if not dist.is_available():
         return world()
     if not dist.is_initialized():
         cuda = str(device).startswith("cuda")
@@ -63,23 +70,26 @@ def _shutdown() -> None:
 
 
 def _device(w: World) -> torch.device:
+    import torch
+
     return torch.device("cuda", torch.cuda.current_device()) if w.backend == "nccl" else torch.device("cpu")
 
 
 def barrier() -> None:
-    import torch.distributed as dist
-
     if world().world_size > 1:
+        import torch.distributed as dist
+
         dist.barrier()
 
 
 def sum_ints(values: list[int]) -> list[int]:
     """Element-wise sum of small integer counters over all ranks."""
-    import torch.distributed as dist
-
     w = world()
     if w.world_size == 1:
         return list(values)
+    import torch
+    import torch.distributed as dist
+
     t = torch.tensor(values, dtype=torch.int64, device=_device(w))
     dist.all_reduce(t)
     return t.cpu().tolist()
@@ -91,6 +101,7 @@ def all_gather_topk(vals: torch.Tensor, rows: torch.Tensor, k: int) -> tuple[tor
     Ranks holding fewer than ``k`` passages pad with (-inf, row 0), which never win a merge
     while the corpus has at least ``k`` passages.
     """
+    import torch
     import torch.distributed as dist
 
     w = world()

@@ -125,7 +125,8 @@ def wide_image_warning(count: int) -> str:
 @dataclass(frozen=True)
 class ImageLimits:
     """The images a retriever's processor refuses, known before any model is loaded (a
-    retriever module's ``IMAGE_LIMITS``): ``max_aspect`` (the longer side over the shorter
+    retriever package's ``IMAGE_LIMITS``, read by
+    :func:`retrievers.registry.image_limits`): ``max_aspect`` (the longer side over the shorter
     must not exceed it) and ``rule`` (where the limit comes from, for the error line)."""
 
     max_aspect: float | None = None
@@ -163,21 +164,6 @@ def header_size(ref) -> tuple[int, int]:
         except (OSError, SyntaxError, ValueError):
             pass
     return ref.load().size
-
-
-def retriever_image_limits(retriever: str) -> ImageLimits | None:
-    """The ``IMAGE_LIMITS`` of the module a registered retriever is built by (its package's),
-    or None."""
-    import importlib
-
-    from retrievers.registry import RETRIEVERS
-
-    try:
-        module = RETRIEVERS.entry(retriever).target.partition(":")[0]
-    except MireEvalError:
-        return None
-    package = importlib.import_module(module.rsplit(".", 1)[0] if module.count(".") > 1 else module)
-    return getattr(package, "IMAGE_LIMITS", None)
 
 
 def screen_images(queries, limits: ImageLimits | None, skip: bool) -> tuple[list, list[str]]:

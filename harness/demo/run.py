@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from harness.core.cache import cache_home, stable_hash
+from harness.core.compute import DEMO_THREADS, fixed_compute
 
 # The setting (a folder-name part, shown in every table and figure) and the summary's label.
 JFE_SETTING = "fine-tuned@tiny-random-Qwen2-VL"
@@ -81,6 +82,7 @@ class DemoConfig:
     jfe_sizes: dict = field(default_factory=lambda: dict(JFE_SIZES))
     seed: int = 0
     progress: bool = False
+    threads: int = DEMO_THREADS  # torch threads for training and evaluation (harness/core/compute.py)
 
 
 @dataclass
@@ -167,16 +169,17 @@ def untrained_mire(parts: Path, config: DemoConfig) -> tuple[Path, bool]:
 
 
 def trained(name: str, retriever: str, stage: str, checkpoint: str | None, examples, train_config: dict,
-            model_options: dict, task_fingerprint: str, base_files=()) -> tuple[Path, bool]:
+            model_options: dict, task_fingerprint: str, base_files=(), threads: int = DEMO_THREADS) -> tuple[Path, bool]:
     """``run_training`` (what ``mire-eval pretrain/finetune`` run) once per key: the starting
-    weights' sha256 (``checkpoint`` and ``base_files``), both configurations and the task."""
+    weights' sha256 (``checkpoint`` and ``base_files``), both configurations, the task and the
+    torch thread count (which sets the order floats are summed in, so the trained weights)."""
     from harness.training.launch import run_training
 
     key = {"retriever": retriever, "stage": stage, "base": weights_fingerprint(*filter(None, [checkpoint]),
                                                                                *base_files),
            "train": train_config, "model": {k: v for k, v in model_options.items() if k not in
                                             ("colbert_checkpoint", "vision_model")},
-           "task": task_fingerprint, "examples": len(examples)}
+           "task": task_fingerprint, "examples": len(examples), "threads": threads}
 
     def build(tmp):
         run_training(stage, retriever, examples, tmp / "run", checkpoint, "cpu", {},
@@ -241,7 +244,13 @@ def probe(settings, log: _Log, label: str) -> dict:
 # The demo
 # --------------------------------------------------------------------------------------------
 def run_demo(config: DemoConfig = DemoConfig(), echo=print) -> DemoResult:
-    """Run (or reuse) every row, write leaderboard.csv, demo.json and the figures."""
+    """Run (or reuse) every row, write leaderboard.csv, demo.json and the figures, with
+    ``config.threads`` torch threads and deterministic algorithms (:mod:`harness.core.compute`)."""
+    with fixed_compute(config.threads) as compute:
+        return _run_demo(config, echo, compute)
+
+
+def _run_demo(config: DemoConfig, echo, compute: dict) -> DemoResult:
     from harness.probe.plots import plot_results
     from harness.evaluation.results import leaderboard, write_json, write_leaderboard
     from tasks.base import LoadOptions
@@ -271,12 +280,12 @@ def run_demo(config: DemoConfig = DemoConfig(), echo=print) -> DemoResult:
     build = {**MIRE_BUILD, "colbert_checkpoint": str(colbert_dir), "vision_model": str(clip_dir)}
     step = time.perf_counter()
     aligned, hit = trained("mire-aligned", "mire", "pretrain", None, train_data.train, config.align, build,
-                           fingerprint, base_files=(colbert_dir, clip_dir))
+                           fingerprint, base_files=(colbert_dir, clip_dir), threads=config.threads)
     log.add("mire alignment (pretrain stage)", aligned, hit, step)
     rows.append(probe(probe_settings(config, "mire", aligned, "aligned", MIRE_EVAL), log, "mire (aligned)"))
     step = time.perf_counter()
     finetuned, hit = trained("mire-finetuned", "mire", "finetune", str(aligned), train_data.train, config.finetune,
-                             MIRE_BUILD, fingerprint)
+                             MIRE_BUILD, fingerprint, threads=config.threads)
     log.add("mire fine-tuning (finetune stage)", finetuned, hit, step)
     rows.append(probe(probe_settings(config, "mire", finetuned, "fine-tuned", MIRE_EVAL), log, "mire (fine-tuned)"))
 
@@ -298,7 +307,7 @@ def run_demo(config: DemoConfig = DemoConfig(), echo=print) -> DemoResult:
         figures = plot_results(output)
     log.add("leaderboard and figures", output, reused, step)
     seconds = round(time.perf_counter() - start, 1)
-    write_json(output / "demo.json", {"config": asdict(config), "rows": rows, "events": log.events,
+    write_json(output / "demo.json", {"config": asdict(config), "compute": compute, "rows": rows, "events": log.events,
                                       "figures": [str(p) for p in figures], "seconds": seconds})
     return DemoResult(output, rows, log.events, figures, seconds)
 
@@ -312,22 +321,26 @@ def drawn_figures(output: Path) -> list[Path] | None:
     return sorted(p for p in output.rglob("*.png") if not p.name.startswith("attention_query_"))
 
 
+def jfe_training_text(train_data) -> str:
+    """The text the tiny Qwen2-VL's tokenizer learns: every passage and every training question."""
+    corpus = train_data.corpus
+    return " ".join([corpus[i].title + " " + corpus[i].text for i in range(len(corpus))]
+                    + sorted({e.query.text for e in train_data.train}))
+
+
 def run_jfe(config: DemoConfig, train_data, fingerprint: str, log: _Log) -> dict:
     """Tiny random Qwen2-VL: stage 1 (``pretrain``) then stage 2 (``finetune``) on the train
     split, probed with the setting :data:`JFE_SETTING`."""
-    corpus = train_data.corpus
-    text = " ".join([corpus[i].title + " " + corpus[i].text for i in range(len(corpus))]
-                    + sorted({e.query.text for e in train_data.train}))
     step = time.perf_counter()
-    base, hit = tiny_qwen2vl(config, text, fingerprint)
+    base, hit = tiny_qwen2vl(config, jfe_training_text(train_data), fingerprint)
     log.add("jfe base (tiny random Qwen2-VL)", base, hit, step)
     step = time.perf_counter()
     stage1, hit = trained("jfe-stage1", "jfe", "pretrain", str(base), train_data.train, config.jfe_stage1, JFE_MODEL,
-                          fingerprint)
+                          fingerprint, threads=config.threads)
     log.add("jfe stage 1", stage1, hit, step)
     step = time.perf_counter()
     stage2, hit = trained("jfe-stage2", "jfe", "finetune", str(stage1), train_data.train, config.jfe_stage2,
-                          JFE_MODEL, fingerprint)
+                          JFE_MODEL, fingerprint, threads=config.threads)
     log.add("jfe stage 2", stage2, hit, step)
     return probe(probe_settings(config, "jfe", stage2, JFE_SETTING, JFE_EVAL), log, f"jfe ({JFE_LABEL})")
 

@@ -17,7 +17,6 @@ fingerprint is a local checkpoint's; meta.json adds the fingerprint of the files
 
 from __future__ import annotations
 
-import importlib
 import re
 from pathlib import Path
 
@@ -26,16 +25,13 @@ from harness.core.errors import MireEvalError
 COMMIT = re.compile(r"^[0-9a-f]{40}$")
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 _resolved: dict[tuple[str, str], str] = {}  # (repo, revision) -> commit, once per process
+WITHOUT_WEIGHTS = frozenset({"bm25"})  # retrievers that load no weights (a reused bm25 run imports no torch)
 
 
 def _package(retriever: str):
-    from retrievers.registry import RETRIEVERS
+    from retrievers.registry import package_of
 
-    try:
-        module = RETRIEVERS.entry(retriever).target.partition(":")[0]
-    except MireEvalError:
-        return None
-    return importlib.import_module(module.rsplit(".", 1)[0] if module.count(".") > 1 else module)
+    return package_of(retriever)
 
 
 def hub_source(retriever: str, checkpoint: str | None, options: dict) -> tuple[str, str] | None:
@@ -55,6 +51,8 @@ def hub_source(retriever: str, checkpoint: str | None, options: dict) -> tuple[s
         if not HUB_ID.match(repo):
             return None
         return repo, pinned or options.get("revision") or HUB_REVISIONS.get(repo, "main")
+    if retriever in WITHOUT_WEIGHTS:  # nothing to resolve, and importing its module would load torch
+        return None
     package = _package(retriever)
     repo = getattr(package, "DEFAULT_CHECKPOINT", None) if package is not None else None
     if not repo:

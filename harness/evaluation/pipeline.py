@@ -37,10 +37,8 @@ from harness.evaluation.results import (
     write_json,
     write_per_query,
 )
-from harness.index.ann.retrieve import search_identity, search_params
-from harness.index.retriever import as_retriever, index_for_run
-from harness.index.store import stores_root
-from harness.index.store_index import StoreSpec
+# harness.index (and with it torch) is imported where a model runs, not here: a bm25 run and a
+# reused run never load torch (tests/harness/test_cli_newcomer.py checks it).
 from harness.metrics.scoring import DEFAULT_METRICS, deeper_than, evaluate, first_relevant_rank
 from retrievers.hooks import check_queries
 from retrievers.registry import REFERENCE_OPTIONS, RETRIEVERS
@@ -53,6 +51,16 @@ from tasks.loading import load_task
 # (the demo's ``fine-tuned@tiny-random-Qwen2-VL``); the part before ``@`` must be known.
 SETTINGS = ("zero-shot", "aligned", "fine-tuned")
 RELEVANCE_NAMES = ("gold", "qrels", *ANSWER_MODES)  # what --relevance may name; each task narrows it
+
+
+def search_identity(mode: str, options: dict | None) -> dict | None:
+    """:func:`harness.index.ann.retrieve.search_identity`, imported only for an approximate search
+    (harness.index loads torch, which a bm25 run or a reused run never needs)."""
+    if mode == "exact" and not options:
+        return None
+    from harness.index.ann.retrieve import search_identity as identity_of_search
+
+    return identity_of_search(mode, options)
 
 
 def reference_options(retriever: str, task: str, setting: str) -> dict:
@@ -82,7 +90,7 @@ class RunSettings:
     limit: int | None = None
     device: str = "cpu"
     view: str = "full"
-    setting: str = "zero-shot"  # or "fine-tuned"
+    setting: str = "zero-shot"  # or "aligned" / "fine-tuned" (SETTINGS), optionally @label
     output: Path = Path("results")
     overwrite: bool = False
     seed: int = 0
@@ -91,6 +99,8 @@ class RunSettings:
     metrics: tuple[str, ...] = DEFAULT_METRICS
     search: str = "exact"  # or "ivf" / "ivfpq" (harness.index.ann.retrieve)
     search_options: dict = field(default_factory=dict)  # --search-option pairs
+    # Where ``setting`` came from (harness.core.provenance): meta.json records it, the identity does not.
+    setting_source: str = "given"
     audit: int | None = None  # approximate runs: queries audited against exact (--search-option audit=N)
     # True when the user named the metrics (--metrics): one deeper than k is then computed on the
     # depth-k run and marked depth-limited. Otherwise (the default set) such metrics are left out.
@@ -141,7 +151,7 @@ class RunSettings:
         the flag every query is evaluated or the load fails, so the set follows from the
         inputs and the identity (and tag) stay those it always had.
         """
-        load = {k: str(v) for k, v in asdict(self.load).items() if k not in ("split", "cache_dir")
+        load = {k: str(v) for k, v in asdict(self.load).items() if k not in ("split", "cache_dir", "images")
                 and not (k == "empty_answers" and v == "ignore")}  # the default keeps earlier identities
         search = search_identity(self.search, self.search_options)
         return ({"search": search} if search is not None else {}) | {
@@ -186,10 +196,14 @@ def materialise_qrels(data: TaskData, cache_dir: Path) -> Qrels:
                         empty=data.meta.get("empty_answers", "ignore"))
 
 
-def store_spec(settings: RunSettings) -> StoreSpec | None:
-    """Where the run's embedding store lives (None: ``MIRE_EVAL_STORE=off``, index in memory)."""
+def store_spec(settings: RunSettings):
+    """Where the run's embedding store lives (a :class:`harness.index.store_index.StoreSpec`;
+    None: ``MIRE_EVAL_STORE=off``, index in memory)."""
     if os.environ.get("MIRE_EVAL_STORE", "on").lower() in ("off", "0"):
         return None
+    from harness.index.store import stores_root  # torch: only when a model runs
+    from harness.index.store_index import StoreSpec
+
     return StoreSpec(stores_root(settings.load.cache_dir), settings.checkpoint, settings.task)
 
 
@@ -198,6 +212,12 @@ def build_retriever(settings: RunSettings, built=None, **batching):
     Encoder or Retriever the caller holds), an Encoder wrapped with the run's store and search
     (:func:`harness.index.retriever.as_retriever`; ``batching``: ``passage_batch``,
     ``query_batch``, ``shard_passages``). An impossible ``--search`` fails here, before encoding."""
+    from harness.evaluation.hub_precheck import precheck
+
+    precheck(settings.retriever, settings.checkpoint)  # before the retriever's module imports torch
+    from harness.index.ann.retrieve import search_params
+    from harness.index.retriever import as_retriever
+
     search = search_params(settings.search, settings.search_options)
     if built is None:
         factory = check_build(RETRIEVERS.get(settings.retriever), settings.retriever)
@@ -223,6 +243,19 @@ def check_build(factory, name: str):
     except ValueError:  # no signature to read (a builtin): let the call say
         pass
     return factory
+
+
+def compute_now() -> dict | None:
+    """torch's thread counts, deterministic-algorithm flag and CPU capability, which set the
+    order floats are summed in (:func:`harness.core.compute.compute_record`); None when the run
+    never imported torch (bm25)."""
+    import sys
+
+    if "torch" not in sys.modules:
+        return None
+    from harness.core.compute import compute_record
+
+    return compute_record()
 
 
 def seed_everything(seed: int) -> None:
@@ -280,9 +313,12 @@ def screen_for_retriever(data: TaskData, settings: RunSettings) -> TaskData:
     one line naming the file and the query), before the run's identity is taken."""
     from dataclasses import replace
 
-    from harness.core.images import retriever_image_limits, screen_images
+    if all(q.image is None for q in data.queries):  # a run that reads no image (LoadOptions.images):
+        return data  # nothing to screen, and the retriever's module (maybe torch) stays unimported
+    from harness.core.images import screen_images
+    from retrievers.registry import image_limits
 
-    limits = retriever_image_limits(settings.retriever)
+    limits = image_limits(settings.retriever)
     kept, skipped = screen_images(data.queries, limits, settings.load.skip_missing_images)
     if not skipped:
         return data
@@ -314,6 +350,10 @@ def with_revision(settings: RunSettings, retriever=None) -> RunSettings:
 
     if settings.checkpoint_revision is not None:
         return settings
+    if retriever is None:  # a hub checkpoint that cannot be had fails here, before torch loads
+        from harness.evaluation.hub_precheck import precheck
+
+        precheck(settings.retriever, settings.checkpoint)
     commit = run_revision(settings.retriever, settings.checkpoint, settings.retriever_options, retriever)
     return settings if commit is None else replace(settings, checkpoint_revision=commit)
 
@@ -341,6 +381,10 @@ def _finished(directory: Path, identity: dict) -> bool:
 
 def _evaluate(settings: RunSettings, identity: dict, directory: Path, data: TaskData, retriever,
               load_s: float, ranks) -> RunResult:
+    if retriever is None:
+        from harness.evaluation.hub_precheck import precheck
+
+        precheck(settings.retriever, settings.checkpoint)  # a missing checkpoint fails before torch loads
     seed_everything(settings.seed)
     timings: dict[str, float] = {"load_task": load_s}
     clock = time.perf_counter()
@@ -359,6 +403,8 @@ def _evaluate(settings: RunSettings, identity: dict, directory: Path, data: Task
     check_loaded(retriever, settings.checkpoint_revision)  # the commit the identity names, or stop
     check_queries(retriever, data.queries, settings.view)  # a view the model cannot realise: before indexing
     lap("load_retriever")
+    from harness.index.retriever import index_for_run
+
     indexed = index_for_run(retriever, data.corpus)
     lap("index")
     run, timing = timed_search(retriever, data.queries, settings.k, settings.view)
@@ -394,6 +440,7 @@ def _evaluate(settings: RunSettings, identity: dict, directory: Path, data: Task
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(settings).items()},
         "device": settings.device,
         "seed": settings.seed,
+        "compute": compute_now(),
         "checkpoint_files": checkpoint_files(settings),
         "timings_s": timings,
         "efficiency": efficiency,  # harness/evaluation/efficiency.py: the run's cost beside its quality

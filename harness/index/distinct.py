@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from harness.index.exact import id_ranks, topk_trec
+from harness.core.ranking import id_ranks, topk_trec
 from harness.core.types import Corpus
 
 
@@ -38,7 +38,7 @@ class DistinctPassages:
     ``group_of``: int64 [n_rows], corpus row -> row of ``corpus``;
     ``offsets`` int64 [n_groups + 1] and ``members`` int64 [n_rows]: group j's corpus rows are
     ``members[offsets[j]:offsets[j + 1]]``, best-ranked (id descending) first;
-    ``ranks``: :func:`harness.index.exact.id_ranks` of the full corpus's ids;
+    ``ranks``: :func:`harness.core.ranking.id_ranks` of the full corpus's ids;
     ``group_ranks``: the representatives' ranks among themselves (the search's tie-break: a
     group wins a tie against another when its best member outranks the other's).
     """

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import torch
 
 from harness.core.progress import progress
+from harness.core.ranking import topk_trec
 
 
 # --------------------------------------------------------------------------------------------
@@ -128,44 +129,8 @@ def length_tiles(lengths: torch.Tensor, max_tokens: int) -> list[tuple[int, int,
 
 
 # --------------------------------------------------------------------------------------------
-# Exact top-k with trec_eval's tie order
+# Exact top-k with trec_eval's tie order (id_ranks, topk_trec: harness.core.ranking, which bm25 shares)
 # --------------------------------------------------------------------------------------------
-def id_ranks(ids: Sequence[str]) -> torch.Tensor:
-    """Position of each id in byte-wise sorted order (trec_eval compares ids with strcmp).
-
-    >>> id_ranks(["b", "a", "c"]).tolist()
-    [1, 0, 2]
-    """
-    order = sorted(range(len(ids)), key=lambda i: ids[i].encode("utf-8"))
-    ranks = torch.empty(len(ids), dtype=torch.int64)
-    ranks[torch.tensor(order, dtype=torch.int64)] = torch.arange(len(ids))
-    return ranks
-
-
-def topk_trec(scores: torch.Tensor, tiebreak: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Top-k columns of each row by score, ties decided by ``tiebreak`` descending.
-
-    Exact also when ties straddle the k-th place, where plain ``topk`` picks arbitrarily.
-
-    >>> s = torch.tensor([[1.0, 2.0, 2.0, 0.5]])
-    >>> v, i = topk_trec(s, torch.tensor([[0, 1, 3, 2]]), 1)
-    >>> i.tolist()
-    [[2]]
-    """
-    k = min(k, scores.shape[1])
-    vals, idx = scores.topk(k, dim=1)
-    if k == 0:
-        return vals, idx
-    kth = vals[:, -1:]
-    crowded = ((scores >= kth).sum(1) > k).nonzero().flatten().tolist()
-    for r in crowded:
-        cand = (scores[r] >= kth[r]).nonzero().flatten()
-        cand = cand[torch.argsort(tiebreak[r, cand], descending=True, stable=True)]
-        cand = cand[torch.argsort(scores[r, cand], descending=True, stable=True)][:k]
-        idx[r], vals[r] = cand, scores[r, cand]
-    return vals, idx
-
-
 class RunningTopK:
     """Keeps the best ``k`` (score, corpus row) of each query across tiles.
 

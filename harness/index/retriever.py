@@ -27,7 +27,8 @@ from harness.index.ann.params import AnnParams
 from harness.index.ann.retrieve import ApproximateSearch
 from harness.index.ann.single import SINGLE_VECTOR, OneTokenMaxSim
 from harness.index.distinct import distinct_passages
-from harness.index.exact import TokenStore, VectorStore, cosine_search, maxsim_search, topk_trec
+from harness.core.ranking import topk_trec
+from harness.index.exact import TokenStore, VectorStore, cosine_search, maxsim_search
 from harness.index.store_index import StoreSpec, build_store
 from retrievers.base import VIEWS, Encoder, Retriever, check_encoder, check_view, describe_record
 

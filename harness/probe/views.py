@@ -427,19 +427,30 @@ def run_probe(settings, stat_test: str = "fisher", retriever=None, data=None, at
     settings = replace(settings, metrics=tuple(metrics))
     if data is None:  # loaded before the model, so a data error costs no model loading
         data = load_task(settings.task, replace(settings.load, split=settings.split))
+    probe_identity = {"stat_test": stat_test, "attention_queries": attention_queries}
+    reused = finished_probe(settings, data, probe_identity)
+    if reused is not None:
+        return reused
+    # One bar over the probe's phases (the encoders' own bars nest inside it).
+    phases = progress(total=5, desc="probe: full view", unit="phase")
     retriever = build_retriever(settings, built=retriever)  # an Encoder gets the run's store and search
 
     full = run_evaluation(settings, retriever=retriever, data=data)  # loads and indexes, unless reused
     data, qrels = full.data, full.qrels
+    phases.update(1)
+    phases.set_description("probe: text, image and swap views")
     if full.reused:  # the other views need the index: the run's cached store (and --search's index)
         index_for_run(retriever, data.corpus)
     swapped, no_swap = swap_plan(data.queries, settings.seed)
     runs, gold, attribution = search_and_attribute(retriever, data.queries, qrels, settings.k, settings.seed,
                                                    full_run=full.run, swapped=swapped)
-
+    phases.update(1)
+    phases.set_description(f"probe: metrics and paired tests ({stat_test})")
     types, chance = query_types_and_chance(settings.task, data)
     summary, per_query = summarise(qrels, runs, metrics, main_metric, types, stat_test, no_swap, settings.seed)
     runs["swap"] = {q: r for q, r in runs["swap"].items() if q not in no_swap}  # run_swap.trec: real swaps only
+    phases.update(1)
+    phases.set_description("probe: attribution")
     rows = attribution_rows(attribution, gold, per_query, main_metric, types)
     described = retriever.describe()
     record = {
@@ -453,7 +464,10 @@ def run_probe(settings, stat_test: str = "fisher", retriever=None, data=None, at
         "attribution": {"gold": "the relevant passage ranked best under full", "split": split_kind(retriever),
                         **attribution_summary(rows, PROBE_VIEWS)},
         "chance": chance,
+        "probe_identity": probe_identity,
     }
+    phases.update(1)
+    phases.set_description("probe: writing")
     # probe.json says "probe finished": it goes first and comes back last, and every other file is
     # replaced whole, so an interrupted probe never leaves an old probe.json beside newer or torn files
     (full.directory / "probe.json").unlink(missing_ok=True)
@@ -462,7 +476,32 @@ def run_probe(settings, stat_test: str = "fisher", retriever=None, data=None, at
             write_trec_run(runs[view], tmp, tag=f"{settings.retriever}-{view}", k=settings.k)
     write_pooling_attention(full.directory, retriever, data.queries, types, attention_queries)
     write_probe(full.directory, record, rows)  # probe.json last: readers take it as "probe finished"
+    phases.update(1)
+    phases.close()
     return {"directory": str(full.directory), **record}
+
+
+def finished_probe(settings, data, probe_identity: Mapping) -> dict | None:
+    """probe.json's content (plus ``directory`` and ``reused``) of a finished probe of the same
+    run identity (:func:`harness.evaluation.pipeline.finished_run`) and the same probe options
+    (``probe_identity``: paired test, pooling-attention queries), unless ``settings.overwrite``.
+    A probe written before its options were recorded is not reused."""
+    import json
+
+    from harness.evaluation.pipeline import finished_run
+
+    if settings.overwrite:
+        return None
+    directory = finished_run(settings, data)
+    if directory is None or not (directory / "probe.json").exists():
+        return None
+    try:
+        record = json.loads((directory / "probe.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if record.get("probe_identity") != dict(probe_identity):
+        return None
+    return {"directory": str(directory), **record, "reused": True}
 
 
 def write_probe(directory, record: Mapping, rows: Sequence[Mapping]) -> None:

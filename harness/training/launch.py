@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Optional
 
 from harness.core.errors import MireEvalError
+from harness.core.provenance import SETTING_OF_STAGE
 from harness.training.pairs import read_pairs
 from harness.training.r2p import read_r2p
 from retrievers.registry import FINETUNE_DEFAULTS, PRETRAIN_DEFAULTS, RETRIEVERS, TRAINABLES
@@ -87,7 +88,9 @@ def run_training(
         return build_trainable(ckpt, device, stage=stage, **model_options)
 
     result = train(build, examples, config, output_dir, checkpoint, device, resume=resume, progress=progress)
-    record = {"stage": stage, "retriever": retriever, "checkpoint": checkpoint, "model_options": model_options}
+    # The provenance `run` reads to label an evaluation of these weights (harness/core/provenance.py).
+    record = {"stage": stage, "setting": SETTING_OF_STAGE[stage], "retriever": retriever, "checkpoint": checkpoint,
+              "task": defaults_key, "model_options": model_options}
     summary_path = result.model_dir / "training.json"
     if summary_path.is_file():
         summary = json.loads(summary_path.read_text())

@@ -67,15 +67,17 @@ class TextTower:
                 "artifact_metadata": asdict(self.settings), "state_dict": self.keys.as_dict()}
 
 
-def load_text_tower(checkpoint: str | None) -> TextTower:
-    """A ColBERTv2 directory (HF BERT files + ``artifact.metadata``) or hub id."""
+def load_text_tower(checkpoint: str | None, pass_as: str = "--checkpoint DIR") -> TextTower:
+    """A ColBERTv2 directory (HF BERT files + ``artifact.metadata``) or hub id. ``pass_as``: how
+    the advice of a failed download tells the user to pass a local copy (MIRe's pre-training
+    takes its text tower as ``-o colbert_checkpoint=DIR``)."""
     from transformers import AutoTokenizer, BertConfig
 
     source = resolve(checkpoint or DEFAULT_CHECKPOINT,
-                     ["*.json", "*.txt", "artifact.metadata", "*.safetensors"])
+                     ["*.json", "*.txt", "artifact.metadata", "*.safetensors"], pass_as)
     directory = source.directory
     if not any(p.suffix in (".safetensors", ".bin", ".pth", ".pt") for p in directory.iterdir()):
-        source = resolve(checkpoint or DEFAULT_CHECKPOINT, ["*.bin"])
+        source = resolve(checkpoint or DEFAULT_CHECKPOINT, ["*.bin"], pass_as)
         directory = source.directory
     for name in ("config.json", "artifact.metadata"):
         if not (directory / name).is_file():

@@ -146,8 +146,10 @@ def load_mire(checkpoint: str | None, weights_file: str | None = None) -> Loaded
 def fresh_mire(colbert_checkpoint: str | None, vision_model: str, num_tokens: int = 16,
                num_heads: int = 12) -> LoadedMIRe:
     """A MIRe to pre-train: ColBERTv2 and CLIP weights loaded, the pooling module initialised."""
-    tower = load_text_tower(colbert_checkpoint)
-    pass_as = "--option vision_model=DIR"
+    # The advice of a failed download names the option that works here: pre-training starts from
+    # a ColBERTv2 and a CLIP, not from a MIRe checkpoint (--checkpoint).
+    tower = load_text_tower(colbert_checkpoint, "-o colbert_checkpoint=DIR")
+    pass_as = "-o vision_model=DIR"
     vision = resolve(vision_model, ["*.json", "*.txt", "*.safetensors"], pass_as)
     if not any(vision.directory.glob("*.safetensors")):
         vision = resolve(vision_model, ["*.json", "*.txt", "pytorch_model.bin"], pass_as)

@@ -14,7 +14,8 @@ from harness.index.ann import (
 )
 from harness.index.ann.index import index_name
 from harness.core.errors import MireEvalError
-from harness.index.exact import TokenStore, id_ranks, maxsim_scores, maxsim_search
+from harness.core.ranking import id_ranks
+from harness.index.exact import TokenStore, maxsim_scores, maxsim_search
 
 DIM, PASSAGES, QUERIES = 32, 600, 20
 

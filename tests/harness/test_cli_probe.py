@@ -34,7 +34,7 @@ def test_make_diagnostic_probe_local_copy_and_plot(tmp_path, monkeypatch):
     assert plotted.exit_code == 0, plotted.output
     assert (probe_json.parents[2] / "probe_views.png").exists() and (out / "leaderboard.png").exists()
     with Image.open(probe_json.parent / "attribution.png") as img:
-        assert img.size == (600, 560)
+        assert img.size == (640, 660)
 
 
 def test_probe_errors_are_one_line(tmp_path):

@@ -24,6 +24,8 @@ SMALL = dict(limit=12, text_layers=1,
              jfe_stage1={**demo.JFE_STAGE1, "max_steps": 1, "batch_size": 8},
              jfe_stage2={**demo.JFE_STAGE2, "max_steps": 1, "batch_size": 8},
              jfe_sizes={**demo.JFE_SIZES, "hidden": 32, "vision_dim": 32})
+pytestmark = pytest.mark.slow  # trains four small models and probes six rows
+
 LABELS = ["bm25 (zero-shot)", "colbertv2 (zero-shot)", "mire (zero-shot)", "mire (aligned)", "mire (fine-tuned)",
           "preflmr (aligned)", f"jfe ({demo.JFE_LABEL})"]
 

@@ -57,7 +57,7 @@ def _not_blank(pixels):
 def test_views_bars(tmp_path):
     probes = [_probe("bm25", "zero-shot", 0.66, 0.66, 0.0, 0.66), _probe("mire", "fine-tuned", 0.8, 0.5, 0.4, 0.3)]
     out = plots.plot_views("diagnostic", probes, tmp_path / "views.png")
-    pixels = _pixels(out, (4 * 460, 460))  # all queries + three query types
+    pixels = _pixels(out, (4 * 460, 527))  # all queries + three query types; title and legend rows above
     _not_blank(pixels)
     # the bar colour of each view is painted somewhere
     for colour in plots.VIEW_COLOURS.values():
@@ -67,9 +67,9 @@ def test_views_bars(tmp_path):
 
 def test_attribution_scatter(tmp_path):
     out = plots.plot_attribution(_rows(), "diagnostic / mire", tmp_path / "scatter.png")
-    _not_blank(_pixels(out, (600, 560)))
+    _not_blank(_pixels(out, (640, 660)))
     moved = plots.plot_attribution(_rows(seed=1), "diagnostic / mire", tmp_path / "scatter2.png")
-    assert not np.array_equal(_pixels(out, (600, 560)), _pixels(moved, (600, 560)))
+    assert not np.array_equal(_pixels(out, (640, 660)), _pixels(moved, (640, 660)))
 
 
 @pytest.mark.slow
@@ -183,7 +183,7 @@ def test_chance_line_follows_the_metric_shown_also_for_a_local_diagnostic_copy(t
     assert "local:diag-copy" in figures[0]._suptitle.get_text() and "/tmp" not in figures[0]._suptitle.get_text()
     probe["chance"] = None
     without = plots.plot_views(path, [probe], tmp_path / "without.png")
-    assert not np.array_equal(_pixels(with_line, (4 * 460, 460)), _pixels(without, (4 * 460, 460)))
+    assert not np.array_equal(_pixels(with_line, (4 * 460, 527)), _pixels(without, (4 * 460, 527)))
 
 
 @pytest.mark.parametrize("n,relevant", [(5, 1), (5, 2), (6, 3)])
@@ -214,7 +214,7 @@ def test_attribution_shows_every_group_even_when_points_coincide(tmp_path, figur
     assert len(ax.collections[-1].get_offsets()) == 3  # the small group is drawn on top
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels == ["image-needed (rank 1, 3)", "text-sufficient (rank 1, 27)"]
-    pixels = _pixels(out, (600, 560))
+    pixels = _pixels(out, (640, 660))
     box = ax.get_legend().get_window_extent()
     height = pixels.shape[0]
     mask = np.ones(pixels.shape[:2], bool)

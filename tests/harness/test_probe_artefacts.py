@@ -38,8 +38,8 @@ def _settings(tmp_path) -> RunSettings:
                        load=LoadOptions(cache_dir=tmp_path / "cache"))
 
 
-def _probe(tmp_path, retriever):
-    return run_probe(_settings(tmp_path), data=_task(), retriever=retriever)
+def _probe(tmp_path, retriever, attention_queries=4):
+    return run_probe(_settings(tmp_path), data=_task(), retriever=retriever, attention_queries=attention_queries)
 
 
 def test_the_probe_searches_the_full_view_once_and_not_at_all_when_reused(tmp_path):
@@ -49,8 +49,12 @@ def test_the_probe_searches_the_full_view_once_and_not_at_all_when_reused(tmp_pa
     # (searched with the full view over swapped images), one chunk each
     assert first.searched == Counter({"full": 2, "text": 1, "image": 1}) and first.indexed == 1
 
+    # the same probe again: reused whole, nothing searched
+    idle = CountingRetriever(ColourWordEncoder(), store=store_spec(_settings(tmp_path)))
+    assert _probe(tmp_path, idle)["reused"] and idle.searched == Counter() and idle.indexed == 0
+    # a probe with other options over the same run: the full view's run is reused
     again = CountingRetriever(ColourWordEncoder(), store=store_spec(_settings(tmp_path)))
-    reused = _probe(tmp_path, again)
+    reused = _probe(tmp_path, again, attention_queries=2)
     assert again.searched == Counter({"full": 1, "text": 1, "image": 1})  # the swap only
     assert again.indexed == 1  # the other views need the index
     assert again.store_info["reused"] is True  # the run's embedding store, not a fresh encoding

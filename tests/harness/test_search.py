@@ -2,7 +2,8 @@
 
 import torch
 
-from harness.index.exact import TokenStore, VectorStore, cosine_search, id_ranks, maxsim_search, topk_trec
+from harness.core.ranking import id_ranks, topk_trec
+from harness.index.exact import TokenStore, VectorStore, cosine_search, maxsim_search
 
 
 def brute_force_maxsim(queries, passages):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -124,7 +126,11 @@ def test_default_checkpoints_come_from_the_hub(monkeypatch, mire_dir, colbert_di
         asked.append((repo_id, revision))
         return str({"Y-J-Ju/MIRe_base_pt": mire_dir, "colbert-ir/colbertv2.0": colbert_dir}[repo_id])
 
+    def fake_listing(self, repo_id, revision=None, **_):  # MIRe lists the repository first
+        return sorted(p.name for p in Path({"Y-J-Ju/MIRe_base_pt": mire_dir}[repo_id]).iterdir() if p.is_file())
+
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot)
+    monkeypatch.setattr(huggingface_hub.HfApi, "list_repo_files", fake_listing)
     meta = mire.build(None).describe()
     assert asked[0] == ("Y-J-Ju/MIRe_base_pt", "main") and meta["checkpoint"] == "Y-J-Ju/MIRe_base_pt"
     assert meta["revision"] == mire_dir.name  # the snapshot folder: the resolved commit on the hub

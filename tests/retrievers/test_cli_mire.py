@@ -4,40 +4,12 @@ from __future__ import annotations
 
 import pytest
 import json
-from pathlib import Path
 
-from PIL import Image
 from typer.testing import CliRunner
 
 from harness.cli import app
+from tests.helpers.colour_task import COLOURS, WORDS, result_metrics, write_colour_task
 from tests.helpers.single_thread import one_thread  # noqa: F401
-from test_training_steps import COLOURS, WORDS
-
-
-def write_colour_task(root: Path) -> Path:
-    """Local format: 8 colour images, one shared question, the colour picks the code word."""
-    (root / "images").mkdir(parents=True)
-    (root / "qrels").mkdir()
-    queries, corpus, qrels = [], [], ["query-id\tcorpus-id\tscore"]
-    for i, (name, rgb) in enumerate(COLOURS.items()):
-        Image.new("RGB", (32, 32), rgb).save(root / "images" / f"{name}.png")
-        queries.append({"_id": f"q{i}", "text": "which code word belongs to this picture?",
-                        "image": f"images/{name}.png", "answers": [WORDS[i]]})
-        corpus.append({"_id": f"p{i}", "title": "", "text": f"code word {WORDS[i]}"})
-        qrels.append(f"q{i}\tp{i}\t1")
-    (root / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries))
-    (root / "corpus.jsonl").write_text("".join(json.dumps(c) + "\n" for c in corpus))
-    for split in ("train", "test"):
-        (root / "qrels" / f"{split}.tsv").write_text("\n".join(qrels) + "\n")
-    return root
-
-
-def _metrics(results: Path, setting: str) -> tuple[dict, dict]:
-    for metrics_file in results.rglob("metrics.json"):
-        summary = json.loads(metrics_file.read_text())
-        if summary["setting"] == setting:
-            return summary["metrics"], json.loads((metrics_file.parent / "meta.json").read_text())
-    raise AssertionError(f"no {setting} result under {results}")
 
 
 @pytest.mark.slow
@@ -47,14 +19,14 @@ def test_zero_shot_then_finetune_through_the_cli(mire_dir, tmp_path):
     zero = runner.invoke(app, ["run", "--task", f"local:{task}", "--retriever", "mire", "--checkpoint",
                                str(mire_dir), "--output", str(tmp_path / "results"), "--k", "8"])
     assert zero.exit_code == 0, zero.output
-    before, meta = _metrics(tmp_path / "results", "zero-shot")
+    before, meta = result_metrics(tmp_path / "results", "zero-shot")
     retriever_meta = json.dumps(meta)
     assert "reference-eval" in retriever_meta and "mire_epoch_4.pth" in retriever_meta
     ft = runner.invoke(app, ["finetune", "--task", f"local:{task}", "--retriever", "mire", "--checkpoint",
                              str(mire_dir), "--epochs", "20", "--batch-size", "8", "--lr", "2e-3", "--warmup", "0",
                              "--checkpoints", str(tmp_path / "out"), "--output", str(tmp_path / "results"), "--k", "8"])
     assert ft.exit_code == 0, ft.output
-    after, _ = _metrics(tmp_path / "results", "fine-tuned")
+    after, _ = result_metrics(tmp_path / "results", "fine-tuned")
     assert after["mrr@5"] > before["mrr@5"] and after["mrr@5"] >= 0.75, (before, after)
     summary = json.loads(next((tmp_path / "out").rglob("training.json")).read_text())
     assert summary["config"]["temperature"] == 0.8 and summary["model_options"] == {"query_maxlen": 32, "doc_maxlen": 180}

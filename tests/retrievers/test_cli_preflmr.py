@@ -8,8 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from harness.cli import app
+from tests.helpers.colour_task import result_metrics, write_colour_task
 from tests.helpers.single_thread import one_thread  # noqa: F401
-from test_cli_mire import _metrics, write_colour_task
 
 
 @pytest.mark.slow
@@ -21,14 +21,14 @@ def test_run_probe_and_finetune_through_the_cli(preflmr_dir, tmp_path, monkeypat
               "--output", str(tmp_path / "results")]
     zero = runner.invoke(app, ["run", *common, "--k", "8"])
     assert zero.exit_code == 0, zero.output
-    before, meta = _metrics(tmp_path / "results", "zero-shot")
+    before, meta = result_metrics(tmp_path / "results", "zero-shot")
     assert meta["retriever"]["name"] == "preflmr" and meta["retriever"]["options"]["instructions"] == "m2kr"
     probe = runner.invoke(app, ["probe", *common])
     assert probe.exit_code == 0, probe.output
     ft = runner.invoke(app, ["finetune", *common, "--epochs", "3", "--batch-size", "8", "--lr", "1e-3",
                              "--warmup", "0", "--checkpoints", str(tmp_path / "out"), "--k", "8"])
     assert ft.exit_code == 0, ft.output
-    after, meta_ft = _metrics(tmp_path / "results", "fine-tuned")
+    after, meta_ft = result_metrics(tmp_path / "results", "fine-tuned")
     summary = json.loads(next((tmp_path / "out").rglob("training.json")).read_text())
     assert summary["config"]["temperature"] == 1.0 and summary["config"]["weight_decay"] == 0.01
     assert summary["model_options"] == {"freeze_vision": True}

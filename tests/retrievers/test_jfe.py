@@ -1,43 +1,16 @@
-import io
 import json
 
 import pytest
 import torch
 from PIL import Image
 
-from retrievers.offline import save_tiny_qwen2vl
-
 from harness.core.errors import MireEvalError
-from harness.core.types import BytesImage, Corpus, Passage, Query, TrainExample
+from harness.core.types import Corpus, Passage, Query
 from harness.index.retriever import EncoderRetriever
 from harness.training.trainer import TrainConfig, train
 from retrievers.jfe import JfeSettings, build, build_trainable
 from tests.helpers.single_thread import one_thread  # noqa: F401
-
-CITIES = ["paris", "london", "berlin", "madrid", "rome", "vienna", "oslo", "dublin", "prague", "lisbon", "athens",
-          "warsaw"]
-COLORS = ["red", "green", "blue", "yellow", "purple", "orange", "black", "white"]
-
-
-
-def image(color: str, size=(56, 56)) -> BytesImage:
-    buf = io.BytesIO()
-    Image.new("RGB", size, color).save(buf, "PNG")
-    return BytesImage(buf.getvalue(), color)
-
-
-def examples() -> list[TrainExample]:
-    return [
-        TrainExample(Query(f"q{i}", f"what city is {c}", image(COLORS[i % 8])),
-                     Passage(f"p{i}", c.title(), f"{c} is a city with many facts"))
-        for i, c in enumerate(CITIES)
-    ]
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    extra = " ".join(CITIES + [c.title() for c in CITIES] + ["city", "many", "with", "what"])
-    return save_tiny_qwen2vl(tmp_path_factory.mktemp("tiny-qwen2vl"), extra_text=extra)
+from tests.helpers.tiny_jfe import examples, image, tiny  # noqa: F401  (tiny: a fixture)
 
 
 def direct_last_state(model, prompt: str, img=None) -> torch.Tensor:

@@ -14,7 +14,7 @@ from harness.core.errors import MireEvalError
 from harness.core.images import ImageLimits, screen_images
 from harness.core.types import FileImage, Query
 from retrievers.jfe import IMAGE_LIMITS
-from retrievers.jfe.images import image_size
+from retrievers.mllm.images import image_size
 from retrievers.offline import save_tiny_qwen2vl
 from tests.helpers.single_thread import one_thread  # noqa: F401
 

@@ -14,15 +14,15 @@ import pytest
 import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
-from test_jfe import image, tiny  # noqa: F401  (tiny: the tiny Qwen2-VL fixture of test_jfe)
 from typer.testing import CliRunner
 
 from harness.cli import app
 from harness.core.errors import MireEvalError
 from harness.core.types import BytesImage, Query
 from retrievers.jfe import build, build_trainable
-from retrievers.jfe.loading import resolve_dtype
+from retrievers.mllm.loading import resolve_dtype
 from tests.helpers.single_thread import one_thread  # noqa: F401
+from tests.helpers.tiny_jfe import image, tiny  # noqa: F401  (tiny: a fixture)
 
 EVIL_MODULE = '''
 import pathlib

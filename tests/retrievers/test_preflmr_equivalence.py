@@ -26,8 +26,7 @@ from harness.index.retriever import EncoderRetriever
 from harness.core.types import FileImage, Passage, Query
 from retrievers.preflmr.encoding import build
 from tests.helpers.single_thread import one_thread  # noqa: F401
-
-from test_reference_equivalence import _padded
+from tests.helpers.tensors import padded
 
 FIXTURE = Path(__file__).parent / "data" / "preflmr_reference_be4b748.safetensors"
 REL = 1e-5
@@ -77,7 +76,7 @@ def test_fp32_scores_match_the_authors_code(ref, setup, attention, key):
     Q, D = enc.encode_queries(queries, "full"), enc.encode_passages(passages)
     assert [d.shape[0] for d in D] == r["doclens"].tolist()
     assert (torch.stack([d[0, :8] for d in D]) - r["D_first8"]).abs().max() < 1e-5
-    scores = maxsim_scores(*_padded(Q), *_padded(D))
+    scores = maxsim_scores(*padded(Q), *padded(D))
     assert _rel(scores, r[key]) < REL
     if attention == "bidirectional":
         # Our rows are the reference's non-zero rows (its instruction rows are exactly 0).

@@ -26,6 +26,7 @@ from harness.index.exact import maxsim_scores
 from harness.core.types import FileImage, Passage, Query
 from retrievers import colbert, mire
 from tests.helpers.single_thread import one_thread  # noqa: F401
+from tests.helpers.tensors import padded
 
 FIXTURE = Path(__file__).parent / "data" / "mire_reference_c0f9966.safetensors"
 TOL = 1e-4
@@ -54,17 +55,8 @@ def inputs(ref, tmp_path_factory):
     return queries, passages
 
 
-def _padded(mats):
-    width = max(m.shape[0] for m in mats)
-    X = torch.zeros(len(mats), width, mats[0].shape[1])
-    M = torch.zeros(len(mats), width, dtype=torch.bool)
-    for i, m in enumerate(mats):
-        X[i, : len(m)], M[i, : len(m)] = m, True
-    return X, M
-
-
 def _scores(qs, ds):
-    return maxsim_scores(*_padded(qs), *_padded(ds))
+    return maxsim_scores(*padded(qs), *padded(ds))
 
 
 def test_colbertv2_matches_reference(ref, inputs, colbert_dir):

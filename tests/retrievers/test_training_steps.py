@@ -18,11 +18,9 @@ from harness.core.types import BytesImage, Corpus, Passage, Query, TrainExample
 from harness.training.launch import training_defaults
 from harness.training.trainer import TrainConfig, train
 from retrievers import colbert, mire
+from tests.helpers.colour_task import COLOURS, WORDS
 from tests.helpers.single_thread import one_thread  # noqa: F401
 
-COLOURS = {"red": (220, 20, 20), "green": (20, 200, 40), "blue": (30, 40, 220), "yellow": (230, 220, 30),
-           "black": (10, 10, 10), "white": (245, 245, 245), "purple": (140, 30, 160), "cyan": (30, 210, 220)}
-WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"]
 
 
 def _image(rgb) -> BytesImage:

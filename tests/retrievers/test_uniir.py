@@ -20,7 +20,7 @@ from harness.core.types import Query
 from retrievers.checkpoint import read_weights
 from retrievers.uniir import DEFAULT_INSTRUCTION, build
 from retrievers.uniir.conversion import load_clip_sf, openai_to_transformers, strip_prefix, transformers_to_openai
-from test_cli_mire import write_colour_task
+from tests.helpers.colour_task import write_colour_task
 from tests.helpers.single_thread import one_thread  # noqa: F401
 
 runner = CliRunner()

@@ -14,7 +14,7 @@ from tests.helpers import evil
 from harness.cli import app
 from retrievers.checkpoint import read_weights
 from tasks.base import task_slug
-from test_cli_mire import write_colour_task
+from tests.helpers.colour_task import write_colour_task
 from tests.helpers.single_thread import one_thread  # noqa: F401
 
 

@@ -107,12 +107,16 @@ def test_skip_missing_images_skips_and_counts_every_undecodable_kind(local_task)
 
 def test_skipped_images_are_counted_in_meta_json(local_task, tmp_path):
     _task_with(local_task, {"q-owl": broken_zlib_png()})
+    # a run that reads images skips and counts (meta.json's "task" is this meta)
+    task = load_task(f"local:{local_task}", LoadOptions(skip_missing_images=True)).meta
+    assert task["skipped_images"] == 1 and task["skipped_image_query_ids"] == ["q-owl"] and task["queries"] == 2
+    # bm25 reads no image: nothing to skip, every query kept
     result = CliRunner().invoke(app, ["run", "-t", f"local:{local_task}", "-r", "bm25", "--skip-missing-images",
                                       "--output", str(tmp_path / "r")])
     assert result.exit_code == 0, result.output
     (meta,) = (tmp_path / "r").glob("*/bm25/*/meta.json")
     task = json.loads(meta.read_text())["task"]
-    assert task["skipped_images"] == 1 and task["skipped_image_query_ids"] == ["q-owl"] and task["queries"] == 2
+    assert task["skipped_images"] == 0 and task["queries"] == 3
 
 
 @pytest.mark.parametrize("kind, mode, pixel", [

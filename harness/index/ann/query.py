@@ -27,7 +27,8 @@ import numpy as np
 import torch
 
 from harness.index.ann.index import AnnIndex
-from harness.index.exact import TokenStore, maxsim_search, topk_trec
+from harness.core.ranking import topk_trec
+from harness.index.exact import TokenStore, maxsim_search
 
 # Rerank hook: (query matrix [Lq, d] fp32, candidate rows [n] int64) -> scores [n] fp32.
 Rerank = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -150,7 +151,7 @@ class Searcher:
                refine: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Top-k (scores, corpus rows), each [nq, k] (fewer columns than k only when fewer
         passages exist; rows with fewer candidates are padded with -inf / -1), best first,
-        trec_eval's tie order. ``ranks``: :func:`harness.index.exact.id_ranks` of the corpus ids.
+        trec_eval's tie order. ``ranks``: :func:`harness.core.ranking.id_ranks` of the corpus ids.
         ``rerank`` replaces the built-in exact rerank (e.g. the store's own scorer)."""
         p = self.index.params
         nprobe, keep = nprobe or p.nprobe, max(candidates or p.candidates, k)
@@ -177,7 +178,7 @@ def merge_topk(parts: Sequence[tuple[torch.Tensor, torch.Tensor]], k: int,
 
     ``parts``: (scores [nq, k_i], corpus rows [nq, k_i]) each, rows global, -1 / -inf for
     empty places. Returns [nq, k] in trec_eval order (score descending, ties by passage id
-    descending, via ``ranks`` = :func:`harness.index.exact.id_ranks`), exactly what one search over
+    descending, via ``ranks`` = :func:`harness.core.ranking.id_ranks`), exactly what one search over
     the union would keep: each shard's top-k contains every passage of the union's top-k that
     it holds.
     """

@@ -111,7 +111,7 @@ class ApproximateSearch:
 
     def search(self, queries: Sequence[torch.Tensor], k: int, ranks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Top-k (scores fp32, corpus rows int64), each [nq, k], trec_eval order; ``queries``
-        are [Lq, d] matrices, ``ranks`` :func:`harness.index.exact.id_ranks` of the corpus ids.
+        are [Lq, d] matrices, ``ranks`` :func:`harness.core.ranking.id_ranks` of the corpus ids.
         Rows a query has no candidate for are padded with (-inf, -1)."""
         p = self.params
         k = min(k, len(ranks))
