@@ -101,8 +101,9 @@ def test_a_probe_interrupted_while_writing_never_leaves_a_finished_looking_mix(t
         raise KeyboardInterrupt  # a Ctrl-C while the rows are written
 
     monkeypatch.setattr(csv.DictWriter, "writerows", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        _probe(tmp_path, CountingRetriever(ColourWordEncoder(), store=store_spec(_settings(tmp_path))))
+    with pytest.raises(KeyboardInterrupt):  # other probe options: the probe is redone over the same run
+        _probe(tmp_path, CountingRetriever(ColourWordEncoder(), store=store_spec(_settings(tmp_path))),
+               attention_queries=3)
     after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
     assert "probe.json" not in after  # the probe is not finished, and says so
     for name, data in after.items():  # nothing torn, nothing left over
