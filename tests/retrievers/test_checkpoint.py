@@ -169,8 +169,9 @@ def test_a_checkpoint_json_file_that_is_not_utf8_json_is_one_line(tmp_path, cont
 
 def test_a_jfe_saved_config_that_is_not_utf8_is_one_line(tmp_path):
     from harness.core.errors import MireEvalError
-    from retrievers.jfe.modeling import CONFIG_NAME, _read_saved
+    from retrievers.jfe.configuration import CONFIG_NAME
+    from retrievers.mllm.modeling import _read_saved
 
     (tmp_path / CONFIG_NAME).write_bytes(b"\xff{")
     with pytest.raises(MireEvalError, match=rf"^{tmp_path / CONFIG_NAME}:1: "):
-        _read_saved(tmp_path)
+        _read_saved(tmp_path, CONFIG_NAME)
