@@ -214,3 +214,12 @@ def read_csv_rows(path: str | Path, what: str = "file") -> list[dict[str, str]]:
         return list(reader)
     except csv.Error as exc:
         raise MireEvalError(f"{where(path, reader.line_num)}: malformed CSV ({exc})") from None
+
+
+def load_json_object(path: Path, what: str = "file") -> dict:
+    """A whole JSON file that must hold an object (metrics.json, meta.json, probe.json ...):
+    :func:`load_json`'s rules, and any other value is one line, not an ``AttributeError`` later."""
+    value = parse_json(read_text(path, what), path)
+    if not isinstance(value, dict):
+        raise MireEvalError(f"{where(path, 1)}: expected a JSON object, found {type(value).__name__}")
+    return value

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.core.textfiles import load_json
+from harness.core.textfiles import load_json_object
 
 TYPES = ("image-needed", "text-sufficient", "both-needed")  # the diagnostic task's, in this order
 METRIC = "hit_rate@1"
@@ -19,7 +19,7 @@ METRIC = "hit_rate@1"
 def read_row(directory: str | Path) -> dict:
     """One row's numbers from ``directory/probe.json``: ``all``, one per query type,
     ``text_dominance``, ``chance`` and counts."""
-    probe = load_json(Path(directory) / "probe.json")
+    probe = load_json_object(Path(directory) / "probe.json")
     by_type = probe.get("by_type") or {}
     return {
         "all": probe["views"]["full"]["metrics"][METRIC],

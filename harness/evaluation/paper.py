@@ -34,7 +34,7 @@ from importlib import resources
 from pathlib import Path
 
 from harness.core.errors import MireEvalError
-from harness.core.textfiles import load_json
+from harness.core.textfiles import load_json_object
 
 COLUMNS = ("task", "retriever", "setting", "checkpoint", "relevance", "options", "metric", "published", "value",
            "source")
@@ -73,7 +73,7 @@ def _packaged() -> tuple[dict, ...]:
 def _read_json(path: Path) -> dict:
     if not path.exists():
         return {}
-    return load_json(path)  # a damaged file of a sealed run: one line, not a silently unmatched row
+    return load_json_object(path)  # a damaged file of a sealed run: one line, not a silently unmatched row
 
 
 def base_checkpoint(checkpoint: str | None, max_hops: int = 8) -> str | None:

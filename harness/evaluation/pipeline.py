@@ -21,7 +21,7 @@ from harness.core.devices import check_device
 from harness.core.distributed import init as join_ranks, sum_ints
 from harness.core.errors import MireEvalError
 from harness.core.fingerprint import checkpoint_fingerprint
-from harness.core.textfiles import load_json
+from harness.core.textfiles import load_json_object
 from harness.core.runs import read_qrels, read_trec_run, write_qrels_tsv, write_trec_run
 from harness.core.types import Qrels, Run, TaskData
 from harness.evaluation.efficiency import audit_topk, efficiency_card, split_audit, timed_search
@@ -360,7 +360,7 @@ def with_revision(settings: RunSettings, retriever=None) -> RunSettings:
 
 def _read_back(directory: Path, data: TaskData) -> RunResult:
     """A finished folder as a :class:`RunResult`: its metrics, and its run and qrels as written."""
-    summary = load_json(directory / "metrics.json")
+    summary = load_json_object(directory / "metrics.json")
     metrics = summary["metrics"]
     judged = read_qrels(directory / "qrels.tsv")  # a query without judged passages has no line
     qrels = {q.id: judged.get(q.id, {}) for q in data.queries}

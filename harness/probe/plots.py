@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from harness.core.outputs import replaced
-from harness.core.textfiles import load_json, read_csv_rows
+from harness.core.textfiles import load_json, load_json_object, read_csv_rows
 
 from harness.evaluation.labels import task_label, task_labels
 from harness.evaluation.results import complete_runs, leaderboard, write_json
@@ -356,7 +356,7 @@ def leaderboard_figure(entries: Sequence[Mapping], height: float = 4.8):
 def find_probes(results: str | Path) -> list[tuple[Path, dict]]:
     """Every probe.json of a complete run folder under ``results`` as ``(directory, record)``,
     in path order (incomplete folders are skipped with a one-line warning)."""
-    return [(d, load_json(d / "probe.json")) for d in complete_runs(Path(results), "probe.json")]
+    return [(d, load_json_object(d / "probe.json")) for d in complete_runs(Path(results), "probe.json")]
 
 
 def leaderboard_entries(results: str | Path) -> list[dict]:
@@ -375,7 +375,7 @@ def leaderboard_entries(results: str | Path) -> list[dict]:
             continue
         path = Path(row["path"])
         probe = path / "probe.json"
-        metric = load_json(probe)["main_metric"] if probe.exists() else main_metric_of(row["task"])
+        metric = load_json_object(probe)["main_metric"] if probe.exists() else main_metric_of(row["task"])
         if row.get(metric) is None:
             continue  # a run that measured other metrics never blanks the cell
         candidates.append((row, metric, probe.exists(), _protocol(row, path)))

@@ -45,7 +45,7 @@ from harness.core.errors import MireEvalError
 from harness.core.progress import progress
 from harness.core.quiet import quiet_numba
 from harness.core.outputs import replaced
-from harness.core.textfiles import load_json
+from harness.core.textfiles import load_json_object
 from harness.core.runs import trec_order_scores, write_trec_run
 from harness.core.types import Qrels, Query, Run
 from harness.evaluation.results import write_json
@@ -393,7 +393,7 @@ def query_types_and_chance(task: str, data) -> tuple[dict | None, dict | None]:
     if chance is None and task.startswith("local:"):
         stamp = Path(task[len("local:"):]) / "diagnostic.json"
         if stamp.exists():
-            chance = load_json(stamp).get("chance")
+            chance = load_json_object(stamp).get("chance")
     return types or None, chance
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.core.runs import canonical_ranking, read_trec_run
-from harness.core.textfiles import load_json, read_csv_rows
+from harness.core.textfiles import load_json_object, read_csv_rows
 
 TOP = 5  # passages per system in the drill-down
 PASSAGE_CHARS = 400  # of each passage's text kept in the page
@@ -54,7 +54,7 @@ def read_system(directory: Path, label: str) -> System:
     views: dict[str, dict[str, int | None]] = {}
     probe = None
     if (directory / "probe.json").exists() and (directory / "probe_per_query.csv").exists():
-        probe = load_json(directory / "probe.json")
+        probe = load_json_object(directory / "probe.json")
         for r in read_csv_rows(directory / "probe_per_query.csv"):
             views[r["query_id"]] = {v: _rank(r.get(f"{v}_rank", "")) for v in ("full", "text", "image", "swap")}
     return System(label, directory, directory.name.rsplit("-", 1)[-1], first, views, probe)
@@ -168,7 +168,7 @@ def load_task_data(row: dict):
     from tasks.loading import load_task
 
     try:
-        meta = load_json(Path(row["path"]) / "meta.json")
+        meta = load_json_object(Path(row["path"]) / "meta.json")
         load = (meta.get("settings") or {}).get("load") or {}
         path = lambda v: Path(v) if v not in (None, "None", "") else None  # noqa: E731
         options = LoadOptions(split=row.get("split") or "test", data_dir=path(load.get("data_dir")),

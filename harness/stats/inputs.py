@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.core.errors import MireEvalError, where
-from harness.core.textfiles import load_json, read_csv_rows
+from harness.core.textfiles import load_json_object, read_csv_rows
 from harness.core.types import Qrels, Run
 
 
@@ -92,7 +92,7 @@ def from_results(folders: list[Path]) -> Systems:
             base_images = None  # the same ids over other images: no common clustering
         elif images is None:
             base_images = None
-        name = system_label(load_json(folder / "metrics.json"), folder, taken)
+        name = system_label(load_json_object(folder / "metrics.json"), folder, taken)
         names.append(name)
         runs[name] = read_trec_run(folder / "run.trec")
         folder_of[name] = folder
