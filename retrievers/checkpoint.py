@@ -8,7 +8,6 @@ here. :func:`load_into` and :func:`check_match` hold the one rule every family's
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,13 +98,13 @@ def find_weights(directory: Path, preferred: tuple[str, ...] = ()) -> Path:
 
 
 def read_json(path: Path, what: str) -> dict:
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        raise MireEvalError(f"{path}: {what}: file not found") from None
-    except json.JSONDecodeError as exc:
-        raise MireEvalError(f"{path}: {what}: invalid JSON ({exc})") from None
+    """A checkpoint's JSON object (config.json ...) under harness/core/textfiles' rules: invalid
+    UTF-8, a wide encoding, a syntax error or too deep a nesting is one line naming file and line."""
+    from harness.core.textfiles import parse_json, read_text
+
+    if not Path(path).is_file():
+        raise MireEvalError(f"{path}: {what}: file not found")
+    data = parse_json(read_text(path, what), path, what=f"{what}: invalid JSON")
     if not isinstance(data, dict):
         raise MireEvalError(f"{path}: {what}: expected a JSON object")
     return data

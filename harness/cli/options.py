@@ -186,8 +186,7 @@ def check_folders(data_dir: Path | None, image_dir: Path | None) -> None:
             raise MireEvalError(f"{flag} {folder}: not a folder")
 
 
-# What --device may name: torch's spellings of the devices mire-eval runs on.
-DEVICE_PATTERN = r"cpu|cuda|cuda:\d+|mps"
+from harness.core.devices import DEVICE_PATTERN  # noqa: E402  (one pattern: the CLI's and RunSettings')
 
 
 def check_device(value: str) -> str:

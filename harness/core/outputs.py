@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from harness.core.errors import MireEvalError
@@ -81,3 +83,23 @@ class AtomicTextFile:
             self.commit()
         else:
             self.abort()
+
+
+@contextmanager
+def replaced(path: str | Path) -> Iterator[Path]:
+    """Yield a unique scratch path beside ``path`` for any writer (savefig, PIL, a CSV writer);
+    when the block finishes it is renamed onto ``path``, when it raises (Ctrl-C included) it is
+    removed: ``path`` is always either its old content or the whole new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would outlive the rename
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -98,10 +98,11 @@ class Registry:
             module, _, attr = entry.target.partition(":")
             try:
                 self._loaded[name] = getattr(importlib.import_module(module), attr)
-            except (ImportError, AttributeError) as exc:
+            except Exception as exc:  # a plug-in's module may raise anything at import: one line naming it
                 if entry.plugin is None:
                     raise
+                said = str(exc) if isinstance(exc, (ImportError, AttributeError)) else f"{type(exc).__name__}: {exc}"
                 raise MireEvalError(f"plug-in {self.kind} {name!r} ({entry.plugin}): cannot load "
-                                    f"{entry.target} ({' '.join(str(exc).split())[:160]})") from None
+                                    f"{entry.target} ({' '.join(said.split())[:160]})") from None
         return self._loaded[name]
 

@@ -198,3 +198,28 @@ def iter_json_lines(path: Path) -> Iterator[tuple[int, dict]]:
         if not isinstance(record, dict):
             raise MireEvalError(f"{where(path, n)}: expected a JSON object per line")
         yield n, record
+
+
+def read_csv_rows(path: str | Path, what: str = "file") -> list[dict[str, str]]:
+    """The rows of a CSV file with a header line, as ``csv.DictReader`` gives them.
+
+    Encoding rules are this module's (a damaged file is one line naming it, never a
+    ``UnicodeDecodeError``); a malformed row (a NUL byte, an unclosed quote) names its line.
+    """
+    import csv
+    import io
+
+    reader = csv.DictReader(io.StringIO(read_text(path, what), newline=""))
+    try:
+        return list(reader)
+    except csv.Error as exc:
+        raise MireEvalError(f"{where(path, reader.line_num)}: malformed CSV ({exc})") from None
+
+
+def load_json_object(path: Path, what: str = "file") -> dict:
+    """A whole JSON file that must hold an object (metrics.json, meta.json, probe.json ...):
+    :func:`load_json`'s rules, and any other value is one line, not an ``AttributeError`` later."""
+    value = parse_json(read_text(path, what), path)
+    if not isinstance(value, dict):
+        raise MireEvalError(f"{where(path, 1)}: expected a JSON object, found {type(value).__name__}")
+    return value

@@ -8,8 +8,9 @@ the exact chance levels the task wrote in its diagnostic.json (carried in probe.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+
+from harness.core.textfiles import load_json_object
 
 TYPES = ("image-needed", "text-sufficient", "both-needed")  # the diagnostic task's, in this order
 METRIC = "hit_rate@1"
@@ -18,7 +19,7 @@ METRIC = "hit_rate@1"
 def read_row(directory: str | Path) -> dict:
     """One row's numbers from ``directory/probe.json``: ``all``, one per query type,
     ``text_dominance``, ``chance`` and counts."""
-    probe = json.loads((Path(directory) / "probe.json").read_text())
+    probe = load_json_object(Path(directory) / "probe.json")
     by_type = probe.get("by_type") or {}
     return {
         "all": probe["views"]["full"]["metrics"][METRIC],

@@ -29,12 +29,12 @@ and ``delta`` stay empty.
 from __future__ import annotations
 
 import csv
-import json
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
 from harness.core.errors import MireEvalError
+from harness.core.textfiles import load_json_object
 
 COLUMNS = ("task", "retriever", "setting", "checkpoint", "relevance", "options", "metric", "published", "value",
            "source")
@@ -71,10 +71,9 @@ def _packaged() -> tuple[dict, ...]:
 
 
 def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+    if not path.exists():
         return {}
+    return load_json_object(path)  # a damaged file of a sealed run: one line, not a silently unmatched row
 
 
 def base_checkpoint(checkpoint: str | None, max_hops: int = 8) -> str | None:

@@ -17,9 +17,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from harness.core.cache import stable_hash
+from harness.core.devices import check_device
 from harness.core.distributed import init as join_ranks, sum_ints
 from harness.core.errors import MireEvalError
 from harness.core.fingerprint import checkpoint_fingerprint
+from harness.core.textfiles import load_json_object
 from harness.core.runs import read_qrels, read_trec_run, write_qrels_tsv, write_trec_run
 from harness.core.types import Qrels, Run, TaskData
 from harness.evaluation.efficiency import audit_topk, efficiency_card, split_audit, timed_search
@@ -133,6 +135,7 @@ class RunSettings:
             self.metrics_left_out = tuple(dict.fromkeys([*self.metrics_left_out, *deep]))
         self.retriever_options = {**reference_options(self.retriever, self.task, self.setting),
                                   **self.retriever_options}  # the reference's choice unless -o says otherwise
+        check_device(self.device)  # bm25 never asks torch: the spelling is checked here for every retriever
         if not 0 <= self.seed < 2**32:  # numpy's and torch's seed range
             raise MireEvalError(f"--seed: {self.seed}: must be between 0 and 2**32 - 1")
         check_output_dir(self.output)
@@ -217,9 +220,29 @@ def build_retriever(settings: RunSettings, built=None, **batching):
 
     search = search_params(settings.search, settings.search_options)
     if built is None:
-        factory = RETRIEVERS.get(settings.retriever)
+        factory = check_build(RETRIEVERS.get(settings.retriever), settings.retriever)
         built = factory(settings.checkpoint, settings.device, **settings.retriever_options)
     return as_retriever(built, settings.retriever, store=store_spec(settings), search=search, **batching)
+
+
+def check_build(factory, name: str):
+    """``factory`` if it can be called as ``build(checkpoint, device, **options)`` (the contract of
+    docs/own-model.md); else a one-line :class:`MireEvalError` naming the entry point (a plug-in's
+    entry point may name anything)."""
+    import inspect
+
+    target = RETRIEVERS.entry(name).target
+    if not callable(factory):
+        raise MireEvalError(f"--retriever {name}: {target} is not callable; a retriever entry point names "
+                            "build(checkpoint, device, **options)")
+    try:
+        inspect.signature(factory).bind_partial(None, "cpu")
+    except TypeError as exc:
+        raise MireEvalError(f"--retriever {name}: {target} cannot be called as build(checkpoint, device, "
+                            f"**options) ({exc})") from None
+    except ValueError:  # no signature to read (a builtin): let the call say
+        pass
+    return factory
 
 
 def compute_now() -> dict | None:
@@ -337,8 +360,7 @@ def with_revision(settings: RunSettings, retriever=None) -> RunSettings:
 
 def _read_back(directory: Path, data: TaskData) -> RunResult:
     """A finished folder as a :class:`RunResult`: its metrics, and its run and qrels as written."""
-    with open(directory / "metrics.json") as g:
-        summary = json.load(g)
+    summary = load_json_object(directory / "metrics.json")
     metrics = summary["metrics"]
     judged = read_qrels(directory / "qrels.tsv")  # a query without judged passages has no line
     qrels = {q.id: judged.get(q.id, {}) for q in data.queries}

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 
+from harness.core.textfiles import load_json_object
 from harness.metrics.scoring import Scores
 from harness.metrics.table import LEADERBOARD
 from harness.evaluation.paper import with_paper_values
@@ -224,8 +225,7 @@ def leaderboard(results_dir: Path) -> list[dict]:
     """
     out = []
     for directory in complete_runs(Path(results_dir)):
-        with open(directory / "metrics.json") as f:
-            m = json.load(f)
+        m = load_json_object(directory / "metrics.json")
         row = {key: m.get(key) for key in ("task", "retriever", "setting", "view", "split", "checkpoint", "limit")}
         # an approximate run (--search ivf|ivfpq) says so; an exact one leaves the column empty
         row["search"] = None if m.get("search", "exact") == "exact" else m["search"]
@@ -240,8 +240,7 @@ def leaderboard(results_dir: Path) -> list[dict]:
         row.update(model_columns(m.get("model")))
         probe = directory / "probe.json"
         if probe.exists():
-            with open(probe) as f:
-                row.update({f"probe_{k}": v for k, v in json.load(f).get("indices", {}).items()})
+            row.update({f"probe_{k}": v for k, v in load_json_object(probe).get("indices", {}).items()})
         out.append(row)
     out = with_paper_values(out)  # harness/evaluation/paper.py: published numbers of matching settings
     return sorted(out, key=lambda r: (str(r["task"]), str(r["retriever"]), r["setting"] or "", r["view"] or "",
@@ -251,10 +250,8 @@ def leaderboard(results_dir: Path) -> list[dict]:
 def efficiency_columns(directory: Path) -> dict:
     """The run's efficiency card (meta.json) as :data:`EFFICIENCY_COLUMNS`; empty for runs
     written before the card existed."""
-    try:
-        card = json.loads((Path(directory) / "meta.json").read_text()).get("efficiency") or {}
-    except (OSError, ValueError):
-        card = {}
+    meta = Path(directory) / "meta.json"
+    card = (load_json_object(meta).get("efficiency") or {}) if meta.exists() else {}  # damaged: one line, not a blank card
     if not card:
         return {}
     card = {**card, "audit_topk_recovered": (card.get("audit") or {}).get("topk_recovered")}

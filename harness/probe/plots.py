@@ -16,11 +16,13 @@ is a fixed size (``FIGSIZE`` inches at ``DPI``), so its PNG size in pixels is kn
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from harness.core.outputs import replaced
+from harness.core.textfiles import load_json, load_json_object, read_csv_rows
 
 from harness.evaluation.labels import task_label, task_labels
 from harness.evaluation.results import complete_runs, leaderboard, write_json
@@ -43,10 +45,14 @@ def _pyplot():
 
 
 def _save(fig, out: str | Path) -> Path:
+    """Write ``fig`` to ``out`` (format from its suffix) through a scratch file renamed into
+    place, so an interrupted write never leaves a torn image under the final name."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=DPI)  # no bbox_inches="tight": the pixel size stays figsize x DPI
-    _pyplot().close(fig)
+    try:
+        with replaced(out) as tmp:  # no bbox_inches="tight": the pixel size stays figsize x DPI
+            fig.savefig(tmp, dpi=DPI, format=out.suffix.lstrip(".") or "png")
+    finally:
+        _pyplot().close(fig)
     return out
 
 
@@ -350,7 +356,7 @@ def leaderboard_figure(entries: Sequence[Mapping], height: float = 4.8):
 def find_probes(results: str | Path) -> list[tuple[Path, dict]]:
     """Every probe.json of a complete run folder under ``results`` as ``(directory, record)``,
     in path order (incomplete folders are skipped with a one-line warning)."""
-    return [(d, json.loads((d / "probe.json").read_text())) for d in complete_runs(Path(results), "probe.json")]
+    return [(d, load_json_object(d / "probe.json")) for d in complete_runs(Path(results), "probe.json")]
 
 
 def leaderboard_entries(results: str | Path) -> list[dict]:
@@ -369,7 +375,7 @@ def leaderboard_entries(results: str | Path) -> list[dict]:
             continue
         path = Path(row["path"])
         probe = path / "probe.json"
-        metric = json.loads(probe.read_text())["main_metric"] if probe.exists() else main_metric_of(row["task"])
+        metric = load_json_object(probe)["main_metric"] if probe.exists() else main_metric_of(row["task"])
         if row.get(metric) is None:
             continue  # a run that measured other metrics never blanks the cell
         candidates.append((row, metric, probe.exists(), _protocol(row, path)))
@@ -478,14 +484,14 @@ def plot_results(results: str | Path, attention_queries: int = 4, force: bool = 
         title = f"{task_label(p['task'])} / {p['retriever']} ({p.get('setting', '')}): where the gold score comes from"
 
         def attribution(directory=directory, title=title):
-            rows = list(csv.DictReader(open(directory / "probe_per_query.csv")))
+            rows = read_csv_rows(directory / "probe_per_query.csv")
             plot_attribution(rows, title, directory / "attribution.png")
 
         figure(directory / "attribution.png", [directory / "probe.json", directory / "probe_per_query.csv"],
                attribution)
         attention_file = directory / "pooling_attention.json"
         if attention_file.exists():
-            for i, item in enumerate(json.loads(attention_file.read_text())[:attention_queries]):
+            for i, item in enumerate(load_json(attention_file)[:attention_queries]):
                 out = directory / f"pooling_attention_{i}.png"
 
                 def attention(item=item, out=out, directory=directory):

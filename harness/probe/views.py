@@ -44,6 +44,8 @@ from dataclasses import replace
 from harness.core.errors import MireEvalError
 from harness.core.progress import progress
 from harness.core.quiet import quiet_numba
+from harness.core.outputs import replaced
+from harness.core.textfiles import load_json_object
 from harness.core.runs import trec_order_scores, write_trec_run
 from harness.core.types import Qrels, Query, Run
 from harness.evaluation.results import write_json
@@ -382,7 +384,6 @@ def query_types_and_chance(task: str, data) -> tuple[dict | None, dict | None]:
     queries' own ``type`` field (``Query.extra``, as a ``local:`` copy of the diagnostic task
     carries it) and, for a ``local:`` directory, a ``diagnostic.json`` written by
     ``mire-eval make-diagnostic``."""
-    import json
     from pathlib import Path
 
     from tasks.diagnostic import query_types
@@ -392,7 +393,7 @@ def query_types_and_chance(task: str, data) -> tuple[dict | None, dict | None]:
     if chance is None and task.startswith("local:"):
         stamp = Path(task[len("local:"):]) / "diagnostic.json"
         if stamp.exists():
-            chance = json.loads(stamp.read_text()).get("chance")
+            chance = load_json_object(stamp).get("chance")
     return types or None, chance
 
 
@@ -467,8 +468,12 @@ def run_probe(settings, stat_test: str = "fisher", retriever=None, data=None, at
     }
     phases.update(1)
     phases.set_description("probe: writing")
+    # probe.json says "probe finished": it goes first and comes back last, and every other file is
+    # replaced whole, so an interrupted probe never leaves an old probe.json beside newer or torn files
+    (full.directory / "probe.json").unlink(missing_ok=True)
     for view in ("text", "image", "swap"):
-        write_trec_run(runs[view], full.directory / f"run_{view}.trec", tag=f"{settings.retriever}-{view}", k=settings.k)
+        with replaced(full.directory / f"run_{view}.trec") as tmp:
+            write_trec_run(runs[view], tmp, tag=f"{settings.retriever}-{view}", k=settings.k)
     write_pooling_attention(full.directory, retriever, data.queries, types, attention_queries)
     write_probe(full.directory, record, rows)  # probe.json last: readers take it as "probe finished"
     phases.update(1)
@@ -502,7 +507,7 @@ def finished_probe(settings, data, probe_identity: Mapping) -> dict | None:
 def write_probe(directory, record: Mapping, rows: Sequence[Mapping]) -> None:
     import csv
 
-    with open(directory / "probe_per_query.csv", "w", newline="") as f:
+    with replaced(directory / "probe_per_query.csv") as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["query_id"])
         writer.writeheader()
         writer.writerows(rows)
@@ -539,7 +544,9 @@ def write_pooling_attention(directory, retriever, queries: Sequence[Query], type
     items = []
     for i, (q, att) in enumerate(zip(chosen, attention)):
         name = f"attention_query_{i}.png"
-        q.image.load().save(directory / name)
+        with replaced(directory / name) as tmp:
+            q.image.load().save(tmp, format="PNG")
         items.append({"query_id": q.id, "question": q.text, "type": (types or {}).get(q.id),
                       "image": name, "attention": att.tolist()})
-    (directory / "pooling_attention.json").write_text(json.dumps(items))
+    with replaced(directory / "pooling_attention.json") as tmp:
+        tmp.write_text(json.dumps(items))

@@ -9,14 +9,13 @@ its first relevant passage is within the cut-off of the task's main metric (``mr
 from __future__ import annotations
 
 import base64
-import csv
 import io
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.core.runs import canonical_ranking, read_trec_run
+from harness.core.textfiles import load_json_object, read_csv_rows
 
 TOP = 5  # passages per system in the drill-down
 PASSAGE_CHARS = 400  # of each passage's text kept in the page
@@ -51,15 +50,13 @@ def _rank(value: str) -> int | None:
 
 def read_system(directory: Path, label: str) -> System:
     """A run folder's per-query first relevant rank and, when probed, the views' gold ranks."""
-    with open(directory / "per_query.csv", newline="") as f:
-        first = {r["query_id"]: _rank(r["first_relevant_rank"]) for r in csv.DictReader(f)}
+    first = {r["query_id"]: _rank(r["first_relevant_rank"]) for r in read_csv_rows(directory / "per_query.csv")}
     views: dict[str, dict[str, int | None]] = {}
     probe = None
     if (directory / "probe.json").exists() and (directory / "probe_per_query.csv").exists():
-        probe = json.loads((directory / "probe.json").read_text())
-        with open(directory / "probe_per_query.csv", newline="") as f:
-            for r in csv.DictReader(f):
-                views[r["query_id"]] = {v: _rank(r.get(f"{v}_rank", "")) for v in ("full", "text", "image", "swap")}
+        probe = load_json_object(directory / "probe.json")
+        for r in read_csv_rows(directory / "probe_per_query.csv"):
+            views[r["query_id"]] = {v: _rank(r.get(f"{v}_rank", "")) for v in ("full", "text", "image", "swap")}
     return System(label, directory, directory.name.rsplit("-", 1)[-1], first, views, probe)
 
 
@@ -171,16 +168,23 @@ def load_task_data(row: dict):
     from tasks.loading import load_task
 
     try:
-        meta = json.loads((Path(row["path"]) / "meta.json").read_text())
+        meta = load_json_object(Path(row["path"]) / "meta.json")
         load = (meta.get("settings") or {}).get("load") or {}
         path = lambda v: Path(v) if v not in (None, "None", "") else None  # noqa: E731
         options = LoadOptions(split=row.get("split") or "test", data_dir=path(load.get("data_dir")),
                               image_dir=path(load.get("image_dir")),
                               skip_missing_images=str(load.get("skip_missing_images")) == "True",
                               relevance=load.get("relevance") if load.get("relevance") not in ("None", "") else None)
-        return load_task(str(row["task"]), options), None
+        data = load_task(str(row["task"]), options)
     except (MireEvalError, OSError, ValueError) as exc:
         return None, str(exc)
+    # the run's data files' fingerprints (meta.json identity "inputs"): an edited file would show
+    # new questions or passages beside the old run's ranks, as if the run had read them
+    recorded = (meta.get("identity") or {}).get("inputs") or {}
+    changed = sorted(f for f in recorded if data.inputs.get(f) != recorded[f])
+    if changed:
+        return None, f"{changed[0]}: changed since the run (or gone)"
+    return data, None
 
 
 def drilldown(systems: list[System], queries: list[str], data, qrels: dict, relevance: str | None,

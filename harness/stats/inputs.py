@@ -14,14 +14,13 @@ or a two-column file ``query_id<TAB>cluster`` (``--clusters``), else ``queries``
 
 from __future__ import annotations
 
-import csv
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from harness.core.errors import MireEvalError, where
+from harness.core.textfiles import load_json_object, read_csv_rows
 from harness.core.types import Qrels, Run
 
 
@@ -48,8 +47,7 @@ def positives(qrels: Qrels, queries) -> dict[str, frozenset]:
 def read_per_query(folder: Path) -> tuple[list[str], list[str] | None]:
     """``(query ids, image hashes or None)`` from a folder's per_query.csv."""
     path = folder / "per_query.csv"
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = read_csv_rows(path)
     ids = [r["query_id"] for r in rows]
     images = [r["image"] or r["query_id"] for r in rows] if rows and "image" in rows[0] else None
     return ids, images
@@ -94,7 +92,7 @@ def from_results(folders: list[Path]) -> Systems:
             base_images = None  # the same ids over other images: no common clustering
         elif images is None:
             base_images = None
-        name = system_label(json.loads((folder / "metrics.json").read_text()), folder, taken)
+        name = system_label(load_json_object(folder / "metrics.json"), folder, taken)
         names.append(name)
         runs[name] = read_trec_run(folder / "run.trec")
         folder_of[name] = folder

@@ -174,10 +174,9 @@ def _read_saved(directory: Path, config_name: str) -> dict | None:
     path = directory / config_name
     if not path.is_file():
         return None
-    try:
-        saved = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise MireEvalError(f"{path}: not valid JSON ({exc.msg})") from None
+    from harness.core.textfiles import load_json
+
+    saved = load_json(path)  # invalid UTF-8 or JSON: one line naming file and line
     if saved.get("weights") not in ("lora", "full"):
         raise MireEvalError(f"{path}: field 'weights' must be 'lora' or 'full'")
     if saved.get("model") == ".":

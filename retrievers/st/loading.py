@@ -89,13 +89,17 @@ def inspect_layout(directory: Path) -> Layout:
 
 def vet_weights(directory: Path) -> list[str]:
     """Read every torch weights file under ``directory`` without running pickled code (one line
-    when one holds code); returns the weights files found, relative to ``directory``."""
-    from harness.core.weights import read_weights
+    when one holds code), and check every safetensors file's header against its size (one line
+    when truncated or damaged, not safetensors' own error from inside the library's load);
+    returns the weights files found, relative to ``directory``."""
+    from harness.core.weights import read_weights, safetensors_header
 
     found = []
     for path in sorted(Path(directory).rglob("*")):
         if path.is_file() and path.suffix in TORCH_WEIGHTS:
             read_weights(path)
+        if path.is_file() and path.suffix == ".safetensors":
+            safetensors_header(path)  # reads the header only: cheap for multi-GB files
         if path.is_file() and path.suffix in (*TORCH_WEIGHTS, ".safetensors"):
             found.append(str(path.relative_to(directory)))
     return found

@@ -70,3 +70,28 @@ def test_metrics_flag_chooses_what_run_scores(local_task, tmp_path):
                               "--metrics", "hit_rat@5"])
     assert bad.exit_code == 2 and len(bad.output.strip().splitlines()) == 1
     assert bad.output.startswith("error: --metrics: unknown metric 'hit_rat@5'")
+
+
+def test_unknown_device_is_refused_for_every_retriever_also_without_the_cli(local_task, tmp_path):
+    # bm25 never touches torch, so no retriever caught --device gpu: it ran and labelled the card
+    # "gpu"; the command line checks the flag, RunSettings checks it for every other caller
+    from harness.core.errors import MireEvalError
+    from harness.evaluation.pipeline import RunSettings
+
+    with pytest.raises(MireEvalError, match=r"^--device: unknown device 'gpu'; known: cpu, cuda, cuda:N, mps$"):
+        RunSettings(task=f"local:{local_task}", retriever="bm25", output=tmp_path / "results", device="gpu")
+    assert not (tmp_path / "results").exists()
+
+
+def test_cuda_without_a_gpu_is_one_line_for_every_retriever(local_task, tmp_path):
+    # bm25 ran with --device cuda on a CPU-only machine and its efficiency card said device "cuda"
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    out = tmp_path / "results"
+    bad = runner.invoke(app, ["run", "-t", f"local:{local_task}", "-r", "bm25", "--output", str(out),
+                              "--device", "cuda"])
+    assert bad.exit_code == 2 and len(bad.output.strip().splitlines()) == 1, bad.output
+    assert bad.output.startswith("error: --device: 'cuda': CUDA is not available on this machine")
+    assert not out.exists() or not any(out.rglob("metrics.json"))

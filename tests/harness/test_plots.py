@@ -253,3 +253,26 @@ def test_plot_results_names_a_local_task_by_its_folder_not_its_path(tmp_path, fi
     texts = [t.get_text() for fig in figures for t in fig.findobj(Text)]
     assert any("local:diag-copy" in t for t in texts)
     assert not [t for t in texts if str(tmp_path) in t]
+
+
+def test_a_figure_interrupted_while_written_leaves_no_torn_png(tmp_path, monkeypatch):
+    # savefig wrote straight to the final name: a Ctrl-C / kill mid-write left a torn PNG
+    # (leaderboard.png beside report.html, attribution.png in a sealed run folder)
+    import matplotlib.figure
+
+    real = matplotlib.figure.Figure.savefig
+
+    def interrupted(self, fname, *args, **kwargs):
+        real(self, fname, *args, **kwargs)
+        with open(fname, "r+b") as f:
+            f.truncate(100)  # what a kill mid-write leaves
+        raise KeyboardInterrupt
+
+    out = tmp_path / "attribution.png"
+    plots.plot_attribution(_rows(), "t", out)
+    before = out.read_bytes()
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        plots.plot_attribution(_rows(seed=1), "t", out)
+    assert out.read_bytes() == before  # the old figure, whole
+    assert [p.name for p in tmp_path.iterdir()] == ["attribution.png"]  # no scratch left

@@ -49,6 +49,31 @@ def test_a_plugin_that_cannot_be_imported_is_one_line(tmp_path, monkeypatch):
         registry.get("broken")
 
 
+def test_a_plugin_whose_import_raises_anything_is_one_line(tmp_path, monkeypatch):
+    # only ImportError/AttributeError were caught: a plug-in raising anything else at import was a traceback
+    (tmp_path / "exploding_plugin_module.py").write_text("raise RuntimeError('exploded at import')\n")
+    fake_distribution(tmp_path, "exploding-plugin", "test_mire_eval.retrievers", {"boom": "exploding_plugin_module:build"})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry = Registry("retriever", group="test_mire_eval.retrievers")
+    with pytest.raises(MireEvalError, match=r"plug-in retriever 'boom' \(exploding-plugin 1.0\): cannot load "
+                                            r"exploding_plugin_module:build \(RuntimeError: exploded at import\)"):
+        registry.get("boom")
+
+
+@pytest.mark.parametrize("target, what", [("json:__doc__", "is not callable"),
+                                          ("platform:system", "cannot be called as build")])
+def test_a_plugin_retriever_that_is_not_a_build_function_is_one_line(tmp_path, monkeypatch, target, what):
+    # the harness called it as build(checkpoint, device, **options): TypeError traceback
+    from harness.evaluation import pipeline
+    from harness.evaluation.pipeline import RunSettings, build_retriever
+
+    fake_distribution(tmp_path, "odd-plugin", "test_mire_eval.retrievers", {"odd": target})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(pipeline, "RETRIEVERS", Registry("retriever", group="test_mire_eval.retrievers"))
+    with pytest.raises(MireEvalError, match=rf"--retriever odd: {target} {what}"):
+        build_retriever(RunSettings(task="sample", retriever="odd", output=tmp_path / "out"))
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> Path:
     """The example package installed from a temporary copy into its own target folder."""

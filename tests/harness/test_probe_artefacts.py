@@ -82,3 +82,29 @@ def test_scores_below_printed_precision_survive_the_round_trip(tmp_path):
     run = {"q": {"a": 0.1 + 0.2, "b": 0.30000000000000004 - 2 ** -54, "c": 1 / 3}}
     write_trec_run(run, tmp_path / "run.trec", tag="t")
     assert read_trec_run(tmp_path / "run.trec") == run
+
+
+def test_a_probe_interrupted_while_writing_never_leaves_a_finished_looking_mix(tmp_path, monkeypatch):
+    # A second probe rewrote run_<view>.trec and probe_per_query.csv in place, then probe.json: killed
+    # in between, the old probe.json ("probe finished") stood beside torn or newer files.
+    import csv
+
+    import pytest
+
+    out = Path(_probe(tmp_path, CountingRetriever(ColourWordEncoder(), store=store_spec(_settings(tmp_path))))
+               ["directory"])
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert "probe.json" in before and "probe_per_query.csv" in before
+
+    def interrupted(self, rows):
+        self.writer.writerow(["torn"])
+        raise KeyboardInterrupt  # a Ctrl-C while the rows are written
+
+    monkeypatch.setattr(csv.DictWriter, "writerows", interrupted)
+    with pytest.raises(KeyboardInterrupt):  # other probe options: the probe is redone over the same run
+        _probe(tmp_path, CountingRetriever(ColourWordEncoder(), store=store_spec(_settings(tmp_path))),
+               attention_queries=3)
+    after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert "probe.json" not in after  # the probe is not finished, and says so
+    for name, data in after.items():  # nothing torn, nothing left over
+        assert name in before and data == before[name], name

@@ -204,3 +204,61 @@ def test_six_identical_runs_started_together(tmp_path):
         (folder,) = _folders(out)
         assert is_complete(folder)
         assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]  # no scratch left
+
+
+def _same_size_damage(path: Path, kind: str) -> None:
+    """Damage a sealed file without changing its size (the seal records sizes only)."""
+    data = bytearray(path.read_bytes())
+    if kind == "list":  # valid JSON, but not the object every reader expects
+        data = b"[" + b" " * (len(data) - 2) + b"]"
+    else:
+        data[1:3] = b"\xff\xfe" if kind == "utf8" else b"{{"
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["metrics.json", "meta.json", "per_query.csv"])
+@pytest.mark.parametrize("kind", ["utf8", "syntax", "list"])
+def test_a_damaged_file_in_a_sealed_folder_is_one_line_for_every_reader(local_task, tmp_path, name, kind):
+    # leaderboard, compare and report read results folders with open()/json.load: a sealed file
+    # damaged in place (same size) was a UnicodeDecodeError / JSONDecodeError traceback
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+
+    out = tmp_path / "results"
+    for view in ("full", "text"):
+        _run(local_task, out, view=view)
+    first, second = _folders(out)
+    _same_size_damage(second / name, kind)
+    if name == "per_query.csv" and kind != "utf8":
+        return  # "{{" is a valid CSV cell, "[ ]" a CSV without rows
+    assert is_complete(second)
+    runner = CliRunner()
+    for args in (["leaderboard", "--output", str(out), "--baseline", str(first)],
+                 ["compare", str(first), str(second)],
+                 ["report", "--output", str(out)]):
+        done = runner.invoke(app, args)
+        if done.exit_code == 0:  # a command that does not read this file (compare reads no meta.json)
+            continue
+        lines = done.output.strip().splitlines()
+        assert done.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: "), (args, done.output)
+        assert str(second / name) in lines[0], (args, lines[0])
+        if args[0] == "report":
+            assert not (out / "report.html").exists()
+
+
+def test_the_report_never_shows_data_edited_since_the_run_as_the_runs(local_task, tmp_path):
+    # the drill-down loaded the task as it is now: an edited corpus showed new passage texts
+    # beside the old run's ranks, as if the run had seen them
+    from harness.report.collect import load_task_data
+
+    out = tmp_path / "res"
+    _run(local_task, out)
+    (row,) = leaderboard(out)
+    data, why = load_task_data(row)
+    assert data is not None and why is None
+    corpus = local_task / "corpus.jsonl"
+    corpus.write_text(corpus.read_text().replace("Red fox", "Grey wolf"))
+    data, why = load_task_data(row)
+    assert data is None and f"{corpus.resolve()}: changed since the run" in why

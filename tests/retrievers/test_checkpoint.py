@@ -153,3 +153,25 @@ def test_torch_weights_only_reads_the_legacy_magic_pickle_restricted(tmp_path):
     with pytest.raises(MireEvalError, match="not a torch zip or legacy checkpoint"):
         read_weights(path)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("content", [b"\xff{", b"\xff\xfe{\x00", b"[" * 100000, b"{bad"])
+def test_a_checkpoint_json_file_that_is_not_utf8_json_is_one_line(tmp_path, content):
+    # read_json (config.json of preflmr, uniir, ...) let UnicodeDecodeError and RecursionError out
+    from harness.core.errors import MireEvalError
+    from retrievers.checkpoint import read_json
+
+    path = tmp_path / "config.json"
+    path.write_bytes(content)
+    with pytest.raises(MireEvalError, match=rf"^{path}(:1)?: "):  # nesting: no line to name
+        read_json(path, "FLMR config")
+
+
+def test_a_jfe_saved_config_that_is_not_utf8_is_one_line(tmp_path):
+    from harness.core.errors import MireEvalError
+    from retrievers.jfe.configuration import CONFIG_NAME
+    from retrievers.mllm.modeling import _read_saved
+
+    (tmp_path / CONFIG_NAME).write_bytes(b"\xff{")
+    with pytest.raises(MireEvalError, match=rf"^{tmp_path / CONFIG_NAME}:1: "):
+        _read_saved(tmp_path, CONFIG_NAME)

@@ -329,3 +329,17 @@ def test_pickled_code_in_a_torch_weights_file_is_refused(tmp_path):
     result = run_cli(tmp_path / "r", folder, "--view", "text")
     assert_one_line_exit_2(result, "pytorch_model.bin", tmp_path / "r")
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("size", [4, 1000, -64])
+def test_a_truncated_safetensors_file_is_one_line(tmp_path, size):
+    # safetensors' own "invalid header length" (SafetensorError) escaped as a traceback
+    import shutil
+
+    folder = tmp_path / "cut"
+    shutil.copytree(st_models.minilm_dir(), folder)
+    weights = folder / "model.safetensors"
+    data = weights.read_bytes()
+    weights.write_bytes(data[:size])
+    result = run_cli(tmp_path / "r", folder, "--view", "text")
+    assert_one_line_exit_2(result, "model.safetensors: weights:", tmp_path / "r")
