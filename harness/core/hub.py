@@ -100,3 +100,31 @@ def require(repo_id: str, pass_as: str, repo_type: str = "model", revision: str 
         f"{download_advice(repo_id, pass_as, repo_type, revision, include)} "
         "(or set HF_HUB_OFFLINE=1 to use copies already in the hub cache)"
     )
+
+
+_REVISION_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/")
+
+
+def check_checkpoint_spelling(checkpoint: str | None) -> None:
+    """A ``--checkpoint`` that names a hub revision (``owner/name@rev``, not an existing path) has
+    exactly one ``@`` and a non-empty revision of branch/tag/commit characters; anything else is one
+    line now, rather than a download failure later.
+
+    >>> check_checkpoint_spelling("Y-J-Ju/MIRe_base_pt@0123abc")
+    >>> check_checkpoint_spelling("Y-J-Ju/MIRe_base_pt@")
+    Traceback (most recent call last):
+    ...
+    harness.core.errors.MireEvalError: --checkpoint Y-J-Ju/MIRe_base_pt@: the revision after '@' is empty; write owner/name@REVISION (a branch, tag or commit)
+    """
+    from pathlib import Path
+
+    if not checkpoint or "@" not in checkpoint or Path(checkpoint).expanduser().exists():
+        return
+    repo, _, revision = checkpoint.partition("@")
+    if not repo:
+        raise MireEvalError(f"--checkpoint {checkpoint}: nothing before '@'; write owner/name@REVISION")
+    if not revision:
+        raise MireEvalError(f"--checkpoint {checkpoint}: the revision after '@' is empty; "
+                            "write owner/name@REVISION (a branch, tag or commit)")
+    if "@" in revision or not set(revision) <= _REVISION_CHARS:
+        raise MireEvalError(f"--checkpoint {checkpoint}: revision {revision!r} is not a branch, tag or commit name")

@@ -21,6 +21,7 @@ from harness.core.devices import check_device
 from harness.core.distributed import init as join_ranks, sum_ints
 from harness.core.errors import MireEvalError
 from harness.core.fingerprint import checkpoint_fingerprint
+from harness.core.hub import check_checkpoint_spelling
 from harness.core.textfiles import load_json_object
 from harness.core.runs import read_qrels, read_trec_run, write_qrels_tsv, write_trec_run
 from harness.core.types import Qrels, Run, TaskData
@@ -136,6 +137,7 @@ class RunSettings:
         self.retriever_options = {**reference_options(self.retriever, self.task, self.setting),
                                   **self.retriever_options}  # the reference's choice unless -o says otherwise
         check_device(self.device)  # bm25 never asks torch: the spelling is checked here for every retriever
+        check_checkpoint_spelling(self.checkpoint)  # owner/name@ or @@: one line now, not a failed download later
         if not 0 <= self.seed < 2**32:  # numpy's and torch's seed range
             raise MireEvalError(f"--seed: {self.seed}: must be between 0 and 2**32 - 1")
         check_output_dir(self.output)

@@ -95,3 +95,21 @@ def test_cuda_without_a_gpu_is_one_line_for_every_retriever(local_task, tmp_path
     assert bad.exit_code == 2 and len(bad.output.strip().splitlines()) == 1, bad.output
     assert bad.output.startswith("error: --device: 'cuda': CUDA is not available on this machine")
     assert not out.exists() or not any(out.rglob("metrics.json"))
+
+
+@pytest.mark.parametrize("checkpoint, said", [
+    ("owner/name@", "the revision after '@' is empty"),
+    ("owner/name@@x", "revision '@x' is not a branch, tag or commit name"),
+    ("@abc", "nothing before '@'"),
+])
+def test_a_malformed_hub_revision_is_one_line_before_anything_runs(local_task, tmp_path, checkpoint, said):
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+
+    out = tmp_path / "results"
+    result = CliRunner().invoke(app, ["run", "-t", f"local:{local_task}", "-r", "bm25", "--checkpoint", checkpoint,
+                                      "--output", str(out)])
+    assert result.exit_code == 2
+    assert result.output.strip().startswith(f"error: --checkpoint {checkpoint}: {said}"), result.output
+    assert len(result.output.strip().splitlines()) == 1 and not out.exists()
