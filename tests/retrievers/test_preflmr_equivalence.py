@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors import safe_open
 
 from harness.index.exact import maxsim_scores
 from harness.index.retriever import EncoderRetriever
 from harness.core.types import FileImage, Passage, Query
 from retrievers.preflmr.encoding import build
 from tests.helpers.single_thread import one_thread  # noqa: F401
+from tests.helpers.reference import read_fixture, saved_images
 from tests.helpers.tensors import padded
 
 FIXTURE = Path(__file__).parent / "data" / "preflmr_reference_be4b748.safetensors"
@@ -34,21 +34,15 @@ REL = 1e-5
 
 @pytest.fixture(scope="module")
 def ref():
-    with safe_open(str(FIXTURE), "pt") as f:
-        return {k: f.get_tensor(k) for k in f.keys()}, f.metadata()
+    return read_fixture(FIXTURE)
 
 
 @pytest.fixture(scope="module")
 def setup(ref, preflmr_dir, tmp_path_factory):
-    from tests.helpers import tiny
-
     meta = ref[1]
     root = tmp_path_factory.mktemp("preflmr-ref")
     ckpt = preflmr_dir
-    paths = []
-    for i, im in enumerate(tiny.images(3)):
-        im.save(root / f"img{i}.png")
-        paths.append(root / f"img{i}.png")
+    paths = saved_images(root)
     queries = [Query(f"q{n}", q, FileImage(paths[i]) if i is not None else None, instruction=ins)
                for n, (ins, q, i) in enumerate(json.loads(meta["queries"]))]
     passages = [Passage(f"p{i}", "", t) for i, t in enumerate(json.loads(meta["docs"]))]

@@ -20,12 +20,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors import safe_open
 
 from harness.index.exact import maxsim_scores
 from harness.core.types import FileImage, Passage, Query
 from retrievers import colbert, mire
 from tests.helpers.single_thread import one_thread  # noqa: F401
+from tests.helpers.reference import read_fixture, saved_images
 from tests.helpers.tensors import padded
 
 FIXTURE = Path(__file__).parent / "data" / "mire_reference_c0f9966.safetensors"
@@ -34,20 +34,14 @@ TOL = 1e-4
 
 @pytest.fixture(scope="module")
 def ref():
-    with safe_open(str(FIXTURE), "pt") as f:
-        return {k: f.get_tensor(k) for k in f.keys()}, f.metadata()
+    return read_fixture(FIXTURE)
 
 
 @pytest.fixture(scope="module")
 def inputs(ref, tmp_path_factory):
-    from tests.helpers import tiny
-
     meta = ref[1]
     d = tmp_path_factory.mktemp("ref-images")
-    paths = []
-    for i, im in enumerate(tiny.images(3)):
-        im.save(d / f"img{i}.png")
-        paths.append(d / f"img{i}.png")
+    paths = saved_images(d)
     texts = json.loads(meta["queries"])
     images = [paths[0], paths[1], paths[2], paths[0]]
     queries = [Query(f"q{i}", t, FileImage(p)) for i, (t, p) in enumerate(zip(texts, images))]

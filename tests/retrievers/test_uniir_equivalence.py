@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from safetensors import safe_open
 
 from harness.core.types import FileImage, Passage, Query
 from retrievers.uniir import build
+from tests.helpers.reference import read_fixture, saved_images
 from tests.helpers.single_thread import one_thread  # noqa: F401
 
 FIXTURE = Path(__file__).parent / "data" / "uniir_reference_98dc570.safetensors"
@@ -37,20 +37,14 @@ def rel(ours: torch.Tensor, ref: torch.Tensor) -> float:
 
 @pytest.fixture(scope="module")
 def ref():
-    with safe_open(str(FIXTURE), "pt") as f:
-        return {k: f.get_tensor(k) for k in f.keys()}, f.metadata()
+    return read_fixture(FIXTURE)
 
 
 @pytest.fixture(scope="module")
 def inputs(ref, tmp_path_factory):
-    from tests.helpers import tiny
-
     meta = ref[1]
     d = tmp_path_factory.mktemp("uniir-images")
-    paths = []
-    for i, im in enumerate(tiny.images(3)):
-        im.save(d / f"img{i}.png")
-        paths.append(d / f"img{i}.png")
+    paths = saved_images(d)
     queries = [Query(f"q{i}", text, FileImage(paths[img]) if img is not None else None)
                for i, (text, img) in enumerate(json.loads(meta["queries"]))]
     passages = [Passage(f"p{i}", title, text) for i, (title, text) in enumerate(json.loads(meta["docs"]))]
