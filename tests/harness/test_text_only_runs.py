@@ -82,7 +82,7 @@ def test_a_finished_probe_is_reused_and_its_options_are_part_of_its_identity(tmp
     first = harness.probe.views.run_probe(settings)
     assert not first.get("reused") and first["probe_identity"]["attention_queries"] == 4
     calls = []
-    monkeypatch.setattr(harness.probe, "search_and_attribute",
+    monkeypatch.setattr(harness.probe.views, "search_and_attribute",
                         lambda *a, **k: calls.append(1) or (_ for _ in ()).throw(AssertionError("probed again")))
     again = harness.probe.views.run_probe(settings)
     assert again["reused"] and again["directory"] == first["directory"] and calls == []
