@@ -135,23 +135,6 @@ def test_plot_results_draws_everything_a_results_directory_has(tmp_path):
             _not_blank(np.asarray(img.convert("RGB")).astype(np.int16))
 
 
-@pytest.fixture
-def figures(monkeypatch):
-    """The matplotlib figures the plot functions save, kept open for inspection."""
-    kept = []
-
-    def keep(fig, out):
-        kept.append(fig)
-        fig.canvas.draw()
-        fig.savefig(out, dpi=plots.DPI)
-        return out
-
-    monkeypatch.setattr(plots, "_save", keep)
-    yield kept
-    for fig in kept:
-        plots._pyplot().close(fig)
-
-
 def test_every_text_is_at_least_9_points(tmp_path, figures):
     from matplotlib.text import Text
 

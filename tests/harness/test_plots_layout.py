@@ -18,22 +18,6 @@ from harness.evaluation.results import write_marker
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def figures(monkeypatch):
-    kept = []
-
-    def keep(fig, out):
-        kept.append(fig)
-        fig.canvas.draw()
-        fig.savefig(out, dpi=plots.DPI)
-        return out
-
-    monkeypatch.setattr(plots, "_save", keep)
-    yield kept
-    for fig in kept:
-        plots._pyplot().close(fig)
-
-
 def _boxes(texts, renderer):
     return [t.get_window_extent(renderer) for t in texts if t.get_text()]
 
